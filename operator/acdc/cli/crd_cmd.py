@@ -1,0 +1,24 @@
+"""`acdc crd`: print or write the generated CustomResourceDefinition."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from acdc.atomic import write_text
+from acdc.spec.crd import render_crd
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("crd", help="print the CoevolutionRun CRD generated from the spec")
+    parser.add_argument("--output", "-o", type=Path, action="append", default=[], help="write to this file (repeatable)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    text = render_crd()
+    if not args.output:
+        print(text, end="")
+    for path in args.output:
+        write_text(path, text)
+    return 0

@@ -1,0 +1,70 @@
+"""The `acdc` command line.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds a
+parser whose ``handler`` default is called with the parsed arguments. User mistakes
+(UserError) print one clear message and exit with the error's code; only real bugs
+show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from acdc import __version__
+from acdc.errors import UserError
+
+# Modules are imported when the parser is built; each keeps heavy imports (torch,
+# kopf) inside its handler so `acdc validate` stays fast.
+COMMAND_MODULES = (
+    "acdc.cli.validate_cmd",
+    "acdc.cli.crd_cmd",
+    "acdc.cli.toyworld_cmd",
+    "acdc.cli.phase_cmd",
+    "acdc.cli.run_cmd",
+    "acdc.cli.operator_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acdc",
+        description="AC/DC: coevolve merged LLMs and synthetic tasks, locally or on Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"acdc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a command whose module is not part of this build
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""`acdc validate FILE...`: check run files against the CoevolutionRun spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from acdc.spec import SpecInvalid, load_run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("validate", help="check run.yaml files against the CoevolutionRun spec")
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            run = load_run(path)
+        except SpecInvalid as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{path}: valid CoevolutionRun {run.metadata.name!r}")
+    if failed:
+        return 2
+    return 0

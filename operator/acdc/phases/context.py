@@ -1,0 +1,77 @@
+"""What every phase command receives, and how it reports.
+
+A phase reads the run spec and earlier steps' outputs from the state folder, writes its
+own outputs atomically, and finally commits ``steps/<step>.json``. That record is the
+step's commit point for the local runner; the operator gets the same small result from
+the Job's termination message. Exit codes: 0 done, 3 rejected (the step is dropped and
+not retried, e.g. a gibberish child), anything else failed (retried by the executor).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acdc.atomic import read_json, write_json
+from acdc.phases.dag import Step, StepRecord
+from acdc.spec import CoevolutionRunSpec, load_run
+
+EXIT_REJECTED = 3
+TERMINATION_MESSAGE_LIMIT = 4096  # bytes the kubelet keeps from /dev/termination-log
+
+
+class StepRejected(Exception):
+    """The step ran correctly and decided its subject must be dropped (not a failure)."""
+
+    def __init__(self, reason: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.result = {"rejected": reason, **(result or {})}
+
+
+@dataclass(frozen=True)
+class PhaseContext:
+    state: Path
+    spec: CoevolutionRunSpec
+    run_name: str
+    step: Step
+
+
+def steps_dir(state: Path) -> Path:
+    return state / "steps"
+
+
+def record_path(state: Path, step: Step) -> Path:
+    return steps_dir(state) / f"{step.name}.json"
+
+
+def run_file(state: Path) -> Path:
+    return state / "run.yaml"
+
+
+def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
+    """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml."""
+    run = load_run(run_path or run_file(state))
+    return PhaseContext(state=state, spec=run.spec, run_name=run.metadata.name, step=step)
+
+
+def commit(state: Path, step: Step, record: StepRecord) -> None:
+    write_json(record_path(state, step), {"step": step.name, **record.to_dict()})
+
+
+def load_records(state: Path) -> dict[str, StepRecord]:
+    """Every committed step record in the state folder, keyed by step name."""
+    folder = steps_dir(state)
+    if not folder.is_dir():
+        return {}
+    return {path.stem: StepRecord.from_dict(read_json(path)) for path in sorted(folder.glob("g*.json"))}
+
+
+def termination_message(record: StepRecord) -> str:
+    """The record as compact JSON, trimmed to what the kubelet keeps."""
+    text = json.dumps(record.to_dict(), separators=(",", ":"))
+    if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
+        text = json.dumps({"status": record.status, "result": {"truncated": True}})
+    return text

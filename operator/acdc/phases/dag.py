@@ -1,0 +1,237 @@
+"""The generation DAG: which phase steps exist, in what order, and when a run is done.
+
+This one pure module is shared by both executors, the local runner (subprocesses) and
+the Kubernetes operator (Jobs), so they cannot disagree about what a generation is.
+An executor keeps a record of finished steps (the runner in the state folder's steps/,
+the operator in the run's status) and asks ``ready()`` what may start now.
+
+A generation g is:
+
+    g == 0:  init -> tasks(initial pool) ---------------------------+
+              \\-> plan -> merge[j] (children only) -> evaluate[j] -> score[j] -> select
+    g >= 1:  plan -> merge[j] -> evaluate[j] -> score[j] -> select
+             and, every ``adaptation_interval`` generations, after select:
+             tasks -> reevaluate[k] -> rescore[k] (each archive member on the new tasks) -> sync
+
+Indices j run over the models evaluated this generation (at g == 0 the seed models come
+first and need no merge); k runs over archive members. A child step may be *dropped*
+(failed after its retries): its dependants are skipped and selection goes on without it.
+Any other step failing fails the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+StepStatus = Literal["succeeded", "dropped"]
+
+
+class Phase(str, Enum):
+    INIT = "init"
+    PLAN = "plan"
+    MERGE = "merge"
+    EVALUATE = "evaluate"
+    SCORE = "score"
+    SELECT = "select"
+    TASKS = "tasks"
+    REEVALUATE = "reevaluate"
+    RESCORE = "rescore"
+    SYNC = "sync"
+
+    @property
+    def droppable(self) -> bool:
+        """Per-model steps: losing one child or one re-evaluation must not fail the run."""
+        return self in _PER_MODEL
+
+    @property
+    def resource_class(self) -> str:
+        """Which spec.resources entry sizes this phase's Job."""
+        return _RESOURCE_CLASS[self]
+
+
+_PER_MODEL = {Phase.MERGE, Phase.EVALUATE, Phase.SCORE, Phase.REEVALUATE, Phase.RESCORE}
+_RESOURCE_CLASS = {
+    Phase.INIT: "tasks", Phase.TASKS: "tasks",
+    Phase.PLAN: "control", Phase.SELECT: "control", Phase.SYNC: "control",
+    Phase.MERGE: "merge", Phase.EVALUATE: "evaluate", Phase.REEVALUATE: "evaluate",
+    Phase.SCORE: "score", Phase.RESCORE: "score",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Step:
+    """One phase instance; its name is stable, so Jobs and records are idempotent."""
+
+    generation: int
+    phase: Phase
+    index: int | None = None
+
+    @property
+    def name(self) -> str:
+        base = f"g{self.generation:04d}-{self.phase.value}"
+        return base if self.index is None else f"{base}-{self.index:02d}"
+
+    def argv(self, state_dir: str) -> list[str]:
+        """The phase command, identical for a local subprocess and a Job container."""
+        args = ["acdc", "phase", self.phase.value, "--state", state_dir, "--generation", str(self.generation)]
+        if self.index is not None:
+            args += ["--index", str(self.index)]
+        return args
+
+    @classmethod
+    def parse(cls, name: str) -> "Step":
+        parts = name.split("-")
+        if len(parts) not in (2, 3) or not parts[0].startswith("g"):
+            raise ValueError(f"not a step name: {name!r}")
+        index = int(parts[2]) if len(parts) == 3 else None
+        return cls(int(parts[0][1:]), Phase(parts[1]), index)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What an executor remembers about a finished step; ``result`` is a small JSON dict."""
+
+    status: StepStatus
+    result: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "result": dict(self.result)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StepRecord":
+        return cls(status=data["status"], result=dict(data.get("result") or {}))
+
+
+@dataclass(frozen=True)
+class DagShape:
+    """The few spec numbers that decide a generation's shape."""
+
+    seeds: int
+    seeds_in_archive: bool
+    initial_size: int
+    children_per_generation: int
+    adaptation_interval: int
+    generations: int | None
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "DagShape":
+        return cls(
+            seeds=len(spec.models.seeds),
+            seeds_in_archive=spec.population.seeds_in_archive,
+            initial_size=spec.population.initial_size,
+            children_per_generation=spec.population.children_per_generation,
+            adaptation_interval=spec.tasks.adaptation_interval,
+            generations=spec.population.generations,
+        )
+
+    def seed_slots(self, generation: int) -> int:
+        """Models evaluated at this generation that need no merge (the seeds, at g == 0)."""
+        return self.seeds if generation == 0 and self.seeds_in_archive else 0
+
+    def children(self, generation: int) -> int:
+        if generation == 0:
+            return max(self.initial_size - self.seed_slots(0), 0)
+        return self.children_per_generation
+
+    def adapts(self, generation: int) -> bool:
+        return generation > 0 and self.adaptation_interval > 0 and generation % self.adaptation_interval == 0
+
+    def is_last(self, generation: int) -> bool:
+        return self.generations is not None and generation >= self.generations
+
+
+Done = Mapping[str, StepRecord]
+
+
+def _ok(done: Done, step: Step) -> bool:
+    record = done.get(step.name)
+    return record is not None and record.status == "succeeded"
+
+
+def _finished(done: Done, step: Step) -> bool:
+    return step.name in done
+
+
+def steps_of(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, list[Step]]]:
+    """Every step of the generation known so far, each with the steps it waits for.
+
+    Re-evaluation steps appear only once ``tasks`` has finished, because their count is
+    the archive size that ``tasks`` reports (``result["archive"]``).
+    """
+    g = generation
+    out: list[tuple[Step, list[Step]]] = []
+    plan = Step(g, Phase.PLAN)
+    select = Step(g, Phase.SELECT)
+    pool_ready: list[Step] = []
+    if g == 0:
+        init = Step(0, Phase.INIT)
+        initial_tasks = Step(0, Phase.TASKS)
+        out += [(init, []), (initial_tasks, [init]), (plan, [init])]
+        pool_ready = [initial_tasks]
+    else:
+        out.append((plan, []))
+    seeds = shape.seed_slots(g)
+    scores = []
+    for j in range(seeds + shape.children(g)):
+        evaluate, score = Step(g, Phase.EVALUATE, j), Step(g, Phase.SCORE, j)
+        if j < seeds:
+            out.append((evaluate, [plan, *pool_ready]))
+        else:
+            merge = Step(g, Phase.MERGE, j)
+            out += [(merge, [plan]), (evaluate, [merge, *pool_ready])]
+        out.append((score, [evaluate]))
+        scores.append(score)
+    out.append((select, scores))
+    if shape.adapts(g):
+        tasks, sync = Step(g, Phase.TASKS), Step(g, Phase.SYNC)
+        out.append((tasks, [select]))
+        rescores = []
+        if _ok(done, tasks):
+            for k in range(int(done[tasks.name].result.get("archive", 0))):
+                reevaluate, rescore = Step(g, Phase.REEVALUATE, k), Step(g, Phase.RESCORE, k)
+                out += [(reevaluate, [tasks]), (rescore, [reevaluate])]
+                rescores.append(rescore)
+        out.append((sync, [tasks, *rescores]))
+    return out
+
+
+def ready(shape: DagShape, generation: int, done: Done) -> list[Step]:
+    """Steps that may start now: not finished, and every dependency finished.
+
+    A dependency that was dropped makes its dependant dropped too (the executor records
+    it via ``skipped``), so the caller never launches work on a missing model.
+    """
+    return [step for step, needs in _unblocked(shape, generation, done) if not _lost_input(step, needs, done)]
+
+
+def skipped(shape: DagShape, generation: int, done: Done) -> list[Step]:
+    """Per-model steps whose per-model input was dropped: the executor records them dropped."""
+    return [step for step, needs in _unblocked(shape, generation, done) if _lost_input(step, needs, done)]
+
+
+def _unblocked(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, list[Step]]]:
+    return [
+        (step, needs)
+        for step, needs in steps_of(shape, generation, done)
+        if not _finished(done, step) and all(_finished(done, need) for need in needs)
+    ]
+
+
+def _lost_input(step: Step, needs: list[Step], done: Done) -> bool:
+    return step.phase.droppable and any(
+        need.phase.droppable and done[need.name].status == "dropped" for need in needs
+    )
+
+
+def generation_complete(shape: DagShape, generation: int, done: Done) -> bool:
+    """The generation's closing step (select, or sync when it adapts) has succeeded."""
+    closing = Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
+    return _ok(done, closing)
+
+
+def run_finished(shape: DagShape, generation: int, done: Done) -> bool:
+    """True once the last configured generation is complete (never, for unbounded runs)."""
+    return shape.is_last(generation) and generation_complete(shape, generation, done)

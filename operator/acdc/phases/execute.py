@@ -1,0 +1,31 @@
+"""Run one phase step in this process: the body of `acdc phase` and of runner workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from acdc.atomic import write_text
+from acdc.phases.context import StepRejected, commit, load_context, termination_message
+from acdc.phases.dag import Step, StepRecord
+from acdc.phases.registry import implementation
+
+log = logging.getLogger(__name__)
+
+
+def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None) -> StepRecord:
+    """Run ``step`` against ``state`` and commit its record; a rejection is a dropped record."""
+    ctx = load_context(state, step, run_path)
+    started = time.monotonic()
+    try:
+        result = implementation(step.phase)(ctx)
+        record = StepRecord("succeeded", result)
+    except StepRejected as rejected:
+        log.warning("%s rejected: %s", step.name, rejected.reason)
+        record = StepRecord("dropped", rejected.result)
+    record = StepRecord(record.status, {**record.result, "seconds": round(time.monotonic() - started, 3)})
+    commit(state, step, record)
+    if termination_log is not None:
+        write_text(termination_log, termination_message(record))
+    return record

@@ -1,0 +1,435 @@
+"""The CoevolutionRun spec: the contract shared by `acdc run`, the operator and the CRD.
+
+Every default here is the reference implementation's unless its docstring says why it
+differs. The CRD in crds/ and the Helm chart's copy are generated from these classes
+(`make crd`), so the field docstrings are what `kubectl explain` shows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from acdc.spec.base import SpecModel
+from acdc.spec.quantity import Quantity
+
+API_GROUP = "acdc.dev"
+API_VERSION = "v1alpha1"
+KIND = "CoevolutionRun"
+PLURAL = "coevolutionruns"
+
+TOYWORLD_MODELS = ("base", "arithmetic", "strings", "lists")
+SEED_TASK_PATTERN = r"^(builtin:(reference|toyworld)|[^:]+)$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class CelRule:
+    """Attach a Kubernetes CEL validation rule to a model's CRD schema."""
+
+    @staticmethod
+    def exactly_one(*fields: str) -> dict:
+        terms = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in fields)
+        return {"rule": f"{terms} == 1", "message": f"set exactly one of: {', '.join(fields)}"}
+
+
+class ModelSource(SpecModel):
+    """Where a model's weights come from: exactly one of hf, path or toyworld."""
+
+    model_config = SpecModel.model_config | {
+        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
+    }
+
+    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)] | None = None
+    """Short name used in model ids (seed_<name>); derived from the source when omitted."""
+    hf: str | None = None
+    """Hugging Face hub id, e.g. Qwen/Qwen2.5-7B-Instruct (fetched into the run's volume once)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) when hf is set."""
+    path: str | None = None
+    """A model directory: on the run's volume in a cluster, or a local path for `acdc run`."""
+    toyworld: Literal["base", "arithmetic", "strings", "lists"] | None = None
+    """One of the toy world's CPU models, built locally by `acdc toyworld build`."""
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "ModelSource":
+        chosen = [name for name in ("hf", "path", "toyworld") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"set exactly one of hf, path, toyworld (got {chosen or 'none'})")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        """The name used in model ids: explicit, else the last path component, sanitised."""
+        if self.name:
+            return self.name
+        raw = self.toyworld or (self.hf or self.path or "").rstrip("/").split("/")[-1]
+        return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:40] or "model"
+
+
+class ModelsSpec(SpecModel):
+    """The seed models (experts) and the base they were fine-tuned from."""
+
+    seeds: Annotated[list[ModelSource], Field(min_length=1)]
+    """Seed experts; all must share the base's architecture and tensor shapes."""
+    base: ModelSource | None = None
+    """Common base model. Required by task_arithmetic, ties, dare_ties and dare_linear."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Dtype children are saved in; auto keeps the seeds' dtype. Merges accumulate in float32."""
+
+    @model_validator(mode="after")
+    def _unique_seed_names(self) -> "ModelsSpec":
+        names = [seed.display_name for seed in self.seeds]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"seed model names must be unique; repeated: {', '.join(duplicates)} (set seeds[].name)")
+        return self
+
+
+class PopulationSpec(SpecModel):
+    """Size of the model archive and of each generation."""
+
+    size: Annotated[int, Field(ge=2)] = 16
+    """Archive size kept by selection (reference: 16)."""
+    children_per_generation: PositiveInt = 8
+    """Children merged and evaluated each generation (reference: 8)."""
+    generations: Annotated[int, Field(ge=0)] | None = 50
+    """Generations after generation 0; null runs until stopped (reference: 50)."""
+    initial_size: Annotated[int, Field(ge=1)] = 16
+    """Generation-0 population, seeds included (reference: 16)."""
+    seeds_in_archive: bool = True
+    """Seed experts enter the generation-0 archive (reference: true)."""
+    sanity_check: bool = True
+    """Reject degenerate (gibberish) children before evaluation."""
+
+
+class SelectionSpec(SpecModel):
+    """Dominated Novelty Search survival and parent selection."""
+
+    method: Literal["dns", "topFitness"] = "dns"
+    """dns: dominated novelty; topFitness: the elitist ablation."""
+    k_neighbors: PositiveInt = 3
+    """Fitter neighbours averaged in the dominated-novelty score."""
+    skill_threshold: Fraction = 0.5
+    """A task counts as solved when its score is at least this."""
+    use_skill_ratio: bool = True
+    """Distance = share of tasks solved that the fitter model fails; false: Hamming distance."""
+    difficulty_weights: bool = True
+    """Weight each task by the share of the population failing it."""
+    skill_ratio_to_full: bool = True
+    """Normalise by all tasks' weight (true) or by the fitter model's unsolved tasks (false)."""
+    dominated_score: float = 999.0
+    """Score given to a solution with no fitter one (always survives)."""
+    parent_selection: Literal["uniform", "fitness", "tournament"] = "uniform"
+    """How merge parents are drawn from the archive (reference: uniform)."""
+    tournament_size: Annotated[int, Field(ge=2)] = 3
+    """Candidates per draw when parentSelection is tournament."""
+
+
+class CrossoverSpec(SpecModel):
+    """Weight-space crossover of two parents, run with mergekit."""
+
+    method: Literal["linear", "slerp", "task_arithmetic", "ties", "dare_ties", "dare_linear"] = "linear"
+    """mergekit merge method."""
+    weight_std: Annotated[float, Field(ge=0.0)] = 0.01
+    """linear and task-vector methods: parent weights drawn from N(1, weightStd) (reference: 0.01)."""
+    density: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    """ties/dare: fraction of each task vector kept."""
+    scale: Annotated[float, Field(gt=0.0)] = 1.0
+    """Task-vector methods: lambda, the scale of the merged task vector."""
+    normalize: bool = True
+    """Normalise merge weights to sum to one."""
+
+
+class MutationSpec(SpecModel):
+    """Mutation applied to each child after crossover."""
+
+    method: Literal["svd", "gaussian", "none"] = "svd"
+    """svd: noise on the top singular values of every 2-D weight; gaussian: element-wise noise."""
+    rate: Annotated[float, Field(ge=0.0)] | None = None
+    """Noise scale; defaults to the reference's 0.25 for svd and 3e-4 for gaussian."""
+    keep_rank: PositiveInt = 256
+    """svd: number of leading singular values perturbed."""
+    skip_embeddings: bool = False
+    """Leave embed_tokens and lm_head untouched (the reference mutates them)."""
+
+    @property
+    def effective_rate(self) -> float:
+        if self.rate is not None:
+            return self.rate
+        return {"svd": 0.25, "gaussian": 3e-4, "none": 0.0}[self.method]
+
+
+class NoveltySpec(SpecModel):
+    """Filter that keeps only new tasks that differ from every task seen before."""
+
+    enabled: bool = True
+    similarity_threshold: Fraction = 0.7
+    """Cosine similarity at or above which an earlier task counts as a near neighbour."""
+    llm_check: bool = True
+    """Ask the scientist whether a task with near neighbours is still interestingly new."""
+    max_neighbors: PositiveInt = 3
+    """Neighbours shown to the scientist."""
+
+
+class TasksSpec(SpecModel):
+    """The coevolving task pool."""
+
+    seed_tasks: Annotated[str, Field(pattern=SEED_TASK_PATTERN)] = "builtin:reference"
+    """builtin:reference (four reference-style tasks), builtin:toyworld, or a directory."""
+    initial_pool_size: PositiveInt = 300
+    """Tasks generated before generation 0 (reference: 300)."""
+    max_pool_size: PositiveInt = 250
+    """Active pool bound; the oldest tasks are retired first (reference: 250)."""
+    adaptation_interval: Annotated[int, Field(ge=0)] = 5
+    """Adapt the pool every this many generations; 0 never adapts."""
+    new_tasks_per_adaptation: PositiveInt = 150
+    """Adaptation attempts per cycle (reference: 150)."""
+    easy_threshold: Fraction = 0.5
+    """Pass rate above which a task is too easy and gets a harder child."""
+    hard_threshold: Fraction = 0.0
+    """Pass rate below which a task is too hard and gets an easier child."""
+    discard_impossible: bool = True
+    """Retire tasks no archive model solves."""
+    parent_replacement: bool = True
+    """A harder/easier child replaces its parent, which returns if the child proves impossible."""
+    parent_task_selection: Literal["uniform", "biased"] = "uniform"
+    """Which tasks get adapted: uniform with replacement (reference) or biased to the band edges."""
+    novel_prompt_probability: Fraction = 0.8
+    """For in-band tasks: probability of a novel-but-similar child (else completely novel)."""
+    instances_per_task: PositiveInt = 1
+    """Instances scored per task, averaged (reference: 1, the first instance)."""
+    max_reflections: Annotated[int, Field(ge=0)] = 3
+    """LLM scientist: self-review rounds before a task is accepted."""
+    novelty: NoveltySpec = NoveltySpec()
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> "TasksSpec":
+        if self.hard_threshold > self.easy_threshold:
+            raise ValueError("hardThreshold must not exceed easyThreshold")
+        return self
+
+
+class SecretKeyRef(SpecModel):
+    """A key of a Secret in the run's namespace."""
+
+    name: Annotated[str, Field(min_length=1)]
+    key: Annotated[str, Field(min_length=1)] = "api-key"
+
+
+class ServerDeploy(SpecModel):
+    """Deploy this model with vLLM as a Deployment + Service owned by the run."""
+
+    model: Annotated[str, Field(min_length=1)]
+    """Hugging Face id or a path on the run's volume."""
+    gpus: Annotated[int, Field(ge=0)] = 1
+    tensor_parallel: PositiveInt = 1
+    max_model_len: PositiveInt | None = None
+    extra_args: list[str] = []
+    """Extra `vllm serve` arguments."""
+    cpu: Quantity = "4"
+    memory: Quantity = "32Gi"
+
+
+class EndpointSpec(SpecModel):
+    """An OpenAI-compatible server: an existing URL, or one the operator deploys."""
+
+    model_config = SpecModel.model_config | {
+        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
+    }
+
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Base URL ending in /v1, e.g. http://scientist.ml.svc:8000/v1."""
+    model: str | None = None
+    """Served model name; defaults to deploy.model."""
+    api_key_secret: SecretKeyRef | None = None
+    deploy: ServerDeploy | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    max_retries: Annotated[int, Field(ge=0)] = 5
+
+    @model_validator(mode="after")
+    def _url_or_deploy(self) -> "EndpointSpec":
+        if (self.url is None) == (self.deploy is None):
+            raise ValueError("set exactly one of url, deploy")
+        if self.url is not None and not self.model:
+            raise ValueError("model is required with url (the served model name)")
+        return self
+
+    @property
+    def served_model(self) -> str:
+        return self.model or (self.deploy.model if self.deploy else "")
+
+
+class ScientistSpec(SpecModel):
+    """Who writes and adapts tasks."""
+
+    kind: Literal["llm", "procedural"] = "llm"
+    """llm: a scientist LLM (reference); procedural: the toy world's task-family generator."""
+    endpoint: EndpointSpec | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.7
+    max_tokens: PositiveInt = 2000
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+
+
+class JudgeSpec(SpecModel):
+    """LLM judge for tasks scored by eval_with_llm_judge; defaults to the scientist's endpoint."""
+
+    endpoint: EndpointSpec | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    """0 makes grading repeatable (the reference samples at 0.7)."""
+    max_tokens: PositiveInt = 1024
+
+
+class EmbeddingSpec(SpecModel):
+    """Text embeddings for the task novelty filter."""
+
+    kind: Literal["builtin", "endpoint", "features"] = "builtin"
+    """builtin: packaged MiniLM on CPU; endpoint: OpenAI-compatible /embeddings; features: the
+    procedural scientist's family parameters (toy world, no model)."""
+    endpoint: EndpointSpec | None = None
+
+
+class InferenceSpec(SpecModel):
+    """How population models answer tasks."""
+
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+    """auto: vLLM on GPU workers, transformers on CPU."""
+    max_tokens: PositiveInt = 512
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    max_model_len: PositiveInt = 2048
+    prompt_style: Literal["cot", "direct", "plain"] = "cot"
+    """cot: reason then 'Answer:' (reference default); direct: answer only; plain: no system prompt."""
+    batch_size: PositiveInt = 32
+    gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+
+
+class SandboxSpec(SpecModel):
+    """Limits for running untrusted task code."""
+
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """Wall-clock limit per scored answer."""
+    cpu_seconds: PositiveInt = 20
+    memory_mib: Annotated[int, Field(ge=64)] = 512
+    max_processes: PositiveInt = 16
+    max_output_kib: PositiveInt = 256
+    max_file_kib: Annotated[int, Field(ge=0)] = 1024
+    workers: PositiveInt | None = None
+    """Sandbox worker processes; defaults to the CPU count."""
+    runtime_class_name: str | None = None
+    """Kubernetes RuntimeClass for scoring pods (e.g. gvisor)."""
+
+
+class Toleration(SpecModel):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class PhaseResources(SpecModel):
+    """Pod resources and scheduling for one kind of phase Job."""
+
+    gpus: Annotated[int, Field(ge=0)] = 0
+    """nvidia.com/gpu requested by each Job."""
+    cpu: Quantity = "1"
+    memory: Quantity = "4Gi"
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    priority_class_name: str | None = None
+    active_deadline_seconds: PositiveInt = 3600
+    backoff_limit: Annotated[int, Field(ge=0)] = 2
+    """Retries of a failed Job before the step is dropped (children) or the run fails."""
+
+
+class ResourcesSpec(SpecModel):
+    """Per-phase resources. Merge and evaluate default to one GPU each."""
+
+    merge: PhaseResources = PhaseResources(gpus=1, cpu="8", memory="96Gi")
+    evaluate: PhaseResources = PhaseResources(gpus=1, cpu="8", memory="64Gi")
+    score: PhaseResources = PhaseResources(cpu="4", memory="8Gi")
+    control: PhaseResources = PhaseResources(cpu="2", memory="8Gi")
+    """plan, select, sync."""
+    tasks: PhaseResources = PhaseResources(cpu="8", memory="16Gi")
+    kueue_queue_name: str | None = None
+    """Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on every Job."""
+
+
+class StorageSpec(SpecModel):
+    """The run's volume: models, tasks and state."""
+
+    size: Quantity = "500Gi"
+    storage_class_name: str | None = None
+    existing_claim: str | None = None
+    """Use this PVC instead of creating one."""
+    access_modes: list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]] = ["ReadWriteMany"]
+
+
+class ImagesSpec(SpecModel):
+    worker: str = "ghcr.io/acdc-operator/acdc-worker:0.1.0"
+    """Runs every phase command (mergekit, vLLM, sandbox)."""
+    vllm: str = "vllm/vllm-openai:v0.11.0"
+    """Serves scientist, judge and embedding models when deployed by the run."""
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    pull_secrets: list[str] = []
+
+
+class RetentionSpec(SpecModel):
+    """What is kept on disk (a 7B child is about 15 GB) and when the run is deleted."""
+
+    keep_every_nth_generation: Annotated[int, Field(ge=0)] = 5
+    """Keep archive members of every Nth generation; 0 keeps only the current archive."""
+    keep_initial_generation: bool = True
+    cleanup_interval: PositiveInt = 2
+    """Generations between model garbage collections."""
+    min_free_gib: Annotated[float, Field(ge=0)] = 0.0
+    """Refuse to start a merge with less free space than this plus the child's size."""
+    volume_on_delete: Literal["Retain", "Delete"] = "Retain"
+    """Keep or delete the run's PVC when the CoevolutionRun is deleted."""
+
+
+class CoevolutionRunSpec(SpecModel):
+    """An AC/DC run: coevolve merged models and synthetic tasks."""
+
+    seed: Annotated[int, Field(ge=0)] = 42
+    """Seeds every random draw (parents, merge weights, mutation noise, tasks)."""
+    models: ModelsSpec
+    population: PopulationSpec = PopulationSpec()
+    selection: SelectionSpec = SelectionSpec()
+    crossover: CrossoverSpec = CrossoverSpec()
+    mutation: MutationSpec = MutationSpec()
+    tasks: TasksSpec = TasksSpec()
+    scientist: ScientistSpec = ScientistSpec()
+    judge: JudgeSpec = JudgeSpec()
+    embedding: EmbeddingSpec = EmbeddingSpec()
+    inference: InferenceSpec = InferenceSpec()
+    sandbox: SandboxSpec = SandboxSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    storage: StorageSpec = StorageSpec()
+    images: ImagesSpec = ImagesSpec()
+    retention: RetentionSpec = RetentionSpec()
+    suspend: bool = False
+    """Pause after the current phase; set back to false to continue."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CoevolutionRunSpec":
+        if self.crossover.method not in ("linear", "slerp") and self.models.base is None:
+            raise ValueError(f"crossover.method {self.crossover.method} needs models.base (a task-vector method)")
+        if self.scientist.kind == "llm" and self.scientist.endpoint is None:
+            raise ValueError("scientist.endpoint is required when scientist.kind is llm")
+        if self.embedding.kind == "endpoint" and self.embedding.endpoint is None:
+            raise ValueError("embedding.endpoint is required when embedding.kind is endpoint")
+        if self.population.initial_size < len(self.models.seeds) and self.population.seeds_in_archive:
+            raise ValueError("population.initialSize must be at least the number of seed models")
+        if self.tasks.max_pool_size < 1:
+            raise ValueError("tasks.maxPoolSize must be positive")
+        return self
+
+
+# Fields that define what a run *is*; changing them mid-run would corrupt its state.
+IMMUTABLE_FIELDS = ("seed", "models", "crossover", "mutation", "selection", "tasks", "storage", "scientist.kind")
