@@ -1,0 +1,78 @@
+"""The generation DAG shared by the runner and the operator."""
+
+from __future__ import annotations
+
+import pytest
+
+from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, ready, run_finished, skipped
+
+SHAPE = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2, adaptation_interval=2, generations=2)
+
+
+def drive(shape: DagShape, fail: set[str] = frozenset(), archive: int = 3) -> tuple[list[list[str]], dict]:
+    """Play an executor that finishes every ready step at once; return the waves of step names."""
+    done: dict[str, StepRecord] = {}
+    waves, generation = [], 0
+    for _ in range(200):
+        if run_finished(shape, generation, done):
+            return waves, done
+        if generation_complete(shape, generation, done):
+            generation += 1
+            continue
+        for step in skipped(shape, generation, done):
+            done[step.name] = StepRecord("dropped", {"skipped": True})
+        wave = ready(shape, generation, done)
+        assert wave, f"stuck in generation {generation}: {sorted(done)}"
+        waves.append([s.name for s in wave])
+        for step in wave:
+            result = {"archive": archive} if step.phase is Phase.TASKS else {}
+            done[step.name] = StepRecord("dropped" if step.name in fail else "succeeded", result)
+    raise AssertionError("did not finish")
+
+
+def test_generation_zero_evaluates_seeds_without_merging_and_waits_for_the_pool() -> None:
+    waves, _ = drive(SHAPE)
+    assert waves[0] == ["g0000-init"]
+    assert waves[1] == ["g0000-tasks", "g0000-plan"]
+    assert "g0000-merge-00" not in sum(waves, [])
+    assert {"g0000-merge-03", "g0000-merge-04", "g0000-evaluate-00"} <= set(waves[2])
+
+
+def test_adaptation_generation_reevaluates_each_archive_member_then_syncs() -> None:
+    waves, done = drive(SHAPE, archive=4)
+    flat = sum(waves, [])
+    assert [n for n in flat if n.startswith("g0002-reevaluate")] == [f"g0002-reevaluate-{k:02d}" for k in range(4)]
+    assert flat[-1] == "g0002-sync"
+    assert "g0001-tasks" not in flat  # generation 1 does not adapt (interval 2)
+
+
+def test_dropped_child_skips_its_dependants_but_not_selection() -> None:
+    _, done = drive(SHAPE, fail={"g0001-merge-01"})
+    assert done["g0001-evaluate-01"].status == "dropped"
+    assert done["g0001-score-01"].status == "dropped"
+    assert done["g0001-select"].status == "succeeded"
+
+
+def test_every_step_runs_exactly_once() -> None:
+    waves, done = drive(SHAPE)
+    flat = sum(waves, [])
+    assert len(flat) == len(set(flat))
+    assert all(record.status == "succeeded" for record in done.values())
+
+
+def test_unbounded_run_never_finishes() -> None:
+    shape = DagShape(1, True, 1, 1, 0, None)
+    done = {f"g0000-{p}": StepRecord("succeeded", {}) for p in ("init", "tasks", "plan", "select")}
+    done["g0000-evaluate-00"] = done["g0000-score-00"] = StepRecord("succeeded", {})
+    assert generation_complete(shape, 0, done)
+    assert not run_finished(shape, 0, done)
+
+
+@pytest.mark.parametrize("step", [Step(0, Phase.INIT), Step(12, Phase.MERGE, 7), Step(3, Phase.RESCORE, 15)])
+def test_step_names_round_trip(step: Step) -> None:
+    assert Step.parse(step.name) == step
+    assert step.argv("/state")[:3] == ["acdc", "phase", step.phase.value]
+
+
+def test_only_per_model_steps_are_droppable() -> None:
+    assert {p for p in Phase if p.droppable} == {Phase.MERGE, Phase.EVALUATE, Phase.SCORE, Phase.REEVALUATE, Phase.RESCORE}
