@@ -1,0 +1,62 @@
+"""The LLM judge that grades submissions for tasks which ask for it (eval_with_llm_judge).
+
+It runs on the trusted side: task code in the sandbox has no network and relays its
+request over the worker pipe. The judge prompts with a rubric, then looks for a final
+``DECISION: Yes`` / ``DECISION: No`` line; anything else (no decision, both, an endpoint
+error) is *no verdict*: logged and returned as None, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from acdc.llm_client import LLMError, OpenAIClient
+
+log = logging.getLogger(__name__)
+
+_SYSTEM = (
+    "You grade one submission against the instructions it answers. Judge correctness first, then "
+    "whether it follows every instruction and any extra criteria; ignore length and style unless the "
+    "instructions ask for them. Explain briefly after 'THOUGHT:', then end with a line "
+    "'DECISION: Yes' if the submission fully succeeds or 'DECISION: No' otherwise."
+)
+_DECISION = re.compile(r"^\W*decision\W*:\W*(yes|no)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_decision(text: str) -> bool | None:
+    """The last DECISION line's verdict; None when there is none."""
+    found = _DECISION.findall(text or "")
+    if not found:
+        return None
+    return found[-1].lower() == "yes"
+
+
+def judge_prompt(instructions: str, submission: str, criteria: list[str] | None) -> str:
+    extra = "\n".join(f"- {c}" for c in criteria) if criteria else "None"
+    return (f"INSTRUCTIONS:\n{instructions}\n\nSUBMISSION:\n{submission}\n\nEXTRA CRITERIA:\n{extra}\n\n"
+            "Grade the submission.")
+
+
+@dataclass
+class LLMJudge:
+    """Callable with the sandbox pool's judge signature. ``temperature`` 0 keeps grades stable
+    (the reference sampled at 0.7, which makes measured task difficulty noisy)."""
+
+    client: OpenAIClient
+    temperature: float = 0.0
+    max_tokens: int = 1024
+
+    def __call__(self, instructions: str, submission: str, criteria: list[str] | None = None) -> bool | None:
+        messages = [{"role": "system", "content": _SYSTEM},
+                    {"role": "user", "content": judge_prompt(instructions, submission, criteria)}]
+        try:
+            reply = self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens)
+        except LLMError as exc:
+            log.warning("judge endpoint failed: %s", exc)
+            return None
+        verdict = parse_decision(reply)
+        if verdict is None:
+            log.warning("judge reply has no DECISION line; no verdict: %r", reply[:200])
+        return verdict

@@ -1,0 +1,81 @@
+"""Built-in seed tasks load and score in the sandbox; judge calls relay to the trusted side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acdc.errors import UserError
+from acdc.llm_client import OpenAIClient
+from acdc.tasks.instances import load_instances, score_tasks
+from acdc.tasks.judge import LLMJudge, parse_decision
+from acdc.tasks.sandbox import SandboxPool, ScoreItem
+from acdc.tasks.seed_tasks import list_task_dirs, resolve_seed_tasks
+from tests.fakes.openai_server import HttpFailure, serve
+
+from .conftest import FAST_LIMITS, make_task
+
+RIGHT = {
+    "string_compression_function": "```python\ndef run_length_encode(s):\n    out, i = [], 0\n"
+    "    while i < len(s):\n        j = i\n        while j < len(s) and s[j] == s[i]:\n            j += 1\n"
+    "        out.append(s[i] + str(j - i))\n        i = j\n    return ''.join(out)\n```",
+    "train_timetable_choice": "C",
+    "orchard_crates_word_problem": "30",
+    "stack_operations_trace": "4 2 8",
+}
+WRONG = {"string_compression_function": "```python\ndef run_length_encode(s):\n    return s\n```",
+         "train_timetable_choice": "B", "orchard_crates_word_problem": "33", "stack_operations_trace": "4 2"}
+
+
+def test_reference_seeds_score_known_answers(pool: SandboxPool, tmp_path: Path) -> None:
+    seeds = list_task_dirs(resolve_seed_tasks("builtin:reference"))
+    assert sorted(p.name for p in seeds) == sorted(RIGHT)
+    copies = []
+    for seed in seeds:  # copy: instances.json is cached beside the task, keep package data clean
+        target = tmp_path / seed.name
+        target.mkdir()
+        for name in ("task.py", "task.json"):
+            (target / name).write_bytes((seed / name).read_bytes())
+        copies.append(target)
+    materialized = load_instances(pool, copies)
+    assert all(m.ok for m in materialized), [m.error for m in materialized]
+    assert all((c / "instances.json").exists() for c in copies)
+    answers = {c: [RIGHT[c.name]] for c in copies}
+    assert {c.name: s.score for c, s in score_tasks(pool, answers).items()} == dict.fromkeys(RIGHT, 1.0)
+    wrong = {c: [WRONG[c.name]] for c in copies}
+    assert {c.name: s.score for c, s in score_tasks(pool, wrong).items()} == dict.fromkeys(RIGHT, 0.0)
+
+
+def test_toyworld_seeds_materialize(pool: SandboxPool) -> None:
+    seeds = list_task_dirs(resolve_seed_tasks("builtin:toyworld"))
+    results = pool.materialize(seeds)
+    assert len(seeds) >= 4 and all(r.ok and len(r.instances) == 2 for r in results)
+
+
+def test_resolver_rejects_unknown_sources(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="builtin:reference"):
+        resolve_seed_tasks("builtin:nope")
+    with pytest.raises(UserError, match="no task folders"):
+        resolve_seed_tasks(str(tmp_path))
+
+
+@pytest.mark.parametrize("text,verdict", [
+    ("THOUGHT: fine\nDECISION: Yes", True), ("THOUGHT: no\nDecision: no", False),
+    ("**DECISION:** YES", True), ("I think yes", None), ("", None),
+])
+def test_parse_decision(text: str, verdict: bool | None) -> None:
+    assert parse_decision(text) is verdict
+
+
+def test_judge_relay_from_sandbox(tmp_path: Path) -> None:
+    task = make_task(tmp_path, "judged", "return 1.0 if eval_with_llm_judge('Say hi', submission, ['polite']) else 0.0",
+                     extra="from acdc_sandbox import eval_with_llm_judge")
+    replies = ["THOUGHT: ok\nDECISION: Yes", "THOUGHT: rude\nDECISION: No", "no decision at all", HttpFailure(400)]
+    with serve(chat_script=replies) as fake:
+        judge = LLMJudge(OpenAIClient(fake.url, "judge", timeout_s=5, max_retries=0))
+        with SandboxPool(workers=1, limits=FAST_LIMITS, judge=judge) as pool:
+            results = pool.score([ScoreItem(task, {}, a) for a in ("hello", "go away", "hi", "hey")])
+        assert [r.score for r in results] == [1.0, 0.0, 0.0, 0.0]
+        assert "polite" in fake.requests[0][1]["messages"][1]["content"]
+        assert "go away" in fake.requests[1][1]["messages"][1]["content"]
