@@ -1,0 +1,111 @@
+"""Archive members and the select step: scores -> skills -> DNS -> survivors.
+
+The select phase calls ``select_survivors`` with the previous archive and this
+generation's evaluated children; the re-evaluation/sync step calls ``missing_tasks``
+and ``with_scores`` to bring every member onto the current active pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from acdc.engine.dns import DNSParams, update_archive
+from acdc.engine.ids import canonical_task_order, model_generation
+from acdc.engine.skills import DEFAULT_SKILL_THRESHOLD, fitness, skill_matrix
+
+
+@dataclass(frozen=True)
+class ArchiveMember:
+    """One model in the archive. ``scores`` keeps None for failed scoring (not solved)."""
+
+    model_id: str
+    model_path: str
+    fitness: float
+    scores: Mapping[str, float | None] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        model_generation(self.model_id)  # validates the id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "model_path": self.model_path,
+            "fitness": self.fitness,
+            "parents": list(self.parents),
+            "scores": {tid: self.scores[tid] for tid in canonical_task_order(self.scores)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ArchiveMember:
+        scores = data["scores"]
+        if not isinstance(scores, dict) or not all(v is None or isinstance(v, (int, float)) for v in scores.values()):
+            raise ValueError("scores must map task ids to numbers or null")
+        return cls(
+            model_id=str(data["model_id"]),
+            model_path=str(data["model_path"]),
+            fitness=float(data["fitness"]),
+            scores={str(k): (None if v is None else float(v)) for k, v in scores.items()},
+            parents=tuple(str(p) for p in data["parents"]),
+        )
+
+
+def with_scores(
+    member: ArchiveMember,
+    new_scores: Mapping[str, float | None],
+    active_tasks: Sequence[str],
+    threshold: float = DEFAULT_SKILL_THRESHOLD,
+) -> ArchiveMember:
+    """Merge re-evaluation results, drop tasks no longer active, and recompute fitness.
+
+    The reference only recomputes fitness when something was re-evaluated, so fitness
+    goes stale when tasks are merely removed; here it always matches the active pool.
+    """
+    active = set(active_tasks)
+    merged = {tid: v for tid, v in {**member.scores, **new_scores}.items() if tid in active}
+    return replace(member, scores=merged, fitness=fitness(merged, active_tasks, threshold))
+
+
+def missing_tasks(member: ArchiveMember, active_tasks: Sequence[str]) -> list[str]:
+    """Active tasks this member was never scored on, in canonical order (what to re-evaluate)."""
+    return [tid for tid in canonical_task_order(active_tasks) if tid not in member.scores]
+
+
+@dataclass(frozen=True)
+class SelectionOutcome:
+    """Survivors (rank order), every candidate's survival score, and who was evicted."""
+
+    survivors: tuple[ArchiveMember, ...]
+    scores: Mapping[str, float]
+    evicted: tuple[str, ...]
+
+
+def select_survivors(
+    archive: Sequence[ArchiveMember],
+    children: Sequence[ArchiveMember],
+    active_tasks: Sequence[str],
+    params: DNSParams,
+    threshold: float = DEFAULT_SKILL_THRESHOLD,
+) -> SelectionOutcome:
+    """DNS (or top-fitness) over archive + children, in that order (the reference's order).
+
+    Every candidate's fitness is recomputed over the active pool first, so the
+    comparison uses one consistent definition for survivors and newcomers.
+    """
+    population = [with_scores(m, {}, active_tasks, threshold) for m in (*archive, *children)]
+    ids = [m.model_id for m in population]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"model ids appear twice in archive + children: {dup}")
+    order = canonical_task_order(active_tasks)
+    skills = skill_matrix([m.scores for m in population], order, threshold)
+    selection = update_archive(skills, np.array([m.fitness for m in population]), params)
+    return SelectionOutcome(
+        survivors=tuple(population[i] for i in selection.survivors),
+        scores={ids[i]: s for i, s in enumerate(selection.scores)},
+        evicted=tuple(ids[i] for i in selection.evicted()),
+    )

@@ -1,0 +1,220 @@
+"""The run-state directory: versioned, immutable per-generation records written atomically.
+
+Each phase reads only records earlier steps finished and writes its own, named by
+generation, so re-running a phase (after a kill, or twice) rewrites identical bytes.
+There is no mutable "current" pointer: the current generation is the newest one whose
+commit record (``archives/GGGG.json``, written last) exists. Every file is wrapped in an
+envelope ``{"layout_version", "kind", "generation", ...}``; a missing, corrupt,
+partial, mistyped or newer-version file raises StateError naming it. The layout is
+documented in docs/state-layout.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from acdc.atomic import read_json, sweep_staging, write_json
+from acdc.engine.archive import ArchiveMember, SelectionOutcome
+from acdc.engine.ids import model_generation
+from acdc.engine.parents import ChildPlan
+from acdc.engine.taskpool import AdaptationRequest, TaskPool
+from acdc.errors import StateError
+
+LAYOUT_VERSION = 1
+_GEN_FILE = re.compile(r"^(\d{4,})\.json$")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SelectionRecord:
+    """What the select phase decided: survivor ids in rank order, scores, evicted ids."""
+
+    survivors: tuple[str, ...]
+    scores: Mapping[str, float]
+    evicted: tuple[str, ...]
+
+    @classmethod
+    def from_outcome(cls, outcome: SelectionOutcome) -> SelectionRecord:
+        return cls(tuple(m.model_id for m in outcome.survivors), dict(outcome.scores), outcome.evicted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"survivors": list(self.survivors), "scores": dict(self.scores), "evicted": list(self.evicted)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SelectionRecord:
+        return cls(
+            tuple(map(str, data["survivors"])),
+            {str(k): float(v) for k, v in data["scores"].items()},
+            tuple(map(str, data["evicted"])),
+        )
+
+
+class RunState:
+    """Paths and typed load/save for one run's state folder."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def layout_file(self) -> Path:
+        return self.root / "layout.json"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def model_dir(self, model_id: str) -> Path:
+        model_generation(model_id)  # rejects anything that is not a model id (no path tricks)
+        return self.models_dir / model_id
+
+    def archive_file(self, generation: int) -> Path:
+        return self.root / "archives" / f"{generation:04d}.json"
+
+    def pool_file(self, generation: int) -> Path:
+        return self.root / "pools" / f"{generation:04d}.json"
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.root / "generations" / f"{generation:04d}"
+
+    def plan_file(self, generation: int) -> Path:
+        return self.generation_dir(generation) / "plan.json"
+
+    def scores_file(self, generation: int, model_id: str) -> Path:
+        model_generation(model_id)
+        return self.generation_dir(generation) / "scores" / f"{model_id}.json"
+
+    def selection_file(self, generation: int) -> Path:
+        return self.generation_dir(generation) / "select.json"
+
+    def adaptation_file(self, generation: int) -> Path:
+        return self.generation_dir(generation) / "adaptation.json"
+
+    # -- envelope ----------------------------------------------------------------------
+    def init(self) -> None:
+        """Create the folder (idempotent) and clear scratch files left by killed writers."""
+        if self.layout_file.exists():
+            self._read(self.layout_file, "layout", None)
+        else:
+            write_json(self.layout_file, {"layout_version": LAYOUT_VERSION, "kind": "layout"})
+        for sub in (self.root, self.root / "archives", self.root / "pools"):
+            sweep_staging(sub)
+
+    def _write(self, path: Path, kind: str, generation: int, payload: Mapping[str, Any]) -> None:
+        write_json(path, {"layout_version": LAYOUT_VERSION, "kind": kind, "generation": generation, **payload})
+
+    def _read(self, path: Path, kind: str, generation: int | None) -> dict[str, Any]:
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise StateError(path, f"expected a JSON object ({kind} record)")
+        version = data.get("layout_version")
+        if not isinstance(version, int):
+            raise StateError(path, "has no layout_version; not an acdc state file")
+        if version > LAYOUT_VERSION:
+            raise StateError(
+                path, f"written with state layout {version}, this acdc reads up to {LAYOUT_VERSION}; upgrade acdc"
+            )
+        if version < 1:
+            raise StateError(path, f"unknown state layout version {version}")
+        if data.get("kind") != kind:
+            raise StateError(path, f"expected a {kind} record, found {data.get('kind')!r}")
+        if generation is not None and data.get("generation") != generation:
+            raise StateError(path, f"records generation {data.get('generation')!r}, expected {generation}")
+        return data
+
+    def _decode(self, path: Path, kind: str, build: Callable[[], T]) -> T:
+        try:
+            return build()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateError(path, f"malformed {kind} record ({type(exc).__name__}: {exc})") from exc
+
+    # -- typed records -----------------------------------------------------------------
+    def save_archive(self, generation: int, members: Sequence[ArchiveMember]) -> None:
+        """The generation's commit record: write it after its pool, as its last step."""
+        self._write(self.archive_file(generation), "archive", generation, {"members": [m.to_dict() for m in members]})
+
+    def load_archive(self, generation: int) -> list[ArchiveMember]:
+        path = self.archive_file(generation)
+        data = self._read(path, "archive", generation)
+        return self._decode(path, "archive", lambda: [ArchiveMember.from_dict(m) for m in data["members"]])
+
+    def save_pool(self, generation: int, pool: TaskPool) -> None:
+        self._write(self.pool_file(generation), "task_pool", generation, pool.to_dict())
+
+    def load_pool(self, generation: int) -> TaskPool:
+        path = self.pool_file(generation)
+        data = self._read(path, "task_pool", generation)
+        return self._decode(path, "task_pool", lambda: TaskPool.from_dict(data))
+
+    def save_plan(self, generation: int, children: Sequence[ChildPlan]) -> None:
+        self._write(self.plan_file(generation), "plan", generation, {"children": [c.to_dict() for c in children]})
+
+    def load_plan(self, generation: int) -> list[ChildPlan]:
+        path = self.plan_file(generation)
+        data = self._read(path, "plan", generation)
+        return self._decode(path, "plan", lambda: [ChildPlan.from_dict(c) for c in data["children"]])
+
+    def save_scores(self, generation: int, model_id: str, scores: Mapping[str, float | None]) -> None:
+        payload = {"model_id": model_id, "scores": dict(sorted(scores.items()))}
+        self._write(self.scores_file(generation, model_id), "scores", generation, payload)
+
+    def load_scores(self, generation: int, model_id: str) -> dict[str, float | None]:
+        path = self.scores_file(generation, model_id)
+        data = self._read(path, "scores", generation)
+
+        def build() -> dict[str, float | None]:
+            if data["model_id"] != model_id:
+                raise ValueError(f"holds scores of {data['model_id']!r}, expected {model_id!r}")
+            return {str(k): None if v is None else float(v) for k, v in data["scores"].items()}
+
+        return self._decode(path, "scores", build)
+
+    def has_scores(self, generation: int, model_id: str) -> bool:
+        return self.scores_file(generation, model_id).is_file()
+
+    def save_selection(self, generation: int, record: SelectionRecord) -> None:
+        self._write(self.selection_file(generation), "selection", generation, record.to_dict())
+
+    def load_selection(self, generation: int) -> SelectionRecord:
+        path = self.selection_file(generation)
+        data = self._read(path, "selection", generation)
+        return self._decode(path, "selection", lambda: SelectionRecord.from_dict(data))
+
+    def save_adaptation(self, generation: int, requests: Sequence[AdaptationRequest]) -> None:
+        self._write(
+            self.adaptation_file(generation), "adaptation", generation, {"requests": [r.to_dict() for r in requests]}
+        )
+
+    def load_adaptation(self, generation: int) -> list[AdaptationRequest]:
+        path = self.adaptation_file(generation)
+        data = self._read(path, "adaptation", generation)
+        return self._decode(path, "adaptation", lambda: [AdaptationRequest.from_dict(r) for r in data["requests"]])
+
+    # -- where the run stands ----------------------------------------------------------
+    def committed_generations(self) -> list[int]:
+        """Generations whose commit record exists (atomic writes: existing means complete)."""
+        folder = self.root / "archives"
+        if not folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _GEN_FILE.match(p.name)))
+
+    def latest_generation(self) -> int | None:
+        """The newest committed generation, checked readable; None for a fresh run.
+
+        A corrupt newest record raises rather than silently falling back to an older one.
+        """
+        generations = self.committed_generations()
+        if not generations:
+            return None
+        latest = generations[-1]
+        self.load_archive(latest)
+        self.load_pool(latest)
+        return latest
+
+    def next_generation(self) -> int:
+        latest = self.latest_generation()
+        return 0 if latest is None else latest + 1

@@ -1,0 +1,137 @@
+"""Run-state layout: round trips, idempotent bytes, clear errors, kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from acdc.engine.archive import ArchiveMember
+from acdc.engine.parents import ChildPlan
+from acdc.engine.state import LAYOUT_VERSION, RunState, SelectionRecord
+from acdc.engine.taskpool import AdaptationRequest, TaskPool
+from acdc.errors import StateError
+
+from tests.engine.resume_writer import expected_archive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MEMBER = ArchiveMember(
+    "gen_0001_ind_00",
+    "/m/gen_0001_ind_00",
+    0.5,
+    {"task_000002_b": None, "task_000001_a": 1.0},
+    ("seed_math", "seed_code"),
+)
+
+
+def test_round_trips_and_identical_bytes(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    state.init()
+    pool = TaskPool().with_tasks(["task_000002_b", "task_000001_a"])
+    plan = [ChildPlan("gen_0001_ind_00", ("seed_math", "seed_code"), 7, {"method": "linear"}, {"rate": 0.25})]
+    sel = SelectionRecord(("gen_0001_ind_00",), {"gen_0001_ind_00": 999.0}, ("gen_0001_ind_01",))
+    req = [AdaptationRequest(3, "task_000001_a", "harder", "make_harder", 1.0)]
+    state.save_archive(1, [MEMBER])
+    state.save_pool(1, pool)
+    state.save_plan(1, plan)
+    state.save_selection(1, sel)
+    state.save_adaptation(1, req)
+    state.save_scores(1, "gen_0001_ind_00", MEMBER.scores)
+    assert state.load_archive(1) == [MEMBER]
+    assert state.load_archive(1)[0].scores["task_000002_b"] is None  # failed scoring stays distinguishable
+    assert state.load_pool(1) == pool
+    assert state.load_plan(1) == plan
+    assert state.load_selection(1) == sel
+    assert state.load_adaptation(1) == req
+    assert state.load_scores(1, "gen_0001_ind_00") == dict(MEMBER.scores)
+    before = state.archive_file(1).read_bytes()
+    state.save_archive(1, [MEMBER])  # a re-run phase rewrites the same bytes
+    assert state.archive_file(1).read_bytes() == before
+    assert state.latest_generation() == 1 and state.next_generation() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"layout_version": 1, "kind": "archive", "generation": 1, "members": [', "corrupt or partially written"),
+        (
+            json.dumps({"layout_version": LAYOUT_VERSION + 1, "kind": "archive", "generation": 1, "members": []}),
+            "upgrade acdc",
+        ),
+        (json.dumps({"kind": "archive", "generation": 1, "members": []}), "no layout_version"),
+        (json.dumps({"layout_version": 1, "kind": "task_pool", "generation": 1}), "expected a archive record"),
+        (json.dumps({"layout_version": 1, "kind": "archive", "generation": 2, "members": []}), "expected 1"),
+        (
+            json.dumps({"layout_version": 1, "kind": "archive", "generation": 1, "members": [{"model_id": "x"}]}),
+            "malformed archive",
+        ),
+        ("[]", "expected a JSON object"),
+    ],
+)
+def test_bad_files_raise_state_error_naming_the_file(tmp_path: Path, content: str, message: str) -> None:
+    state = RunState(tmp_path)
+    state.archive_file(1).parent.mkdir(parents=True)
+    state.archive_file(1).write_text(content)
+    with pytest.raises(StateError, match=message) as info:
+        state.load_archive(1)
+    assert info.value.path == state.archive_file(1)
+
+
+def test_corrupt_newest_generation_is_an_error_not_a_silent_fallback(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    for g in (0, 1):
+        state.save_pool(g, TaskPool())
+        state.save_archive(g, [MEMBER])
+    state.archive_file(1).write_text('{"layout_version": 1, "kind": "arch')
+    with pytest.raises(StateError, match="0001.json"):
+        state.latest_generation()
+
+
+def test_missing_file_and_bad_ids(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    assert state.latest_generation() is None and state.next_generation() == 0
+    with pytest.raises(StateError, match="missing"):
+        state.load_plan(3)
+    with pytest.raises(Exception, match="not a model id"):
+        state.model_dir("../etc")
+
+
+def test_kill_and_resume_loses_and_duplicates_no_generation(tmp_path: Path) -> None:
+    last = 60
+    rng = random.Random(1234)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "tests.engine.resume_writer", str(tmp_path), str(last), "0.005"]
+    kills, seen = 0, []
+    while True:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "ready" (or EOF if it died)
+        if kills < 10:  # ten random kills, then let it finish
+            time.sleep(rng.uniform(0.0, 0.3))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        proc.wait()
+        seen.append(RunState(tmp_path).latest_generation())  # every committed record must load
+        if proc.returncode == 0:
+            break
+    assert kills >= 5 and seen[-1] == last
+    assert any(g is not None and 0 < g < last for g in seen[:-1]), f"no kill landed mid-run: {seen}"
+    state = RunState(tmp_path)
+    assert state.committed_generations() == list(range(last + 1))
+    previous = 0.0
+    for g in range(last + 1):
+        members = state.load_archive(g)
+        assert members == expected_archive(g, previous)  # built on the right predecessor, once
+        assert [c.child_id for c in state.load_plan(g)] == [m.model_id for m in members]
+        previous = sum(m.fitness for m in members)
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    state.init()  # sweeps scratch files of killed writers
+    assert not [p for p in leftovers if p.exists() and p.parent in (tmp_path / "archives", tmp_path / "pools")]
