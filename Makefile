@@ -32,8 +32,10 @@ test: install system-deps
 quickstart: install
 	$(BIN)/acdc run examples/quickstart.yaml --state runs/quickstart
 
+# Regenerate everything derived from the spec, the RBAC rules and the metrics registry:
+# crds/, the chart's CRD copy, its dashboard JSON and its RBAC rules.
 crd: install
-	$(BIN)/acdc crd -o crds/coevolutionrun.yaml -o charts/acdc-operator/crds/coevolutionrun.yaml
+	$(BIN)/python -m acdc.metrics.chart_files charts/acdc-operator crds/coevolutionrun.yaml
 
 lint: install
 	$(BIN)/ruff check operator tests bench

@@ -124,6 +124,11 @@ class SelectionSpec(SpecModel):
     """Normalise by all tasks' weight (true) or by the fitter model's unsolved tasks (false)."""
     dominated_score: float = 999.0
     """Score given to a solution with no fitter one (always survives)."""
+    tie_rule: Literal["reference", "strict"] = "reference"
+    """reference: list-order ties as the reference (archive before children); strict: symmetric."""
+    penalize_duplicates: bool = False
+    """Score an exact copy of an at-least-as-fit model 0, so a clone never evicts a unique skill
+    holder (with kNeighbors >= 2 the reference formula allows that; off to match it)."""
     parent_selection: Literal["uniform", "fitness", "tournament"] = "uniform"
     """How merge parents are drawn from the archive (reference: uniform)."""
     tournament_size: Annotated[int, Field(ge=2)] = 3

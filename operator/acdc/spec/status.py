@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field
 
 from acdc.spec.base import SpecModel
 
@@ -28,6 +30,14 @@ class ArchiveSummary(SpecModel):
     """Share of active tasks solved by at least one archive model."""
 
 
+class StepProgress(SpecModel):
+    """A finished step of the current generation, as the operator recorded it."""
+
+    status: Literal["succeeded", "dropped"]
+    result: dict[str, Any] = Field(default={}, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    """The phase's small result (its termination message), e.g. archive size after tasks."""
+
+
 class CoevolutionRunStatus(SpecModel):
     phase: RunPhase = "Pending"
     generation: int = 0
@@ -40,3 +50,10 @@ class CoevolutionRunStatus(SpecModel):
     last_error: str | None = None
     start_time: str | None = None
     completion_time: str | None = None
+    progress: dict[str, StepProgress] = {}
+    """Finished steps of the current generation, keyed by step name; cleared when it completes.
+    This is the operator's only memory of a generation in flight (with the Jobs themselves)."""
+    immutable_digests: dict[str, str] = {}
+    """Digest of each spec field that cannot change mid-run, taken when the run started."""
+    infra_digest: str | None = None
+    """Digest of the volume, spec ConfigMap, servers and policy last applied (skips re-applying)."""
