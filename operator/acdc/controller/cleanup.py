@@ -1,0 +1,30 @@
+"""What deleting a run removes beyond what owner references already cover.
+
+Owner references let the garbage collector remove Jobs, servers, the ConfigMap and the
+policy; the operator deletes the Jobs itself too, so their pods stop at once, and
+applies the volume retention policy, which the garbage collector cannot know about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acdc.controller import names
+from acdc.controller.kube import CLAIMS, JOBS, Kube
+from acdc.controller.run_ref import RunRef
+
+
+def cleanup(kube: Kube, body: dict[str, Any]) -> list[str]:
+    """Delete the run's Jobs, and its volume when the policy says Delete; returns what went."""
+    ref = RunRef.from_body(body)
+    spec = body.get("spec") or {}
+    removed = []
+    for job in kube.list(JOBS, ref.namespace, names.run_labels(ref.name)):
+        if kube.delete(JOBS, ref.namespace, job["metadata"]["name"]):
+            removed.append(f"job/{job['metadata']['name']}")
+    storage = spec.get("storage") or {}
+    policy = (spec.get("retention") or {}).get("volumeOnDelete", "Retain")
+    if policy == "Delete" and not storage.get("existingClaim"):
+        if kube.delete(CLAIMS, ref.namespace, names.claim(ref.name)):
+            removed.append(f"persistentvolumeclaim/{names.claim(ref.name)}")
+    return removed

@@ -1,0 +1,120 @@
+"""kopf handlers: every event that can move a run forward calls ``reconcile``.
+
+Import this module to register the handlers (``kopf run -m acdc.controller.handlers`` or
+``acdc operator``). The run is re-read under a per-run lock before each reconcile, so
+a burst of Job events and a spec edit never race each other within one process; two
+processes are kept apart by kopf peering (only the highest-priority one acts).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import random
+import threading
+from typing import Any
+
+import kopf
+import kubernetes.config
+from kubernetes.client import Configuration
+
+from acdc import metrics
+from acdc.controller import names
+from acdc.controller.cleanup import cleanup
+from acdc.controller.job_outcome import is_finished
+from acdc.controller.kube import RUNS, Kube
+from acdc.controller.reconcile import reconcile
+from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
+
+log = logging.getLogger(__name__)
+
+PEERING_NAME = os.environ.get("ACDC_PEERING", "acdc-operator")
+METRICS_PORT_ENV = "ACDC_METRICS_PORT"
+_locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def api_configuration() -> Configuration:
+    """Connection settings from the service account in a pod, else from $KUBECONFIG."""
+    configuration = Configuration()
+    if in_cluster():
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    else:
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
+    return configuration
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Explicit, because the kubernetes package reads $KUBECONFIG once, at import time."""
+    return kopf.login_with_service_account(**kwargs) if in_cluster() else kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    if settings.peering.name == "default":
+        settings.peering.name = PEERING_NAME
+    if not settings.peering.priority:
+        # Replicas of one Deployment share their arguments; distinct random priorities make
+        # exactly one of them the active peer, and a survivor takes over when it dies.
+        settings.peering.priority = random.SystemRandom().randint(1, 2**31)
+    settings.persistence.finalizer = names.FINALIZER
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    memo.kube = Kube(api_configuration())
+    port = int(os.environ.get(METRICS_PORT_ENV, "8080"))
+    if port:
+        metrics.start_server(port)
+
+
+def _emitter(body: kopf.Body) -> Any:
+    def emit(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message)
+    return emit
+
+
+def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
+    kube: Kube = memo.kube
+    with _locks[(namespace, name)]:
+        body = kube.get(RUNS, namespace, name)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
+        body.setdefault("kind", KIND)
+        try:
+            done = reconcile(kube, body, _emitter(body))
+        except Exception as exc:
+            metrics.reconcile_error(type(exc).__name__)
+            raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=5) from exc
+    if done.created or done.recorded:
+        log.info("%s/%s: recorded %s, created %s", namespace, name, done.recorded, done.created)
+
+
+@kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
+@kopf.on.create(API_GROUP, API_VERSION, PLURAL)
+@kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
+def run_changed(memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
+    _reconcile(memo, namespace, name)
+
+
+def _job_finished(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    return type in (None, "ADDED", "MODIFIED") and is_finished(body)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, when=_job_finished)
+def job_finished(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
+    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        if owner.get("kind") == KIND and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
+            _reconcile(memo, namespace, owner["name"])
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, PLURAL)
+def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
+    with _locks[(namespace, name)]:
+        removed = cleanup(memo.kube, dict(body))
+    metrics.forget_run(namespace, name)
+    log.info("%s/%s deleted; removed %s", namespace, name, removed)

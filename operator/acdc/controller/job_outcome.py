@@ -1,0 +1,73 @@
+"""What a finished Job means for its step: a record, or a failure that fails the run.
+
+The phase's result travels in the pod's termination message (the Job has no room for
+it). A Job failed by the pod failure policy (exit 3) is a rejection: the step is dropped
+with the reason the phase gave. A Job that exhausted its retries or its deadline drops a
+per-model step and fails the run for any other step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from acdc.phases.dag import Step, StepRecord
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record: StepRecord | None
+    """The step's record, or None when the step failed and the run must fail."""
+    reason: str
+    message: str
+
+
+def finished_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return condition
+    return None
+
+
+def is_finished(job: Mapping[str, Any]) -> bool:
+    return finished_condition(job) is not None
+
+
+def pods_of(job_name: str, pods: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [pod for pod in pods
+            if any((pod.get("metadata", {}).get("labels") or {}).get(key) == job_name for key in JOB_NAME_LABELS)]
+
+
+def termination_result(pods: list[Mapping[str, Any]]) -> StepRecord | None:
+    """The record the phase wrote to its termination log, from the newest terminated pod."""
+    for pod in reversed(pods):
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            message = ((container.get("state") or {}).get("terminated") or {}).get("message")
+            if not message:
+                continue
+            try:
+                return StepRecord.from_dict(json.loads(message))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return None
+
+
+def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> Outcome:
+    condition = finished_condition(job)
+    if condition is None:
+        raise ValueError(f"job for {step.name} has not finished")
+    reason = condition.get("reason") or condition["type"]
+    message = condition.get("message") or ""
+    reported = termination_result(pods)
+    if condition["type"] == "Complete":
+        return Outcome(reported or StepRecord("succeeded", {}), reason, message)
+    if reason == "PodFailurePolicy":
+        result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
+        return Outcome(StepRecord("dropped", result), reason, message)
+    if step.phase.droppable:
+        return Outcome(StepRecord("dropped", {"failed": reason, "message": message[:200]}), reason, message)
+    return Outcome(None, reason, message)

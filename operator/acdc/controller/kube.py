@@ -1,0 +1,118 @@
+"""A small dict-in, dict-out Kubernetes API client for the few calls the operator makes.
+
+The typed ``kubernetes`` client turns every object into generated classes; the operator
+builds and reads plain manifests, so it uses the client's connection handling
+(kubeconfig, in-cluster token, TLS) and sends JSON itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client import ApiClient, Configuration
+
+from acdc.spec import API_GROUP, API_VERSION, PLURAL
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+
+RUNS = Resource(API_GROUP, API_VERSION, PLURAL)
+JOBS = Resource("batch", "v1", "jobs")
+PODS = Resource("", "v1", "pods")
+CONFIGMAPS = Resource("", "v1", "configmaps")
+CLAIMS = Resource("", "v1", "persistentvolumeclaims")
+SERVICES = Resource("", "v1", "services")
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
+BY_KIND = {
+    "Job": JOBS, "ConfigMap": CONFIGMAPS, "PersistentVolumeClaim": CLAIMS, "Service": SERVICES,
+    "Deployment": DEPLOYMENTS, "NetworkPolicy": NETWORK_POLICIES,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Kube:
+    def __init__(self, configuration: Configuration) -> None:
+        self.client = ApiClient(configuration)
+
+    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+              query: list[tuple[str, str]] | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, payload, _ = self.client.param_serialize(
+            method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self.client.call_api(method, url, header_params=headers, body=payload)
+        raw = response.read()
+        if response.status >= 400:
+            raise ApiError(response.status, raw.decode(errors="replace")[:500])
+        return json.loads(raw) if raw else None
+
+    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", res.path(namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, res: Resource, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Objects carrying ``labels``; filtered here too, since not every server honours selectors."""
+        selector = ",".join(f"{key}={value}" for key, value in labels.items())
+        items = self._call("GET", res.path(namespace), query=[("labelSelector", selector)])["items"]
+        return [item for item in items
+                if all((item.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
+
+    def create(self, manifest: dict[str, Any]) -> bool:
+        """Create ``manifest``; False if it already exists (names are deterministic: that is a retry)."""
+        res = BY_KIND[manifest["kind"]]
+        try:
+            self._call("POST", res.path(manifest["metadata"]["namespace"]), manifest)
+            return True
+        except ApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Create, or merge-patch the existing object to ``manifest``'s labels and content."""
+        if not self.create(manifest):
+            meta = manifest["metadata"]
+            patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
+            patch["metadata"] = {"labels": meta.get("labels", {})}
+            self.patch(BY_KIND[manifest["kind"]], meta["namespace"], meta["name"], patch)
+
+    def patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None) -> Any:
+        return self._call("PATCH", res.path(namespace, name, subresource), patch, "application/merge-patch+json")
+
+    def delete(self, res: Resource, namespace: str, name: str) -> bool:
+        """Delete (pods of Jobs too: background propagation); False if it was already gone."""
+        try:
+            self._call("DELETE", res.path(namespace, name), {"propagationPolicy": "Background"})
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise

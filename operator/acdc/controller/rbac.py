@@ -1,0 +1,49 @@
+"""The least privilege the operator needs, as data the Helm chart is generated from.
+
+Namespaced installs get these rules in a Role per watched namespace; cluster-wide installs
+get one ClusterRole. kopf itself needs events (to post them), its peering objects (two
+replicas must not both act) and, cluster-wide, namespace listing for discovery.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from acdc.spec import API_GROUP, PLURAL
+
+Scope = Literal["namespaced", "cluster"]
+
+_ALL_WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+
+def rules(scope: Scope = "namespaced") -> list[dict[str, Any]]:
+    """PolicyRules (rbac.authorization.k8s.io/v1) for the operator's Role or ClusterRole."""
+    namespaced: list[dict[str, Any]] = [
+        {"apiGroups": [API_GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch", "update"]},
+        {"apiGroups": [API_GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch", "update"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": _ALL_WRITE},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims", "configmaps", "services"], "verbs": _ALL_WRITE},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _ALL_WRITE},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _ALL_WRITE},
+        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": ["get", "list", "watch", "patch"]},
+    ]
+    if scope == "namespaced":
+        return namespaced
+    return [
+        *namespaced,
+        {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
+    ]
+
+
+def role(name: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace}, "rules": rules("namespaced")}
+
+
+def cluster_role(name: str) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name}, "rules": rules("cluster")}

@@ -1,0 +1,244 @@
+"""Level-triggered reconciliation of one CoevolutionRun.
+
+Each call reads the run, its Jobs and (when a Job just finished) their pods, works out
+from the generation DAG what is done and what may start, creates the missing Jobs and
+writes the difference into status. Nothing is kept in memory between calls, so it is
+safe to call from any event (run created, spec edited, Job finished, operator restart)
+and any number of times: Job names are deterministic and a second create is a 409.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from acdc import metrics
+from acdc.controller import names
+from acdc.controller.job_manifest import build_job
+from acdc.controller.job_outcome import is_finished, outcome, pods_of
+from acdc.controller.kube import JOBS, PODS, RUNS, Kube
+from acdc.controller.run_ref import RunRef
+from acdc.controller.sandbox_policy import build_sandbox_policy
+from acdc.controller.server_manifests import build_deployment, build_service, deployed_endpoints
+from acdc.controller.spec_guard import changed_fields, digests
+from acdc.controller.status_patch import merge_diff, now, set_condition
+from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
+from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, str, str], None]
+"""emit(type, reason, message): post a Kubernetes Event on the run (Normal or Warning)."""
+
+SUMMARY_KEYS = {"archive": "size", "bestFitness": "bestFitness", "meanFitness": "meanFitness", "coverage": "coverage"}
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did, for the caller's logs and the tests."""
+
+    created: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)
+    status_patch: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_spec(body: dict[str, Any]) -> CoevolutionRunSpec:
+    """Validate the spec alone: status and metadata carry kopf's and the server's own fields."""
+    meta = body.get("metadata") or {}
+    document = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+                "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")}, "spec": body.get("spec")}
+    return parse_run(document, f"{meta.get('namespace')}/{meta.get('name')}").spec
+
+
+def infra_manifests(ref: RunRef, spec: CoevolutionRunSpec) -> list[dict[str, Any]]:
+    """Everything a run needs besides its Jobs: volume, spec ConfigMap, servers, sandbox policy."""
+    out = [build_spec_configmap(ref, spec), build_sandbox_policy(ref, spec)]
+    if not spec.storage.existing_claim:
+        out.insert(0, build_claim(ref, spec))
+    for role, endpoint in deployed_endpoints(spec).items():
+        out += [build_deployment(ref, spec, role, endpoint), build_service(ref, role)]
+    return out
+
+
+def _digest(manifests: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
+    ref = RunRef.from_body(body)
+    old = copy.deepcopy(body.get("status") or {})
+    old.pop("kopf", None)
+    status = copy.deepcopy(old)
+    result = Outcome()
+    try:
+        spec = parse_spec(body)
+    except SpecInvalid as exc:
+        message = "; ".join(exc.problems)
+        status.update(phase="Failed", lastError=message)
+        status["conditions"] = set_condition(status.get("conditions", []), "Failed", "True", "InvalidSpec", message)
+        if old.get("lastError") != message:
+            emit("Warning", "InvalidSpec", message[:1000])
+        return _finish(kube, ref, old, status, result)
+    if status.get("phase") in ("Succeeded", "Failed") and _failed_reason(status) != "InvalidSpec":
+        return result
+    if _failed_reason(status) == "InvalidSpec":
+        status["conditions"] = set_condition(status.get("conditions", []), "Failed", "False", "SpecValid", "")
+        status.pop("lastError", None)
+    status.setdefault("generation", 0)
+    if not status.get("startTime"):
+        status.update(phase="Pending", startTime=now())
+    if not status.get("immutableDigests"):
+        status["immutableDigests"] = digests(spec)
+    refused = changed_fields(status["immutableDigests"], spec)
+    if refused:
+        message = f"spec fields cannot change mid-run: {', '.join(refused)}; revert them to continue"
+        status["conditions"] = set_condition(status.get("conditions", []), "Degraded", "True", "SpecChangeRefused", message)
+        if "SpecChangeRefused" not in json.dumps(old.get("conditions", [])) or _degraded(old) != "True":
+            emit("Warning", "SpecChangeRefused", message)
+        return _finish(kube, ref, old, status, result)
+    if _degraded(status) == "True":
+        status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecAccepted", "")
+    _ensure_infra(kube, ref, spec, status)
+    _advance(kube, ref, spec, status, emit, result)
+    return _finish(kube, ref, old, status, result)
+
+
+def _failed_reason(status: dict[str, Any]) -> str | None:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return condition.get("reason")
+    return None
+
+
+def _degraded(status: dict[str, Any]) -> str | None:
+    return next((c.get("status") for c in status.get("conditions", []) if c.get("type") == "Degraded"), None)
+
+
+def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any]) -> None:
+    """Apply the run's infrastructure when it changed since last applied (mutable fields do)."""
+    manifests = infra_manifests(ref, spec)
+    digest = _digest(manifests)
+    if status.get("infraDigest") == digest:
+        return
+    for manifest in manifests:
+        if manifest["kind"] == "PersistentVolumeClaim":
+            kube.create(manifest)  # a bound claim's spec is immutable: create once, never patch
+        else:
+            kube.apply(manifest)
+    status["infraDigest"] = digest
+
+
+def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:
+    shape = DagShape.from_spec(spec)
+    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, names.run_labels(ref.name))}
+    pods: list[dict[str, Any]] | None = None
+    while True:
+        generation = int(status["generation"])
+        progress: dict[str, Any] = status.setdefault("progress", {})
+        done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
+        for name, job in jobs.items():
+            if name in done or not name or not is_finished(job):
+                continue
+            step = Step.parse(name)
+            if step.generation != generation:
+                continue
+            if pods is None:
+                pods = kube.list(PODS, ref.namespace, names.run_labels(ref.name))
+            found = outcome(step, job, pods_of(job["metadata"]["name"], pods))
+            if found.record is None:
+                message = f"{name} failed ({found.reason}): {found.message}".strip()
+                status.update(phase="Failed", lastError=message, completionTime=now(), step=name)
+                status["conditions"] = set_condition(status.get("conditions", []), "Failed", "True", "StepFailed", message)
+                status["conditions"] = set_condition(status["conditions"], "Progressing", "False", "StepFailed", message)
+                emit("Warning", "StepFailed", message)
+                metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
+                return
+            done[name] = found.record
+            progress[name] = found.record.to_dict()
+            result.recorded.append(name)
+            metrics.record_step(ref.namespace, ref.name, step, found.record)
+            if found.record.status == "dropped":
+                emit("Warning", "StepDropped", f"{name} dropped: {json.dumps(found.record.result)[:300]}")
+        while lost := skipped(shape, generation, done):
+            for step in lost:
+                done[step.name] = StepRecord("dropped", {"skipped": "input dropped"})
+                progress[step.name] = done[step.name].to_dict()
+        if not generation_complete(shape, generation, done):
+            break
+        _close_generation(shape, generation, done, status, emit)
+        if status["phase"] == "Succeeded":
+            return
+    _launch(kube, ref, spec, shape, status, jobs, done, result)
+
+
+def _close_generation(shape: DagShape, generation: int, done: dict[str, StepRecord], status: dict[str, Any], emit: Emit) -> None:
+    closing = Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
+    summary = done[closing.name].result
+    archive = dict(status.get("archive") or {})
+    for key, target in SUMMARY_KEYS.items():
+        if summary.get(key) is not None:
+            archive[target] = summary[key]
+    status["archive"] = archive
+    if summary.get("pool") is not None:
+        status["taskPoolSize"] = summary["pool"]
+    dropped = sorted(name for name, record in done.items() if record.status == "dropped")
+    emit("Normal", "GenerationComplete",
+         f"generation {generation}: archive {archive.get('size')}, best {archive.get('bestFitness')}, "
+         f"coverage {archive.get('coverage')}, dropped {len(dropped)}")
+    if run_finished(shape, generation, done):
+        status.update(phase="Succeeded", completionTime=now(), step=None)
+        status["conditions"] = set_condition(status.get("conditions", []), "Progressing", "False", "RunFinished",
+                                             f"finished after generation {generation}")
+        status["conditions"] = set_condition(status["conditions"], "Ready", "True", "RunFinished", "")
+        emit("Normal", "RunSucceeded", f"finished after generation {generation}")
+        return
+    status["generation"] = generation + 1
+    status["progress"] = {}
+
+
+def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, shape: DagShape, status: dict[str, Any],
+            jobs: dict[str | None, dict[str, Any]], done: dict[str, StepRecord], result: Outcome) -> None:
+    generation = int(status["generation"])
+    in_flight = [Step.parse(name) for name, job in jobs.items()
+                 if name and name not in done and not is_finished(job) and Step.parse(name).generation == generation]
+    if spec.suspend:
+        state = "Suspended" if not in_flight else "Running"
+        message = "paused" if not in_flight else f"pausing after {len(in_flight)} running step(s)"
+        status["phase"] = state
+        status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "True", "SuspendRequested", message)
+        metrics.set_steps_in_flight(ref.namespace, ref.name, in_flight)
+        return
+    status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
+    claim = claim_name(ref, spec)
+    for step in ready(shape, generation, done):
+        if step.name in jobs:
+            continue
+        if kube.create(build_job(ref, spec, step, claim)):
+            result.created.append(step.name)
+        in_flight.append(step)
+    status["phase"] = "Running"
+    status["step"] = min(in_flight).name if in_flight else None
+    status["conditions"] = set_condition(status["conditions"], "Progressing", "True", "StepsRunning",
+                                         f"generation {generation}: {len(in_flight)} step(s) running")
+    metrics.set_steps_in_flight(ref.namespace, ref.name, in_flight)
+
+
+def _finish(kube: Kube, ref: RunRef, old: dict[str, Any], status: dict[str, Any], result: Outcome) -> Outcome:
+    patch = merge_diff(old, status)
+    if patch:
+        kube.patch(RUNS, ref.namespace, ref.name, {"status": patch}, subresource="status")
+        result.status_patch = patch
+    metrics.set_run_status(ref.namespace, ref.name, _public_status(status))
+    return result
+
+
+def _public_status(status: dict[str, Any]) -> dict[str, Any]:
+    """The status fields the metrics mirror (the model rejects unknown keys)."""
+    keys = ("phase", "generation", "archive", "taskPoolSize")
+    return {key: status[key] for key in keys if status.get(key) is not None}

@@ -1,0 +1,184 @@
+"""Test cluster: kmock as the API server, kopf in a thread, and a kubelet stand-in.
+
+``Kubelet`` plays the Job controller and the kubelet: it notices new Jobs, runs their
+phase step against a folder standing in for the PVC, retries per backoffLimit, writes
+the pod (with its termination message) and marks the Job Complete or Failed, all
+through the API, as the real controllers would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kmock
+import yaml
+from kopf.testing import KopfRunner
+
+from acdc.phases.context import EXIT_REJECTED
+from acdc.phases.dag import Step, StepRecord
+from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
+
+NAMESPACE = "ml"
+RUNS = kmock.resource(API_GROUP, API_VERSION, PLURAL)
+JOBS = kmock.resource("batch", "v1", "jobs")
+PVCS = kmock.resource("", "v1", "persistentvolumeclaims")
+PEERINGS = kmock.resource("kopf.dev", "v1", "clusterkopfpeerings")
+
+PhaseFn = Callable[[Path, Step], tuple[int, StepRecord | None]]
+"""(state dir, step) -> (exit code, record). Swap for acdc.phases.execute once phases exist."""
+
+
+def declare(server: Any) -> None:
+    server.resources.load_bundled()
+    server.resources[RUNS] = kmock.ResourceInfo(kind=KIND, namespaced=True, subresources={"status"},
+                                                verbs={"get", "list", "watch", "create", "patch", "delete"})
+    server.resources[PEERINGS] = kmock.ResourceInfo(kind="ClusterKopfPeering", namespaced=False,
+                                                    verbs={"get", "list", "watch", "patch", "create"})
+
+
+def write_kubeconfig(path: Path, url: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+        "clusters": [{"name": "kmock", "cluster": {"server": url}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "u"}}],
+    }))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def operator(*extra: str):
+    """The real operator (kopf + acdc.controller.handlers) in its own thread."""
+    args = ["run", "-A", "--verbose", "-m", "acdc.controller.handlers", *(extra or ("--standalone",))]
+    runner = KopfRunner(args, timeout=60)
+    await asyncio.to_thread(runner.__enter__)
+    try:
+        yield runner
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)
+
+
+def run_body(name: str = "demo", **spec_overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "seed": 7,
+        "models": {"seeds": [{"toyworld": "arithmetic"}, {"toyworld": "strings"}], "base": {"toyworld": "base"}},
+        "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 1},
+        "tasks": {"adaptationInterval": 0},
+        "scientist": {"kind": "procedural"},
+        "embedding": {"kind": "features"},
+        "storage": {"size": "1Gi"},
+    }
+    spec.update(spec_overrides)
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND,
+            "metadata": {"name": name, "namespace": NAMESPACE, "uid": f"uid-{name}", "resourceVersion": "1"}, "spec": spec}
+
+
+def fake_phase(state: Path, step: Step) -> tuple[int, StepRecord | None]:
+    """Stand-in for acdc.phases.execute.execute: appends to a log on the 'PVC', returns a small result."""
+    with (state / "executed.log").open("a") as log:
+        log.write(step.name + "\n")
+    result: dict[str, Any] = {}
+    if step.phase.value in ("tasks", "init"):
+        result = {"archive": 2, "pool": 10}
+    if step.phase.value in ("select", "sync"):
+        result = {"archive": 2, "bestFitness": 0.5 + step.generation / 10, "meanFitness": 0.4, "coverage": 0.6, "pool": 10}
+    return 0, StepRecord("succeeded", result)
+
+
+@dataclass
+class Kubelet:
+    """Plays the Job controller and kubelet against kmock; ``phase`` decides each attempt."""
+
+    server: Any
+    state: Path
+    phase: PhaseFn = fake_phase
+    attempts: dict[str, int] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
+    paused: bool = False
+    seen: dict[str, float] = field(default_factory=dict)
+    poll_s: float = 0.02
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return {key[2]: obj.raw for key, obj in self.server.objects.items()
+                if key[0] == JOBS and not obj.deleted}
+
+    async def run(self) -> None:
+        while True:
+            now = asyncio.get_running_loop().time()
+            for name in self.jobs():
+                self.seen.setdefault(name, now)
+            if not self.paused:
+                for name, job in self.jobs().items():
+                    if not (job.get("status") or {}).get("conditions"):
+                        await self._play(name, job)
+            await asyncio.sleep(self.poll_s)
+
+    async def _play(self, name: str, job: dict[str, Any]) -> None:
+        step = Step.parse(job["metadata"]["labels"]["acdc.dev/step"])
+        backoff = job["spec"]["backoffLimit"]
+        while True:
+            attempt = self.attempts.get(name, 0)
+            self.attempts[name] = attempt + 1
+            code, record = self.phase(self.state, step)
+            await self._pod(name, attempt, code, record)
+            if code == 0:
+                return await self._finish(name, "Complete", "Completed")
+            if code == EXIT_REJECTED:
+                return await self._finish(name, "Failed", "PodFailurePolicy")
+            if attempt >= backoff:
+                return await self._finish(name, "Failed", "BackoffLimitExceeded")
+
+    async def _pod(self, job: str, attempt: int, code: int, record: StepRecord | None) -> None:
+        terminated: dict[str, Any] = {"exitCode": code}
+        if record is not None:
+            terminated["message"] = json.dumps(record.to_dict())
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": f"{job}-{attempt}", "namespace": NAMESPACE,
+                            "labels": {"batch.kubernetes.io/job-name": job, "acdc.dev/run": job.split("-g0")[0],
+                                       "app.kubernetes.io/name": "acdc", "app.kubernetes.io/managed-by": "acdc-operator"}},
+               "status": {"containerStatuses": [{"name": "phase", "state": {"terminated": terminated}}]}}
+        async with self.server.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
+            assert response.status < 300, await response.text()
+
+    async def _finish(self, name: str, type_: str, reason: str) -> None:
+        status = {"status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": reason}]}}
+        async with self.server.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status", json=status) as response:
+            assert response.status < 300 or response.status == 404, await response.text()  # 404: run deleted meanwhile
+        self.finished[name] = asyncio.get_running_loop().time()
+
+
+@contextlib.asynccontextmanager
+async def kubelet(server: Any, state: Path, phase: PhaseFn = fake_phase):
+    player = Kubelet(server, state, phase)
+    task = asyncio.create_task(player.run())
+    try:
+        yield player
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def run_object(server: Any, name: str = "demo") -> dict[str, Any] | None:
+    obj = server.objects.get((RUNS, NAMESPACE, name)) if hasattr(server.objects, "get") else None
+    for key, value in server.objects.items():
+        if key[0] == RUNS and key[2] == name and not value.deleted:
+            return value.raw
+    return obj
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)

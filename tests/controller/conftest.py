@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.controller.cluster import declare, write_kubeconfig
+
+
+@pytest.fixture
+async def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """kmock serving the builtins and the CRD; $KUBECONFIG points the operator at it."""
+    declare(kmock)
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))))
+    monkeypatch.setenv("ACDC_METRICS_PORT", "0")
+    return kmock
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """The folder standing in for the run's PVC."""
+    folder = tmp_path / "pvc"
+    folder.mkdir()
+    return folder

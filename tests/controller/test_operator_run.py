@@ -1,0 +1,160 @@
+"""The real operator process against kmock: a full run, failures, restarts, suspend, delete."""
+
+from __future__ import annotations
+
+import asyncio
+
+from acdc.phases.dag import StepRecord
+from tests.controller.cluster import JOBS, NAMESPACE, PVCS, fake_phase, kubelet, operator, run_body, run_object, wait_for
+
+
+def phase_of(cluster, name: str = "demo") -> str | None:
+    body = run_object(cluster, name)
+    return (body or {}).get("status", {}).get("phase")
+
+
+async def create_run(cluster, body) -> None:
+    async with cluster.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns", json=body) as response:
+        assert response.status < 300, await response.text()
+
+
+async def test_full_short_run_creates_every_step_once_and_succeeds(cluster, state):
+    async with kubelet(cluster, state) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    executed = (state / "executed.log").read_text().split()
+    assert len(executed) == len(set(executed))
+    assert "g0000-select" in executed and executed[-1] == "g0001-select"
+    assert all(count == 1 for count in player.attempts.values())
+    status = run_object(cluster)["status"]
+    assert status["archive"]["bestFitness"] == 0.6
+    assert status["generation"] == 1
+    assert sorted(status["progress"]) == sorted(name for name in executed if name.startswith("g0001"))
+
+
+def failing(step_name: str, code: int):
+    def phase(state, step):
+        if step.name == step_name:
+            return code, (StepRecord("dropped", {"rejected": "gibberish"}) if code == 3 else None)
+        return fake_phase(state, step)
+    return phase
+
+
+def condition(cluster, type_: str, name: str = "demo") -> dict:
+    conditions = (run_object(cluster, name) or {}).get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == type_), {})
+
+
+def job_names(cluster) -> set[str]:
+    return {key[2] for key, obj in cluster.objects.items() if key[0] == JOBS and not obj.deleted}
+
+
+async def test_failed_child_is_retried_then_dropped_and_the_run_goes_on(cluster, state):
+    async with kubelet(cluster, state, failing("g0000-merge-02", 1)) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    assert player.attempts["demo-g0000-merge-02"] == 3  # backoffLimit 2 -> three attempts
+    executed = (state / "executed.log").read_text().split()
+    assert "g0000-evaluate-02" not in executed and "g0000-select" in executed
+
+
+async def test_rejected_child_is_dropped_without_retry(cluster, state):
+    async with kubelet(cluster, state, failing("g0001-merge-00", 3)) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    assert player.attempts["demo-g0001-merge-00"] == 1
+    assert run_object(cluster)["status"]["progress"]["g0001-merge-00"]["result"]["rejected"] == "gibberish"
+
+
+async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
+    async with kubelet(cluster, state, failing("g0000-select", 1)), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=30)
+        await asyncio.sleep(0.3)
+    failed = condition(cluster, "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "StepFailed" and "g0000-select" in failed["message"]
+    assert not any("g0001" in name for name in job_names(cluster))
+
+
+async def test_operator_restart_mid_generation_resumes_without_duplicates(cluster, state):
+    async with kubelet(cluster, state) as player:
+        player.paused = True
+        async with operator():
+            await create_run(cluster, run_body())
+            await wait_for(lambda: "demo-g0000-init" in job_names(cluster))
+        player.paused = False  # the init Job finishes while no operator is running
+        await wait_for(lambda: "demo-g0000-init" in player.finished)
+        async with operator():
+            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    executed = (state / "executed.log").read_text().split()
+    assert len(executed) == len(set(executed)) and executed[-1] == "g0001-select"
+
+
+async def test_suspend_pauses_after_the_current_phase_and_resume_continues(cluster, state):
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body(suspend=False))
+        await wait_for(lambda: "demo-g0000-init" in job_names(cluster))
+        await patch_spec(cluster, {"suspend": True})
+        await asyncio.sleep(0.3)
+        player.paused = False
+        await wait_for(lambda: phase_of(cluster) == "Suspended")
+        assert job_names(cluster) == {"demo-g0000-init"}
+        await patch_spec(cluster, {"suspend": False})
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+
+
+async def patch_spec(cluster, spec: dict) -> None:
+    url = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
+    async with cluster.patch(url, json={"spec": spec}) as response:
+        assert response.status < 300, await response.text()
+
+
+async def test_invalid_spec_fails_with_field_paths(cluster, state):
+    async with operator():
+        await create_run(cluster, run_body(population={"size": 1}))
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    failed = condition(cluster, "Failed")
+    assert failed["reason"] == "InvalidSpec" and "population.size" in failed["message"]
+    assert not job_names(cluster)
+
+
+async def test_immutable_edit_is_refused_and_mutable_edit_accepted(cluster, state):
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: "demo-g0000-init" in job_names(cluster))
+        await patch_spec(cluster, {"seed": 8})
+        await wait_for(lambda: condition(cluster, "Degraded").get("reason") == "SpecChangeRefused")
+        assert "seed" in condition(cluster, "Degraded")["message"]
+        player.paused = False
+        await asyncio.sleep(0.5)
+        assert "demo-g0000-plan" not in job_names(cluster)  # no progress while the edit stands
+        await patch_spec(cluster, {"seed": 7, "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 2}})
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    assert run_object(cluster)["status"]["generation"] == 2
+
+
+async def delete_run(cluster) -> None:
+    async with cluster.delete(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo") as response:
+        assert response.status < 300, await response.text()
+
+
+async def test_delete_with_retain_keeps_the_volume_and_removes_jobs(cluster, state):
+    await _delete_with(cluster, state, "Retain")
+    assert any(key[0] == PVCS and not obj.deleted for key, obj in cluster.objects.items())
+
+
+async def test_delete_with_delete_policy_removes_the_volume(cluster, state):
+    await _delete_with(cluster, state, "Delete")
+    assert not any(key[0] == PVCS and not obj.deleted for key, obj in cluster.objects.items())
+
+
+async def _delete_with(cluster, state, policy: str) -> None:
+    async with kubelet(cluster, state), operator():
+        await create_run(cluster, run_body(retention={"volumeOnDelete": policy}))
+        await wait_for(lambda: len(job_names(cluster)) >= 3)
+        assert any(key[0] == PVCS for key in cluster.objects.keys())
+        await delete_run(cluster)
+        await wait_for(lambda: run_object(cluster) is None)
+        await wait_for(lambda: not job_names(cluster))
