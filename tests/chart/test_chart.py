@@ -20,6 +20,8 @@ REPO_CRD = Path(__file__).resolve().parents[2] / "crds" / "coevolutionrun.yaml"
 # Prometheus Operator kinds have no schema in kubernetes-validate; the PrometheusRule is
 # checked by promtool (tests/observability), the ServiceMonitor's fields below.
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# kopf's peering objects are checked against the chart's own peering CRDs (tests/chart/test_peering.py).
+PEERING_KINDS = {"KopfPeering", "ClusterKopfPeering"}
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -38,6 +40,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
     },
+    "replicated-cluster-wide": {"replicaCount": 2},
+    "replicated-namespaced": {"replicaCount": 3, "watchNamespaces": ["research", "team-b"]},
 }
 
 
@@ -53,10 +57,14 @@ def test_chart_crd_equals_committed_crd():
     assert REPO_CRD.read_text(encoding="utf-8") == (CHART_DIR / CRD_FILE).read_text(encoding="utf-8") == render_crd()
 
 
-def test_chart_crd_is_a_valid_crd():
-    (crd,) = load_chart().crds  # what Helm installs, read back through the SDK
-    assert crd["filename"].endswith(CRD_FILE)
-    kubernetes_validate.validate(yaml.safe_load(crd["data"]), KUBE_VERSION, strict=True)
+def test_chart_crds_are_valid_crds():
+    installed = {}  # what Helm installs, read back through the SDK
+    for crd_file in load_chart().crds:
+        for doc in yaml.safe_load_all(crd_file["data"]):
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+            installed[doc["metadata"]["name"]] = crd_file["filename"]
+    assert installed["coevolutionruns.acdc.dev"].endswith(CRD_FILE)
+    assert sorted(installed) == ["clusterkopfpeerings.kopf.dev", "coevolutionruns.acdc.dev", "kopfpeerings.kopf.dev"]
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
@@ -90,6 +98,9 @@ def test_rendered_manifests_are_strictly_valid(name):
     for doc in docs:
         if doc["kind"] in MONITORING_KINDS:
             assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        if doc["kind"] in PEERING_KINDS:
+            assert doc["apiVersion"] == "kopf.dev/v1"
             continue
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 

@@ -1,9 +1,13 @@
 """Test cluster: kmock as the API server, kopf in a thread, and a kubelet stand-in.
 
-``Kubelet`` plays the Job controller and the kubelet: it notices new Jobs, runs their
-phase step against a folder standing in for the PVC, retries per backoffLimit, writes
-the pod (with its termination message) and marks the Job Complete or Failed, all
-through the API, as the real controllers would.
+``Kubelet`` plays the Job controller and the kubelet: it notices new Jobs, mounts their
+spec ConfigMap as a file, runs their phase step through a *phase runner* against a
+folder standing in for the PVC, retries per backoffLimit, writes the pod (with its
+termination message) and marks the Job Complete or Failed, all through the API, as the
+real controllers would.
+
+``PHASE_RUNNER`` below is the one switch between the fake phase (today) and the real
+phase commands: every test and the operator bench run whatever it names.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,14 @@ NAMESPACE = "ml"
 RUNS = kmock.resource(API_GROUP, API_VERSION, PLURAL)
 JOBS = kmock.resource("batch", "v1", "jobs")
 PVCS = kmock.resource("", "v1", "persistentvolumeclaims")
+CONFIGMAPS = kmock.resource("", "v1", "configmaps")
 PEERINGS = kmock.resource("kopf.dev", "v1", "clusterkopfpeerings")
 
-PhaseFn = Callable[[Path, Step], tuple[int, StepRecord | None]]
-"""(state dir, step) -> (exit code, record). Swap for acdc.phases.execute once phases exist."""
+PhaseRunner = Callable[[Path, Step, Path], tuple[int, StepRecord | None]]
+"""(state dir, step, mounted run.yaml) -> (exit code, termination record or None).
+
+What the Job's container does: ``acdc phase ... --state STATE --run RUN_YAML``. Exit 0
+succeeded, EXIT_REJECTED (3) dropped, anything else failed (retried per backoffLimit)."""
 
 
 def declare(server: Any) -> None:
@@ -79,10 +87,8 @@ def run_body(name: str = "demo", **spec_overrides: Any) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": NAMESPACE, "uid": f"uid-{name}", "resourceVersion": "1"}, "spec": spec}
 
 
-def fake_phase(state: Path, step: Step) -> tuple[int, StepRecord | None]:
-    """Stand-in for acdc.phases.execute.execute: appends to a log on the 'PVC', returns a small result."""
-    with (state / "executed.log").open("a") as log:
-        log.write(step.name + "\n")
+def fake_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord | None]:
+    """Stand-in for the real phases: succeeds at once with the small result each phase reports."""
     result: dict[str, Any] = {}
     if step.phase.value in ("tasks", "init"):
         result = {"archive": 2, "pool": 10}
@@ -91,13 +97,20 @@ def fake_phase(state: Path, step: Step) -> tuple[int, StepRecord | None]:
     return 0, StepRecord("succeeded", result)
 
 
+PHASE_RUNNER: PhaseRunner = fake_phase
+"""The phase runner of every test and bench; see the module docstring."""
+
+
 @dataclass
 class Kubelet:
-    """Plays the Job controller and kubelet against kmock; ``phase`` decides each attempt."""
+    """Plays the Job controller and kubelet against kmock; ``phase_runner`` runs each attempt.
+
+    Every successful attempt is appended to ``executed.log`` on the 'PVC', whatever the runner.
+    """
 
     server: Any
     state: Path
-    phase: PhaseFn = fake_phase
+    phase_runner: PhaseRunner = PHASE_RUNNER
     attempts: dict[str, int] = field(default_factory=dict)
     finished: dict[str, float] = field(default_factory=dict)
     paused: bool = False
@@ -125,14 +138,28 @@ class Kubelet:
         while True:
             attempt = self.attempts.get(name, 0)
             self.attempts[name] = attempt + 1
-            code, record = self.phase(self.state, step)
+            # In a worker thread: a real phase takes seconds and must not stall kmock's loop.
+            code, record = await asyncio.to_thread(self.phase_runner, self.state, step, self._mount_spec(job))
             await self._pod(name, attempt, code, record)
             if code == 0:
+                with (self.state / "executed.log").open("a") as log:
+                    log.write(step.name + "\n")
                 return await self._finish(name, "Complete", "Completed")
             if code == EXIT_REJECTED:
                 return await self._finish(name, "Failed", "PodFailurePolicy")
             if attempt >= backoff:
                 return await self._finish(name, "Failed", "BackoffLimitExceeded")
+
+    def _mount_spec(self, job: dict[str, Any]) -> Path:
+        """The Job's spec ConfigMap as the file its container sees at /etc/acdc/run.yaml."""
+        volumes = job["spec"]["template"]["spec"]["volumes"]
+        configmap = next(v["configMap"]["name"] for v in volumes if "configMap" in v)
+        data = self.server.objects[CONFIGMAPS, NAMESPACE, configmap].raw["data"]
+        mount = self.state.parent / "mounts" / configmap
+        mount.mkdir(parents=True, exist_ok=True)
+        for key, text in data.items():
+            (mount / key).write_text(text)
+        return mount / "run.yaml"
 
     async def _pod(self, job: str, attempt: int, code: int, record: StepRecord | None) -> None:
         terminated: dict[str, Any] = {"exitCode": code}
@@ -154,8 +181,8 @@ class Kubelet:
 
 
 @contextlib.asynccontextmanager
-async def kubelet(server: Any, state: Path, phase: PhaseFn = fake_phase):
-    player = Kubelet(server, state, phase)
+async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
+    player = Kubelet(server, state, phase_runner)
     task = asyncio.create_task(player.run())
     try:
         yield player

@@ -5,7 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from acdc.phases.dag import StepRecord
-from tests.controller.cluster import JOBS, NAMESPACE, PVCS, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from acdc.spec import load_run
+from tests.controller.cluster import (
+    JOBS,
+    NAMESPACE,
+    PHASE_RUNNER,
+    PVCS,
+    kubelet,
+    operator,
+    run_body,
+    run_object,
+    wait_for,
+)
 
 
 def phase_of(cluster, name: str = "demo") -> str | None:
@@ -18,10 +29,20 @@ async def create_run(cluster, body) -> None:
         assert response.status < 300, await response.text()
 
 
+def spec_reading(seen: dict[str, int]):
+    """The configured phase runner, noting the seed of the spec each step's Job mounts."""
+    def phase(state, step, run_yaml):
+        seen[step.name] = load_run(run_yaml).spec.seed
+        return PHASE_RUNNER(state, step, run_yaml)
+    return phase
+
+
 async def test_full_short_run_creates_every_step_once_and_succeeds(cluster, state):
-    async with kubelet(cluster, state) as player, operator():
+    seeds: dict[str, int] = {}
+    async with kubelet(cluster, state, spec_reading(seeds)) as player, operator():
         await create_run(cluster, run_body())
         await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+    assert set(seeds.values()) == {run_body()["spec"]["seed"]} and len(seeds) == len(player.attempts)
     executed = (state / "executed.log").read_text().split()
     assert len(executed) == len(set(executed))
     assert "g0000-select" in executed and executed[-1] == "g0001-select"
@@ -33,10 +54,11 @@ async def test_full_short_run_creates_every_step_once_and_succeeds(cluster, stat
 
 
 def failing(step_name: str, code: int):
-    def phase(state, step):
+    """The configured phase runner, except that ``step_name`` exits with ``code``."""
+    def phase(state, step, run_yaml):
         if step.name == step_name:
             return code, (StepRecord("dropped", {"rejected": "gibberish"}) if code == 3 else None)
-        return fake_phase(state, step)
+        return PHASE_RUNNER(state, step, run_yaml)
     return phase
 
 
@@ -154,7 +176,7 @@ async def _delete_with(cluster, state, policy: str) -> None:
     async with kubelet(cluster, state), operator():
         await create_run(cluster, run_body(retention={"volumeOnDelete": policy}))
         await wait_for(lambda: len(job_names(cluster)) >= 3)
-        assert any(key[0] == PVCS for key in cluster.objects.keys())
+        assert any(key[0] == PVCS for key in cluster.objects)
         await delete_run(cluster)
         await wait_for(lambda: run_object(cluster) is None)
         await wait_for(lambda: not job_names(cluster))

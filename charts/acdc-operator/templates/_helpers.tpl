@@ -30,3 +30,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "acdc-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
+
+{{/* kopf peering object shared by the replicas of this release (KopfPeering or ClusterKopfPeering). */}}
+{{- define "acdc-operator.peeringName" -}}
+{{- include "acdc-operator.fullname" . -}}
+{{- end -}}

@@ -5,6 +5,7 @@ live spec at /etc/acdc/run.yaml. Exit code 3 means the step rejected its subject
 gibberish child): a pod failure policy fails the Job at once instead of retrying it.
 Scoring steps execute untrusted task code, so their pods are locked down further
 (read-only root, no token, the spec's RuntimeClass, and the sandbox NetworkPolicy).
+Endpoint API keys come from the run's Secrets as env vars (``job_env``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from acdc.controller import names
+from acdc.controller.job_env import run_env
 from acdc.controller.run_ref import RunRef
 from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Phase, Step
@@ -83,7 +85,8 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
                 "terminationMessagePolicy": "File",
                 "resources": _container_resources(res),
                 "securityContext": _container_security(sandboxed),
-                "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ACDC_CACHE", "value": f"{STATE_MOUNT}/cache"}],
+                "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ACDC_CACHE", "value": f"{STATE_MOUNT}/cache"},
+                        *run_env(ref, spec, step.phase)],
                 "volumeMounts": [
                     {"name": "state", "mountPath": STATE_MOUNT},
                     {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},

@@ -1,0 +1,61 @@
+"""Environment variables of phase Jobs: the run's namespace and the API keys it may need.
+
+An endpoint's ``apiKeySecret`` never enters the spec ConfigMap or the state volume: the key
+reaches a pod only as ``ACDC_<ROLE>_API_KEY`` from a secretKeyRef, and only in the pods of
+phases that call that endpoint (``acdc.phases.world.endpoint_client`` reads it there).
+A pod referencing a missing Secret does not start, so unused keys are left out as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acdc.controller.run_ref import RunRef
+from acdc.phases.dag import Phase
+from acdc.spec import CoevolutionRunSpec
+from acdc.spec.run import EndpointSpec
+
+NAMESPACE_ENV = "ACDC_NAMESPACE"
+
+# Which endpoints each phase talks to. tasks validates new tasks in a sandbox that relays
+# LLM-judge calls, so it gets the judge's key too.
+_ROLES_BY_PHASE: dict[Phase, tuple[str, ...]] = {
+    Phase.INIT: ("scientist", "embedding"),
+    Phase.TASKS: ("scientist", "embedding", "judge"),
+    Phase.SCORE: ("judge",),
+    Phase.RESCORE: ("judge",),
+}
+
+
+def api_key_env(role: str) -> str:
+    """The variable ``endpoint_client`` reads for ``role`` (scientist, judge, embedding)."""
+    return f"ACDC_{role.upper()}_API_KEY"
+
+
+def used_endpoint(spec: CoevolutionRunSpec, role: str) -> EndpointSpec | None:
+    """The endpoint phases call for ``role``; the judge falls back to the scientist's."""
+    if role == "scientist":
+        return spec.scientist.endpoint if spec.scientist.kind == "llm" else None
+    if role == "embedding":
+        return spec.embedding.endpoint if spec.embedding.kind == "endpoint" else None
+    if role == "judge":
+        return spec.judge.endpoint or spec.scientist.endpoint
+    raise ValueError(f"unknown endpoint role {role!r}")
+
+
+def api_key_vars(spec: CoevolutionRunSpec, phase: Phase) -> list[dict[str, Any]]:
+    """secretKeyRef env entries for the endpoints ``phase`` calls that have an apiKeySecret."""
+    out = []
+    for role in _ROLES_BY_PHASE.get(phase, ()):
+        endpoint = used_endpoint(spec, role)
+        if endpoint is None or endpoint.api_key_secret is None:
+            continue
+        secret = endpoint.api_key_secret
+        out.append({"name": api_key_env(role),
+                    "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    return out
+
+
+def run_env(ref: RunRef, spec: CoevolutionRunSpec, phase: Phase) -> list[dict[str, Any]]:
+    """What every phase container learns about its run: namespace (metrics labels) and keys."""
+    return [{"name": NAMESPACE_ENV, "value": ref.namespace}, *api_key_vars(spec, phase)]

@@ -1,0 +1,75 @@
+"""Phase Jobs get the run's namespace and exactly the API keys of the endpoints they call."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from acdc.controller.job_env import NAMESPACE_ENV, api_key_env, used_endpoint
+from acdc.controller.job_manifest import build_job
+from acdc.phases.dag import Phase, Step
+from acdc.phases.world import endpoint_client
+from tests.controller.test_manifests import REF, spec
+
+SCIENTIST = {"kind": "llm", "endpoint": {"url": "https://llm.example.com/v1", "model": "big",
+                                          "apiKeySecret": {"name": "llm-keys", "key": "scientist"}}}
+JUDGE = {"endpoint": {"url": "https://judge.example.com/v1", "model": "judge",
+                      "apiKeySecret": {"name": "judge-keys"}}}
+EMBEDDING = {"kind": "endpoint", "endpoint": {"url": "https://emb.example.com/v1", "model": "bge",
+                                              "apiKeySecret": {"name": "emb-keys", "key": "token"}}}
+
+
+def env_of(run_spec, phase: Phase) -> dict[str, dict]:
+    step = Step(1, phase, 0 if phase.droppable else None)
+    job = build_job(REF, run_spec, step, "demo-state")
+    kubernetes_validate.validate(job, "1.33", strict=True)
+    return {entry["name"]: entry for entry in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def secret_refs(env: dict[str, dict]) -> dict[str, tuple[str, str]]:
+    return {name: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for name, e in env.items() if "valueFrom" in e}
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_job_knows_its_namespace(phase):
+    assert env_of(spec(), phase)[NAMESPACE_ENV] == {"name": NAMESPACE_ENV, "value": REF.namespace}
+
+
+def test_judge_falls_back_to_the_scientists_key():
+    run_spec = spec(scientist=SCIENTIST)
+    scientist_key = ("llm-keys", "scientist")
+    assert secret_refs(env_of(run_spec, Phase.TASKS)) == {"ACDC_SCIENTIST_API_KEY": scientist_key,
+                                                          "ACDC_JUDGE_API_KEY": scientist_key}
+    assert secret_refs(env_of(run_spec, Phase.INIT)) == {"ACDC_SCIENTIST_API_KEY": scientist_key}
+    for phase in (Phase.SCORE, Phase.RESCORE):
+        assert secret_refs(env_of(run_spec, phase)) == {"ACDC_JUDGE_API_KEY": scientist_key}
+    for phase in (Phase.PLAN, Phase.MERGE, Phase.EVALUATE, Phase.REEVALUATE, Phase.SELECT, Phase.SYNC):
+        assert secret_refs(env_of(run_spec, phase)) == {}
+
+
+def test_each_endpoint_brings_its_own_secret():
+    run_spec = spec(scientist=SCIENTIST, judge=JUDGE, embedding=EMBEDDING)
+    assert secret_refs(env_of(run_spec, Phase.INIT)) == {"ACDC_SCIENTIST_API_KEY": ("llm-keys", "scientist"),
+                                                         "ACDC_EMBEDDING_API_KEY": ("emb-keys", "token")}
+    assert secret_refs(env_of(run_spec, Phase.SCORE)) == {"ACDC_JUDGE_API_KEY": ("judge-keys", "api-key")}
+
+
+def test_unused_endpoints_reference_no_secret():
+    """A procedural scientist never calls its endpoint; a missing Secret would block the pod."""
+    run_spec = spec(scientist={**SCIENTIST, "kind": "procedural"}, judge={"endpoint": {"url": "http://j/v1", "model": "j"}},
+                    embedding={"kind": "features", "endpoint": EMBEDDING["endpoint"]})
+    for phase in Phase:
+        assert secret_refs(env_of(run_spec, phase)) == {}
+
+
+@pytest.mark.parametrize("role", ["scientist", "judge", "embedding"])
+def test_the_phase_side_reads_the_variable_the_job_sets(role, monkeypatch):
+    run_spec = spec(scientist=SCIENTIST, judge=JUDGE, embedding=EMBEDDING)
+    phase = Phase.SCORE if role == "judge" else Phase.TASKS
+    env = env_of(run_spec, phase)
+    assert api_key_env(role) in secret_refs(env)
+    monkeypatch.setenv(api_key_env(role), f"key-of-{role}")
+    monkeypatch.setenv(NAMESPACE_ENV, env[NAMESPACE_ENV]["value"])
+    client = endpoint_client(used_endpoint(run_spec, role), f"demo-{role}", role, "demo")
+    assert client.api_key == f"key-of-{role}"
