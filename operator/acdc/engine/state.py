@@ -84,9 +84,15 @@ class RunState:
     def plan_file(self, generation: int) -> Path:
         return self.generation_dir(generation) / "plan.json"
 
-    def scores_file(self, generation: int, model_id: str) -> Path:
+    def scores_file(self, generation: int, model_id: str, rescore: bool = False) -> Path:
+        """A child's scores (``scores/``) or an archive member's re-evaluation (``rescores/``)."""
         model_generation(model_id)
-        return self.generation_dir(generation) / "scores" / f"{model_id}.json"
+        return self.generation_dir(generation) / ("rescores" if rescore else "scores") / f"{model_id}.json"
+
+    def answers_file(self, generation: int, model_id: str, rescore: bool = False) -> Path:
+        """Raw completions and extracted answers of one evaluation, waiting to be scored."""
+        model_generation(model_id)
+        return self.generation_dir(generation) / ("reanswers" if rescore else "answers") / f"{model_id}.json"
 
     def selection_file(self, generation: int) -> Path:
         return self.generation_dir(generation) / "select.json"
@@ -158,12 +164,13 @@ class RunState:
         data = self._read(path, "plan", generation)
         return self._decode(path, "plan", lambda: [ChildPlan.from_dict(c) for c in data["children"]])
 
-    def save_scores(self, generation: int, model_id: str, scores: Mapping[str, float | None]) -> None:
+    def save_scores(self, generation: int, model_id: str, scores: Mapping[str, float | None],
+                    rescore: bool = False) -> None:
         payload = {"model_id": model_id, "scores": dict(sorted(scores.items()))}
-        self._write(self.scores_file(generation, model_id), "scores", generation, payload)
+        self._write(self.scores_file(generation, model_id, rescore), "scores", generation, payload)
 
-    def load_scores(self, generation: int, model_id: str) -> dict[str, float | None]:
-        path = self.scores_file(generation, model_id)
+    def load_scores(self, generation: int, model_id: str, rescore: bool = False) -> dict[str, float | None]:
+        path = self.scores_file(generation, model_id, rescore)
         data = self._read(path, "scores", generation)
 
         def build() -> dict[str, float | None]:
@@ -173,8 +180,19 @@ class RunState:
 
         return self._decode(path, "scores", build)
 
-    def has_scores(self, generation: int, model_id: str) -> bool:
-        return self.scores_file(generation, model_id).is_file()
+    def has_scores(self, generation: int, model_id: str, rescore: bool = False) -> bool:
+        return self.scores_file(generation, model_id, rescore).is_file()
+
+    def save_answers(self, generation: int, model_id: str, answers: Mapping[str, Mapping[str, Any]],
+                     rescore: bool = False) -> None:
+        """``answers``: task id -> {"raw": [completion per instance], "answers": [extracted]}."""
+        payload = {"model_id": model_id, "answers": {t: dict(answers[t]) for t in sorted(answers)}}
+        self._write(self.answers_file(generation, model_id, rescore), "answers", generation, payload)
+
+    def load_answers(self, generation: int, model_id: str, rescore: bool = False) -> dict[str, dict[str, Any]]:
+        path = self.answers_file(generation, model_id, rescore)
+        data = self._read(path, "answers", generation)
+        return self._decode(path, "answers", lambda: {str(t): dict(v) for t, v in data["answers"].items()})
 
     def save_selection(self, generation: int, record: SelectionRecord) -> None:
         self._write(self.selection_file(generation), "selection", generation, record.to_dict())

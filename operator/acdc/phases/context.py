@@ -16,7 +16,7 @@ from typing import Any
 
 from acdc.atomic import read_json, write_json
 from acdc.phases.dag import Step, StepRecord
-from acdc.spec import CoevolutionRunSpec, load_run
+from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 
 EXIT_REJECTED = 3
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes the kubelet keeps from /dev/termination-log
@@ -34,9 +34,16 @@ class StepRejected(Exception):
 @dataclass(frozen=True)
 class PhaseContext:
     state: Path
-    spec: CoevolutionRunSpec
-    run_name: str
+    run: CoevolutionRun
     step: Step
+
+    @property
+    def spec(self) -> CoevolutionRunSpec:
+        return self.run.spec
+
+    @property
+    def run_name(self) -> str:
+        return self.run.metadata.name
 
 
 def steps_dir(state: Path) -> Path:
@@ -53,8 +60,7 @@ def run_file(state: Path) -> Path:
 
 def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
     """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml."""
-    run = load_run(run_path or run_file(state))
-    return PhaseContext(state=state, spec=run.spec, run_name=run.metadata.name, step=step)
+    return PhaseContext(state=state, run=load_run(run_path or run_file(state)), step=step)
 
 
 def commit(state: Path, step: Step, record: StepRecord) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -14,8 +15,22 @@ from acdc.phases.registry import implementation
 log = logging.getLogger(__name__)
 
 
+def quiet_libraries() -> None:
+    """Phase logs are read by people: no per-tensor progress bars from transformers/hub."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None) -> StepRecord:
     """Run ``step`` against ``state`` and commit its record; a rejection is a dropped record."""
+    quiet_libraries()
     ctx = load_context(state, step, run_path)
     started = time.monotonic()
     try:

@@ -9,6 +9,7 @@ costs at most one chunk's unanswered items, each recorded as a failure.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from acdc.errors import PhaseError, UserError
 from acdc.tasks.sandbox.limits import SandboxLimits
 from acdc.tasks.sandbox.results import Instance, Materialized, ScoreResult
 from acdc.tasks.sandbox.worker import SandboxWorker, WorkerLost, install_runtime
@@ -29,6 +31,30 @@ log = logging.getLogger(__name__)
 JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
 _KINDS = {"ok", "timeout", "memory", "violation", "exception", "bad_return"}
 DEFAULT_UID_BASE = 61000
+UID_BLOCK = 64  # uids per pool; pools on one host claim disjoint blocks
+UID_BLOCKS = 64
+_LOCK_DIR = Path(tempfile.gettempdir()) / "acdc-sandbox-uids"
+
+
+def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
+    """A block of uids no other live pool on this host uses, and the lock that holds it.
+
+    Workers kill every process of their uid when a task times out, so two pools (two
+    score phases running side by side) sharing uids would kill each other's workers.
+    The flock is released by the kernel when the process dies, so a crash frees its block.
+    """
+    if size > UID_BLOCK:
+        raise UserError(f"at most {UID_BLOCK} sandbox workers per pool, got {size}")
+    _LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    for block in range(UID_BLOCKS):
+        handle = open(_LOCK_DIR / f"{uid_base}-{block}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return uid_base + block * UID_BLOCK, handle
+    raise PhaseError(f"all {UID_BLOCKS} sandbox uid blocks are in use on this host")
 
 
 class ScoreItem(NamedTuple):
@@ -57,6 +83,7 @@ class SandboxPool:
         self.chunk_items = chunk_items
         self._base: Path | None = None
         self._workers: list[SandboxWorker] = []
+        self._uid_lock: Any = None
 
     def __enter__(self) -> SandboxPool:
         self.start()
@@ -72,8 +99,11 @@ class SandboxPool:
         self._base.chmod(0o755)
         lib = install_runtime(self._base)
         root = os.geteuid() == 0
+        first_uid = None
+        if root:
+            first_uid, self._uid_lock = claim_uid_block(self.uid_base, self.size)
         self._workers = [
-            SandboxWorker(lib, self._base, self.uid_base + slot if root else None, self.limits)
+            SandboxWorker(lib, self._base, first_uid + slot if first_uid is not None else None, self.limits)
             for slot in range(self.size)
         ]
         for worker in self._workers:
@@ -90,6 +120,9 @@ class SandboxPool:
         if self._base is not None:
             shutil.rmtree(self._base, ignore_errors=True)
             self._base = None
+        if self._uid_lock is not None:
+            self._uid_lock.close()
+            self._uid_lock = None
 
     @property
     def confinement(self) -> dict[str, Any]:

@@ -78,11 +78,15 @@ class ProceduralScientist:
 
     def propose_initial(self, n: int, context: ScientistContext) -> list[Path]:
         skills = sorted(SKILLS)
+        rounds = max(1, -(-n // len(skills)))  # tasks per skill, rounded up
         written = []
         for index in range(n):
-            skill = skills[index % len(skills)]
+            skill, level = skills[index % len(skills)], index // len(skills)
             low, high = SKILLS[skill].difficulty_range
-            params = FamilyParams((skill,), (low + high) // 2, self.instances)
+            # Spread each skill's tasks over its difficulty range (mid first) so the initial
+            # pool spans easy to hard instead of repeating one family.
+            spread = list(dict.fromkeys([(low + high) // 2] + [low + (high - low) * k // max(1, rounds - 1) for k in range(rounds)]))
+            params = FamilyParams((skill,), spread[level % len(spread)], self.instances)
             written.append(self._write(params, context, parent=None, kind="initial"))
         return written
 

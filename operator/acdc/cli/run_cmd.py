@@ -1,0 +1,66 @@
+"""`acdc run`: the whole coevolution on this machine (the quickstart's command)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
+    parser.add_argument("file", nargs="?", type=Path, help="run.yaml (omit to resume --state with its stored spec)")
+    parser.add_argument("--state", type=Path, default=None, help="state folder (default: runs/<metadata.name>)")
+    parser.add_argument("--generations", type=int, default=None, help="override spec.population.generations")
+    parser.add_argument("--workers", type=int, default=None, help="parallel phase workers (default: CPU count, at most 4)")
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    parser.add_argument("--plain", action="store_true", help="log lines instead of the live view")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from acdc import metrics
+    from acdc.errors import UserError
+    from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
+    from acdc.runner.lock import StateLock
+    from acdc.runner.prepare import effective_run, store_run
+    from acdc.spec import load_run
+
+    if args.generations is not None and args.generations < 0:
+        raise UserError("--generations must be >= 0")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    state = args.state
+    if state is None:
+        if args.file is None:
+            raise UserError("pass a run file or --state")
+        state = Path("runs") / load_run(args.file).metadata.name
+    state.mkdir(parents=True, exist_ok=True)
+    with StateLock(state):
+        run = effective_run(args.file, state, args.generations)
+        store_run(run, state)
+        if args.metrics_port is not None:
+            metrics.start_server(args.metrics_port)
+        options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
+        runner = LocalRunner(state, run.metadata.name, run.spec, options)
+        try:
+            runner.run()
+        except (RunFailed, Interrupted) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+    print(f"run {run.metadata.name!r} finished; state in {state}")
+    _write_report(state)
+    return 0
+
+
+def _write_report(state: Path) -> None:
+    """The report is a by-product: failing to build it must not turn a finished run into an error."""
+    import logging
+
+    from acdc.runner.report import build_report
+
+    try:
+        print(f"report: {build_report(state).resolve()}")
+    except Exception:  # any report bug is logged: the run itself succeeded
+        logging.getLogger(__name__).exception("the run finished but its report could not be built; "
+                                              "retry with `acdc report %s`", state)

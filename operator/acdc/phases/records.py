@@ -1,0 +1,60 @@
+"""Derived views over a generation's records, shared by the phases that need them.
+
+Nothing here is stored twice: who is evaluated at step j, which pool a generation is
+evaluated on, and who survived selection are all re-derived from the immutable
+records (plan, scores, select.json, the previous archive), so every phase that asks
+gets the same answer, before or after a crash.
+"""
+
+from __future__ import annotations
+
+from acdc.engine.archive import ArchiveMember, with_scores
+from acdc.engine.ids import is_seed_model
+from acdc.engine.state import RunState
+from acdc.engine.taskpool import TaskPool
+from acdc.phases.context import PhaseContext
+from acdc.phases.dag import DagShape
+from acdc.phases.world import model_path, seed_ids
+
+
+def evaluated_models(ctx: PhaseContext, generation: int) -> list[str]:
+    """Model ids in DAG index order: seeds first (generation 0 only), then the plan's children."""
+    seeds = seed_ids(ctx.spec)[: DagShape.from_spec(ctx.spec).seed_slots(generation)]
+    return seeds + [child.child_id for child in RunState(ctx.state).load_plan(generation)]
+
+
+def evaluation_pool(state: RunState, generation: int) -> TaskPool:
+    """The pool a generation's children are evaluated on: the one the previous generation left."""
+    return state.load_pool(0 if generation == 0 else generation - 1)
+
+
+def previous_archive(state: RunState, generation: int) -> list[ArchiveMember]:
+    return state.load_archive(generation - 1) if generation > 0 else []
+
+
+def children(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
+    """This generation's evaluated models that have scores (dropped ones simply have none)."""
+    state = RunState(ctx.state)
+    parents = {child.child_id: child.parents for child in state.load_plan(generation)}
+    out = []
+    for model_id in evaluated_models(ctx, generation):
+        if not state.has_scores(generation, model_id):
+            continue
+        out.append(ArchiveMember(
+            model_id=model_id,
+            model_path=model_path(ctx, model_id),
+            fitness=0.0,  # recomputed over the active pool by selection
+            scores=state.load_scores(generation, model_id),
+            parents=() if is_seed_model(model_id) else tuple(parents[model_id]),
+        ))
+    return out
+
+
+def selected(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
+    """Survivors of this generation's selection, in rank order, with fitness over its pool."""
+    state = RunState(ctx.state)
+    record = state.load_selection(generation)
+    by_id = {m.model_id: m for m in (*previous_archive(state, generation), *children(ctx, generation))}
+    active = evaluation_pool(state, generation).active
+    threshold = ctx.spec.selection.skill_threshold
+    return [with_scores(by_id[model_id], {}, active, threshold) for model_id in record.survivors]

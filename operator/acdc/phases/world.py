@@ -1,0 +1,156 @@
+"""Everything a phase needs from the run besides its own records: resolved model paths,
+engine parameters derived from the spec, the task folders, and the service factories.
+
+This is the one place where the pydantic spec is translated into the engine's, the
+models' and the tasks' own parameter types, so those packages never import the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from acdc.atomic import read_json
+from acdc.engine.dns import DNSParams
+from acdc.engine.ids import seed_model_id
+from acdc.engine.parents import ParentParams
+from acdc.engine.retention import RetentionPolicy
+from acdc.engine.state import RunState
+from acdc.engine.taskpool import TaskPoolParams
+from acdc.errors import PhaseError
+from acdc.phases.context import PhaseContext
+from acdc.spec import CoevolutionRunSpec
+
+SEEDS_FILE = "seeds.json"
+TASKS_DIR = "tasks"
+
+
+def state_of(ctx: PhaseContext) -> RunState:
+    return RunState(ctx.state)
+
+
+def tasks_dir(state: Path) -> Path:
+    """Where every task the run ever created lives (the active pool is a list of ids)."""
+    return state / TASKS_DIR
+
+
+def task_path(state: Path, task_id: str) -> Path:
+    return tasks_dir(state) / task_id
+
+
+def resolved_models(state: Path) -> dict[str, str]:
+    """seed model id (and "base") -> model dir, as the init phase recorded them."""
+    path = state / SEEDS_FILE
+    if not path.exists():
+        raise PhaseError(f"{path} is missing: the init phase has not run")
+    return dict(read_json(path)["models"])
+
+
+def model_path(ctx: PhaseContext, model_id: str) -> str:
+    """Seeds live where init found them; children live in the state's models/."""
+    seeds = resolved_models(ctx.state)
+    if model_id in seeds:
+        return seeds[model_id]
+    return str(state_of(ctx).model_dir(model_id))
+
+
+def seed_ids(spec: CoevolutionRunSpec) -> list[str]:
+    return [seed_model_id(seed.display_name) for seed in spec.models.seeds]
+
+
+def dns_params(spec: CoevolutionRunSpec) -> DNSParams:
+    s = spec.selection
+    return DNSParams(
+        population_size=spec.population.size,
+        k_neighbors=s.k_neighbors,
+        dominated_score=s.dominated_score,
+        use_skill_ratio=s.use_skill_ratio,
+        use_difficulty_weights=s.difficulty_weights,
+        skill_ratio_to_full=s.skill_ratio_to_full,
+        use_top_fitness_selection=s.method == "topFitness",
+        tie_rule=s.tie_rule,
+        penalize_duplicates=s.penalize_duplicates,
+    )
+
+
+def parent_params(spec: CoevolutionRunSpec) -> ParentParams:
+    method = {"uniform": "uniform", "fitness": "fitness_proportional", "tournament": "tournament"}
+    return ParentParams(method[spec.selection.parent_selection], spec.selection.tournament_size)
+
+
+def pool_params(spec: CoevolutionRunSpec) -> TaskPoolParams:
+    t = spec.tasks
+    return TaskPoolParams(
+        max_pool_size=t.max_pool_size,
+        easy_threshold=t.easy_threshold,
+        hard_threshold=t.hard_threshold,
+        new_tasks_per_generation=t.new_tasks_per_adaptation,
+        adaptation_interval=t.adaptation_interval,
+        discard_impossible=t.discard_impossible,
+        conditional_parent_replacement=t.parent_replacement,
+        novel_similar_probability=t.novel_prompt_probability,
+    )
+
+
+def retention_policy(spec: CoevolutionRunSpec) -> RetentionPolicy:
+    r = spec.retention
+    return RetentionPolicy(keep_every_n_generations=r.keep_every_nth_generation,
+                           keep_initial_generation=r.keep_initial_generation)
+
+
+def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
+    from acdc.tasks.sandbox import SandboxLimits
+
+    s = spec.sandbox
+    return SandboxLimits(
+        wall_seconds=s.timeout_seconds,
+        cpu_seconds=s.cpu_seconds,
+        memory_mb=s.memory_mib,
+        file_mb=max(1, s.max_file_kib // 1024),
+        processes=s.max_processes,
+        output_bytes=s.max_output_kib * 1024,
+    )
+
+
+@contextmanager
+def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
+    """A started sandbox pool with the run's limits, relaying judge calls when configured."""
+    from acdc.tasks.sandbox import SandboxPool
+
+    with SandboxPool(workers=ctx.spec.sandbox.workers, limits=sandbox_limits(ctx.spec),
+                     judge=make_judge(ctx) if judge else None) as pool:
+        yield pool
+
+
+def endpoint_client(endpoint: Any, service_name: str, role: str, run_name: str) -> Any:
+    """An OpenAIClient for an endpoint spec; a deployed server is reached through its Service."""
+    import os
+
+    from acdc import metrics
+    from acdc.llm_client import OpenAIClient
+
+    url = endpoint.url or f"http://{service_name}:8000/v1"
+    api_key = os.environ.get(f"ACDC_{role.upper()}_API_KEY") if endpoint.api_key_secret else None
+    namespace = os.environ.get("ACDC_NAMESPACE", "local")
+    return OpenAIClient(
+        base_url=url,
+        model=endpoint.served_model,
+        api_key=api_key,
+        timeout_s=endpoint.timeout_seconds,
+        max_retries=endpoint.max_retries,
+        on_request=lambda _endpoint, seconds, ok: metrics.observe_llm_request(namespace, run_name, role, seconds, ok),
+    )
+
+
+def make_judge(ctx: PhaseContext) -> Any:
+    """The LLM judge for tasks that ask for one: the judge endpoint, else the scientist's."""
+    endpoint = ctx.spec.judge.endpoint or ctx.spec.scientist.endpoint
+    if endpoint is None:
+        return None
+    from acdc.tasks.judge import LLMJudge
+
+    service = f"{ctx.run_name}-{'judge' if ctx.spec.judge.endpoint else 'scientist'}"
+    client = endpoint_client(endpoint, service, "judge", ctx.run_name)
+    return LLMJudge(client, temperature=ctx.spec.judge.temperature, max_tokens=ctx.spec.judge.max_tokens)

@@ -1,0 +1,163 @@
+"""The local executor: drive the generation DAG with a pool of worker processes.
+
+It is the operator's twin on one machine: it asks ``acdc.phases.dag`` what may run,
+runs each step with the same phase code a Job would run, and remembers only what the
+phases committed to the state folder. Killing it at any instant loses at most the steps
+in flight, which the next start runs again (phases are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from acdc import metrics
+from acdc.phases.context import commit, load_records
+from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.runner.pool import WorkerPool
+from acdc.runner.progress import Progress, RunView
+from acdc.spec import CoevolutionRunSpec
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(Exception):
+    """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
+
+    exit_code = 1
+
+
+class Interrupted(Exception):
+    exit_code = 130
+
+
+@dataclass
+class RunnerOptions:
+    workers: int
+    live: bool | None = None
+    namespace: str = "local"
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def sweep_partial_writes(state: Path) -> int:
+    """Remove scratch dirs/files that killed writers left (safe: we hold the state lock)."""
+    removed = 0
+    for path in sorted(state.rglob(".staging-*"), reverse=True):
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed += 1
+    for path in state.rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+class LocalRunner:
+    def __init__(self, state: Path, run_name: str, spec: CoevolutionRunSpec, options: RunnerOptions) -> None:
+        self.state = state
+        self.name = run_name
+        self.spec = spec
+        self.options = options
+        self.shape = DagShape.from_spec(spec)
+        self.records: dict[str, StepRecord] = {}
+        self.attempts: Counter[str] = Counter()
+        self._stop: int | None = None
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        self._stop = signum
+
+    def first_incomplete_generation(self) -> int:
+        generation = 0
+        while generation_complete(self.shape, generation, self.records) and not self.shape.is_last(generation):
+            generation += 1
+        return generation
+
+    def run(self) -> None:
+        """Run until the last generation completes; raises RunFailed or Interrupted."""
+        swept = sweep_partial_writes(self.state)
+        if swept:
+            log.info("removed %d partial writes left by an interrupted run", swept)
+        self.records = load_records(self.state)
+        generation = self.first_incomplete_generation()
+        view = RunView(self.name, self.shape.generations, generation=generation)
+        view.absorb(self.records)
+        threads = max(1, (os.cpu_count() or 1) // self.options.workers)
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        pool = WorkerPool(self.state, self.options.workers, threads)
+        try:
+            with Progress(view, self.options.live) as progress:
+                self._loop(pool, view, progress, generation)
+        finally:
+            if pool.running:
+                pool.kill_all()  # interrupted or failed: in-flight steps are redone on resume
+            pool.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _loop(self, pool: WorkerPool, view: RunView, progress: Progress, generation: int) -> None:
+        while not run_finished(self.shape, generation, self.records):
+            if self._stop is not None:
+                pool.kill_all()
+                raise Interrupted(f"stopped by {signal.Signals(self._stop).name}; run `acdc run` again to resume")
+            if generation_complete(self.shape, generation, self.records):
+                progress.message(f"generation {generation} complete")
+                generation += 1
+                view.generation, view.generations_timed = generation, view.generations_timed + 1
+                continue
+            for step in skipped(self.shape, generation, self.records):
+                self._commit(step, StepRecord("dropped", {"skipped": "an input of this step was dropped"}), progress)
+            running = {step.name for step in pool.running}
+            for step in ready(self.shape, generation, self.records):
+                if pool.idle == 0:
+                    break
+                if step.name not in running:
+                    pool.submit(step)
+            if not pool.running:
+                raise RunFailed(f"generation {generation} cannot progress (no step is ready); the state folder may be damaged")
+            self._update_view(view, pool, generation)
+            metrics.set_steps_in_flight(self.options.namespace, self.name, pool.running)
+            progress.refresh()
+            for outcome in pool.wait(timeout=0.5):
+                if outcome.record is not None:
+                    self.records[outcome.step.name] = outcome.record
+                    metrics.record_step(self.options.namespace, self.name, outcome.step, outcome.record)
+                    if outcome.record.status == "succeeded":
+                        view.absorb({outcome.step.name: outcome.record})
+                    progress.step_finished(outcome.step, outcome.record)
+                else:
+                    self._failed(outcome.step, outcome.error or "unknown error", progress)
+
+    def _failed(self, step: Step, error: str, progress: Progress) -> None:
+        self.attempts[step.name] += 1
+        limit = getattr(self.spec.resources, step.phase.resource_class).backoff_limit
+        retry = self.attempts[step.name] <= limit
+        metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=retry)
+        progress.message(f"{step.name} failed (attempt {self.attempts[step.name]}): {error.splitlines()[0]}")
+        log.debug("%s failure detail:\n%s", step.name, error)
+        if retry:
+            return  # not recorded, so the DAG offers it again
+        if step.phase.droppable:
+            self._commit(step, StepRecord("dropped", {"error": error.splitlines()[0][:500]}), progress)
+            return
+        raise RunFailed(f"{step.name} failed after {limit + 1} attempts: {error}")
+
+    def _commit(self, step: Step, record: StepRecord, progress: Progress) -> None:
+        commit(self.state, step, record)
+        self.records[step.name] = record
+        metrics.record_step(self.options.namespace, self.name, step, record)
+        progress.step_finished(step, record)
+
+    def _update_view(self, view: RunView, pool: WorkerPool, generation: int) -> None:
+        prefix = f"g{generation:04d}-"
+        view.running = sorted(step.name.removeprefix(prefix) for step in pool.running)
+        children = self.shape.children(generation) + self.shape.seed_slots(generation)
+        view.children_total = children
+        view.children_done = sum(1 for name in self.records if name.startswith(prefix + "score-"))

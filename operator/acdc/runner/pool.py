@@ -1,0 +1,147 @@
+"""A small pool of long-lived worker processes that execute phase steps.
+
+Why not ProcessPoolExecutor: one crashed worker (an OOM kill during a merge) breaks the
+whole executor, and it cannot kill a running task. Here each worker is a spawned process
+with its own pipe; a crash fails only the step it was running, and ``kill_all`` stops
+everything at once (Ctrl-C). Workers import torch once and keep it, so a step pays no
+interpreter start. Workers die with the runner (PR_SET_PDEATHSIG), so a SIGKILLed runner
+leaves no orphan writing into the state folder while a resumed runner starts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from acdc.phases.dag import Step, StepRecord
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: the lock file still prevents two runners on one state
+        pass
+
+
+def _worker_main(conn: Connection, state: str, threads: int) -> None:
+    """Worker loop: receive a step name, execute it, send back ('ok', record) or ('error', text)."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    from acdc.phases.execute import execute
+
+    while True:
+        try:
+            name = conn.recv()
+        except EOFError:
+            return
+        try:
+            record = execute(Path(state), Step.parse(name))
+            conn.send(("ok", record.to_dict()))
+        except BaseException as exc:  # report everything: the runner decides about retries
+            detail = f"{type(exc).__name__}: {exc}"
+            if not hasattr(exc, "exit_code"):
+                detail += "\n" + traceback.format_exc(limit=8)
+            conn.send(("error", detail))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    step: Step | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    step: Step
+    record: StepRecord | None
+    error: str | None
+
+
+class WorkerPool:
+    def __init__(self, state: Path, size: int, threads_per_worker: int) -> None:
+        self._state = str(state)
+        self._threads = threads_per_worker
+        self._ctx = mp.get_context("spawn")
+        self._workers = [self._spawn() for _ in range(size)]
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_worker_main, args=(child, self._state, self._threads), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    @property
+    def idle(self) -> int:
+        return sum(1 for w in self._workers if w.step is None)
+
+    @property
+    def running(self) -> list[Step]:
+        return [w.step for w in self._workers if w.step is not None]
+
+    def submit(self, step: Step) -> None:
+        worker = next(w for w in self._workers if w.step is None)
+        worker.step = step
+        worker.conn.send(step.name)
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        """Block until at least one running step ends (or timeout); return what ended."""
+        busy = [w for w in self._workers if w.step is not None]
+        if not busy:
+            return []
+        handles = {w.conn: w for w in busy} | {w.process.sentinel: w for w in busy}
+        outcomes = []
+        for handle in wait(list(handles), timeout):
+            worker = handles[handle]
+            if worker.step is None:
+                continue
+            step, worker.step = worker.step, None
+            if handle is worker.conn and worker.conn.poll():
+                kind, payload = worker.conn.recv()
+                if kind == "ok":
+                    outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))
+                else:
+                    outcomes.append(Outcome(step, None, payload))
+            else:  # the process died mid-step (OOM killer, segfault)
+                code = worker.process.exitcode
+                self._replace(worker)
+                outcomes.append(Outcome(step, None, f"worker process died (exit code {code})"))
+        return outcomes
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.process.join(timeout=1)
+        fresh = self._spawn()
+        worker.process, worker.conn = fresh.process, fresh.conn
+
+    def kill_all(self) -> None:
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+        for worker in self._workers:
+            worker.process.join(timeout=5)
+            worker.step = None
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.conn.close()
+        for worker in self._workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()

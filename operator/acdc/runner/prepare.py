@@ -1,0 +1,40 @@
+"""Set up or reopen a state folder for `acdc run`, refusing edits that would corrupt it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acdc.atomic import dump_yaml, write_text
+from acdc.errors import UserError
+from acdc.phases.context import run_file
+from acdc.spec import CoevolutionRun, immutable_changes, load_run
+
+
+def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
+    """The run to execute: the given file (checked against the stored one) or the stored one."""
+    stored_path = run_file(state)
+    stored = load_run(stored_path) if stored_path.exists() else None
+    if run_path is None and stored is None:
+        raise UserError(f"{state} holds no run: pass a run file, e.g. `acdc run examples/quickstart.yaml`")
+    run = load_run(run_path) if run_path is not None else stored
+    assert run is not None
+    if stored is not None:
+        changed = immutable_changes(stored.spec, run.spec)
+        if changed:
+            raise UserError(
+                f"{run_path} changes fields that cannot change mid-run ({', '.join(changed)}) "
+                f"compared with {stored_path}; use a new --state folder for a new run"
+            )
+        if stored.metadata.name != run.metadata.name:
+            raise UserError(f"{state} belongs to run {stored.metadata.name!r}, not {run.metadata.name!r}")
+    if generations is not None:
+        population = run.spec.population.model_copy(update={"generations": generations})
+        run = run.model_copy(update={"spec": run.spec.model_copy(update={"population": population})})
+    return run
+
+
+def store_run(run: CoevolutionRun, state: Path) -> None:
+    """Write the run the phases will read (the local stand-in for the operator's ConfigMap)."""
+    state.mkdir(parents=True, exist_ok=True)
+    document = run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
+    write_text(run_file(state), dump_yaml(document))

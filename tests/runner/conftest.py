@@ -1,0 +1,71 @@
+"""A small toy-world run shared by the local-runner tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
+
+MINI = {
+    "apiVersion": "acdc.dev/v1alpha1",
+    "kind": "CoevolutionRun",
+    "metadata": {"name": "mini"},
+    "spec": {
+        "seed": 1,
+        "models": {"base": {"toyworld": "base"},
+                   "seeds": [{"toyworld": "arithmetic"}, {"toyworld": "strings"}, {"toyworld": "lists"}]},
+        "population": {"size": 4, "childrenPerGeneration": 2, "generations": 2, "initialSize": 5},
+        "crossover": {"method": "linear", "weightStd": 0.3},
+        "mutation": {"method": "svd", "rate": 0.02, "keepRank": 16},
+        "tasks": {"seedTasks": "builtin:toyworld", "initialPoolSize": 12, "maxPoolSize": 12,
+                  "adaptationInterval": 2, "newTasksPerAdaptation": 4, "instancesPerTask": 2,
+                  "novelty": {"llmCheck": False, "similarityThreshold": 0.97}},
+        "scientist": {"kind": "procedural"},
+        "embedding": {"kind": "features"},
+        "inference": {"backend": "transformers", "maxTokens": 16, "promptStyle": "plain"},
+        "sandbox": {"timeoutSeconds": 10, "workers": 1},
+        "retention": {"keepEveryNthGeneration": 0, "cleanupInterval": 1},
+    },
+}
+
+
+@pytest.fixture
+def mini_run(tmp_path: Path, toy_world: Path) -> Path:  # noqa: F811 (fixture)
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(MINI))
+    return path
+
+
+def acdc_run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_run(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """Start `acdc run` in its own process group; output goes to ``log`` (a pipe could fill up)."""
+    sink = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed by the child's exit)
+    return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2"],
+                            stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], timeout: float = 240) -> None:
+    """Block until ``count`` step records exist (or the process ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        steps = state / "steps"
+        if steps.is_dir() and len(list(steps.glob("g*.json"))) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"run ended or stalled before {count} steps (rc={process.poll()})")
+
+
+def kill_group(process: subprocess.Popen[str], sig: int) -> None:
+    os.killpg(process.pid, sig)
+    process.wait(timeout=60)

@@ -1,0 +1,101 @@
+"""`acdc run` end to end on the toy world: completion, kill at any point, resume, locking."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.runner.conftest import acdc_run, kill_group, start_run, wait_for_steps
+
+GENERATIONS = 2
+
+
+def final_state(state: Path) -> dict[str, str]:
+    """Every record that defines the run's outcome, with the state path normalised away."""
+    files = sorted([*state.glob("archives/*.json"), *state.glob("pools/*.json"),
+                    *state.glob("generations/*/*.json"), *state.glob("generations/*/scores/*.json"),
+                    *state.glob("generations/*/rescores/*.json")])
+    return {str(p.relative_to(state)): p.read_text().replace(str(state), "<state>") for p in files}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> dict[str, str]:  # noqa: F811
+    from tests.runner.conftest import MINI
+
+    folder = tmp_path_factory.mktemp("reference")
+    run_file = folder / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    result = acdc_run(str(run_file), "--state", str(folder / "state"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return final_state(folder / "state")
+
+
+def test_run_completes_every_generation(reference: dict[str, str]) -> None:
+    assert f"archives/{GENERATIONS:04d}.json" in reference
+    archive = json.loads(reference[f"archives/{GENERATIONS:04d}.json"])
+    assert 1 <= len(archive["members"]) <= 4
+    pool = json.loads(reference[f"pools/{GENERATIONS:04d}.json"])
+    assert pool["active"], "the task pool must not be empty"
+
+
+def test_second_run_on_a_finished_state_does_nothing(mini_run: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert acdc_run(str(mini_run), "--state", str(state)).returncode == 0
+    before = final_state(state)
+    again = acdc_run(str(mini_run), "--state", str(state))
+    assert again.returncode == 0 and final_state(state) == before
+
+
+@pytest.mark.parametrize("kill_after", [2, 9, 24])
+def test_sigkill_at_any_point_resumes_to_the_same_result(
+    kill_after: int, mini_run: Path, tmp_path: Path, reference: dict[str, str]
+) -> None:
+    state = tmp_path / "state"
+    process = start_run(str(mini_run), "--state", str(state))
+    wait_for_steps(state, kill_after, process)
+    kill_group(process, signal.SIGKILL)
+    resumed = acdc_run(str(mini_run), "--state", str(state))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert final_state(state) == reference
+    assert not list(state.rglob(".staging-*")), "partial writes must be swept on resume"
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(mini_run: Path, tmp_path: Path, reference: dict[str, str]) -> None:
+    state, log = tmp_path / "state", tmp_path / "run.log"
+    process = start_run(str(mini_run), "--state", str(state), log=log)
+    wait_for_steps(state, 6, process)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    output = log.read_text()
+    assert process.returncode == 130, output[-2000:]
+    assert "resume" in output and "Traceback" not in output
+    assert acdc_run("--state", str(state)).returncode == 0  # resumes from the stored run file
+    assert final_state(state) == reference
+
+
+def test_two_runners_on_one_state_are_refused(mini_run: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_run(str(mini_run), "--state", str(state))
+    try:
+        wait_for_steps(state, 1, first)
+        second = acdc_run(str(mini_run), "--state", str(state), timeout=60)
+        assert second.returncode == 2 and "in use by another" in second.stderr
+    finally:
+        kill_group(first, signal.SIGKILL)
+
+
+def test_changing_an_immutable_field_is_refused(mini_run: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    process = start_run(str(mini_run), "--state", str(state))
+    wait_for_steps(state, 1, process)
+    kill_group(process, signal.SIGKILL)
+    doc = yaml.safe_load(mini_run.read_text())
+    doc["spec"]["seed"] = 2
+    changed = mini_run.with_name("changed.yaml")
+    changed.write_text(yaml.safe_dump(doc))
+    result = acdc_run(str(changed), "--state", str(state), timeout=60)
+    assert result.returncode == 2 and "seed" in result.stderr and "Traceback" not in result.stderr
