@@ -18,7 +18,9 @@ from pathlib import Path
 import kmock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.controller.cluster import NAMESPACE, Kubelet, declare, operator, run_body, run_object, write_kubeconfig  # noqa: E402
+from tests.controller.cluster import (  # noqa: E402
+    NAMESPACE, Kubelet, declare, fake_phase, operator, run_body, run_object, write_kubeconfig,
+)
 
 GENERATIONS = 3
 POLLING_BASELINE_S = 5.0
@@ -43,7 +45,7 @@ async def main() -> None:
             os.environ["ACDC_METRICS_PORT"] = "0"
             state = Path(tmp) / "pvc"
             state.mkdir()
-            player = Kubelet(server, state, poll_s=0.005)
+            player = Kubelet(server, state, poll_s=0.005, phase_runner=fake_phase)  # the operator alone
             task = asyncio.create_task(player.run())
             body = run_body(population={"size": 2, "childrenPerGeneration": 2, "initialSize": 3, "generations": GENERATIONS - 1})
             async with operator():

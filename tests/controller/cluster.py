@@ -6,8 +6,9 @@ folder standing in for the PVC, retries per backoffLimit, writes the pod (with i
 termination message) and marks the Job Complete or Failed, all through the API, as the
 real controllers would.
 
-``PHASE_RUNNER`` below is the one switch between the fake phase (today) and the real
-phase commands: every test and the operator bench run whatever it names.
+``PHASE_RUNNER`` names what a Job's container does: the real phase commands
+(``real_phase``: exactly `acdc phase ... --state STATE --run RUN_YAML`, in-process). The
+operator bench measures the operator alone and passes ``fake_phase`` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import yaml
 from kopf.testing import KopfRunner
 
 from acdc.phases.context import EXIT_REJECTED
+from acdc.phases.execute import execute
 from acdc.phases.dag import Step, StepRecord
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
@@ -73,13 +76,16 @@ async def operator(*extra: str):
 
 
 def run_body(name: str = "demo", **spec_overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
+    spec: dict[str, Any] = {  # a real, tiny toy-world run: the phases really execute it
         "seed": 7,
         "models": {"seeds": [{"toyworld": "arithmetic"}, {"toyworld": "strings"}], "base": {"toyworld": "base"}},
         "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 1},
-        "tasks": {"adaptationInterval": 0},
+        "tasks": {"seedTasks": "builtin:toyworld", "initialPoolSize": 6, "maxPoolSize": 6, "adaptationInterval": 0,
+                  "instancesPerTask": 2, "novelty": {"enabled": False}},
         "scientist": {"kind": "procedural"},
         "embedding": {"kind": "features"},
+        "inference": {"backend": "transformers", "maxTokens": 12, "promptStyle": "plain"},
+        "sandbox": {"workers": 1, "timeoutSeconds": 10},
         "storage": {"size": "1Gi"},
     }
     spec.update(spec_overrides)
@@ -97,7 +103,17 @@ def fake_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord
     return 0, StepRecord("succeeded", result)
 
 
-PHASE_RUNNER: PhaseRunner = fake_phase
+def real_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord | None]:
+    """What `acdc phase ... --state STATE --run RUN_YAML` does, in-process, with its exit code."""
+    try:
+        record = execute(state, step, run_yaml)
+    except Exception:
+        logging.getLogger(__name__).exception("%s failed", step.name)
+        return 1, None
+    return (0 if record.status == "succeeded" else EXIT_REJECTED), record
+
+
+PHASE_RUNNER: PhaseRunner = real_phase
 """The phase runner of every test and bench; see the module docstring."""
 
 

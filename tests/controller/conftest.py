@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.controller.cluster import declare, write_kubeconfig
+from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
 
 @pytest.fixture
@@ -17,8 +18,8 @@ async def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Path:
-    """The folder standing in for the run's PVC."""
+def state(tmp_path: Path, toy_world: Path) -> Path:  # noqa: F811 (fixture)
+    """The folder standing in for the run's PVC (the phases run for real on the toy world)."""
     folder = tmp_path / "pvc"
     folder.mkdir()
     return folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 
 from acdc.phases.dag import StepRecord
@@ -41,14 +43,16 @@ async def test_full_short_run_creates_every_step_once_and_succeeds(cluster, stat
     seeds: dict[str, int] = {}
     async with kubelet(cluster, state, spec_reading(seeds)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     assert set(seeds.values()) == {run_body()["spec"]["seed"]} and len(seeds) == len(player.attempts)
     executed = (state / "executed.log").read_text().split()
     assert len(executed) == len(set(executed))
     assert "g0000-select" in executed and executed[-1] == "g0001-select"
     assert all(count == 1 for count in player.attempts.values())
     status = run_object(cluster)["status"]
-    assert status["archive"]["bestFitness"] == 0.6
+    archive = json.loads((state / "archives" / "0001.json").read_text())["members"]
+    assert status["archive"]["bestFitness"] == round(max(m["fitness"] for m in archive), 6)
+    assert status["archive"]["size"] == len(archive)
     assert status["generation"] == 1
     assert sorted(status["progress"]) == sorted(name for name in executed if name.startswith("g0001"))
 
@@ -74,7 +78,7 @@ def job_names(cluster) -> set[str]:
 async def test_failed_child_is_retried_then_dropped_and_the_run_goes_on(cluster, state):
     async with kubelet(cluster, state, failing("g0000-merge-02", 1)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     assert player.attempts["demo-g0000-merge-02"] == 3  # backoffLimit 2 -> three attempts
     executed = (state / "executed.log").read_text().split()
     assert "g0000-evaluate-02" not in executed and "g0000-select" in executed
@@ -83,7 +87,7 @@ async def test_failed_child_is_retried_then_dropped_and_the_run_goes_on(cluster,
 async def test_rejected_child_is_dropped_without_retry(cluster, state):
     async with kubelet(cluster, state, failing("g0001-merge-00", 3)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     assert player.attempts["demo-g0001-merge-00"] == 1
     assert run_object(cluster)["status"]["progress"]["g0001-merge-00"]["result"]["rejected"] == "gibberish"
 
@@ -91,7 +95,7 @@ async def test_rejected_child_is_dropped_without_retry(cluster, state):
 async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
     async with kubelet(cluster, state, failing("g0000-select", 1)), operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=240)
         await asyncio.sleep(0.3)
     failed = condition(cluster, "Failed")
     assert failed["status"] == "True" and failed["reason"] == "StepFailed" and "g0000-select" in failed["message"]
@@ -107,7 +111,7 @@ async def test_operator_restart_mid_generation_resumes_without_duplicates(cluste
         player.paused = False  # the init Job finishes while no operator is running
         await wait_for(lambda: "demo-g0000-init" in player.finished)
         async with operator():
-            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     executed = (state / "executed.log").read_text().split()
     assert len(executed) == len(set(executed)) and executed[-1] == "g0001-select"
 
@@ -123,7 +127,7 @@ async def test_suspend_pauses_after_the_current_phase_and_resume_continues(clust
         await wait_for(lambda: phase_of(cluster) == "Suspended")
         assert job_names(cluster) == {"demo-g0000-init"}
         await patch_spec(cluster, {"suspend": False})
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
 
 
 async def patch_spec(cluster, spec: dict) -> None:
@@ -153,7 +157,7 @@ async def test_immutable_edit_is_refused_and_mutable_edit_accepted(cluster, stat
         await asyncio.sleep(0.5)
         assert "demo-g0000-plan" not in job_names(cluster)  # no progress while the edit stands
         await patch_spec(cluster, {"seed": 7, "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 2}})
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=30)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     assert run_object(cluster)["status"]["generation"] == 2
 
 
