@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "acdc.cli.toyworld_cmd",
     "acdc.cli.phase_cmd",
     "acdc.cli.run_cmd",
+    "acdc.cli.inspect_cmd",
     "acdc.cli.operator_cmd",
 )
 

@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="parallel phase workers (default: CPU count, at most 4)")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
     parser.add_argument("--plain", action="store_true", help="log lines instead of the live view")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the HTML report (and its held-out evaluation) at the end of the run")
     parser.set_defaults(handler=handle)
 
 
@@ -49,7 +51,8 @@ def handle(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
     print(f"run {run.metadata.name!r} finished; state in {state}")
-    _write_report(state)
+    if not args.no_report:
+        _write_report(state)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Models: mergekit crossover, mutation, the sanity check and inference backends."""

@@ -1,0 +1,110 @@
+"""The gibberish check: reject broken children before they cost an evaluation.
+
+The reference asks the scientist LLM whether three sampled answers look like gibberish.
+Here the check is model-based and cheap, so it runs with no scientist at all:
+
+1. Probe loss: the child's mean token loss on the assistant turns of a few probe chats
+   must stay within ``max_loss_ratio`` of the worst parent's. A merge that blew up
+   (weights scaled, zeroed, NaN) scores far above its parents.
+2. Probe generations: greedy answers to the probe prompts must not be mostly empty or
+   mostly one short pattern repeated (the classic failure of a degenerate merge).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from acdc.models.device import resolve_device
+from acdc.models.inference.base import Chat, SamplingParams
+from acdc.models.inference.transformers_backend import TransformersBackend
+from acdc.toyworld.skills import SKILLS
+
+
+@dataclass(frozen=True)
+class SanityReport:
+    """Verdict plus the evidence, recorded next to the child's evaluation."""
+
+    ok: bool
+    reasons: list[str]
+    probe_loss: float
+    parent_loss: float | None
+    samples: list[str] = field(default_factory=list)
+
+
+def toy_probes(count: int = 12, seed: int = 0) -> list[Chat]:
+    """Probe chats (question and answer) drawn from every toy skill at its lowest difficulty."""
+    rng = random.Random(seed)
+    names = sorted(SKILLS)
+    chats = []
+    for index in range(count):
+        skill = SKILLS[names[index % len(names)]]
+        example = skill.sample(skill.difficulty_range[0], rng)
+        chats.append([{"role": "user", "content": example.prompt}, {"role": "assistant", "content": example.answer}])
+    return chats
+
+
+def probe_loss(model_dir: Path | str, probes: Sequence[Chat], device: str = "auto") -> float:
+    """Mean next-token loss on the probes' assistant turns (inf when not finite)."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(resolve_device(device)).eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for chat in probes:
+            prompt = tokenizer.apply_chat_template(chat[:-1], add_generation_prompt=True, tokenize=False)
+            full = tokenizer.apply_chat_template(chat, tokenize=False)
+            prompt_len = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            ids = tokenizer(full, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+            labels = ids.clone()
+            labels[:, :prompt_len] = -100
+            loss = model(input_ids=ids, labels=labels).loss.item()
+            n = int((labels != -100).sum().item()) - 1
+            total, count = total + loss * n, count + n
+    mean = total / max(1, count)
+    return mean if math.isfinite(mean) else math.inf
+
+
+def is_repetitive(text: str, min_length: int = 24, max_period: int = 4) -> bool:
+    """True when ``text`` is long and mostly one pattern of at most ``max_period`` chars."""
+    text = text.strip()
+    if len(text) < min_length:
+        return False
+    for period in range(1, max_period + 1):
+        pattern = text[:period]
+        if text.count(pattern) * period >= 0.8 * len(text):
+            return True
+    return False
+
+
+def check_model(
+    model_dir: Path | str,
+    parents: Sequence[Path | str] = (),
+    probes: Sequence[Chat] | None = None,
+    max_loss_ratio: float = 3.0,
+    device: str = "auto",
+) -> SanityReport:
+    """Decide whether the model at ``model_dir`` is sane enough to evaluate."""
+    probes = list(probes) if probes is not None else toy_probes()
+    reasons: list[str] = []
+    loss = probe_loss(model_dir, probes, device)
+    parent_loss = max((probe_loss(p, probes, device) for p in parents), default=None)
+    if not math.isfinite(loss):
+        reasons.append("probe loss is not finite")
+    elif parent_loss is not None and loss > max_loss_ratio * max(parent_loss, 0.1):
+        reasons.append(f"probe loss {loss:.3f} is over {max_loss_ratio}x the worst parent's {parent_loss:.3f}")
+    backend = TransformersBackend.load(model_dir, device=device)
+    samples = backend.generate([chat[:-1] for chat in probes], SamplingParams(max_tokens=32))
+    backend.close()
+    empty = sum(not s.strip() for s in samples)
+    repetitive = sum(is_repetitive(s) for s in samples)
+    if empty > len(samples) / 2:
+        reasons.append(f"{empty}/{len(samples)} probe answers are empty")
+    if repetitive > len(samples) / 2:
+        reasons.append(f"{repetitive}/{len(samples)} probe answers are one short pattern repeated")
+    return SanityReport(not reasons, reasons, loss, parent_loss, samples)
