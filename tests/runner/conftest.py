@@ -43,15 +43,17 @@ def mini_run(tmp_path: Path, toy_world: Path) -> Path:  # noqa: F811 (fixture)
     return path
 
 
-def acdc_run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2"],
+def acdc_run(*args: str, timeout: float = 300, report: bool = False) -> subprocess.CompletedProcess[str]:
+    """`acdc run` as a user runs it; the report (and its held-out grading) only when asked."""
+    flags = ["--plain", "--workers", "2"] + ([] if report else ["--no-report"])
+    return subprocess.run([sys.executable, "-m", "acdc.cli.main", "run", *args, *flags],
                           capture_output=True, text=True, timeout=timeout)
 
 
 def start_run(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
     """Start `acdc run` in its own process group; output goes to ``log`` (a pipe could fill up)."""
     sink = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed by the child's exit)
-    return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2"],
+    return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2", "--no-report"],
                             stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 

@@ -78,6 +78,12 @@ class RunState:
     def pool_file(self, generation: int) -> Path:
         return self.root / "pools" / f"{generation:04d}.json"
 
+    def resolve_model(self, model_path: str) -> Path:
+        """Archive records keep children relative to the state folder (so a state folder can
+        move, or be mounted elsewhere) and seeds absolute; this gives the usable path."""
+        path = Path(model_path)
+        return path if path.is_absolute() else self.root / path
+
     def generation_dir(self, generation: int) -> Path:
         return self.root / "generations" / f"{generation:04d}"
 

@@ -74,4 +74,4 @@ def run_archive(ctx: PhaseContext) -> dict[str, Any]:
     g = ctx.step.generation
     member = selected(ctx, g)[ctx.step.index]
     tasks = missing_tasks(member, state_of(ctx).load_pool(g).active)
-    return _evaluate(ctx, member.model_id, member.model_path, tasks, rescore=True)
+    return _evaluate(ctx, member.model_id, model_path(ctx, member.model_id), tasks, rescore=True)

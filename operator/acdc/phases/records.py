@@ -14,7 +14,7 @@ from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
 from acdc.phases.context import PhaseContext
 from acdc.phases.dag import DagShape
-from acdc.phases.world import model_path, seed_ids
+from acdc.phases.world import seed_ids, stored_model_path
 
 
 def evaluated_models(ctx: PhaseContext, generation: int) -> list[str]:
@@ -42,7 +42,7 @@ def children(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
             continue
         out.append(ArchiveMember(
             model_id=model_id,
-            model_path=model_path(ctx, model_id),
+            model_path=stored_model_path(ctx, model_id),
             fitness=0.0,  # recomputed over the active pool by selection
             scores=state.load_scores(generation, model_id),
             parents=() if is_seed_model(model_id) else tuple(parents[model_id]),

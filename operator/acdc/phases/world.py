@@ -48,12 +48,19 @@ def resolved_models(state: Path) -> dict[str, str]:
     return dict(read_json(path)["models"])
 
 
-def model_path(ctx: PhaseContext, model_id: str) -> str:
-    """Seeds live where init found them; children live in the state's models/."""
+def stored_model_path(ctx: PhaseContext, model_id: str) -> str:
+    """How records name a model: seeds absolute (where init found them), children relative
+    to the state folder (models/<id>), so a state folder stays valid wherever it is mounted."""
     seeds = resolved_models(ctx.state)
     if model_id in seeds:
         return seeds[model_id]
-    return str(state_of(ctx).model_dir(model_id))
+    state = state_of(ctx)
+    return str(state.model_dir(model_id).relative_to(state.root))
+
+
+def model_path(ctx: PhaseContext, model_id: str) -> str:
+    """The model's directory, usable as is."""
+    return str(state_of(ctx).resolve_model(stored_model_path(ctx, model_id)))
 
 
 def seed_ids(spec: CoevolutionRunSpec) -> list[str]:

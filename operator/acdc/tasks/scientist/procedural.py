@@ -4,19 +4,23 @@ A family is (skills, difficulty, instance count). "harder"/"easier" move the dif
 knob, "novel" switches to a skill of another domain, "novel_similar" to a sibling skill
 of the same domain, and a composition family mixes the instances of two skills. The
 task.py it writes embeds its instances and answers as literals and uses only the stdlib,
-so it runs in the sandbox exactly like an LLM-written task.
+so it runs in the sandbox exactly like an LLM-written task. Instances are drawn from the
+training side of the toy world's fixed split (``acdc.toyworld.heldout``), as the models'
+training data is, so the held-out comparison in ``acdc.runner.heldout`` stays unseen.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from acdc.errors import UserError
 from acdc.tasks.format import TaskCard, read_metadata, task_dir_name, write_task
 from acdc.tasks.scientist.base import AdaptationKind, ScientistContext, derived_rng
-from acdc.toyworld.skills import SKILLS
+from acdc.toyworld.heldout import is_heldout
+from acdc.toyworld.skills import SKILLS, Example
 
 _TEMPLATE = '''"""Procedural toy-world task ({family}). Generated; self-contained."""
 
@@ -59,6 +63,19 @@ class FamilyParams:
     @property
     def family(self) -> str:
         return "+".join(self.skills) + f"@{self.difficulty}"
+
+
+MAX_DRAWS = 1000
+"""Draws allowed per instance before giving up on finding a prompt outside the held-out split."""
+
+
+def _training_example(skill: str, difficulty: int, rng: random.Random) -> Example:
+    """An example whose prompt is not held out: run tasks must never leak held-out prompts."""
+    for _ in range(MAX_DRAWS):
+        example = SKILLS[skill].sample(difficulty, rng)
+        if not is_heldout(example.prompt):
+            return example
+    raise RuntimeError(f"skill {skill!r} at difficulty {difficulty}: no prompt outside the held-out split")
 
 
 def _clamp(skill: str, difficulty: int) -> int:
@@ -127,7 +144,7 @@ class ProceduralScientist:
         instances = {}
         for index in range(params.instances):
             skill = params.skills[index % len(params.skills)]
-            example = SKILLS[skill].sample(_clamp(skill, params.difficulty), rng)
+            example = _training_example(skill, _clamp(skill, params.difficulty), rng)
             instances[str(index + 1)] = {"prompt": example.prompt, "answer": example.answer}
         names = " and ".join(SKILLS[s].description for s in params.skills)
         card = TaskCard(

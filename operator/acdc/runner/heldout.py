@@ -1,0 +1,214 @@
+"""Held-out science for toy-world runs: does the evolved task force cover more than the seeds?
+
+The run's own coverage is measured on tasks it chose and adapted, so it cannot show
+that coevolution generalises. Here every model is graded on procedural tasks the run
+never saw: one held-out task per (skill, difficulty) of the toy world, each a bucket of
+``instances`` prompts from the held-out half of the prompt space (``toyworld.heldout``:
+prompts the models were never trained on either), drawn from a generator seeded from
+(run seed, "heldout", skill, difficulty), a stream no phase of the run uses. A task is
+solved when at least ``SOLVED_FRACTION`` of its prompts are answered exactly, the same
+rule (score >= skill threshold) the run applies to its own multi-instance tasks.
+
+Three groups are compared by coverage (pass@N across models, the paper's metric):
+the task force of N archive models chosen by greedy coverage on the run's *own* active
+pool (held-out results are never used to choose it), the N seed models, and the single
+fittest archive model. Grading is trusted code (we generated the answers), so no sandbox.
+Per-model results are cached in STATE/heldout.json; model dirs never change under an id,
+so a later report only evaluates models it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acdc.atomic import read_json, write_json
+from acdc.engine.rng import derived_seed
+from acdc.phases.world import resolved_models, seed_ids, tasks_dir
+from acdc.runner.snapshot import RunSnapshot
+from acdc.runner.taskforce import candidates, pick_task_force
+from acdc.spec import CoevolutionRunSpec
+from acdc.toyworld.heldout import heldout_examples
+from acdc.toyworld.skills import SKILLS, Example
+
+HELDOUT_FILE = "heldout.json"
+HELDOUT_VERSION = 1
+DEFAULT_INSTANCES = 6
+OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
+SOLVED_FRACTION = 0.5
+
+Grader = Callable[[str, Sequence["HeldoutTask"]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class HeldoutTask:
+    skill: str
+    difficulty: int
+    examples: tuple[Example, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.skill}@{self.difficulty}"
+
+
+def is_toyworld_run(spec: CoevolutionRunSpec) -> bool:
+    """Held-out tasks exist only for the toy world's skills, so only its models are graded."""
+    base = spec.models.base
+    return all(seed.toyworld is not None for seed in spec.models.seeds) and (base is None or base.toyworld is not None)
+
+
+def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
+                  seen: frozenset[str] = frozenset()) -> list[HeldoutTask]:
+    """Every skill at every difficulty it supports, up to ``instances`` held-out prompts each.
+
+    Prompts in ``seen`` (instances of the run's own tasks: the procedural scientist may
+    draw a held-out prompt by chance) are skipped, so the run truly never saw any of them.
+    A bucket whose whole prompt space the run used is left out.
+    """
+    tasks = []
+    for name, skill in SKILLS.items():
+        low, high = skill.difficulty_range
+        for difficulty in range(low, high + 1):
+            rng = random.Random(derived_seed(run_seed, "heldout", name, difficulty))
+            drawn = heldout_examples(name, difficulty, instances * OVERDRAW, rng)
+            fresh = [e for e in drawn if e.prompt not in seen][:instances]
+            if fresh:
+                tasks.append(HeldoutTask(name, difficulty, tuple(fresh)))
+    return tasks
+
+
+def prompts_seen_by_run(root: Path) -> frozenset[str]:
+    """Every instance prompt of every task the run created (from the sandbox's instances.json)."""
+    seen: set[str] = set()
+    for path in sorted((tasks_dir(root)).glob("*/instances.json")):
+        seen.update(str(i.get("instructions", "")) for i in read_json(path).get("instances", []))
+    return frozenset(seen)
+
+
+def set_digest(tasks: Sequence[HeldoutTask]) -> str:
+    """Identifies the exact prompts and answers, so cached grades are never reused for others."""
+    payload = [[t.name, [[e.prompt, e.answer] for e in t.examples]] for t in tasks]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+def transformers_grader(spec: CoevolutionRunSpec) -> Grader:
+    """Greedy decoding with the run's prompt style and answer extraction; exact match per prompt."""
+
+    def grade(model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
+        from acdc.models.inference import SamplingParams, make_backend
+        from acdc.tasks.answers import chat_for, extract_answer
+        from acdc.toyworld.skills import check
+
+        chats = [chat_for(e.prompt, spec.inference.prompt_style) for t in tasks for e in t.examples]
+        backend = make_backend("transformers", model_dir, batch_size=spec.inference.batch_size)
+        try:
+            completions = iter(backend.generate(chats, SamplingParams(max_tokens=spec.inference.max_tokens)))
+        finally:
+            backend.close()
+        return {t.name: round(sum(check(e.answer, extract_answer(next(completions))) for e in t.examples)
+                              / len(t.examples), 6) for t in tasks}
+
+    return grade
+
+
+@dataclass(frozen=True)
+class Group:
+    """One compared set of models and what it covers of the held-out tasks."""
+
+    key: str
+    label: str
+    models: tuple[str, ...]
+    coverage: float
+    solved: int
+    per_skill: dict[str, float]
+
+
+@dataclass(frozen=True)
+class HeldoutComparison:
+    generation: int
+    size: int
+    tasks: int
+    instances: int
+    groups: tuple[Group, ...]
+
+    def group(self, key: str) -> Group:
+        return next(g for g in self.groups if g.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generation": self.generation, "size": self.size, "tasks": self.tasks, "instances": self.instances,
+                "groups": [vars(g) for g in self.groups]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeldoutComparison:
+        groups = tuple(Group(g["key"], g["label"], tuple(g["models"]), float(g["coverage"]), int(g["solved"]),
+                             dict(g["per_skill"])) for g in data["groups"])
+        return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups)
+
+
+def _group(key: str, label: str, models: Sequence[str], grades: dict[str, dict[str, float]],
+           tasks: Sequence[HeldoutTask]) -> Group:
+    solved = {t.name for t in tasks if any(grades[m][t.name] >= SOLVED_FRACTION for m in models)}
+    per_skill = {}
+    for skill in SKILLS:
+        names = [t.name for t in tasks if t.skill == skill]
+        per_skill[skill] = round(sum(n in solved for n in names) / len(names), 6) if names else 0.0
+    return Group(key, label, tuple(models), round(len(solved) / len(tasks), 6), len(solved), per_skill)
+
+
+def _load_cache(path: Path, digest: str) -> dict[str, Any]:
+    """The cache if it grades this exact held-out set; otherwise an empty one."""
+    empty: dict[str, Any] = {"layout_version": HELDOUT_VERSION, "kind": "heldout", "set": digest,
+                             "grades": {}, "comparisons": {}}
+    if not path.exists():
+        return empty
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("set") != digest or data.get("layout_version") != HELDOUT_VERSION:
+        return empty
+    return data
+
+
+def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: int = DEFAULT_INSTANCES,
+                    grader: Grader | None = None) -> HeldoutComparison:
+    """Task force vs seeds vs best single model on the held-out set (cached per generation).
+
+    N defaults to the number of seeds and is capped by it and by the archive size, since
+    the comparison is N evolved models against N seeds.
+    """
+    snapshot.require_archive()
+    assert snapshot.generation is not None
+    seeds = seed_ids(snapshot.run.spec)
+    n = min(size or len(seeds), len(snapshot.archive), len(seeds))
+    tasks = heldout_tasks(snapshot.run.spec.seed, instances, prompts_seen_by_run(snapshot.root))
+    digest = set_digest(tasks)
+    path = snapshot.root / HELDOUT_FILE
+    cache = _load_cache(path, digest)
+    key = f"{snapshot.generation}:{n}"
+    if key in cache["comparisons"]:
+        return HeldoutComparison.from_dict(cache["comparisons"][key])
+
+    force = [m.model_id for m in pick_task_force(snapshot, n).members]
+    evolved_pool = len(candidates(snapshot, evolved_only=True))
+    evolved = [m.model_id for m in pick_task_force(snapshot, min(n, evolved_pool), evolved_only=True).members] \
+        if evolved_pool else []
+    best = max(snapshot.archive, key=lambda m: m.fitness).model_id  # first of the fittest, in archive order
+    paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
+    grade = grader or transformers_grader(snapshot.run.spec)
+    grades: dict[str, dict[str, float]] = cache["grades"]
+    for model in dict.fromkeys([*force, *evolved, *seeds[:n], best]):
+        if model not in grades:
+            grades[model] = grade(paths[model], tasks)
+    comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, (
+        _group("taskforce", f"task force of {n} (archive, greedy on the run's pool)", force, grades, tasks),
+        _group("evolved", f"task force of {len(evolved)} evolved models only (seeds left out)", evolved, grades,
+               tasks),
+        _group("seeds", f"the {n} seed models", seeds[:n], grades, tasks),
+        _group("best", "best single model (fitness)", [best], grades, tasks),
+    ))
+    cache["comparisons"][key] = comparison.to_dict()
+    write_json(path, cache)
+    return comparison

@@ -1,0 +1,51 @@
+"""`acdc report DIR`: one self-contained HTML page that shows what a run achieved.
+
+Plots: coverage and fitness per generation, the archive's skill heatmap, pool difficulty
+over time, a 2-D projection of task embeddings, the lineage of the best models, and
+(toy-world runs) the held-out comparison of task force, seeds and best single model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acdc.atomic import write_text
+from acdc.runner.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
+from acdc.runner.report import data, render
+from acdc.runner.snapshot import RunSnapshot, open_snapshot
+
+REPORT_FILE = "report.html"
+
+
+def _heldout(snapshot: RunSnapshot, enabled: bool) -> tuple[HeldoutComparison | None, str]:
+    if not enabled:
+        return None, "held-out evaluation was turned off for this report (--no-heldout)."
+    if not is_toyworld_run(snapshot.run.spec):
+        return None, "held-out tasks exist only for toy-world runs; this run uses other models."
+    return compare_heldout(snapshot), ""
+
+
+def build_report(root: Path, output: Path | None = None, heldout: bool = True) -> Path:
+    """Write the report (default STATE/report.html) atomically and return its path."""
+    snapshot = open_snapshot(root)
+    snapshot.require_archive()
+    rows = data.generation_rows(snapshot)
+    comparison, note = _heldout(snapshot, heldout)
+    total = snapshot.run.spec.population.generations
+    subtitle = (f"generation {snapshot.generation} of {'∞' if total is None else total} · "
+                f"archive {len(snapshot.archive)} models · active pool {len(snapshot.pool.active)} tasks · "
+                f"seed {snapshot.run.spec.seed}")
+    html = render.page(f"AC/DC run {snapshot.name}", subtitle, [
+        render.heldout_section(comparison, note),
+        render.fitness_section(rows),
+        render.skills_section(data.skill_map(snapshot)),
+        render.pool_section(rows),
+        render.embedding_section(data.task_projection(snapshot)),
+        render.lineage_section(data.lineage(snapshot)),
+    ])
+    target = output or root / REPORT_FILE
+    write_text(target, html)
+    return target
+
+
+__all__ = ["REPORT_FILE", "build_report"]

@@ -1,0 +1,83 @@
+"""A read-only view of a state folder as of its newest committed generation.
+
+`acdc status`, `acdc taskforce`, `acdc report` and the held-out comparison all start
+from the same question: which run is this, and what did its last commit record say?
+They only read committed records (an archive exists only once its generation is
+complete), so they can look at a folder while `acdc run` is still writing to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from acdc.engine.archive import ArchiveMember
+from acdc.engine.state import RunState
+from acdc.engine.taskpool import TaskPool
+from acdc.errors import UserError
+from acdc.phases.context import run_file
+from acdc.spec import CoevolutionRun, load_run
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """The run's spec and its newest committed archive and pool (None before generation 0 commits)."""
+
+    root: Path
+    run: CoevolutionRun
+    generation: int | None
+    archive: tuple[ArchiveMember, ...]
+    pool: TaskPool
+
+    @property
+    def state(self) -> RunState:
+        return RunState(self.root)
+
+    @property
+    def threshold(self) -> float:
+        return self.run.spec.selection.skill_threshold
+
+    @property
+    def name(self) -> str:
+        return self.run.metadata.name
+
+    def require_archive(self) -> None:
+        """Commands that need models fail clearly on a run that has not committed anything."""
+        if self.generation is None or not self.archive:
+            raise UserError(f"{self.root}: no generation has been committed yet; wait for `acdc run` to finish generation 0")
+
+
+def open_snapshot(root: Path) -> RunSnapshot:
+    """Open ``root`` read-only; a missing folder or a folder `acdc run` never used is a UserError."""
+    if not root.exists():
+        raise UserError(f"{root}: no such state folder")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a directory")
+    if not run_file(root).is_file() or not RunState(root).layout_file.is_file():
+        raise UserError(f"{root}: not an acdc state folder (no run.yaml/layout.json); pass the --state folder of `acdc run`")
+    run = load_run(run_file(root))
+    state = RunState(root)
+    generation = state.latest_generation()
+    if generation is None:
+        return RunSnapshot(root, run, None, (), TaskPool())
+    return RunSnapshot(root, run, generation, tuple(resolved_members(state, generation)), state.load_pool(generation))
+
+
+def resolved_members(state: RunState, generation: int) -> list[ArchiveMember]:
+    """Archive members with usable model paths (records keep children relative to the state)."""
+    return [replace(m, model_path=str(state.resolve_model(m.model_path))) for m in state.load_archive(generation)]
+
+
+def runner_active(root: Path) -> bool:
+    """Whether an `acdc run` holds the folder's lock right now (probed without taking it for long)."""
+    lock = root / ".lock"
+    if not lock.exists():
+        return False
+    with open(lock) as handle:  # read-only: probing must not need write access
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False

@@ -1,0 +1,93 @@
+"""`acdc status` and `acdc taskforce` on a real finished run, and their user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acdc.engine.skills import skill_matrix
+from tests.runner.conftest import MINI
+from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
+
+GENERATIONS = MINI["spec"]["population"]["generations"]
+
+
+def test_status_json_matches_the_committed_records(finished_state: Path) -> None:  # noqa: F811
+    result = acdc("status", str(finished_state), "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    archive = latest_archive(finished_state)
+    pool = latest_pool(finished_state)
+    assert status["run_state"] == "finished"
+    assert (status["generation"], status["generations"]) == (GENERATIONS, GENERATIONS)
+    assert sorted(m["model_id"] for m in status["archive"]) == sorted(m["model_id"] for m in archive["members"])
+    fitness = [m["fitness"] for m in status["archive"]]
+    assert fitness == sorted(fitness, reverse=True)
+    assert status["pool_size"] == len(pool) == sum(status["pool_bands"].values())
+    best = max(m["fitness"] for m in archive["members"])
+    assert status["summary"]["bestFitness"] == pytest.approx(best, abs=1e-6)
+    assert status["recent"] and all(row["status"] in ("succeeded", "dropped") for row in status["recent"])
+
+
+def test_status_text_is_one_screen(finished_state: Path) -> None:  # noqa: F811
+    result = acdc("status", str(finished_state))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert f"generation {GENERATIONS} / {GENERATIONS}" in text and "state: finished" in text
+    for member in latest_archive(finished_state)["members"]:
+        assert member["model_id"] in text
+    assert len(text.splitlines()) < 60
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "missing", "no such state folder"),
+    (lambda tmp: tmp, "not an acdc state folder"),
+])
+def test_status_of_a_wrong_folder_is_a_user_error(tmp_path: Path, make, message: str) -> None:
+    for command in ("status", "report", "taskforce"):
+        extra = ["--size", "1"] if command == "taskforce" else []
+        result = acdc(command, str(make(tmp_path)), *extra)
+        assert result.returncode == 2, (command, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_taskforce_covers_what_its_members_solve(finished_state: Path, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "force.txt"
+    result = acdc("taskforce", str(finished_state), "--size", "2", "--json", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    force = json.loads(result.stdout)
+    archive = {m["model_id"]: m for m in latest_archive(finished_state)["members"]}
+    pool = latest_pool(finished_state)
+    chosen = [m["model_id"] for m in force["members"]]
+    assert len(set(chosen)) == 2 and set(chosen) <= set(archive)
+    skills = skill_matrix([archive[m]["scores"] for m in chosen], pool)
+    assert force["coverage"] == pytest.approx(skills.any(axis=0).mean(), abs=1e-6)
+    # No single archive model beats the pair, and greedy's first pick is a model solving the most.
+    single = skill_matrix([m["scores"] for m in archive.values()], pool).sum(axis=1)
+    assert force["coverage"] * len(pool) >= single.max() - 1e-9
+    assert force["members"][0]["solved"] == int(single.max())
+    paths = out.read_text().splitlines()
+    assert paths == [archive[m]["model_path"] for m in chosen]
+    assert all(Path(p, "config.json").is_file() for p in paths)
+
+
+def test_exact_task_force_is_at_least_as_good_as_greedy(finished_state: Path) -> None:  # noqa: F811
+    greedy = json.loads(acdc("taskforce", str(finished_state), "--size", "2", "--json").stdout)
+    exact = json.loads(acdc("taskforce", str(finished_state), "--size", "2", "--method", "exact", "--json").stdout)
+    assert exact["coverage"] >= greedy["coverage"]
+    union = json.loads(acdc("taskforce", str(finished_state), "--size", "2", "--all-generations", "--json").stdout)
+    assert union["candidates"] >= greedy["candidates"]
+    evolved = json.loads(acdc("taskforce", str(finished_state), "--size", "1", "--evolved-only", "--json").stdout)
+    assert evolved["candidates"] < greedy["candidates"]
+    assert not any(m["model_id"].startswith("seed_") for m in evolved["members"])
+
+
+def test_taskforce_larger_than_the_archive_is_refused(finished_state: Path) -> None:  # noqa: F811
+    size = len(latest_archive(finished_state)["members"]) + 1
+    result = acdc("taskforce", str(finished_state), "--size", str(size))
+    assert result.returncode == 2 and "--size" in result.stderr and "Traceback" not in result.stderr
+    zero = acdc("taskforce", str(finished_state), "--size", "0")
+    assert zero.returncode == 2 and "Traceback" not in zero.stderr
+

@@ -1,0 +1,152 @@
+"""`acdc report` and the held-out comparison on a real finished run.
+
+The report is checked twice: by parsing the HTML we wrote, and by the DOM headless
+Chromium builds from it (a malformed SVG is re-parented or dropped by the browser, so
+its marks would no longer be found inside the plot).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from acdc.runner.heldout import (
+    HELDOUT_FILE,
+    SOLVED_FRACTION,
+    compare_heldout,
+    heldout_tasks,
+    prompts_seen_by_run,
+    transformers_grader,
+)
+from acdc.runner.snapshot import open_snapshot
+from acdc.toyworld.heldout import is_heldout
+from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
+
+PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage")
+
+
+class MarkCounter(HTMLParser):
+    """Counts class="mark" shapes inside each <svg data-plot=...>; notes external references."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: dict[str, int] = {}
+        self.current: str | None = None
+        self.external: list[str] = []
+        self.empty: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "svg" and a.get("data-plot"):
+            self.current = a["data-plot"]
+            self.marks.setdefault(self.current, 0)
+        elif self.current and "mark" in (a.get("class") or "").split():
+            self.marks[self.current] += 1
+        if tag in ("script", "link", "img", "iframe") and (a.get("src") or a.get("href")):
+            self.external.append(tag)
+        if a.get("data-empty"):
+            self.empty.append(a["data-empty"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self.current = None
+
+
+def count_marks(html: str) -> MarkCounter:
+    parser = MarkCounter()
+    parser.feed(html)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def report(finished_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    result = acdc("report", str(finished_state), "--output", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert str(out.resolve()) in result.stdout
+    return out
+
+
+def test_run_writes_the_report_when_it_finishes(finished_state: Path) -> None:  # noqa: F811
+    assert (finished_state / "report.html").is_file()
+
+
+def test_every_plot_has_data_and_nothing_is_fetched(report: Path) -> None:
+    parsed = count_marks(report.read_text())
+    assert not parsed.empty, f"plots without data: {parsed.empty}"
+    assert parsed.external == []
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", report.read_text())
+    for plot in PLOTS:
+        assert parsed.marks.get(plot, 0) > 0, f"plot {plot!r} drew nothing: {parsed.marks}"
+
+
+def test_skill_heatmap_has_one_cell_per_model_and_task(report: Path, finished_state: Path) -> None:  # noqa: F811
+    members = latest_archive(finished_state)["members"]
+    active = latest_pool(finished_state)
+    assert count_marks(report.read_text()).marks["skills"] == len(members) * len(active)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not on PATH (make system-deps installs it)")
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", report.resolve().as_uri()],
+        check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = count_marks(result.stdout)
+    written = count_marks(report.read_text())
+    assert set(PLOTS) <= set(dom.marks)
+    assert dom.marks == written.marks, "the browser re-parented or dropped plot marks"
+
+
+def test_heldout_set_is_held_out_and_seeded_apart_from_the_run() -> None:
+    tasks = heldout_tasks(1)
+    assert all(is_heldout(e.prompt) for t in tasks for e in t.examples)
+    assert heldout_tasks(1) == tasks
+    assert heldout_tasks(2) != tasks
+    assert len({t.name for t in tasks}) == len(tasks)
+
+
+def test_heldout_prompts_were_never_instances_of_the_run(finished_state: Path) -> None:  # noqa: F811
+    seen = prompts_seen_by_run(finished_state)
+    assert seen, "the run's task instances must be readable"
+    spec_seed = open_snapshot(finished_state).run.spec.seed
+    prompts = {e.prompt for t in heldout_tasks(spec_seed, seen=seen) for e in t.examples}
+    assert prompts and not prompts & seen
+
+
+def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> None:  # noqa: F811
+    snapshot = open_snapshot(finished_state)
+    cache = json.loads((finished_state / HELDOUT_FILE).read_text())
+    calls: list[str] = []
+    real = transformers_grader(snapshot.run.spec)
+
+    def counting(model_dir: str, tasks):  # type: ignore[no-untyped-def]
+        calls.append(model_dir)
+        return real(model_dir, tasks)
+
+    comparison = compare_heldout(snapshot, grader=counting)
+    assert calls == [], "a cached comparison must not evaluate again"
+    grades = cache["grades"]
+    names = [t.name for t in heldout_tasks(snapshot.run.spec.seed, seen=prompts_seen_by_run(finished_state))]
+    for group in comparison.groups:
+        solved = sum(any(grades[m][n] >= SOLVED_FRACTION for m in group.models) for n in names)
+        assert group.solved == solved and group.coverage == pytest.approx(solved / len(names), abs=1e-6)
+    force = comparison.group("taskforce")
+    archive_ids = {m["model_id"] for m in latest_archive(finished_state)["members"]}
+    assert set(force.models) <= archive_ids and len(force.models) == comparison.size
+    assert len(comparison.group("seeds").models) == comparison.size
+    evolved = comparison.group("evolved").models
+    assert evolved and set(evolved) <= archive_ids and not any(m.startswith("seed_") for m in evolved)
+
+    # A new size is a new comparison, but greedy picks are prefix-stable and grades are cached
+    # per model: the 1-model force, first seed and best model were all graded already.
+    smaller = compare_heldout(snapshot, size=1, grader=counting)
+    assert smaller.size == 1 and smaller.group("taskforce").models == force.models[:1]
+    assert calls == []
