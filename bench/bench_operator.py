@@ -19,7 +19,14 @@ import kmock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.controller.cluster import (  # noqa: E402
-    NAMESPACE, Kubelet, declare, fake_phase, operator, run_body, run_object, write_kubeconfig,
+    NAMESPACE,
+    Kubelet,
+    declare,
+    fake_phase,
+    operator,
+    run_body,
+    run_object,
+    write_kubeconfig,
 )
 
 GENERATIONS = 3
@@ -58,7 +65,7 @@ async def main() -> None:
             task.cancel()
     completions = sorted(player.finished.values())
     delays = []
-    for name, created in player.seen.items():
+    for created in player.seen.values():
         earlier = [t for t in completions if t <= created]
         if earlier:
             delays.append(created - earlier[-1])

@@ -27,8 +27,8 @@ import yaml
 from kopf.testing import KopfRunner
 
 from acdc.phases.context import EXIT_REJECTED
-from acdc.phases.execute import execute
 from acdc.phases.dag import Step, StepRecord
+from acdc.phases.execute import execute
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
 NAMESPACE = "ml"

@@ -28,8 +28,9 @@ def validate(manifest: dict) -> None:
 
 @pytest.mark.parametrize("phase", list(Phase))
 def test_every_phase_job_validates(phase):
-    run_spec = spec(resources={"kueueQueueName": "gpu", "merge": {"gpus": 1, "tolerations": [{"key": "gpu", "operator": "Exists"}],
-                                                                   "nodeSelector": {"pool": "a100"}, "priorityClassName": "batch"}},
+    merge = {"gpus": 1, "tolerations": [{"key": "gpu", "operator": "Exists"}], "nodeSelector": {"pool": "a100"},
+             "priorityClassName": "batch"}
+    run_spec = spec(resources={"kueueQueueName": "gpu", "merge": merge},
                     sandbox={"runtimeClassName": "gvisor"})
     validate(build_job(REF, run_spec, Step(3, phase, 2 if phase.droppable else None), "demo-state"))
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncio
+import json
 
 from acdc.phases.dag import StepRecord
 from acdc.spec import load_run
@@ -156,7 +155,8 @@ async def test_immutable_edit_is_refused_and_mutable_edit_accepted(cluster, stat
         player.paused = False
         await asyncio.sleep(0.5)
         assert "demo-g0000-plan" not in job_names(cluster)  # no progress while the edit stands
-        await patch_spec(cluster, {"seed": 7, "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 2}})
+        population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 2}
+        await patch_spec(cluster, {"seed": 7, "population": population})
         await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
     assert run_object(cluster)["status"]["generation"] == 2
 

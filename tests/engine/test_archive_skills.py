@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from acdc.engine.archive import (
     ArchiveMember,
     missing_tasks,

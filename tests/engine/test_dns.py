@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from acdc.engine.dns import (
     DNSParams,
     distance_matrix,
@@ -12,9 +15,6 @@ from acdc.engine.dns import (
     update_archive,
 )
 from acdc.errors import UserError
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.engine.plain_dns import plain_dns_scores, plain_truncate
 
 

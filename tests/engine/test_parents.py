@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from acdc.engine.ids import model_id
 from acdc.engine.parents import ChildPlan, ParentParams, plan_children, select_parents
 from acdc.errors import UserError

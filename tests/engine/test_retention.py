@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.retention import (
     RetentionPolicy,

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import LAYOUT_VERSION, RunState, SelectionRecord
 from acdc.engine.taskpool import AdaptationRequest, TaskPool
 from acdc.errors import StateError
-
 from tests.engine.resume_writer import expected_archive
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from acdc.engine.rng import generator
 from acdc.engine.taskforce import (
     coverage,
@@ -17,8 +20,6 @@ from acdc.engine.taskforce import (
     majority_vote,
 )
 from acdc.errors import UserError
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _bits(*rows: str) -> np.ndarray:

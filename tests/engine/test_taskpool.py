@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from acdc.engine.ids import canonical_task_order, task_id, task_number
 from acdc.engine.taskpool import (
     TaskPool,

@@ -30,7 +30,8 @@ def test_every_panel_query_parses(tmp_path):
     exprs = _panel_exprs(_dashboard())
     assert len(exprs) >= 15
     rules = [{"record": f"acdc:dashboard_query_{i}", "expr": _concrete(e)} for i, e in enumerate(exprs)]
-    promtool.run("check", "rules", str(promtool.write_rules(tmp_path / "dashboard.yaml", [{"name": "dashboard", "rules": rules}])))
+    rules_file = promtool.write_rules(tmp_path / "dashboard.yaml", [{"name": "dashboard", "rules": rules}])
+    promtool.run("check", "rules", str(rules_file))
 
 
 def test_dashboard_uses_only_exported_metric_names():

@@ -57,7 +57,8 @@ def test_prometheus_scrapes_recorded_run(tmp_path):
     rec = MetricsRecorder(MetricFamilies(registry))
     rec.set_run_status("default", "quickstart", {"phase": "Running", "generation": 1})
     rec.record_step("default", "quickstart", Step(1, Phase.MERGE, 0), StepRecord("succeeded", {"seconds": 4.0}))
-    rec.record_step("default", "quickstart", Step(1, Phase.MERGE, 1), StepRecord("dropped", {"rejected": "gibberish", "seconds": 2.0}))
+    rejected = StepRecord("dropped", {"rejected": "gibberish", "seconds": 2.0})
+    rec.record_step("default", "quickstart", Step(1, Phase.MERGE, 1), rejected)
     rec.record_step("default", "quickstart", Step(1, Phase.SELECT), StepRecord(
         "succeeded", {"archive": 5, "bestFitness": 0.9, "meanFitness": 0.6, "coverage": 0.625, "pool": 24, "seconds": 0.2}))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ class TaskFamily:
 {textwrap.indent(textwrap.dedent(score_body).strip(), " " * 8)}
 '''
     (folder / "task.py").write_text(code)
-    (folder / "task.json").write_text('{"name_of_task": "%s", "description_of_task": "d", '
-                                      '"capability_being_measured": "c", "estimated_human_difficulty": "1", '
-                                      '"example_instruction": "e"}' % name)
+    card = {"name_of_task": name, "description_of_task": "d", "capability_being_measured": "c",
+            "estimated_human_difficulty": "1", "example_instruction": "e"}
+    (folder / "task.json").write_text(json.dumps(card))
     return folder

@@ -62,7 +62,7 @@ def test_hostile_corpus_is_contained(pool: SandboxPool, tmp_path: Path, listener
     results = pool.score(items)
     assert results[0].score == 1.0 and results[0].kind == "ok"
     assert results[-1].score == 0.0 and results[-1].kind == "ok"
-    for (name, (_, kind)), result in zip(hostile.items(), results[1:-1]):
+    for (name, (_, kind)), result in zip(hostile.items(), results[1:-1], strict=True):
         assert (name, result.kind) == (name, kind), result.error
         assert result.score is None and not result.solved
     assert not outside.exists()

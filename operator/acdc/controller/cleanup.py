@@ -24,7 +24,6 @@ def cleanup(kube: Kube, body: dict[str, Any]) -> list[str]:
             removed.append(f"job/{job['metadata']['name']}")
     storage = spec.get("storage") or {}
     policy = (spec.get("retention") or {}).get("volumeOnDelete", "Retain")
-    if policy == "Delete" and not storage.get("existingClaim"):
-        if kube.delete(CLAIMS, ref.namespace, names.claim(ref.name)):
+    if policy == "Delete" and not storage.get("existingClaim") and kube.delete(CLAIMS, ref.namespace, names.claim(ref.name)):
             removed.append(f"persistentvolumeclaim/{names.claim(ref.name)}")
     return removed

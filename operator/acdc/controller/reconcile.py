@@ -136,7 +136,8 @@ def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dic
 
 def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:
     shape = DagShape.from_spec(spec)
-    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, names.run_labels(ref.name))}
+    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
+    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in listed}
     pods: list[dict[str, Any]] | None = None
     while True:
         generation = int(status["generation"])

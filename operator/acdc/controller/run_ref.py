@@ -16,7 +16,7 @@ class RunRef:
     uid: str
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> "RunRef":
+    def from_body(cls, body: Mapping[str, Any]) -> RunRef:
         meta = body.get("metadata") or {}
         return cls(name=meta["name"], namespace=meta.get("namespace") or "default", uid=meta.get("uid") or "")
 

@@ -71,7 +71,8 @@ def build_deployment(ref: RunRef, spec: CoevolutionRunSpec, role: str, endpoint:
                 "volumeMounts": [{"name": "state", "mountPath": "/state"}],
             }
         ],
-        "volumes": [{"name": "state", "persistentVolumeClaim": {"claimName": spec.storage.existing_claim or names.claim(ref.name)}}],
+        "volumes": [{"name": "state",
+                     "persistentVolumeClaim": {"claimName": spec.storage.existing_claim or names.claim(ref.name)}}],
     }
     if spec.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": secret} for secret in spec.images.pull_secrets]

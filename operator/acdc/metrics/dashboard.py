@@ -98,7 +98,8 @@ HEALTH = (
         _q("sum by (kind) (increase(acdc_operator_reconcile_errors_total[$__rate_interval]))", "operator: {{kind}}"),
     )),
     PanelSpec("LLM latency (p95)", "timeseries", "s", (
-        _q(f"histogram_quantile(0.95, sum by (le, role) (rate(acdc_llm_request_duration_seconds_bucket{{{RUN}}}[$__rate_interval])))",
+        _q("histogram_quantile(0.95, sum by (le, role) "
+           f"(rate(acdc_llm_request_duration_seconds_bucket{{{RUN}}}[$__rate_interval])))",
            "{{role}}"),
     ), "Scientist, judge and embedding request latency."),
     PanelSpec("LLM errors", "timeseries", "reqps", (

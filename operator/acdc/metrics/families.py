@@ -73,7 +73,8 @@ class MetricFamilies:
             buckets=LLM_SECONDS_BUCKETS,
             registry=registry,
         )
-        self.llm_requests = counter("acdc_llm_requests", "Scientist, judge and embedding requests by outcome (ok, error).", "role", "outcome")
+        self.llm_requests = counter("acdc_llm_requests", "Scientist, judge and embedding requests by outcome (ok, error).",
+                                    "role", "outcome")
         self.sandbox_events = counter("acdc_sandbox_events", "Sandboxed task runs that timed out or violated a limit.", "outcome")
         self.reconcile_errors = Counter(
             "acdc_operator_reconcile_errors", "Operator handler errors by kind.", ["kind"], registry=registry
@@ -81,7 +82,8 @@ class MetricFamilies:
 
     def per_run(self) -> list[Gauge | Counter | Histogram]:
         """The families labelled by (namespace, run), for forgetting a deleted run."""
-        return [value for value in vars(self).values() if isinstance(value, (Gauge, Counter, Histogram)) and value is not self.reconcile_errors]
+        return [value for value in vars(self).values()
+                if isinstance(value, (Gauge, Counter, Histogram)) and value is not self.reconcile_errors]
 
 
 _SUFFIXES = {

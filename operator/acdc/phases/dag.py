@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 StepStatus = Literal["succeeded", "dropped"]
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     INIT = "init"
     PLAN = "plan"
     MERGE = "merge"
@@ -82,7 +82,7 @@ class Step:
         return args
 
     @classmethod
-    def parse(cls, name: str) -> "Step":
+    def parse(cls, name: str) -> Step:
         parts = name.split("-")
         if len(parts) not in (2, 3) or not parts[0].startswith("g"):
             raise ValueError(f"not a step name: {name!r}")
@@ -101,7 +101,7 @@ class StepRecord:
         return {"status": self.status, "result": dict(self.result)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "StepRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> StepRecord:
         return cls(status=data["status"], result=dict(data.get("result") or {}))
 
 
@@ -117,7 +117,7 @@ class DagShape:
     generations: int | None
 
     @classmethod
-    def from_spec(cls, spec: Any) -> "DagShape":
+    def from_spec(cls, spec: Any) -> DagShape:
         return cls(
             seeds=len(spec.models.seeds),
             seeds_in_archive=spec.population.seeds_in_archive,

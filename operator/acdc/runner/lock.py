@@ -17,7 +17,7 @@ class StateLock:
         self.path = state / ".lock"
         self._handle: IO[str] | None = None
 
-    def __enter__(self) -> "StateLock":
+    def __enter__(self) -> StateLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:

@@ -14,6 +14,7 @@ from acdc.phases.dag import Phase, Step, StepRecord
 log = logging.getLogger("acdc.run")
 
 _SUMMARY_PHASES = (Phase.SELECT, Phase.SYNC, Phase.TASKS)
+_LOGGED_RESULT_KEYS = ("archive", "bestFitness", "coverage", "pool", "fitness", "rejected", "added", "retired")
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Progress:
         self.live = sys.stderr.isatty() if live is None else live
         self._live: Any = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.live:
             from rich.live import Live
 
@@ -92,7 +93,7 @@ class Progress:
 
     def step_finished(self, step: Step, record: StepRecord) -> None:
         if not self.live:
-            result = {k: v for k, v in record.result.items() if k in ("archive", "bestFitness", "coverage", "pool", "fitness", "rejected", "added", "retired")}
+            result = {k: v for k, v in record.result.items() if k in _LOGGED_RESULT_KEYS}
             log.info("%s %s %s", step.name, record.status, result or "")
         self.refresh()
 

@@ -70,7 +70,8 @@ def format_errors(error: ValidationError) -> list[str]:
 def parse_run(document: Any, source: str = "<input>") -> CoevolutionRun:
     """Validate a decoded YAML/JSON document as a CoevolutionRun."""
     if not isinstance(document, dict):
-        raise SpecInvalid(source, [f"(top level): expected a mapping with apiVersion, kind, metadata, spec; got {type(document).__name__}"])
+        found = type(document).__name__
+        raise SpecInvalid(source, [f"(top level): expected a mapping with apiVersion, kind, metadata, spec; got {found}"])
     if document.get("kind") not in (None, KIND):
         raise SpecInvalid(source, [f"kind: expected {KIND} (got {document.get('kind')!r})"])
     try:

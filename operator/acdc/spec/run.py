@@ -56,7 +56,7 @@ class ModelSource(SpecModel):
     """One of the toy world's CPU models, built locally by `acdc toyworld build`."""
 
     @model_validator(mode="after")
-    def _exactly_one_source(self) -> "ModelSource":
+    def _exactly_one_source(self) -> ModelSource:
         chosen = [name for name in ("hf", "path", "toyworld") if getattr(self, name) is not None]
         if len(chosen) != 1:
             raise ValueError(f"set exactly one of hf, path, toyworld (got {chosen or 'none'})")
@@ -82,7 +82,7 @@ class ModelsSpec(SpecModel):
     """Dtype children are saved in; auto keeps the seeds' dtype. Merges accumulate in float32."""
 
     @model_validator(mode="after")
-    def _unique_seed_names(self) -> "ModelsSpec":
+    def _unique_seed_names(self) -> ModelsSpec:
         names = [seed.display_name for seed in self.seeds]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -213,7 +213,7 @@ class TasksSpec(SpecModel):
     novelty: NoveltySpec = NoveltySpec()
 
     @model_validator(mode="after")
-    def _bands_ordered(self) -> "TasksSpec":
+    def _bands_ordered(self) -> TasksSpec:
         if self.hard_threshold > self.easy_threshold:
             raise ValueError("hardThreshold must not exceed easyThreshold")
         return self
@@ -257,7 +257,7 @@ class EndpointSpec(SpecModel):
     max_retries: Annotated[int, Field(ge=0)] = 5
 
     @model_validator(mode="after")
-    def _url_or_deploy(self) -> "EndpointSpec":
+    def _url_or_deploy(self) -> EndpointSpec:
         if (self.url is None) == (self.deploy is None):
             raise ValueError("set exactly one of url, deploy")
         if self.url is not None and not self.model:
@@ -422,7 +422,7 @@ class CoevolutionRunSpec(SpecModel):
     """Pause after the current phase; set back to false to continue."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CoevolutionRunSpec":
+    def _consistent(self) -> CoevolutionRunSpec:
         if self.crossover.method not in ("linear", "slerp") and self.models.base is None:
             raise ValueError(f"crossover.method {self.crossover.method} needs models.base (a task-vector method)")
         if self.scientist.kind == "llm" and self.scientist.endpoint is None:

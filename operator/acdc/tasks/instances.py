@@ -45,7 +45,7 @@ def load_instances(pool: SandboxPool, task_dirs: Sequence[Path], refresh: bool =
         if cached is None:
             todo.append(index)
     fresh = pool.materialize([Path(task_dirs[i]) for i in todo])
-    for index, outcome in zip(todo, fresh):
+    for index, outcome in zip(todo, fresh, strict=True):
         results[index] = outcome
         if outcome.ok and digests[index] is not None:
             write_json(Path(task_dirs[index]) / CACHE_NAME, {
@@ -73,11 +73,11 @@ def score_tasks(pool: SandboxPool, answers: Mapping[Path, Sequence[str]], instan
     dirs = [Path(d) for d in answers]
     items: list[ScoreItem] = []
     owners: list[Path] = []
-    for task_dir, materialized in zip(dirs, load_instances(pool, dirs)):
-        for instance, answer in zip(materialized.instances[:instances_per_task], answers[task_dir]):
+    for task_dir, materialized in zip(dirs, load_instances(pool, dirs), strict=True):
+        for instance, answer in zip(materialized.instances[:instances_per_task], answers[task_dir], strict=False):
             items.append(ScoreItem(task_dir, instance.data, answer))
             owners.append(task_dir)
     per_task: dict[Path, list[ScoreResult]] = {d: [] for d in dirs}
-    for owner, result in zip(owners, pool.score(items)):
+    for owner, result in zip(owners, pool.score(items), strict=True):
         per_task[owner].append(result)
     return {d: TaskScore(sum(r.solved for r in rs) / instances_per_task, rs) for d, rs in per_task.items()}

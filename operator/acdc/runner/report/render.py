@@ -96,7 +96,8 @@ def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
                    [(g.label, ", ".join(g.models), g.coverage, f"{g.solved} / {comparison.tasks}")
                     for g in comparison.groups])
     caption = (f"{comparison.tasks} procedural tasks the run never saw (each skill at each difficulty, "
-               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances; solved when at least half are exact). "
+               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances; "
+               "solved when at least half are exact). "
                f"Coverage = share solved by at least one model of the group. Generation {comparison.generation}.")
     return _section("Held-out comparison", "heldout", figure, caption, table)
 

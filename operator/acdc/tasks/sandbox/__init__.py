@@ -1,7 +1,7 @@
 """Sandboxed execution of untrusted task code (see pool.py for the trusted side)."""
 
 from acdc.tasks.sandbox.limits import SandboxLimits
-from acdc.tasks.sandbox.pool import ScoreItem, SandboxPool
+from acdc.tasks.sandbox.pool import SandboxPool, ScoreItem
 from acdc.tasks.sandbox.results import SUCCESS_THRESHOLD, Instance, Materialized, ResultKind, ScoreResult
 
 __all__ = ["SUCCESS_THRESHOLD", "Instance", "Materialized", "ResultKind", "SandboxLimits", "SandboxPool",

@@ -47,7 +47,7 @@ def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
         raise UserError(f"at most {UID_BLOCK} sandbox workers per pool, got {size}")
     _LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
     for block in range(UID_BLOCKS):
-        handle = open(_LOCK_DIR / f"{uid_base}-{block}.lock", "w")
+        handle = open(_LOCK_DIR / f"{uid_base}-{block}.lock", "w")  # noqa: SIM115 (held for the pool's life)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
