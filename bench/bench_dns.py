@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from acdc.engine.dns import DNSParams, update_archive
 from acdc.engine.rng import generator
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from acdc.atomic import read_json
 from acdc.llm_client import OpenAIClient
 from acdc.tasks.format import read_card
@@ -24,7 +25,6 @@ from acdc.tasks.scientist.reply import (
     parse_reply,
 )
 from acdc.tasks.seed_tasks import list_task_dirs, resolve_seed_tasks
-
 from tests.fakes.openai_server import HttpFailure, serve
 
 RECORDINGS = Path(__file__).with_name("recordings") / "scientist"

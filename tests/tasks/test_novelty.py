@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from acdc.errors import StateError, UserError
 from acdc.llm_client import OpenAIClient
 from acdc.tasks.embedders import EndpointEmbedder, FeatureEmbedder, MiniLMEmbedder
@@ -18,7 +19,6 @@ from acdc.tasks.novelty import (
     NoveltyFilter,
     parse_yes_no,
 )
-
 from tests.fakes.openai_server import HttpFailure, serve
 
 
