@@ -1,58 +1,27 @@
-"""A real Prometheus scrapes the metrics server and answers queries about a recorded run."""
+"""A real Prometheus scrapes our metrics and answers queries about a run.
+
+First the metrics server fed with recorded steps; then a real `acdc run --metrics-port` on
+the toy world, whose metrics are queried back after Prometheus scraped the live runner.
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
 import subprocess
-import time
-import urllib.parse
-import urllib.request
+import sys
+from pathlib import Path
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
 from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.metrics.server import start_server
 from acdc.phases.dag import Phase, Step, StepRecord
-
-WAIT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.observability.prometheus_server import free_port, prometheus
+from tests.runner.conftest import MINI
+from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
 
-def _query(port: int, expr: str) -> list[dict]:
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def _wait_for(port: int, expr: str, server: subprocess.Popen) -> list[dict]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "prometheus exited early"
-        try:
-            result = _query(port, expr)
-        except OSError:
-            result = []
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"no sample for {expr} within {WAIT_S}s")
-
-
-def test_prometheus_scrapes_recorded_run(tmp_path):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus is not installed: apt-get install -y --no-install-recommends prometheus")
+def test_prometheus_scrapes_recorded_run(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     rec = MetricsRecorder(MetricFamilies(registry))
     rec.set_run_status("default", "quickstart", {"phase": "Running", "generation": 1})
@@ -63,32 +32,38 @@ def test_prometheus_scrapes_recorded_run(tmp_path):
         "succeeded", {"archive": 5, "bestFitness": 0.9, "meanFitness": 0.6, "coverage": 0.625, "pool": 24, "seconds": 0.2}))
 
     exporter = start_server(0, registry, addr="127.0.0.1")
-    prom_port = _free_port()
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "scrape_configs": [{"job_name": "acdc", "static_configs": [{"targets": [f"127.0.0.1:{exporter.server_port}"]}]}]}
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    server = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
-    )
     try:
-        coverage = _wait_for(prom_port, 'acdc_archive_coverage{namespace="default", run="quickstart"}', server)
-        assert float(coverage[0]["value"][1]) == 0.625
-        assert coverage[0]["metric"]["job"] == "acdc"
-        children = {r["metric"]["outcome"]: float(r["value"][1])
-                    for r in _query(prom_port, 'acdc_children_total{run="quickstart"}')}
-        assert children == {"merged": 1.0, "rejected": 1.0}
-        (count,) = _query(prom_port, 'sum(acdc_step_duration_seconds_count{phase="merge"})')
-        assert float(count["value"][1]) == 2
-        (running,) = _query(prom_port, 'acdc_run_phase{phase="Running"} == 1')
-        assert running["metric"]["run"] == "quickstart"
+        with prometheus(exporter.server_port, tmp_path) as prom:
+            coverage = prom.wait_for('acdc_archive_coverage{namespace="default", run="quickstart"}')
+            assert float(coverage[0]["value"][1]) == 0.625
+            assert coverage[0]["metric"]["job"] == "acdc"
+            children = {r["metric"]["outcome"]: float(r["value"][1])
+                        for r in prom.query('acdc_children_total{run="quickstart"}')}
+            assert children == {"merged": 1.0, "rejected": 1.0}
+            (count,) = prom.query('sum(acdc_step_duration_seconds_count{phase="merge"})')
+            assert float(count["value"][1]) == 2
+            (running,) = prom.query('acdc_run_phase{phase="Running"} == 1')
+            assert running["metric"]["run"] == "quickstart"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
         exporter.shutdown()
         exporter.server_close()
+
+
+def test_prometheus_scrapes_a_live_local_runner(tmp_path: Path, toy_world: Path) -> None:  # noqa: F811
+    run_file = tmp_path / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    metrics_port = free_port()
+    with prometheus(metrics_port, tmp_path) as prom:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "acdc.cli.main", "run", str(run_file), "--state", str(tmp_path / "state"),
+             "--metrics-port", str(metrics_port), "--plain", "--no-report", "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.log").open("w"))
+        try:
+            merges = prom.wait_for('sum(acdc_steps_total{namespace="local", run="mini", phase="merge"})',
+                                   until=lambda r: bool(r) and float(r[0]["value"][1]) >= 2)
+            assert float(merges[0]["value"][1]) >= 2
+            archive = prom.wait_for('max_over_time(acdc_archive_size{run="mini"}[5m])')
+            assert 1 <= float(archive[0]["value"][1]) <= MINI["spec"]["population"]["size"]
+        finally:
+            runner.wait(timeout=300)
+    assert runner.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]
