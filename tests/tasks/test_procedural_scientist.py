@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 from acdc.tasks.format import read_card, read_metadata
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
 from acdc.tasks.scientist.base import ScientistContext
 from acdc.tasks.scientist.procedural import ProceduralScientist
+from acdc.toyworld.heldout import is_heldout
 from acdc.toyworld.skills import SKILLS
 
 
@@ -37,7 +39,7 @@ def test_adaptations_move_the_knob_and_run_in_the_sandbox(pool: SandboxPool, tmp
     materialized = pool.materialize(written)
     assert all(m.ok for m in materialized)
     # the embedded answers are the skills' own answers: scoring them gives full credit
-    items = [ScoreItem(d, i.data, i.data["answer"]) for d, m in zip(written, materialized) for i in m.instances]
+    items = [ScoreItem(d, i.data, i.data["answer"]) for d, m in zip(written, materialized, strict=True) for i in m.instances]
     assert all(r.score == 1.0 for r in pool.score(items))
 
 
@@ -53,3 +55,21 @@ def test_knob_at_its_end_gives_no_task(tmp_path: Path) -> None:
     parent = scientist.propose_initial(1, context)[0]
     top = scientist.adapt(parent, "harder", context)
     assert top is not None and scientist.adapt(top, "harder", context) is None
+
+
+def _prompts(task_dir: Path) -> list[str]:
+    """The instance prompts embedded in a procedural task.py (a JSON literal after INSTANCES =)."""
+    code = (task_dir / "task.py").read_text()
+    literal = code.split("INSTANCES = ", 1)[1].split("\n\n\n", 1)[0]
+    return [instance["prompt"] for instance in json.loads(literal).values()]
+
+
+def test_never_draws_held_out_prompts(tmp_path: Path) -> None:
+    # 10% of the prompt space is held out; 60 tasks x 8 instances would hit it ~48 times by chance
+    scientist = ProceduralScientist(seed=3, instances=8)
+    context = _context(tmp_path)
+    written = scientist.propose_initial(60, context)
+    written += [t for p in written[:20] for kind in ("harder", "novel") if (t := scientist.adapt(p, kind, context))]
+    prompts = [prompt for task in written for prompt in _prompts(task)]
+    assert len(prompts) >= 600
+    assert not [p for p in prompts if is_heldout(p)]

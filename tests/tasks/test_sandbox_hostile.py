@@ -127,3 +127,31 @@ def test_oversized_materialize_message_is_a_violation(pool: SandboxPool, tmp_pat
     results = pool.materialize([huge, small])
     assert results[0].kind == "violation"
     assert results[1].ok and results[1].instances[0].instructions == "instructions"
+
+
+def test_sandbox_works_when_python_lives_under_tmp(tmp_path: Path) -> None:
+    """CI may clone the project (and its virtualenv) under /tmp, which the sandbox covers with
+    its private work dir: the interpreter's tree must stay visible, read-only, and confined."""
+    import subprocess
+    import sys
+    import textwrap
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    task = make_task(tmp_path / "tasks", "echo", "return 1.0 if submission == 'ok' else 0.0")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from acdc.tasks.sandbox import SandboxPool, ScoreItem
+        with SandboxPool(1) as pool:
+            (materialized,) = pool.materialize([Path({str(task)!r})])
+            data = materialized.instances[0].data
+            print([r.score for r in pool.score([ScoreItem(Path({str(task)!r}), data, "ok")])], pool.confinement)
+    """)
+    operator_dir = Path(__file__).resolve().parents[2] / "operator"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(operator_dir), *sys.path[1:]])}
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("[1.0]"), result.stdout
+    if os.geteuid() == 0:
+        assert "'mount_namespace': True" in result.stdout and "'uid_dropped': True" in result.stdout

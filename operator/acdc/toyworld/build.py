@@ -57,7 +57,6 @@ class WorldRecipe:
     specialist_steps: int = 1200
     specialist_learning_rate: float = 3e-3
     specialist_batch_size: int = 64
-    specialist_replay: float = 0.3
     eval_prompts_per_level: int = 40
 
 
@@ -143,8 +142,6 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
                     recipe.specialist_steps,
                     recipe.specialist_learning_rate,
                     recipe.specialist_batch_size,
-                    recipe.specialist_replay,
-                    recipe.base_difficulty,
                 )
                 train(model, tokenizer, curriculum, derive_seed(recipe.seed, f"train:{name}"))
             accuracy = measure_accuracy(TransformersBackend(model, tokenizer), recipe)

@@ -34,21 +34,13 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Curriculum:
-    """Which skills to train, at which difficulties, and how hard to push.
-
-    ``replay_fraction`` of the examples are drawn from every skill at ``replay_difficulty``
-    instead: a specialist fine-tuned on its domain alone forgets the base's other skills
-    within a few hundred steps, and a task vector that erases skills cannot be added to
-    another without erasing that one's skills too.
-    """
+    """Which skills to train, at which difficulties, and how hard to push."""
 
     skills: tuple[str, ...]
     difficulty: tuple[int, int] | None  # None: each skill's full range
     steps: int
     learning_rate: float
     batch_size: int = 32
-    replay_fraction: float = 0.0
-    replay_difficulty: tuple[int, int] = (1, 3)
 
 
 def new_model(tokenizer: PreTrainedTokenizerBase, arch: Architecture, seed: int) -> LlamaForCausalLM:
@@ -84,12 +76,8 @@ def _sample_batch(curriculum: Curriculum, rng: random.Random) -> list[Example]:
     """A training batch that never contains a held-out prompt."""
     batch: list[Example] = []
     while len(batch) < curriculum.batch_size:
-        if curriculum.replay_fraction and rng.random() < curriculum.replay_fraction:
-            skill = SKILLS[rng.choice(sorted(SKILLS))]
-            low, high = curriculum.replay_difficulty
-        else:
-            skill = SKILLS[rng.choice(curriculum.skills)]
-            low, high = curriculum.difficulty or skill.difficulty_range
+        skill = SKILLS[rng.choice(curriculum.skills)]
+        low, high = curriculum.difficulty or skill.difficulty_range
         low, high = max(low, skill.difficulty_range[0]), min(high, skill.difficulty_range[1])
         example = skill.sample(rng.randint(low, high), rng)
         if not is_heldout(example.prompt):

@@ -102,7 +102,8 @@ class ProceduralScientist:
             low, high = SKILLS[skill].difficulty_range
             # Spread each skill's tasks over its difficulty range (mid first) so the initial
             # pool spans easy to hard instead of repeating one family.
-            spread = list(dict.fromkeys([(low + high) // 2] + [low + (high - low) * k // max(1, rounds - 1) for k in range(rounds)]))
+            evenly = [low + (high - low) * k // max(1, rounds - 1) for k in range(rounds)]
+            spread = list(dict.fromkeys([(low + high) // 2, *evenly]))
             params = FamilyParams((skill,), spread[level % len(spread)], self.instances)
             written.append(self._write(params, context, parent=None, kind="initial"))
         return written

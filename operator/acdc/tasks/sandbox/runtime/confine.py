@@ -24,6 +24,8 @@ import sys
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
+_MS_RDONLY = 1
+_MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 1 << 14
 _MS_PRIVATE = 1 << 18
@@ -47,7 +49,10 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
 
 
 def _world_traversable(path: str) -> bool:
-    return bool(os.stat(path).st_mode & 0o001)
+    try:
+        return bool(os.stat(path).st_mode & 0o001)
+    except FileNotFoundError:
+        return True  # nothing there to hide or expose
 
 
 def _blocked_ancestor(path: str) -> tuple[str, str] | None:
@@ -84,6 +89,26 @@ def _expose_python(stage_root: str, needed: list[str]) -> None:
         os.rmdir(stage)
 
 
+def _covering(path: str, covered: list[str]) -> str | None:
+    """The covered dir (e.g. /tmp) that ``path`` lives under, if any."""
+    real = os.path.realpath(path)
+    return next((c for c in covered if real.startswith(os.path.realpath(c) + "/")), None)
+
+
+def _keep_visible(workdir: str, covered: list[str], needed: list[str]) -> None:
+    """Mirror needed paths that live under a soon-covered dir (a virtualenv in /tmp, say)
+    into the work dir, read-only, so they appear at their usual place once it covers them."""
+    for path in needed:
+        cover = _covering(path, covered)
+        if cover is None:
+            continue
+        real = os.path.realpath(path)
+        mirror = os.path.join(workdir, os.path.relpath(real, os.path.realpath(cover)))
+        os.makedirs(mirror, 0o755, exist_ok=True)
+        _mount(real, mirror, None, _MS_BIND | _MS_REC)
+        _mount("none", mirror, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY)
+
+
 def confine(workdir: str, uid: int | None, limits: dict[str, int]) -> dict[str, object]:
     """Confine the current process; return what was enforced (strings explain what was not).
 
@@ -103,14 +128,16 @@ def confine(workdir: str, uid: int | None, limits: dict[str, int]) -> dict[str, 
         try:
             _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
             _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
-            for shared_tmp in ("/var/tmp", "/dev/shm", "/tmp"):  # /tmp last: workdir lives under it
-                if os.path.isdir(shared_tmp):
-                    _mount(workdir, shared_tmp, None, _MS_BIND)
+            covered = [d for d in ("/var/tmp", "/dev/shm", "/tmp") if os.path.isdir(d)]  # /tmp last: workdir is in it
+            needed = [sys.base_prefix, sys.prefix]
+            _keep_visible(workdir, covered, needed)
+            for shared_tmp in covered:
+                _mount(workdir, shared_tmp, None, _MS_BIND | _MS_REC)
             report["workdir"] = "/tmp"
             if uid is not None:
                 stage_root = "/tmp/.stage"
                 os.mkdir(stage_root)
-                _expose_python(stage_root, [sys.base_prefix, sys.prefix])
+                _expose_python(stage_root, [p for p in needed if _covering(p, covered) is None])
                 os.rmdir(stage_root)
             report["mount_namespace"] = True
         except OSError as exc:
