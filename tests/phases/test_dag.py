@@ -53,6 +53,13 @@ def test_dropped_child_skips_its_dependants_but_not_selection() -> None:
     assert done["g0001-select"].status == "succeeded"
 
 
+def test_a_dropped_merge_skips_evaluate_and_score_in_one_call() -> None:
+    """One call must return the whole cascade, or an executor with nothing else running stalls."""
+    done = {name: StepRecord("succeeded", {}) for name in ("g0001-plan", "g0001-merge-00")}
+    done["g0001-merge-01"] = StepRecord("dropped", {"rejected": "gibberish"})
+    assert [s.name for s in skipped(SHAPE, 1, done)] == ["g0001-evaluate-01", "g0001-score-01"]
+
+
 def test_every_step_runs_exactly_once() -> None:
     waves, done = drive(SHAPE)
     flat = sum(waves, [])

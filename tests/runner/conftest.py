@@ -51,11 +51,26 @@ def acdc_run(*args: str, timeout: float = 300, report: bool = False) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_runs():
+    """A failed test must not leave an `acdc run` (and its workers) burning CPU behind it."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            kill_group(process, signal.SIGKILL)
+
+
 def start_run(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
     """Start `acdc run` in its own process group; output goes to ``log`` (a pipe could fill up)."""
     sink = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed by the child's exit)
-    return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2", "--no-report"],
-                            stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "run", *args, "--plain", "--workers", "2"],
+                               stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    _STARTED.append(process)
+    return process
 
 
 def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], timeout: float = 240) -> None:

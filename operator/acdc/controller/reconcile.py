@@ -166,10 +166,9 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             metrics.record_step(ref.namespace, ref.name, step, found.record)
             if found.record.status == "dropped":
                 emit("Warning", "StepDropped", f"{name} dropped: {json.dumps(found.record.result)[:300]}")
-        while lost := skipped(shape, generation, done):
-            for step in lost:
-                done[step.name] = StepRecord("dropped", {"skipped": "input dropped"})
-                progress[step.name] = done[step.name].to_dict()
+        for step in skipped(shape, generation, done):
+            done[step.name] = StepRecord("dropped", {"skipped": "input dropped"})
+            progress[step.name] = done[step.name].to_dict()
         if not generation_complete(shape, generation, done):
             break
         _close_generation(shape, generation, done, status, emit)

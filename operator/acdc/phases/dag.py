@@ -208,8 +208,15 @@ def ready(shape: DagShape, generation: int, done: Done) -> list[Step]:
 
 
 def skipped(shape: DagShape, generation: int, done: Done) -> list[Step]:
-    """Per-model steps whose per-model input was dropped: the executor records them dropped."""
-    return [step for step, needs in _unblocked(shape, generation, done) if _lost_input(step, needs, done)]
+    """Per-model steps whose per-model input was dropped, transitively (a dropped merge takes
+    its evaluate and its score with it): the executor records them all dropped at once."""
+    view = dict(done)
+    lost: list[Step] = []
+    while batch := [s for s, needs in _unblocked(shape, generation, view) if _lost_input(s, needs, view)]:
+        for step in batch:
+            view[step.name] = StepRecord("dropped", {})
+        lost += batch
+    return lost
 
 
 def _unblocked(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, list[Step]]]:

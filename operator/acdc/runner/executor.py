@@ -112,11 +112,8 @@ class LocalRunner:
                 generation += 1
                 view.generation, view.generations_timed = generation, view.generations_timed + 1
                 continue
-            # Drops cascade (merge -> evaluate -> score): skip until no step is left to skip,
-            # or a score whose evaluate was skipped in this pass blocks select forever.
-            while lost := skipped(self.shape, generation, self.records):
-                for step in lost:
-                    self._commit(step, StepRecord("dropped", {"skipped": "an input of this step was dropped"}), progress)
+            for step in skipped(self.shape, generation, self.records):  # transitive: merge -> evaluate -> score
+                self._commit(step, StepRecord("dropped", {"skipped": "an input of this step was dropped"}), progress)
             running = {step.name for step in pool.running}
             for step in ready(self.shape, generation, self.records):
                 if pool.idle == 0:
