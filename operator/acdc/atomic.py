@@ -130,6 +130,14 @@ def sweep_staging(parent: Path | str) -> int:
     return removed
 
 
+def sweep_staging_tree(root: Path | str) -> int:
+    """``sweep_staging`` for every folder under ``root`` that holds leftovers; return how many."""
+    root = Path(root)
+    leftovers = {p.parent for pattern in (".staging-*", ".*.tmp") for p in root.rglob(pattern)}
+    # Shallowest first: a leftover inside a leftover goes with its parent (its folder is then gone).
+    return sum(sweep_staging(folder) for folder in sorted(leftovers, key=lambda p: len(p.parts)))
+
+
 def dump_yaml(obj: Any) -> str:
     """YAML with stable key order, used for every generated manifest and spec file."""
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)

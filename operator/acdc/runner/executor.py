@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from acdc import metrics
+from acdc.atomic import sweep_staging_tree
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
 from acdc.runner.pool import WorkerPool
@@ -47,19 +47,6 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def sweep_partial_writes(state: Path) -> int:
-    """Remove scratch dirs/files that killed writers left (safe: we hold the state lock)."""
-    removed = 0
-    for path in sorted(state.rglob(".staging-*"), reverse=True):
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-            removed += 1
-    for path in state.rglob(".*.tmp"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
 class LocalRunner:
     def __init__(self, state: Path, run_name: str, spec: CoevolutionRunSpec, options: RunnerOptions) -> None:
         self.state = state
@@ -82,7 +69,7 @@ class LocalRunner:
 
     def run(self) -> None:
         """Run until the last generation completes; raises RunFailed or Interrupted."""
-        swept = sweep_partial_writes(self.state)
+        swept = sweep_staging_tree(self.state)  # safe: we hold the state lock
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = load_records(self.state)
