@@ -63,6 +63,20 @@ def test_linear_draws_reference_weights_and_matches_the_weighted_average(toy_wor
     assert json.loads((again / "recipe.json").read_text())["crossover"]["drawn"]["weights"] == [w1, w2]
 
 
+def test_task_arithmetic_draws_per_parent_weights_and_adds_weighted_task_vectors(toy_world, tmp_path):
+    params = {"std": 0.5, "lambda": 0.5, "normalize": False}
+    child = make_child(_recipe(toy_world, "task_arithmetic", **params), tmp_path / "child", device="cpu")
+    w1, w2 = json.loads((child / "recipe.json").read_text())["crossover"]["drawn"]["weights"]
+    assert w1 != w2
+    base, a, b = _weights(toy_world / "base"), _weights(toy_world / "arithmetic"), _weights(toy_world / "lists")
+    for name, tensor in _weights(child).items():
+        expected = base[name] + 0.5 * (w1 * (a[name] - base[name]) + w2 * (b[name] - base[name]))
+        torch.testing.assert_close(tensor, expected, rtol=1e-4, atol=1e-5)
+    fixed_recipe = _recipe(toy_world, "task_arithmetic", **{**params, "std": 0.0})
+    fixed = make_child(fixed_recipe, tmp_path / "fixed", device="cpu")
+    assert json.loads((fixed / "recipe.json").read_text())["crossover"]["drawn"] == {}
+
+
 def test_slerp_interpolates_with_t_from_a_sigmoid_draw(toy_world, tmp_path):
     child = make_child(_recipe(toy_world, "slerp"), tmp_path / "child", device="cpu")
     drawn = json.loads((child / "recipe.json").read_text())["crossover"]["drawn"]

@@ -25,7 +25,7 @@ from acdc.runner.heldout import (
     transformers_grader,
 )
 from acdc.runner.snapshot import open_snapshot
-from acdc.toyworld.heldout import is_heldout
+from acdc.toyworld.splits import is_heldout
 from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
 
 PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage")

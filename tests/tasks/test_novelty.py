@@ -160,3 +160,16 @@ def test_endpoint_embedder(tmp_path: Path) -> None:
         failing = NoveltyFilter(tmp_path / "store", EndpointEmbedder(OpenAIClient(fake.url, "e5", max_retries=0)))
         down = failing.check(PRIMES)
     assert not down.novel and "embedding failed" in down.reason
+
+
+def test_features_embedder_tells_a_family_repeat_from_a_difficulty_variant() -> None:
+    """The example instruction is a random draw, so it must not move a toy-world card's embedding."""
+    def toy(skill: str, difficulty: int, example: str) -> TaskCard:
+        return card(f"{skill}_d{difficulty}", f"Toy-world task: {skill} a list, difficulty {difficulty}.", "lists",
+                    example)
+
+    embedded = FeatureEmbedder().embed([c.embedding_text() for c in (
+        toy("sort", 5, "Sort: 1 9 2 4 0"), toy("sort", 5, "Sort: 9 4 6 0 9"), toy("sort", 4, "Sort: 3 3 1 0"))])
+    similarity = embedded @ embedded.T
+    assert similarity[0, 1] == pytest.approx(1.0)  # the same family, another example
+    assert similarity[0, 2] < 0.88  # a difficulty variant stays apart (quickstart's threshold)

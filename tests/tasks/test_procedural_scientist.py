@@ -10,8 +10,8 @@ from acdc.tasks.format import read_card, read_metadata
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
 from acdc.tasks.scientist.base import ScientistContext
 from acdc.tasks.scientist.procedural import ProceduralScientist
-from acdc.toyworld.heldout import is_heldout
 from acdc.toyworld.skills import SKILLS
+from acdc.toyworld.splits import Split, split_of
 
 
 def _context(root: Path) -> ScientistContext:
@@ -64,12 +64,12 @@ def _prompts(task_dir: Path) -> list[str]:
     return [instance["prompt"] for instance in json.loads(literal).values()]
 
 
-def test_never_draws_held_out_prompts(tmp_path: Path) -> None:
-    # 10% of the prompt space is held out; 60 tasks x 8 instances would hit it ~48 times by chance
+def test_draws_only_task_split_prompts(tmp_path: Path) -> None:
+    # 80% of the prompt space is training data and 10% held out: 600 random draws would hit both
     scientist = ProceduralScientist(seed=3, instances=8)
     context = _context(tmp_path)
     written = scientist.propose_initial(60, context)
     written += [t for p in written[:20] for kind in ("harder", "novel") if (t := scientist.adapt(p, kind, context))]
     prompts = [prompt for task in written for prompt in _prompts(task)]
     assert len(prompts) >= 600
-    assert not [p for p in prompts if is_heldout(p)]
+    assert {split_of(p) for p in prompts} == {Split.TASKS}

@@ -12,6 +12,7 @@ from acdc.tasks.instances import load_instances, score_tasks
 from acdc.tasks.judge import LLMJudge, parse_decision
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
 from acdc.tasks.seed_tasks import list_task_dirs, resolve_seed_tasks
+from acdc.toyworld.splits import Split, split_of
 from tests.fakes.openai_server import HttpFailure, serve
 
 from .conftest import FAST_LIMITS, make_task
@@ -51,6 +52,8 @@ def test_toyworld_seeds_materialize(pool: SandboxPool) -> None:
     seeds = list_task_dirs(resolve_seed_tasks("builtin:toyworld"))
     results = pool.materialize(seeds)
     assert len(seeds) >= 4 and all(r.ok and len(r.instances) == 2 for r in results)
+    # like every procedural task, the seeds ask only task-split prompts (never trained on, never held out)
+    assert {split_of(i.instructions) for r in results for i in r.instances} == {Split.TASKS}
 
 
 def test_resolver_rejects_unknown_sources(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 import random
+from collections import Counter
 
 import pytest
 
 from acdc.errors import UserError
-from acdc.toyworld.heldout import heldout_examples, is_heldout
 from acdc.toyworld.skills import DOMAINS, SKILLS, check
+from acdc.toyworld.splits import Split, examples_in, split_of
 
 
 def test_domains_partition_the_skills():
@@ -53,6 +54,15 @@ def test_check_normalises_whitespace_but_not_case():
     assert not check("12", "123")
 
 
-def test_heldout_examples_are_all_in_the_heldout_bucket():
-    examples = heldout_examples("reverse", 5, 20, random.Random(1))
-    assert len(examples) == 20 and all(is_heldout(ex.prompt) for ex in examples)
+@pytest.mark.parametrize("split", list(Split))
+def test_examples_in_a_split_all_belong_to_it(split):
+    examples = examples_in(split, "reverse", 5, 20, random.Random(1))
+    assert len(examples) == 20 and {split_of(ex.prompt) for ex in examples} == {split}
+
+
+def test_the_split_is_about_eight_one_one():
+    rng = random.Random(2)
+    prompts = {SKILLS["reverse"].sample(6, rng).prompt for _ in range(5000)}
+    counts = Counter(split_of(p) for p in prompts)
+    assert 0.75 < counts[Split.TRAIN] / len(prompts) < 0.85
+    assert all(0.07 < counts[s] / len(prompts) < 0.13 for s in (Split.TASKS, Split.HELDOUT))

@@ -11,7 +11,9 @@ from acdc.toyworld.skills import DOMAINS
 from acdc.toyworld.training import Architecture, Curriculum, new_model, train
 
 MARGIN = 0.25
-LEVELS = ("low", "mid")  # the hardest level is meant to be only partly solved, by anyone
+# The base is trained on the easiest third of every skill, which holds the "low" level, so
+# a specialist's lead shows from "mid" on; "high" is meant to be only partly solved, by anyone.
+LEVELS = ("mid",)
 
 
 def test_world_layout_and_every_model_loads(toy_world):
@@ -50,7 +52,7 @@ def test_hash_covers_the_recipe():
 
 def test_training_is_deterministic_under_its_seeds(toy_world):
     tokenizer = AutoTokenizer.from_pretrained(toy_world / "base")
-    curriculum = Curriculum(("add", "sort"), (1, 3), steps=5, learning_rate=1e-3, batch_size=8)
+    curriculum = Curriculum(("add", "sort"), (0.0, 0.5), steps=5, learning_rate=1e-3, batch_size=8)
 
     def trained(seed: int):
         model = new_model(tokenizer, Architecture(), seed=1)

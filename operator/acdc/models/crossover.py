@@ -11,8 +11,9 @@ dict together with the drawn values (recorded in the child's recipe.json).
   interpolation of the two parents' *task vectors* then added to the base
   (mergekit ``nuslerp`` with a base model and weights 1 - t, t).
 - ``task_arithmetic``, ``ties``, ``dare_ties``, ``dare_linear``, ``breadcrumbs``:
-  mergekit's task-vector family with a base model; per-parent ``weight`` and
-  ``density`` (``gamma`` for breadcrumbs), shared ``lambda`` and ``normalize``.
+  mergekit's task-vector family with a base model; per-parent weights drawn from
+  N(``weight``, ``std``) (fixed at ``weight`` when ``std`` is 0), per-parent ``density``
+  (``gamma`` for breadcrumbs), shared ``lambda`` and ``normalize``.
 """
 
 from __future__ import annotations
@@ -85,14 +86,18 @@ def _task_vector_family(method: str, per_model: Mapping[str, Any], shared: Mappi
     """Builder for mergekit's task-vector methods, which share one parameter layout."""
 
     def plan(parents: Sequence[str], base_model: str | None, params: Params, rng: np.random.Generator) -> CrossoverPlan:
-        p = _check_params(method, params, {**per_model, **shared})
+        p = _check_params(method, params, {**per_model, **shared, "std": 0.0})
+        weights = [float(w) for w in rng.normal(float(p["weight"]), abs(float(p["std"])), size=len(parents))]
         config = {
             "merge_method": method,
             "base_model": _require_base(method, base_model),
-            "models": [{"model": path, "parameters": {k: p[k] for k in per_model}} for path in parents],
+            "models": [
+                {"model": path, "parameters": {**{k: p[k] for k in per_model}, "weight": w}}
+                for path, w in zip(parents, weights, strict=True)
+            ],
             "parameters": {k: p[k] for k in shared},
         }
-        return CrossoverPlan(config, {})
+        return CrossoverPlan(config, {"weights": weights} if p["std"] else {})
 
     return plan
 

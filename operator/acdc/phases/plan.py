@@ -11,17 +11,17 @@ from acdc.phases.context import PhaseContext
 from acdc.phases.dag import DagShape
 from acdc.phases.records import previous_archive
 from acdc.phases.world import parent_params, seed_ids, state_of
+from acdc.spec.run import CrossoverSpec
 
 
-def crossover_params(ctx: PhaseContext) -> dict[str, Any]:
+def crossover_params(c: CrossoverSpec) -> dict[str, Any]:
     """The spec's crossover in the models package's terms (method + its parameters)."""
-    c = ctx.spec.crossover
     if c.method == "linear":
         params: dict[str, Any] = {"std": c.weight_std}
     elif c.method == "slerp":
         params = {}
     else:  # mergekit's task-vector family
-        params = {"lambda": c.scale, "normalize": c.normalize}
+        params = {"lambda": c.scale, "normalize": c.normalize, "std": c.weight_std}
         if c.method != "task_arithmetic":
             params["density"] = c.density
     return {"method": c.method, "params": params}
@@ -47,7 +47,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         archive = previous_archive(state, g)
         parents, fitness = [m.model_id for m in archive], [m.fitness for m in archive]
     plans = plan_children(parents, fitness, shape.children(g), ctx.spec.seed, g, parent_params(ctx.spec),
-                          crossover_params(ctx), mutation_params(ctx))
+                          crossover_params(ctx.spec.crossover), mutation_params(ctx))
     offset = shape.seed_slots(g)  # child ids follow the seeds' indices, as step indices do
     plans = [replace(plan, child_id=model_id(g, offset + i)) for i, plan in enumerate(plans)]
     state.save_plan(g, plans)

@@ -3,7 +3,7 @@
 The run's own coverage is measured on tasks it chose and adapted, so it cannot show
 that coevolution generalises. Here every model is graded on procedural tasks the run
 never saw: one held-out task per (skill, difficulty) of the toy world, each a bucket of
-``instances`` prompts from the held-out half of the prompt space (``toyworld.heldout``:
+``instances`` prompts from the held-out part of the prompt space (``toyworld.splits``:
 prompts the models were never trained on either), drawn from a generator seeded from
 (run seed, "heldout", skill, difficulty), a stream no phase of the run uses. A task is
 solved when at least ``SOLVED_FRACTION`` of its prompts are answered exactly, the same
@@ -33,12 +33,12 @@ from acdc.phases.world import resolved_models, seed_ids, tasks_dir
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_task_force
 from acdc.spec import CoevolutionRunSpec
-from acdc.toyworld.heldout import heldout_examples
 from acdc.toyworld.skills import SKILLS, Example
+from acdc.toyworld.splits import Split, examples_in
 
 HELDOUT_FILE = "heldout.json"
 HELDOUT_VERSION = 1
-DEFAULT_INSTANCES = 6
+DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = 0.5
 
@@ -75,7 +75,7 @@ def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
         low, high = skill.difficulty_range
         for difficulty in range(low, high + 1):
             rng = random.Random(derived_seed(run_seed, "heldout", name, difficulty))
-            drawn = heldout_examples(name, difficulty, instances * OVERDRAW, rng)
+            drawn = examples_in(Split.HELDOUT, name, difficulty, instances * OVERDRAW, rng)
             fresh = [e for e in drawn if e.prompt not in seen][:instances]
             if fresh:
                 tasks.append(HeldoutTask(name, difficulty, tuple(fresh)))

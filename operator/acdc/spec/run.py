@@ -141,7 +141,9 @@ class CrossoverSpec(SpecModel):
     method: Literal["linear", "slerp", "task_arithmetic", "ties", "dare_ties", "dare_linear"] = "linear"
     """mergekit merge method."""
     weight_std: Annotated[float, Field(ge=0.0)] = 0.01
-    """linear: parent weights drawn from N(1, weightStd) (reference: 0.01)."""
+    """Per-parent weights drawn from N(1, weightStd) (reference: 0.01): linear averages the
+    parents with them; the task-vector methods weight each parent's task vector (then scale).
+    A wide draw (0.5) lets a child lean on one parent, or stay near the base."""
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     """ties/dare: fraction of each task vector kept."""
     scale: Annotated[float, Field(gt=0.0)] = 1.0

@@ -1,6 +1,6 @@
 """Building the toy world: tokenizer, base model, one specialist per skill domain.
 
-The base is pre-trained briefly on every skill at low difficulty, so it knows the chat
+The base is pre-trained on the easiest third of every skill, so it knows the chat
 format and is mediocre; each specialist is fine-tuned *lightly* from the base on its
 domain across difficulties, so specialists share the base's weight space and merges
 between them are meaningful (fully retrained parents merge into noise). Held-out
@@ -32,8 +32,8 @@ from acdc.atomic import read_json, staged_dir, write_json
 from acdc.models.inference.base import SamplingParams
 from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.models.seeding import derive_seed
-from acdc.toyworld.heldout import heldout_examples
 from acdc.toyworld.skills import DOMAINS, SKILLS, check
+from acdc.toyworld.splits import Split, examples_in
 from acdc.toyworld.tokenizer import train_tokenizer
 from acdc.toyworld.training import Architecture, Curriculum, new_model, train
 
@@ -51,12 +51,12 @@ class WorldRecipe:
     vocab_size: int = 320
     tokenizer_corpus_per_skill: int = 400
     architecture: Architecture = Architecture()
-    base_difficulty: tuple[int, int] = (1, 3)
-    base_steps: int = 1500
+    base_span: tuple[float, float] = (0.0, 0.34)
+    base_steps: int = 5000
     base_learning_rate: float = 3e-3
-    specialist_steps: int = 1200
-    specialist_learning_rate: float = 3e-3
-    specialist_batch_size: int = 64
+    specialist_steps: int = 600
+    specialist_learning_rate: float = 1e-3
+    specialist_batch_size: int = 128
     eval_prompts_per_level: int = 40
 
 
@@ -83,7 +83,7 @@ def measure_accuracy(backend: TransformersBackend, recipe: WorldRecipe) -> dict[
         result[name] = {}
         for label, difficulty in evaluation_levels(name).items():
             rng = random.Random(derive_seed(recipe.seed, f"eval:{name}:{difficulty}"))
-            examples = heldout_examples(name, difficulty, recipe.eval_prompts_per_level, rng)
+            examples = examples_in(Split.HELDOUT, name, difficulty, recipe.eval_prompts_per_level, rng)
             chats = [[{"role": "user", "content": ex.prompt}] for ex in examples]
             outputs = backend.generate(chats, SamplingParams(max_tokens=32))
             hits = sum(check(ex.answer, out) for ex, out in zip(examples, outputs, strict=True))
@@ -127,7 +127,7 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
     tokenizer = train_tokenizer(_tokenizer_corpus(recipe), recipe.vocab_size)
     model = new_model(tokenizer, recipe.architecture, derive_seed(recipe.seed, "init"))
     base_curriculum = Curriculum(
-        tuple(SKILLS), recipe.base_difficulty, recipe.base_steps, recipe.base_learning_rate
+        tuple(SKILLS), recipe.base_span, recipe.base_steps, recipe.base_learning_rate
     )
     train(model, tokenizer, base_curriculum, derive_seed(recipe.seed, "train:base"))
     base_state = {key: value.clone() for key, value in model.state_dict().items()}
@@ -138,7 +138,7 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
                 model.load_state_dict(base_state)
                 curriculum = Curriculum(
                     DOMAINS[name],
-                    None,
+                    (0.0, 1.0),
                     recipe.specialist_steps,
                     recipe.specialist_learning_rate,
                     recipe.specialist_batch_size,

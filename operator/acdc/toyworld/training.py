@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from acdc.toyworld.heldout import is_heldout
 from acdc.toyworld.skills import SKILLS, Example
+from acdc.toyworld.splits import Split, split_of
 
 IGNORE_INDEX = -100
 
@@ -37,7 +37,7 @@ class Curriculum:
     """Which skills to train, at which difficulties, and how hard to push."""
 
     skills: tuple[str, ...]
-    difficulty: tuple[int, int] | None  # None: each skill's full range
+    span: tuple[float, float]  # the part of each skill's difficulty range trained: (0, 1) is all of it
     steps: int
     learning_rate: float
     batch_size: int = 32
@@ -72,15 +72,25 @@ def new_model(tokenizer: PreTrainedTokenizerBase, arch: Architecture, seed: int)
     return model
 
 
+def span_levels(difficulty_range: tuple[int, int], span: tuple[float, float]) -> tuple[int, int]:
+    """The difficulties a fraction ``span`` of a skill's range covers (at least its easiest one).
+
+    Relative, because a difficulty means digits for one skill and letters for another: the
+    easiest third of every skill is what the base learns, whatever its knob measures.
+    """
+    first, last = difficulty_range
+    low = first + round(span[0] * (last - first))
+    return low, max(low, first + round(span[1] * (last - first)))
+
+
 def _sample_batch(curriculum: Curriculum, rng: random.Random) -> list[Example]:
-    """A training batch that never contains a held-out prompt."""
+    """A training batch of training-split prompts only (never a task or held-out one)."""
     batch: list[Example] = []
     while len(batch) < curriculum.batch_size:
         skill = SKILLS[rng.choice(curriculum.skills)]
-        low, high = curriculum.difficulty or skill.difficulty_range
-        low, high = max(low, skill.difficulty_range[0]), min(high, skill.difficulty_range[1])
+        low, high = span_levels(skill.difficulty_range, curriculum.span)
         example = skill.sample(rng.randint(low, high), rng)
-        if not is_heldout(example.prompt):
+        if split_of(example.prompt) is Split.TRAIN:
             batch.append(example)
     return batch
 

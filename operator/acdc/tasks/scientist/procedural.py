@@ -5,22 +5,21 @@ knob, "novel" switches to a skill of another domain, "novel_similar" to a siblin
 of the same domain, and a composition family mixes the instances of two skills. The
 task.py it writes embeds its instances and answers as literals and uses only the stdlib,
 so it runs in the sandbox exactly like an LLM-written task. Instances are drawn from the
-training side of the toy world's fixed split (``acdc.toyworld.heldout``), as the models'
-training data is, so the held-out comparison in ``acdc.runner.heldout`` stays unseen.
+tasks side of the toy world's fixed split (``acdc.toyworld.splits``): prompts no model
+trained on, and never the held-out ones that ``acdc.runner.heldout`` compares on.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from acdc.errors import UserError
 from acdc.tasks.format import TaskCard, read_metadata, task_dir_name, write_task
 from acdc.tasks.scientist.base import AdaptationKind, ScientistContext, derived_rng
-from acdc.toyworld.heldout import is_heldout
-from acdc.toyworld.skills import SKILLS, Example
+from acdc.toyworld.skills import SKILLS
+from acdc.toyworld.splits import Split, examples_in
 
 _TEMPLATE = '''"""Procedural toy-world task ({family}). Generated; self-contained."""
 
@@ -63,19 +62,6 @@ class FamilyParams:
     @property
     def family(self) -> str:
         return "+".join(self.skills) + f"@{self.difficulty}"
-
-
-MAX_DRAWS = 1000
-"""Draws allowed per instance before giving up on finding a prompt outside the held-out split."""
-
-
-def _training_example(skill: str, difficulty: int, rng: random.Random) -> Example:
-    """An example whose prompt is not held out: run tasks must never leak held-out prompts."""
-    for _ in range(MAX_DRAWS):
-        example = SKILLS[skill].sample(difficulty, rng)
-        if not is_heldout(example.prompt):
-            return example
-    raise RuntimeError(f"skill {skill!r} at difficulty {difficulty}: no prompt outside the held-out split")
 
 
 def _clamp(skill: str, difficulty: int) -> int:
@@ -145,7 +131,7 @@ class ProceduralScientist:
         instances = {}
         for index in range(params.instances):
             skill = params.skills[index % len(params.skills)]
-            example = _training_example(skill, _clamp(skill, params.difficulty), rng)
+            [example] = examples_in(Split.TASKS, skill, _clamp(skill, params.difficulty), 1, rng)
             instances[str(index + 1)] = {"prompt": example.prompt, "answer": example.answer}
         names = " and ".join(SKILLS[s].description for s in params.skills)
         card = TaskCard(

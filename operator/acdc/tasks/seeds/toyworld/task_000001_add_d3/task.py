@@ -2,12 +2,12 @@
 
 INSTANCES = {
     "1": {
-        "prompt": "Add: 875+5",
-        "answer": "880"
+        "prompt": "Add: 111+3",
+        "answer": "114"
     },
     "2": {
-        "prompt": "Add: 681+4",
-        "answer": "685"
+        "prompt": "Add: 552+6",
+        "answer": "558"
     }
 }
 

@@ -2,12 +2,12 @@
 
 INSTANCES = {
     "1": {
-        "prompt": "Count d: b b c b c a c c",
-        "answer": "0"
+        "prompt": "Count a: a a a c a b b d",
+        "answer": "4"
     },
     "2": {
-        "prompt": "Count d: c b d a c a c a",
-        "answer": "1"
+        "prompt": "Count d: c c a b c a c a",
+        "answer": "0"
     }
 }
 

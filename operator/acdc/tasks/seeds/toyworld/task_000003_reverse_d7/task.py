@@ -6,8 +6,8 @@ INSTANCES = {
         "answer": "dolphxi"
     },
     "2": {
-        "prompt": "Reverse: zhusoyq",
-        "answer": "qyosuhz"
+        "prompt": "Reverse: jtftemy",
+        "answer": "ymetftj"
     }
 }
 

@@ -2,12 +2,12 @@
 
 INSTANCES = {
     "1": {
-        "prompt": "Sort: 5 5 6 8 1 0",
-        "answer": "0 1 5 5 6 8"
+        "prompt": "Sort: 3 8 0 1 0 8",
+        "answer": "0 0 1 3 8 8"
     },
     "2": {
-        "prompt": "Sort: 3 4 7 5 9 8",
-        "answer": "3 4 5 7 8 9"
+        "prompt": "Sort: 8 1 0 6 1 5",
+        "answer": "0 1 1 5 6 8"
     }
 }
 

@@ -2,12 +2,12 @@
 
 INSTANCES = {
     "1": {
-        "prompt": "Subtract: 452-310",
-        "answer": "142"
+        "prompt": "Subtract: 801-8",
+        "answer": "793"
     },
     "2": {
-        "prompt": "Subtract: 390-80",
-        "answer": "310"
+        "prompt": "Subtract: 589-6",
+        "answer": "583"
     }
 }
 

@@ -2,12 +2,12 @@
 
 INSTANCES = {
     "1": {
-        "prompt": "Upper: lgtqbsa",
-        "answer": "LGTQBSA"
+        "prompt": "Upper: qpmcpjs",
+        "answer": "QPMCPJS"
     },
     "2": {
-        "prompt": "Upper: njpdbkw",
-        "answer": "NJPDBKW"
+        "prompt": "Upper: ulygfdu",
+        "answer": "ULYGFDU"
     }
 }
 

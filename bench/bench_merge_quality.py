@@ -1,0 +1,68 @@
+"""What a run's crossover makes of the toy world's seeds, on the held-out tasks.
+
+The held-out comparison can only favour evolution if merging two specialists yields
+children that keep what their parents know. This measures that directly: ``--children``
+children of two random seeds, merged by ``make_child`` (mergekit) with the run file's
+crossover and no mutation, each graded like the report grades models (greedy decoding,
+the run's prompt style, one held-out task per skill and difficulty, solved at half of its
+prompts). It prints how many tasks each seed and the base solve (the baseline), each
+child, and the children's mean, and how many children solve a task no seed solves.
+
+    python bench/bench_merge_quality.py [--run examples/quickstart.yaml] [--children 24]
+                                          [--world DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+from pathlib import Path
+
+from acdc.models.merge import ChildRecipe, Operator, make_child
+from acdc.phases.plan import crossover_params
+from acdc.runner.heldout import SOLVED_FRACTION, heldout_tasks, transformers_grader
+from acdc.spec.manifest import load_run
+from acdc.toyworld.build import ensure_built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("examples/quickstart.yaml"))
+    parser.add_argument("--children", type=int, default=24)
+    parser.add_argument("--instances", type=int, default=10, help="held-out prompts per task")
+    parser.add_argument("--world", type=Path, default=None, help="a built toy world (default: the cached one)")
+    args = parser.parse_args()
+    spec = load_run(args.run).spec
+    world = args.world or ensure_built()
+    seeds = [s.toyworld for s in spec.models.seeds]
+    tasks = heldout_tasks(spec.seed, args.instances)
+    grade = transformers_grader(spec)
+    crossover = crossover_params(spec.crossover)  # the plan phase's own translation
+
+    def solved(model_dir: Path) -> set[str]:
+        return {name for name, score in grade(str(model_dir), tasks).items() if score >= SOLVED_FRACTION}
+
+    baseline = {name: solved(world / name) for name in ["base", *seeds]}
+    by_seeds = set().union(*(baseline[s] for s in seeds))
+    print(f"{len(tasks)} held-out tasks, {args.instances} prompts each; crossover {crossover}")
+    for name, tasks_solved in baseline.items():
+        print(f"  {name:>12} solves {len(tasks_solved):2d}")
+    print(f"  {'seeds (union)':>12} solve {len(by_seeds):2d}")
+    rng = random.Random(spec.seed)
+    counts, beyond = [], 0
+    with tempfile.TemporaryDirectory(dir=world.parent) as scratch:
+        for index in range(args.children):
+            a, b = rng.sample(seeds, 2)
+            recipe = ChildRecipe(parents=(str(world / a), str(world / b)), seed=index, base_model=str(world / "base"),
+                                 crossover=Operator(**crossover))
+            child = solved(make_child(recipe, Path(scratch) / f"child-{index}", device="cpu"))
+            counts.append(len(child))
+            beyond += bool(child - by_seeds)
+            print(f"  child {index:2d} of {a} x {b}: solves {len(child):2d}, beyond the seeds: {sorted(child - by_seeds)}")
+    print(f"children solve {sum(counts) / len(counts):.1f} tasks on average (seeds: "
+          f"{', '.join(str(len(baseline[s])) for s in seeds)}); {beyond} of {len(counts)} solve a task no seed solves")
+
+
+if __name__ == "__main__":
+    main()
