@@ -62,3 +62,12 @@ def test_training_is_deterministic_under_its_seeds(toy_world):
     first, again, other = trained(3), trained(3), trained(4)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_training_reports_progress_every_tenth_of_its_steps(toy_world):
+    tokenizer = AutoTokenizer.from_pretrained(toy_world / "base")
+    seen: list[int] = []
+    curriculum = Curriculum(("add",), (0.0, 0.5), steps=20, learning_rate=1e-3, batch_size=4)
+    train(new_model(tokenizer, Architecture(), seed=1), tokenizer, curriculum, seed=1,
+          progress=lambda step, _loss: seen.append(step))
+    assert seen == list(range(2, 21, 2))

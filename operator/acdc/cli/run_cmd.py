@@ -25,7 +25,7 @@ def handle(args: argparse.Namespace) -> int:
     from acdc.errors import UserError
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
-    from acdc.runner.prepare import effective_run, store_run
+    from acdc.runner.prepare import effective_run, prepare_toy_world, store_run
     from acdc.spec import load_run
 
     if args.generations is not None and args.generations < 0:
@@ -41,6 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     with StateLock(state):
         run = effective_run(args.file, state, args.generations)
         store_run(run, state)
+        prepare_toy_world(run.spec)
         if args.metrics_port is not None:
             metrics.start_server(args.metrics_port)
         options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)

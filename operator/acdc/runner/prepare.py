@@ -7,7 +7,7 @@ from pathlib import Path
 from acdc.atomic import dump_yaml, write_text
 from acdc.errors import UserError
 from acdc.phases.context import run_file
-from acdc.spec import CoevolutionRun, immutable_changes, load_run
+from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run
 
 
 def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
@@ -38,3 +38,18 @@ def store_run(run: CoevolutionRun, state: Path) -> None:
     state.mkdir(parents=True, exist_ok=True)
     document = run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
     write_text(run_file(state), dump_yaml(document))
+
+
+def prepare_toy_world(spec: CoevolutionRunSpec) -> Path | None:
+    """Build the toy world here, before the first phase, when the run uses it and it is absent.
+
+    The init phase would build it too, but inside a worker process whose log the live view
+    does not show: the first quickstart would sit silent for minutes. Here the build logs
+    its progress to this terminal. Returns the world's directory, or None for other runs.
+    """
+    sources = [*spec.models.seeds, *([spec.models.base] if spec.models.base else [])]
+    if all(source.toyworld is None for source in sources):
+        return None
+    from acdc.toyworld import ensure_built
+
+    return ensure_built()

@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,13 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _progress(model_name: str, steps: int) -> Callable[[int, float], None]:
+    def report(step: int, loss: float) -> None:
+        log.info("toy world: training %s, step %d of %d (loss %.3f)", model_name, step, steps, loss)
+
+    return report
+
+
 def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
     started = time.monotonic()
     tokenizer = train_tokenizer(_tokenizer_corpus(recipe), recipe.vocab_size)
@@ -129,7 +136,7 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
     base_curriculum = Curriculum(
         tuple(SKILLS), recipe.base_span, recipe.base_steps, recipe.base_learning_rate
     )
-    train(model, tokenizer, base_curriculum, derive_seed(recipe.seed, "train:base"))
+    train(model, tokenizer, base_curriculum, derive_seed(recipe.seed, "train:base"), _progress(BASE_NAME, recipe.base_steps))
     base_state = {key: value.clone() for key, value in model.state_dict().items()}
     models: dict[str, dict[str, Any]] = {}
     with staged_dir(out_dir) as scratch:
@@ -143,7 +150,8 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
                     recipe.specialist_learning_rate,
                     recipe.specialist_batch_size,
                 )
-                train(model, tokenizer, curriculum, derive_seed(recipe.seed, f"train:{name}"))
+                train(model, tokenizer, curriculum, derive_seed(recipe.seed, f"train:{name}"),
+                      _progress(name, recipe.specialist_steps))
             accuracy = measure_accuracy(TransformersBackend(model, tokenizer), recipe)
             model.generation_config.pad_token_id = tokenizer.pad_token_id
             model.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -185,6 +193,7 @@ def ensure_built(cache_root: Path | str | None = None, recipe: WorldRecipe = Wor
     target = root / "toyworld" / digest
     with _exclusive(root / "toyworld" / f".{digest}.lock"):
         if not (target / WORLD_FILE).is_file():
+            log.info("building the toy world into %s: once, then cached (a few minutes on 2 cores)", target)
             build_world(target, recipe)
     return target
 

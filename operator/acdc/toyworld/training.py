@@ -8,7 +8,7 @@ answer tokens only, every random draw from a generator seeded for its purpose.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -129,9 +129,14 @@ def encode_batch(
 
 
 def train(
-    model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase, curriculum: Curriculum, seed: int
+    model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase, curriculum: Curriculum, seed: int,
+    progress: Callable[[int, float], None] | None = None,
 ) -> float:
-    """Run the curriculum in place; return the mean loss of the last 10% of steps."""
+    """Run the curriculum in place; return the mean loss of the last 10% of steps.
+
+    ``progress(step, loss)`` is called after every tenth of the steps: a build takes
+    minutes, and a quiet terminal for that long reads as a hang.
+    """
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=curriculum.learning_rate, weight_decay=0.0)
     warmup = max(1, curriculum.steps // 20)
@@ -151,5 +156,7 @@ def train(
         schedule.step()
         if step >= curriculum.steps * 0.9:
             tail_losses.append(loss.item())
+        if progress is not None and (step + 1) % max(1, curriculum.steps // 10) == 0:
+            progress(step + 1, loss.item())
     model.eval()
     return sum(tail_losses) / max(1, len(tail_losses))

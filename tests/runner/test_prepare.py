@@ -1,0 +1,38 @@
+"""`acdc run` builds the toy world in its own process first, so the build's progress is seen."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from acdc.runner.prepare import prepare_toy_world
+from acdc.spec import load_run
+from acdc.toyworld import build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_only_toy_world_runs_build_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[None] = []
+    monkeypatch.setattr("acdc.toyworld.ensure_built", lambda: calls.append(None) or tmp_path)
+    assert prepare_toy_world(load_run(ROOT / "examples" / "qwen2.5-7b.yaml").spec) is None
+    assert not calls
+    assert prepare_toy_world(load_run(ROOT / "examples" / "quickstart.yaml").spec) == tmp_path
+    assert len(calls) == 1
+
+
+def test_a_build_is_announced_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    def fake_build(target: Path, recipe: build.WorldRecipe) -> None:  # the real one takes minutes
+        target.mkdir(parents=True)
+        (target / build.WORLD_FILE).write_text("{}")
+
+    monkeypatch.setattr(build, "build_world", fake_build)
+    with caplog.at_level(logging.INFO, logger="acdc.toyworld.build"):
+        first = build.ensure_built(tmp_path)
+        assert "building the toy world into" in caplog.text and str(first) in caplog.text
+        caplog.clear()
+        assert build.ensure_built(tmp_path) == first
+    assert "building the toy world" not in caplog.text
