@@ -25,7 +25,7 @@ from acdc.runner.heldout import (
     transformers_grader,
 )
 from acdc.runner.snapshot import open_snapshot
-from acdc.toyworld.splits import is_heldout
+from acdc.toyworld.splits import Split, split_of
 from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
 
 PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage")
@@ -107,7 +107,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
 
 def test_heldout_set_is_held_out_and_seeded_apart_from_the_run() -> None:
     tasks = heldout_tasks(1)
-    assert all(is_heldout(e.prompt) for t in tasks for e in t.examples)
+    assert all(split_of(e.prompt) is Split.HELDOUT for t in tasks for e in t.examples)
     assert heldout_tasks(1) == tasks
     assert heldout_tasks(2) != tasks
     assert len({t.name for t in tasks}) == len(tasks)

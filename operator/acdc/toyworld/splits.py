@@ -35,10 +35,6 @@ def split_of(prompt: str) -> Split:
     return Split.HELDOUT if bucket == 0 else Split.TASKS if bucket == 1 else Split.TRAIN
 
 
-def is_heldout(prompt: str) -> bool:
-    return split_of(prompt) is Split.HELDOUT
-
-
 def examples_in(split: Split, skill: str, difficulty: int, count: int, rng: random.Random) -> list[Example]:
     """``count`` examples of ``split`` (repeats allowed when the prompt space is tiny).
 
