@@ -11,8 +11,9 @@ Runs ``acdc run examples/quickstart.yaml`` into a fresh temporary state folder (
   phase workers, sandboxes), sampled from /proc every 0.2 s, which is what the 4 GB
   target is about; and ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest single
   descendant's peak (exact, but per process);
-- the held-out comparison the report computed (task force vs seeds vs best single
-  model), and across seeds how often the task force covered more than the seeds.
+- the held-out comparison the report computed (task force, evolved-only force, seeds, best
+  single model, base model), and across seeds how often the task force and the evolved-only
+  force covered more than the seeds, and the task force more than the base alone.
 
     python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 42 43 44]
                                      [--generations N] [--workers N] [--keep DIR]
@@ -145,10 +146,12 @@ def main() -> None:
                 print(f"    {group['coverage']:.3f}  {group['label']}: {', '.join(group['models'])}")
     compared = [r["comparison"] for r in results if r["comparison"]]
     if compared:
-        for key in ("taskforce", "evolved"):
-            wins = sum(_coverage(c, key) > _coverage(c, "seeds") for c in compared)
-            ties = sum(_coverage(c, key) == _coverage(c, "seeds") for c in compared)
-            print(f"held-out: {key} covers more than the seeds in {wins} of {len(compared)} runs ({ties} ties)")
+        for key, rival in (("taskforce", "seeds"), ("evolved", "seeds"), ("taskforce", "base")):
+            if not all(any(g["key"] == rival for g in c["groups"]) for c in compared):
+                continue
+            wins = sum(_coverage(c, key) > _coverage(c, rival) for c in compared)
+            ties = sum(_coverage(c, key) == _coverage(c, rival) for c in compared)
+            print(f"held-out: {key} covers more than the {rival} in {wins} of {len(compared)} runs ({ties} ties)")
     print(f"state folders: {base}")
 
 

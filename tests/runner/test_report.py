@@ -11,20 +11,24 @@ import json
 import re
 import shutil
 import subprocess
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from acdc.runner.heldout import (
+    AREAS,
     HELDOUT_FILE,
     SOLVED_FRACTION,
+    area_of,
     compare_heldout,
     heldout_tasks,
     prompts_seen_by_run,
     transformers_grader,
 )
 from acdc.runner.snapshot import open_snapshot
+from acdc.toyworld.skills import SKILLS
 from acdc.toyworld.splits import Split, split_of
 from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
 
@@ -134,16 +138,21 @@ def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> No
     comparison = compare_heldout(snapshot, grader=counting)
     assert calls == [], "a cached comparison must not evaluate again"
     grades = cache["grades"]
-    names = [t.name for t in heldout_tasks(snapshot.run.spec.seed, seen=prompts_seen_by_run(finished_state))]
+    tasks = heldout_tasks(snapshot.run.spec.seed, seen=prompts_seen_by_run(finished_state))
+    names = [t.name for t in tasks]
+    per_area = Counter(area_of(SKILLS[t.skill]) for t in tasks)
+    assert per_area["combined"] > 0 and set(per_area) == set(AREAS)
     for group in comparison.groups:
         solved = sum(any(grades[m][n] >= SOLVED_FRACTION for m in group.models) for n in names)
         assert group.solved == solved and group.coverage == pytest.approx(solved / len(names), abs=1e-6)
+        assert sum(group.per_area[a] * n for a, n in per_area.items()) == pytest.approx(solved, abs=1e-4)
     force = comparison.group("taskforce")
     archive_ids = {m["model_id"] for m in latest_archive(finished_state)["members"]}
     assert set(force.models) <= archive_ids and len(force.models) == comparison.size
     assert len(comparison.group("seeds").models) == comparison.size
     evolved = comparison.group("evolved").models
     assert evolved and set(evolved) <= archive_ids and not any(m.startswith("seed_") for m in evolved)
+    assert comparison.group("base").models == ("base",), "a toy-world run is compared with its base too"
 
     # A new size is a new comparison, but greedy picks are prefix-stable and grades are cached
     # per model: the 1-model force, first seed and best model were all graded already.

@@ -1,9 +1,10 @@
 """The procedural scientist's "harder"/"easier" move measured difficulty on the real toy models.
 
-Each domain's specialist answers the instances of a mid-difficulty family and of its harder
-and easier children, through the same path a run uses (chat template, greedy decoding,
-grading in the sandbox). Pass rates are summed over every skill, so one noisy family
-cannot decide the result, and the direction must hold in the aggregate.
+Each domain's specialist (the base, for a combined skill no specialist owns) answers the
+instances of a mid-difficulty family and of its harder and easier children, through the
+same path a run uses (chat template, greedy decoding, grading in the sandbox). Pass rates
+are summed over every skill, so one noisy family cannot decide the result, and the
+direction must hold in the aggregate.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ INSTANCES = 12
 def pass_rate(pool: SandboxPool, backend, task: Path) -> float:
     (materialized,) = pool.materialize([task])
     chats = [chat_for(instance.instructions, "plain") for instance in materialized.instances]
-    answers = backend.generate(chats, SamplingParams(max_tokens=24))
+    answers = backend.generate(chats, SamplingParams(max_tokens=32))
     items = [ScoreItem(task, i.data, extract_answer(a)) for i, a in zip(materialized.instances, answers, strict=True)]
     results = pool.score(items)
     return sum(r.solved for r in results) / len(results)
@@ -40,8 +41,8 @@ def test_harder_and_easier_move_measured_pass_rates(pool: SandboxPool, toy_world
     backends = {}
     for parent in scientist.propose_initial(len(SKILLS), context):
         skill = read_metadata(parent)["family"]["skills"][0]
-        domain = SKILLS[skill].domain
-        backend = backends.get(domain) or backends.setdefault(domain, make_backend("transformers", toy_world / domain))
+        model = "base" if SKILLS[skill].parts else SKILLS[skill].domain
+        backend = backends.get(model) or backends.setdefault(model, make_backend("transformers", toy_world / model))
         family = {"parent": parent, "easier": scientist.adapt(parent, "easier", context),
                   "harder": scientist.adapt(parent, "harder", context)}
         for role, task in family.items():

@@ -4,13 +4,48 @@ from collections import Counter
 import pytest
 
 from acdc.errors import UserError
-from acdc.toyworld.skills import DOMAINS, SKILLS, check
+from acdc.toyworld.skills import DOMAINS, SKILLS, Example, check, part_difficulty
 from acdc.toyworld.splits import Split, examples_in, split_of
 
 
-def test_domains_partition_the_skills():
-    assert sorted(name for names in DOMAINS.values() for name in names) == sorted(SKILLS)
+def test_domains_partition_the_single_skills_and_combined_skills_span_two():
+    single = sorted(name for name, skill in SKILLS.items() if not skill.parts)
+    assert sorted(name for names in DOMAINS.values() for name in names) == single
     assert set(DOMAINS) == {"arithmetic", "strings", "lists"}
+    combined = [skill for skill in SKILLS.values() if skill.parts]
+    assert combined, "the toy world needs tasks no single specialist can solve"
+    for skill in combined:
+        first, second = (SKILLS[part] for part in skill.parts)
+        assert not first.parts and not second.parts and first.domain != second.domain
+        assert skill.domain == f"{first.domain}+{second.domain}"
+
+
+def _assert_correct(name: str, example: Example, difficulty: int) -> None:
+    skill = SKILLS[name]
+    if skill.parts:
+        prompts, answers = example.prompt.split(" | "), example.answer.split(" | ")
+        assert len(prompts) == len(answers) == 2
+        for part, prompt, answer in zip(skill.parts, prompts, answers, strict=True):
+            _assert_correct(part, Example(prompt, answer), part_difficulty(SKILLS[part], difficulty))
+        return
+    keyword, payload = example.prompt.split(": ", 1)
+    if name == "add":
+        a, b = payload.split("+")
+        assert example.answer == str(int(a) + int(b)) and len(a) == difficulty
+    elif name == "subtract":
+        a, b = payload.split("-")
+        assert example.answer == str(int(a) - int(b)) and int(example.answer) >= 0 and len(a) == difficulty
+    elif name == "reverse":
+        assert example.answer == payload[::-1] and len(payload) == difficulty
+    elif name == "upper":
+        assert example.answer == payload.upper() and payload.islower() and len(payload) == difficulty
+    elif name == "sort":
+        assert example.answer.split() == sorted(payload.split()) and len(payload.split()) == difficulty
+    elif name == "count":
+        target = keyword.split()[1]
+        assert example.answer == str(payload.split().count(target)) and len(payload.split()) == difficulty
+    else:
+        pytest.fail(f"no check for skill {name!r}")
 
 
 @pytest.mark.parametrize("name", sorted(SKILLS))
@@ -18,23 +53,15 @@ def test_answers_are_correct_at_every_difficulty(name):
     skill = SKILLS[name]
     rng = random.Random(7)
     for difficulty in range(skill.difficulty_range[0], skill.difficulty_range[1] + 1):
-        example = skill.sample(difficulty, rng)
-        keyword, payload = example.prompt.split(": ", 1)
-        if name == "add":
-            a, b = payload.split("+")
-            assert example.answer == str(int(a) + int(b)) and len(a) == difficulty
-        elif name == "subtract":
-            a, b = payload.split("-")
-            assert example.answer == str(int(a) - int(b)) and int(example.answer) >= 0
-        elif name == "reverse":
-            assert example.answer == payload[::-1] and len(payload) == difficulty
-        elif name == "upper":
-            assert example.answer == payload.upper() and payload.islower()
-        elif name == "sort":
-            assert example.answer.split() == sorted(payload.split()) and len(payload.split()) == difficulty
-        elif name == "count":
-            target = keyword.split()[1]
-            assert example.answer == str(payload.split().count(target))
+        _assert_correct(name, skill.sample(difficulty, rng), difficulty)
+
+
+def test_a_combined_skill_runs_both_parts_from_easiest_to_hardest():
+    for skill in (s for s in SKILLS.values() if s.parts):
+        low, high = skill.difficulty_range
+        for part in map(SKILLS.__getitem__, skill.parts):
+            assert part_difficulty(part, low) == part.difficulty_range[0]
+            assert part_difficulty(part, high) == part.difficulty_range[1]
 
 
 def test_sampling_depends_only_on_the_generator():

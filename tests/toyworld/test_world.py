@@ -1,5 +1,7 @@
 import dataclasses
+import functools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.toyworld.build import WorldRecipe, load_world, measure_accuracy, world_hash
-from acdc.toyworld.skills import DOMAINS
+from acdc.toyworld.skills import DOMAINS, SKILLS
 from acdc.toyworld.training import Architecture, Curriculum, new_model, train
 
 MARGIN = 0.25
@@ -28,14 +30,17 @@ def test_world_layout_and_every_model_loads(toy_world):
         )
 
 
+@functools.cache
+def measured(world: Path, model_name: str) -> dict[str, dict[str, float]]:
+    """Held-out accuracy measured afresh from the saved weights, not read from world.json."""
+    return measure_accuracy(TransformersBackend.load(world / model_name, device="cpu"), WorldRecipe())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("domain", sorted(DOMAINS))
 def test_specialist_beats_base_on_its_own_skills_on_heldout_prompts(toy_world, domain):
-    """Measured afresh from the saved weights, not read from world.json."""
-    recipe = WorldRecipe()
-
     def domain_score(model_name: str) -> float:
-        accuracy = measure_accuracy(TransformersBackend.load(toy_world / model_name, device="cpu"), recipe)
+        accuracy = measured(toy_world, model_name)
         scores = [accuracy[skill][level] for skill in DOMAINS[domain] for level in LEVELS]
         return sum(scores) / len(scores)
 
@@ -43,6 +48,20 @@ def test_specialist_beats_base_on_its_own_skills_on_heldout_prompts(toy_world, d
     assert specialist >= base + MARGIN, f"{domain}: specialist {specialist:.2f} vs base {base:.2f}"
     recorded = json.loads((toy_world / "world.json").read_text())["models"][domain]["heldout_accuracy"]
     assert set(recorded) >= set(DOMAINS[domain])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combined", sorted(name for name, skill in SKILLS.items() if skill.parts))
+def test_a_combined_skill_is_known_to_the_base_and_lost_by_every_specialist(toy_world, combined):
+    """The world's premise: one model must hold two domains to solve a combined task.
+
+    Fine-tuning on one domain wipes out the others, so no seed specialist answers a
+    combined prompt even at the easy level the base was trained on; a merge that keeps
+    the base's format and both parts can.
+    """
+    assert measured(toy_world, "base")[combined]["low"] >= 0.8
+    for domain in DOMAINS:
+        assert measured(toy_world, domain)[combined]["low"] <= 0.3, domain
 
 
 def test_hash_covers_the_recipe():

@@ -9,12 +9,15 @@ prompts the models were never trained on either), drawn from a generator seeded 
 solved when at least ``SOLVED_FRACTION`` of its prompts are answered exactly, the same
 rule (score >= skill threshold) the run applies to its own multi-instance tasks.
 
-Three groups are compared by coverage (pass@N across models, the paper's metric):
-the task force of N archive models chosen by greedy coverage on the run's *own* active
-pool (held-out results are never used to choose it), the N seed models, and the single
-fittest archive model. Grading is trusted code (we generated the answers), so no sandbox.
-Per-model results are cached in STATE/heldout.json; model dirs never change under an id,
-so a later report only evaluates models it has not seen.
+Groups compared by coverage (pass@N across models, the paper's metric): the task force
+of N archive models chosen by greedy coverage on the run's *own* active pool (held-out
+results are never used to choose it), the same from evolved models only, the N seed
+models, the single fittest archive model, and the base model alone: in the toy world the
+base still knows the easy levels of every skill that fine-tuning took from the seeds, so
+it is the yardstick for what evolution adds beyond recovering them. Grading is trusted
+code (we generated the answers), so no sandbox. Per-model results are cached in
+STATE/heldout.json; model dirs never change under an id, so a later report only
+evaluates models it has not seen.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from acdc.phases.world import resolved_models, seed_ids, tasks_dir
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_task_force
 from acdc.spec import CoevolutionRunSpec
-from acdc.toyworld.skills import SKILLS, Example
+from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
 HELDOUT_FILE = "heldout.json"
-HELDOUT_VERSION = 1
+HELDOUT_VERSION = 2  # 2: coverage per area (domain or "combined") instead of per skill
+BASE_ID = "base"  # the base model's key among the init phase's resolved models
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = 0.5
@@ -54,6 +58,14 @@ class HeldoutTask:
     @property
     def name(self) -> str:
         return f"{self.skill}@{self.difficulty}"
+
+
+def area_of(skill: Skill) -> str:
+    """The report's grouping of a skill: its specialist domain, or "combined" (no specialist owns it)."""
+    return "combined" if skill.parts else skill.domain
+
+
+AREAS: tuple[str, ...] = tuple(dict.fromkeys(area_of(skill) for skill in SKILLS.values()))
 
 
 def is_toyworld_run(spec: CoevolutionRunSpec) -> bool:
@@ -125,7 +137,7 @@ class Group:
     models: tuple[str, ...]
     coverage: float
     solved: int
-    per_skill: dict[str, float]
+    per_area: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -146,18 +158,18 @@ class HeldoutComparison:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldoutComparison:
         groups = tuple(Group(g["key"], g["label"], tuple(g["models"]), float(g["coverage"]), int(g["solved"]),
-                             dict(g["per_skill"])) for g in data["groups"])
+                             dict(g["per_area"])) for g in data["groups"])
         return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups)
 
 
 def _group(key: str, label: str, models: Sequence[str], grades: dict[str, dict[str, float]],
            tasks: Sequence[HeldoutTask]) -> Group:
     solved = {t.name for t in tasks if any(grades[m][t.name] >= SOLVED_FRACTION for m in models)}
-    per_skill = {}
-    for skill in SKILLS:
-        names = [t.name for t in tasks if t.skill == skill]
-        per_skill[skill] = round(sum(n in solved for n in names) / len(names), 6) if names else 0.0
-    return Group(key, label, tuple(models), round(len(solved) / len(tasks), 6), len(solved), per_skill)
+    per_area = {}
+    for area in AREAS:
+        names = [t.name for t in tasks if area_of(SKILLS[t.skill]) == area]
+        per_area[area] = round(sum(n in solved for n in names) / len(names), 6) if names else 0.0
+    return Group(key, label, tuple(models), round(len(solved) / len(tasks), 6), len(solved), per_area)
 
 
 def _load_cache(path: Path, digest: str) -> dict[str, Any]:
@@ -199,16 +211,21 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
     grade = grader or transformers_grader(snapshot.run.spec)
     grades: dict[str, dict[str, float]] = cache["grades"]
-    for model in dict.fromkeys([*force, *evolved, *seeds[:n], best]):
+    base = [BASE_ID] if BASE_ID in paths else []
+    for model in dict.fromkeys([*force, *evolved, *seeds[:n], best, *base]):
         if model not in grades:
             grades[model] = grade(paths[model], tasks)
-    comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, (
+    groups = [
         _group("taskforce", f"task force of {n} (archive, greedy on the run's pool)", force, grades, tasks),
         _group("evolved", f"task force of {len(evolved)} evolved models only (seeds left out)", evolved, grades,
                tasks),
         _group("seeds", f"the {n} seed models", seeds[:n], grades, tasks),
         _group("best", "best single model (fitness)", [best], grades, tasks),
-    ))
+    ]
+    if base:  # what merging starts from: evolution should add to it, not only recover it
+        groups.append(_group("base", "the base model alone (the merges' common ancestor, not a seed)", base,
+                             grades, tasks))
+    comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, tuple(groups))
     cache["comparisons"][key] = comparison.to_dict()
     write_json(path, cache)
     return comparison

@@ -52,11 +52,11 @@ class WorldRecipe:
     tokenizer_corpus_per_skill: int = 400
     architecture: Architecture = Architecture()
     base_span: tuple[float, float] = (0.0, 0.34)
-    base_steps: int = 5000
+    base_steps: int = 4000
     base_learning_rate: float = 3e-3
-    specialist_steps: int = 600
+    specialist_steps: int = 500
     specialist_learning_rate: float = 1e-3
-    specialist_batch_size: int = 128
+    specialist_batch_size: int = 64
     eval_prompts_per_level: int = 40
 
 

@@ -10,6 +10,8 @@ them so that payload characters are single tokens):
 - The prompt starts with one capitalised keyword and a colon (``"Add: 37+5"``).
 - Payloads are lowercase ASCII letters or decimal digits; list items are separated by
   single spaces.
+- A combined skill asks for two skills of different domains in one prompt: the two
+  prompts joined by `` | `` and the two answers joined the same way.
 - The answer is an exact string; :func:`check` compares it to a completion after
   collapsing whitespace, so a trailing newline or doubled space is not a failure.
 - ``difficulty`` is the one knob (number of digits, string or list length); every value
@@ -42,7 +44,8 @@ class Skill:
     """A procedural skill with a difficulty knob.
 
     ``domain`` groups skills into the specialist a toy-world model is fine-tuned for
-    (``"arithmetic"``, ``"strings"``, ``"lists"``).
+    (``"arithmetic"``, ``"strings"``, ``"lists"``); a combined skill names its ``parts``
+    and has both their domains (``"arithmetic+strings"``), so no specialist owns it.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Skill:
     description: str
     difficulty_range: tuple[int, int]
     _generate: Callable[[int, random.Random], Example]
+    parts: tuple[str, ...] = ()
 
     def sample(self, difficulty: int, rng: random.Random) -> Example:
         """Draw one example at ``difficulty`` using only ``rng``."""
@@ -116,23 +120,63 @@ def _count(difficulty: int, rng: random.Random) -> Example:
     return Example(f"Count {target}: " + " ".join(items), str(items.count(target)))
 
 
-SKILLS: dict[str, Skill] = {
+_SINGLE = (
+    Skill("add", "arithmetic", "add a shorter non-negative integer to a longer one", (1, 5), _add),
+    Skill("subtract", "arithmetic", "subtract a shorter integer from a longer one", (1, 5), _subtract),
+    Skill("reverse", "strings", "reverse a lowercase word", (2, 8), _reverse),
+    Skill("upper", "strings", "upper-case a lowercase word", (2, 8), _upper),
+    Skill("sort", "lists", "sort a list of digits ascending", (2, 8), _sort),
+    Skill("count", "lists", "count one letter's occurrences in a list", (3, 10), _count),
+)
+
+COMBINED_LEVELS = 7
+"""Difficulties 1..7 of a combined skill: both parts at the same relative place of their ranges."""
+
+
+def part_difficulty(part: Skill, difficulty: int) -> int:
+    """The difficulty of ``part`` inside a combined skill at ``difficulty`` (1 is both easiest)."""
+    low, high = part.difficulty_range
+    return low + round((difficulty - 1) * (high - low) / (COMBINED_LEVELS - 1))
+
+
+def _combined(first: Skill, second: Skill) -> Skill:
+    """Two skills of different domains asked in one prompt and answered in one line.
+
+    Why they exist: a single-skill task is solved by the specialist of its domain, so a
+    team of models could never cover more than the seed specialists together. A combined
+    task needs both skills in *one* model. Fine-tuning on one domain wipes out the others
+    (a toy specialist answers almost no prompt of another domain, combined ones included),
+    while the base, trained on the easy levels of every skill, combined ones too, still
+    answers them: a merge that keeps the base's breadth next to a specialist's depth covers
+    what no seed does, the generalists AC/DC's merging finds among narrow experts.
+    """
+
+    def generate(difficulty: int, rng: random.Random) -> Example:
+        a = first.sample(part_difficulty(first, difficulty), rng)
+        b = second.sample(part_difficulty(second, difficulty), rng)
+        return Example(f"{a.prompt} | {b.prompt}", f"{a.answer} | {b.answer}")
+
+    return Skill(f"{first.name}_and_{second.name}", f"{first.domain}+{second.domain}",
+                 f"{first.description}, and {second.description}, in one answer",
+                 (1, COMBINED_LEVELS), generate, (first.name, second.name))
+
+
+_BY_NAME = {skill.name: skill for skill in _SINGLE}
+SKILLS: dict[str, Skill] = _BY_NAME | {
     skill.name: skill
     for skill in (
-        Skill("add", "arithmetic", "add a shorter non-negative integer to a longer one", (1, 5), _add),
-        Skill("subtract", "arithmetic", "subtract a shorter integer from a longer one", (1, 5), _subtract),
-        Skill("reverse", "strings", "reverse a lowercase word", (2, 8), _reverse),
-        Skill("upper", "strings", "upper-case a lowercase word", (2, 8), _upper),
-        Skill("sort", "lists", "sort a list of digits ascending", (2, 8), _sort),
-        Skill("count", "lists", "count one letter's occurrences in a list", (3, 10), _count),
+        _combined(_BY_NAME[first], _BY_NAME[second])
+        for first, second in (("add", "upper"), ("subtract", "reverse"), ("add", "sort"),
+                              ("subtract", "sort"), ("reverse", "sort"), ("upper", "sort"))
     )
 }
 
 DOMAINS: dict[str, tuple[str, ...]] = {
-    domain: tuple(name for name, skill in SKILLS.items() if skill.domain == domain)
-    for domain in dict.fromkeys(skill.domain for skill in SKILLS.values())
+    domain: tuple(skill.name for skill in _SINGLE if skill.domain == domain)
+    for domain in dict.fromkeys(skill.domain for skill in _SINGLE)
 }
-"""Specialist domain -> its skill names, in a fixed order (arithmetic, strings, lists)."""
+"""Specialist domain -> its skill names, in a fixed order (arithmetic, strings, lists).
+Combined skills belong to no specialist."""
 
 
 def normalise(text: str) -> str:

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from acdc.runner.heldout import HeldoutComparison
+from acdc.runner.heldout import AREAS, HeldoutComparison
 from acdc.runner.report import svg
 from acdc.runner.report.data import GenerationRow, Lineage, Projection, SkillMap
-from acdc.toyworld.skills import SKILLS
 
 BAND_COLOURS = {"easy": "#2ca02c", "medium": "#ffbf00", "hard": "#ff7f0e", "impossible": "#d62728",
                 "unevaluated": "#bbbbbb"}
 
-SHORT_LABELS = {"taskforce": "task force", "evolved": "evolved only", "seeds": "seeds", "best": "best single"}
+SHORT_LABELS = {"taskforce": "task force", "evolved": "evolved only", "seeds": "seeds", "best": "best single",
+                "base": "base alone"}
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -87,9 +87,8 @@ def lineage_section(tree: Lineage) -> str:
 def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
     if comparison is None:
         return _section("Held-out comparison", "heldout", None, note)
-    skills = list(SKILLS)
-    figure = svg.grouped_bars("heldout", ["all", *skills],
-                              {SHORT_LABELS[g.key]: [g.coverage, *(g.per_skill[s] for s in skills)]
+    figure = svg.grouped_bars("heldout", ["all", *AREAS],
+                              {SHORT_LABELS[g.key]: [g.coverage, *(g.per_area[a] for a in AREAS)]
                                for g in comparison.groups},
                               "held-out coverage")
     table = _table(["group", "models", "coverage", "tasks solved"],
@@ -98,7 +97,9 @@ def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
     caption = (f"{comparison.tasks} procedural tasks the run never saw (each skill at each difficulty, "
                f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances; "
                "solved when at least half are exact). "
-               f"Coverage = share solved by at least one model of the group. Generation {comparison.generation}.")
+               f"Coverage = share solved by at least one model of the group; \"combined\" tasks ask for two "
+               "skills of different domains in one prompt, which no single-domain specialist keeps. "
+               f"Generation {comparison.generation}.")
     return _section("Held-out comparison", "heldout", figure, caption, table)
 
 
