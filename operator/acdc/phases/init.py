@@ -14,7 +14,7 @@ from acdc.atomic import dump_yaml, write_json, write_text
 from acdc.engine.ids import seed_model_id
 from acdc.errors import PhaseError, UserError
 from acdc.phases.context import PhaseContext, run_file
-from acdc.phases.world import SEEDS_FILE, state_of, tasks_dir
+from acdc.phases.world import BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
 from acdc.spec.run import ModelSource
 
 
@@ -59,6 +59,6 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         write_text(run_file(ctx.state), dump_yaml(document))
     models = {seed_model_id(seed.display_name): _resolve(seed, ctx.state) for seed in ctx.spec.models.seeds}
     if ctx.spec.models.base is not None:
-        models["base"] = _resolve(ctx.spec.models.base, ctx.state)
+        models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.state)
     write_json(ctx.state / SEEDS_FILE, {"models": models})
     return {"seeds": len(ctx.spec.models.seeds)}

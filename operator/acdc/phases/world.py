@@ -24,6 +24,7 @@ from acdc.phases.context import PhaseContext
 from acdc.spec import CoevolutionRunSpec
 
 SEEDS_FILE = "seeds.json"
+BASE_MODEL_ID = "base"  # the base model's key in SEEDS_FILE, beside the seeds' model ids
 TASKS_DIR = "tasks"
 
 
@@ -41,7 +42,7 @@ def task_path(state: Path, task_id: str) -> Path:
 
 
 def resolved_models(state: Path) -> dict[str, str]:
-    """seed model id (and "base") -> model dir, as the init phase recorded them."""
+    """seed model id (and BASE_MODEL_ID) -> model dir, as the init phase recorded them."""
     path = state / SEEDS_FILE
     if not path.exists():
         raise PhaseError(f"{path} is missing: the init phase has not run")

@@ -32,7 +32,7 @@ from typing import Any
 
 from acdc.atomic import read_json, write_json
 from acdc.engine.rng import derived_seed
-from acdc.phases.world import resolved_models, seed_ids, tasks_dir
+from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, tasks_dir
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_task_force
 from acdc.spec import CoevolutionRunSpec
@@ -41,7 +41,6 @@ from acdc.toyworld.splits import Split, examples_in
 
 HELDOUT_FILE = "heldout.json"
 HELDOUT_VERSION = 2  # 2: coverage per area (domain or "combined") instead of per skill
-BASE_ID = "base"  # the base model's key among the init phase's resolved models
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = 0.5
@@ -70,8 +69,7 @@ AREAS: tuple[str, ...] = tuple(dict.fromkeys(area_of(skill) for skill in SKILLS.
 
 def is_toyworld_run(spec: CoevolutionRunSpec) -> bool:
     """Held-out tasks exist only for the toy world's skills, so only its models are graded."""
-    base = spec.models.base
-    return all(seed.toyworld is not None for seed in spec.models.seeds) and (base is None or base.toyworld is not None)
+    return all(source.toyworld is not None for source in spec.models.sources)
 
 
 def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
@@ -211,7 +209,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
     grade = grader or transformers_grader(snapshot.run.spec)
     grades: dict[str, dict[str, float]] = cache["grades"]
-    base = [BASE_ID] if BASE_ID in paths else []
+    base = [BASE_MODEL_ID] if BASE_MODEL_ID in paths else []
     for model in dict.fromkeys([*force, *evolved, *seeds[:n], best, *base]):
         if model not in grades:
             grades[model] = grade(paths[model], tasks)

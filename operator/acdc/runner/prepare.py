@@ -47,8 +47,7 @@ def prepare_toy_world(spec: CoevolutionRunSpec) -> Path | None:
     does not show: the first quickstart would sit silent for minutes. Here the build logs
     its progress to this terminal. Returns the world's directory, or None for other runs.
     """
-    sources = [*spec.models.seeds, *([spec.models.base] if spec.models.base else [])]
-    if all(source.toyworld is None for source in sources):
+    if all(source.toyworld is None for source in spec.models.sources):
         return None
     from acdc.toyworld import ensure_built
 

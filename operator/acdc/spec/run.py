@@ -81,6 +81,11 @@ class ModelsSpec(SpecModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Dtype children are saved in; auto keeps the seeds' dtype. Merges accumulate in float32."""
 
+    @property
+    def sources(self) -> list[ModelSource]:
+        """Every model the run loads as given: the seeds, then the base when there is one."""
+        return [*self.seeds, *([self.base] if self.base is not None else [])]
+
     @model_validator(mode="after")
     def _unique_seed_names(self) -> ModelsSpec:
         names = [seed.display_name for seed in self.seeds]
