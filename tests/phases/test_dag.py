@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, run_finished, skipped
+from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 
 SHAPE = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2, adaptation_interval=2, generations=2)
 
@@ -14,17 +15,16 @@ def drive(shape: DagShape, fail: set[str] = frozenset(), archive: int = 3) -> tu
     done: dict[str, StepRecord] = {}
     waves, generation = [], 0
     for _ in range(200):
-        if run_finished(shape, generation, done):
+        actions = next_actions(shape, generation, done)
+        done.update((step.name, SKIPPED) for step in actions.skip)
+        if actions.finish:
             return waves, done
-        if generation_complete(shape, generation, done):
+        if actions.close:
             generation += 1
             continue
-        for step in skipped(shape, generation, done):
-            done[step.name] = StepRecord("dropped", {"skipped": True})
-        wave = ready(shape, generation, done)
-        assert wave, f"stuck in generation {generation}: {sorted(done)}"
-        waves.append([s.name for s in wave])
-        for step in wave:
+        assert not actions.stalled and actions.launch, f"stuck in generation {generation}: {sorted(done)}"
+        waves.append([s.name for s in actions.launch])
+        for step in actions.launch:
             result = {"archive": archive} if step.phase is Phase.TASKS else {}
             done[step.name] = StepRecord("dropped" if step.name in fail else "succeeded", result)
     raise AssertionError("did not finish")
@@ -83,3 +83,29 @@ def test_step_names_round_trip(step: Step) -> None:
 
 def test_only_per_model_steps_are_droppable() -> None:
     assert {p for p in Phase if p.droppable} == {Phase.MERGE, Phase.EVALUATE, Phase.SCORE, Phase.REEVALUATE, Phase.RESCORE}
+
+
+def test_running_steps_are_not_launched_again_and_a_generation_without_work_is_stalled() -> None:
+    done = {"g0001-plan": StepRecord("succeeded", {})}
+    actions = next_actions(SHAPE, 1, done, running={"g0001-merge-00"})
+    assert [s.name for s in actions.launch] == ["g0001-merge-01"] and not actions.stalled
+    assert next_actions(SHAPE, 1, done, running={"g0001-merge-00", "g0001-merge-01"}).launch == ()
+    shape = DagShape(0, False, 1, 1, 0, 3)
+    broken = {f"g0001-{name}": StepRecord("succeeded", {}) for name in ("plan", "merge-00", "evaluate-00", "score-00")}
+    broken["g0001-select"] = StepRecord("dropped", {})  # a closing step recorded dropped: damaged records
+    assert next_actions(shape, 1, broken).stalled
+
+
+def test_skips_are_returned_with_the_launches_they_unblock() -> None:
+    """One call: the cascade is skipped and select (waiting on the lost score) may start."""
+    shape = DagShape(0, False, 1, 1, 0, 3)
+    done = {"g0001-plan": StepRecord("succeeded", {}), "g0001-merge-00": StepRecord("dropped", {})}
+    actions = next_actions(shape, 1, done)
+    assert [s.name for s in actions.skip] == ["g0001-evaluate-00", "g0001-score-00"]
+    assert [s.name for s in actions.launch] == ["g0001-select"]
+
+
+def test_given_up_per_model_step_is_dropped_with_its_reason_and_others_fail_the_run() -> None:
+    record = give_up(Step(2, Phase.EVALUATE, 1), "BackoffLimitExceeded", "out of memory\ntraceback ...")
+    assert record == StepRecord("dropped", {"failed": "BackoffLimitExceeded", "message": "out of memory"})
+    assert give_up(Step(2, Phase.SELECT), "BackoffLimitExceeded", "") is None

@@ -2,8 +2,9 @@
 
 The phase's result travels in the pod's termination message (the Job has no room for
 it). A Job failed by the pod failure policy (exit 3) is a rejection: the step is dropped
-with the reason the phase gave. A Job that exhausted its retries or its deadline drops a
-per-model step and fails the run for any other step.
+with the reason the phase gave. A Job that exhausted its retries or its deadline is given up
+(``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
+step fails the run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acdc.phases.dag import Step, StepRecord
+from acdc.phases.dag_actions import give_up
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
@@ -68,6 +70,4 @@ def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -
     if reason == "PodFailurePolicy":
         result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
         return Outcome(StepRecord("dropped", result), reason, message)
-    if step.phase.droppable:
-        return Outcome(StepRecord("dropped", {"failed": reason, "message": message[:200]}), reason, message)
-    return Outcome(None, reason, message)
+    return Outcome(give_up(step, reason, message), reason, message)

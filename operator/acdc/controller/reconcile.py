@@ -28,7 +28,8 @@ from acdc.controller.server_manifests import build_deployment, build_service, de
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
-from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.phases.dag import DagShape, Phase, Step, StepRecord
+from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
 
 log = logging.getLogger(__name__)
@@ -166,18 +167,21 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             metrics.record_step(ref.namespace, ref.name, step, found.record)
             if found.record.status == "dropped":
                 emit("Warning", "StepDropped", f"{name} dropped: {json.dumps(found.record.result)[:300]}")
-        for step in skipped(shape, generation, done):
-            done[step.name] = StepRecord("dropped", {"skipped": "input dropped"})
-            progress[step.name] = done[step.name].to_dict()
-        if not generation_complete(shape, generation, done):
-            break
-        _close_generation(shape, generation, done, status, emit)
-        if status["phase"] == "Succeeded":
+        running = {name for name, job in jobs.items() if name and not is_finished(job)}
+        actions = next_actions(shape, generation, done, running)
+        for step in actions.skip:
+            done[step.name] = SKIPPED
+            progress[step.name] = SKIPPED.to_dict()
+        if not actions.close:
+            _launch(kube, ref, spec, status, actions, jobs, result)
             return
-    _launch(kube, ref, spec, shape, status, jobs, done, result)
+        _close_generation(shape, generation, done, status, emit, actions.finish)
+        if actions.finish:
+            return
 
 
-def _close_generation(shape: DagShape, generation: int, done: dict[str, StepRecord], status: dict[str, Any], emit: Emit) -> None:
+def _close_generation(shape: DagShape, generation: int, done: dict[str, StepRecord], status: dict[str, Any], emit: Emit,
+                      finish: bool) -> None:
     closing = Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
     summary = done[closing.name].result
     archive = dict(status.get("archive") or {})
@@ -191,7 +195,7 @@ def _close_generation(shape: DagShape, generation: int, done: dict[str, StepReco
     emit("Normal", "GenerationComplete",
          f"generation {generation}: archive {archive.get('size')}, best {archive.get('bestFitness')}, "
          f"coverage {archive.get('coverage')}, dropped {len(dropped)}")
-    if run_finished(shape, generation, done):
+    if finish:
         status.update(phase="Succeeded", completionTime=now(), step=None)
         status["conditions"] = set_condition(status.get("conditions", []), "Progressing", "False", "RunFinished",
                                              f"finished after generation {generation}")
@@ -202,11 +206,11 @@ def _close_generation(shape: DagShape, generation: int, done: dict[str, StepReco
     status["progress"] = {}
 
 
-def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, shape: DagShape, status: dict[str, Any],
-            jobs: dict[str | None, dict[str, Any]], done: dict[str, StepRecord], result: Outcome) -> None:
+def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], actions: NextActions,
+            jobs: dict[str | None, dict[str, Any]], result: Outcome) -> None:
     generation = int(status["generation"])
     in_flight = [Step.parse(name) for name, job in jobs.items()
-                 if name and name not in done and not is_finished(job) and Step.parse(name).generation == generation]
+                 if name and not is_finished(job) and Step.parse(name).generation == generation]
     if spec.suspend:
         state = "Suspended" if not in_flight else "Running"
         message = "paused" if not in_flight else f"pausing after {len(in_flight)} running step(s)"
@@ -216,9 +220,7 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, shape: DagShape, 
         return
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
-    for step in ready(shape, generation, done):
-        if step.name in jobs:
-            continue
+    for step in actions.launch:
         if kube.create(build_job(ref, spec, step, claim)):
             result.created.append(step.name)
         in_flight.append(step)

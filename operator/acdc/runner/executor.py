@@ -18,7 +18,8 @@ from pathlib import Path
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
 from acdc.phases.context import commit, load_records
-from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete
+from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
@@ -90,23 +91,23 @@ class LocalRunner:
                 signal.signal(sig, handler)
 
     def _loop(self, pool: WorkerPool, view: RunView, progress: Progress, generation: int) -> None:
-        while not run_finished(self.shape, generation, self.records):
+        while True:
             if self._stop is not None:
                 pool.kill_all()
                 raise Interrupted(f"stopped by {signal.Signals(self._stop).name}; run `acdc run` again to resume")
-            if generation_complete(self.shape, generation, self.records):
+            running = {step.name for step in pool.running}
+            actions = next_actions(self.shape, generation, self.records, running)
+            for step in actions.skip:  # transitive: merge -> evaluate -> score
+                self._commit(step, SKIPPED, progress)
+            if actions.finish:
+                return
+            if actions.close:
                 progress.message(f"generation {generation} complete")
                 generation += 1
                 view.generation, view.generations_timed = generation, view.generations_timed + 1
                 continue
-            for step in skipped(self.shape, generation, self.records):  # transitive: merge -> evaluate -> score
-                self._commit(step, StepRecord("dropped", {"skipped": "an input of this step was dropped"}), progress)
-            running = {step.name for step in pool.running}
-            for step in ready(self.shape, generation, self.records):
-                if pool.idle == 0:
-                    break
-                if step.name not in running:
-                    pool.submit(step)
+            for step in actions.launch[: pool.idle]:
+                pool.submit(step)
             if not pool.running:
                 raise RunFailed(f"generation {generation} cannot progress (no step is ready); the state folder may be damaged")
             self._update_view(view, pool, generation)
@@ -131,8 +132,9 @@ class LocalRunner:
         log.debug("%s failure detail:\n%s", step.name, error)
         if retry:
             return  # not recorded, so the DAG offers it again
-        if step.phase.droppable:
-            self._commit(step, StepRecord("dropped", {"error": error.splitlines()[0][:500]}), progress)
+        record = give_up(step, "RetriesExhausted", error)
+        if record is not None:
+            self._commit(step, record, progress)
             return
         raise RunFailed(f"{step.name} failed after {limit + 1} attempts: {error}")
 
