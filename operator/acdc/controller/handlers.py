@@ -4,6 +4,12 @@ Import this module to register the handlers (``kopf run -m acdc.controller.handl
 ``acdc operator``). The run is re-read under a per-run lock before each reconcile, so
 a burst of Job events and a spec edit never race each other within one process; two
 processes are kept apart by kopf peering (only the highest-priority one acts).
+
+Events only make a run fast; the resync timer makes it correct. kopf never retries an
+event handler that fails (a Job event met by an API error is gone), and a watch can miss
+events, so a timer reconciles every active run once it has been quiet for
+``RESYNC_IDLE`` of the ``RESYNC_SECONDS`` interval: any lost event, failed call or crash
+is repaired within about one interval, whatever the events did.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from acdc import metrics
 from acdc.controller import names
 from acdc.controller.cleanup import cleanup
 from acdc.controller.job_outcome import is_finished
-from acdc.controller.kube import RUNS, Kube
+from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube
 from acdc.controller.reconcile import reconcile
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
@@ -31,6 +37,14 @@ log = logging.getLogger(__name__)
 
 PEERING_NAME = os.environ.get("ACDC_PEERING", "acdc-operator")
 METRICS_PORT_ENV = "ACDC_METRICS_PORT"
+RESYNC_ENV = "ACDC_RESYNC_SECONDS"
+RESYNC_SECONDS = float(os.environ.get(RESYNC_ENV, "30"))
+"""Seconds between resyncs of one run; 0 turns the resync off (only the bench's baseline does)."""
+RESYNC_IDLE = 0.5
+"""The timer waits until the run has been unchanged for this share of the interval: a run
+that progresses through events is never reconciled twice for nothing."""
+TERMINAL_PHASES = ("Succeeded", "Failed")
+API_TIMEOUT_ENV = "ACDC_API_TIMEOUT_SECONDS"
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
 
 
@@ -65,7 +79,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = names.FINALIZER
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
-    memo.kube = Kube(api_configuration())
+    memo.kube = Kube(api_configuration(), float(os.environ.get(API_TIMEOUT_ENV, REQUEST_TIMEOUT_S)))
     port = int(os.environ.get(METRICS_PORT_ENV, "8080"))
     if port:
         metrics.start_server(port)
@@ -78,14 +92,15 @@ def _emitter(body: kopf.Body) -> Any:
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
+    """Reconcile the run as it is now on the server; any failure is a TemporaryError (retried)."""
     kube: Kube = memo.kube
     with _locks[(namespace, name)]:
-        body = kube.get(RUNS, namespace, name)
-        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-            return
-        body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
-        body.setdefault("kind", KIND)
         try:
+            body = kube.get(RUNS, namespace, name)
+            if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+                return
+            body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
+            body.setdefault("kind", KIND)
             done = reconcile(kube, body, _emitter(body))
         except Exception as exc:
             metrics.reconcile_error(type(exc).__name__)
@@ -107,9 +122,23 @@ def _job_finished(body: kopf.Body, type: str | None, **_: Any) -> bool:
 
 @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, when=_job_finished)
 def job_finished(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
+    """Fast path only: kopf drops a failed event handler, so a failure is left to the resync."""
     for owner in body.get("metadata", {}).get("ownerReferences") or []:
         if owner.get("kind") == KIND and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
-            _reconcile(memo, namespace, owner["name"])
+            try:
+                _reconcile(memo, namespace, owner["name"])
+            except kopf.TemporaryError as exc:
+                log.warning("%s/%s: %s; the resync will retry", namespace, owner["name"], exc)
+
+
+def _active(status: kopf.Status, **_: Any) -> bool:
+    return RESYNC_SECONDS > 0 and status.get("phase") not in TERMINAL_PHASES
+
+
+@kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, idle=RESYNC_SECONDS * RESYNC_IDLE,
+               when=_active)
+def resync(memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
+    _reconcile(memo, namespace, name)
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL)

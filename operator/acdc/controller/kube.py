@@ -52,9 +52,14 @@ class ApiError(Exception):
         self.status = status
 
 
+REQUEST_TIMEOUT_S = 30.0
+"""No call may hang a reconcile (and its run's lock): a slow API server is an error, retried."""
+
+
 class Kube:
-    def __init__(self, configuration: Configuration) -> None:
+    def __init__(self, configuration: Configuration, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.client = ApiClient(configuration)
+        self.timeout_s = timeout_s
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
               query: list[tuple[str, str]] | None = None) -> Any:
@@ -64,7 +69,7 @@ class Kube:
         method, url, headers, payload, _ = self.client.param_serialize(
             method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        response = self.client.call_api(method, url, header_params=headers, body=payload)
+        response = self.client.call_api(method, url, header_params=headers, body=payload, _request_timeout=self.timeout_s)
         raw = response.read()
         if response.status >= 400:
             raise ApiError(response.status, raw.decode(errors="replace")[:500])

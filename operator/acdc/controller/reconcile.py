@@ -105,7 +105,9 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         return _finish(kube, ref, old, status, result)
     if _degraded(status) == "True":
         status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecAccepted", "")
-    _ensure_infra(kube, ref, spec, status)
+    if _ensure_infra(kube, ref, spec, status):
+        _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
+        old = copy.deepcopy(status)
     _advance(kube, ref, spec, status, emit, result)
     return _finish(kube, ref, old, status, result)
 
@@ -121,18 +123,19 @@ def _degraded(status: dict[str, Any]) -> str | None:
     return next((c.get("status") for c in status.get("conditions", []) if c.get("type") == "Degraded"), None)
 
 
-def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any]) -> None:
+def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:
     """Apply the run's infrastructure when it changed since last applied (mutable fields do)."""
     manifests = infra_manifests(ref, spec)
     digest = _digest(manifests)
     if status.get("infraDigest") == digest:
-        return
+        return False
     for manifest in manifests:
         if manifest["kind"] == "PersistentVolumeClaim":
             kube.create(manifest)  # a bound claim's spec is immutable: create once, never patch
         else:
             kube.apply(manifest)
     status["infraDigest"] = digest
+    return True
 
 
 def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:

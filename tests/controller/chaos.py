@@ -1,0 +1,157 @@
+"""A kmock API server that behaves like a real one where it matters for lost events, plus chaos.
+
+Plain kmock re-sends every existing object whenever a watch (re)connects, so an operator
+that lost an event is rescued when kopf's watch times out (about 70 s without events).
+A real API server sends BOOKMARK events and resumes a watch from its resourceVersion
+without re-sending anything. ``ChaosEmulator`` does the same: a watch that names a
+resourceVersion (every watch after kopf's initial list) gets only new events, and every
+watch gets a bookmark each ``bookmark_s``. On top of that it injects, for the operator's
+own client only (its User-Agent):
+
+- API errors on create, patch, list and get: 500, 409, and timeouts (the write is applied,
+  the answer is held past the client's timeout);
+- dropped and duplicated watch events (kopf's watches);
+- a hard kill of the operator process at its n-th request: before a read, and before or
+  right after a write lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import random
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp.web
+from kmock._internal.k8s import KubernetesEmulator, KubernetesError
+from kmock._internal.rendering import Request
+
+OPERATOR_AGENT = "OpenAPI-Generator"
+"""The kubernetes client's User-Agent: the operator's own calls (kopf's say kopf/...)."""
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+@dataclass
+class Chaos:
+    """What to inject; all rates are per request (or per watch event) and 0 by default."""
+
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 0.0
+    drop_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    seed: int = 0
+    rng: random.Random = field(init=False)
+    injected: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+
+@dataclass
+class KillSwitch:
+    """Kill ``pid`` when its ``at``-th request arrives; ``applied``: a write lands first."""
+
+    pid: int | None = None
+    at: int = 0
+    applied: bool = True
+    requests: int = 0
+    kills: int = 0
+
+    def arm(self, pid: int, at: int, applied: bool) -> None:
+        self.pid, self.at, self.applied, self.requests = pid, at, applied, 0
+
+    def fire(self) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.pid = None
+            self.kills += 1
+
+
+class ChaosEmulator(KubernetesEmulator):
+    chaos: Chaos
+    kill: KillSwitch
+    bookmark_s: float = 1.0
+    created: collections.Counter[str]
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.chaos = Chaos()
+        self.kill = KillSwitch()
+        self.created = collections.Counter()
+        self.resource_version = 0
+
+    async def _handle(self, request: Request) -> aiohttp.web.StreamResponse:
+        method = request.method.value.upper()
+        ours = (request.headers.get("User-Agent") or "").startswith(OPERATOR_AGENT) and request.resource is not None
+        dying = False
+        if ours and self.kill.pid is not None:
+            self.kill.requests += 1
+            dying = self.kill.requests >= self.kill.at
+            if dying and not (method in WRITES and self.kill.applied):
+                self.kill.fire()
+                return await self._render_error(KubernetesError(status=503, reason="Unavailable", message="killed"))
+        roll = self.chaos.rng.random() if ours else 1.0
+        if roll < self.chaos.error_rate:
+            status = 409 if method in ("POST", "PATCH") and roll < self.chaos.error_rate / 3 else 500
+            self.chaos.injected[f"{status} {method}"] += 1
+            return await self._render_error(KubernetesError(status=status, reason="Chaos", message="injected"))
+        response = await super()._handle(request)
+        if method == "POST" and request.resource is not None and response.status < 300 and request.data:
+            self.created[f"{request.resource.plural}/{request.data.get('metadata', {}).get('name')}"] += 1
+        if dying:
+            self.kill.fire()
+        if roll < self.chaos.error_rate + self.chaos.timeout_rate:
+            self.chaos.injected[f"timeout {method}"] += 1
+            await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
+        return response
+
+    async def _serve_watch(self, request: Request) -> AsyncIterator[Any]:
+        """A watch as a real API server serves it: resumed without replay, with bookmarks."""
+        yield b""
+        bus = self._buses[request.resource]
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for event in bus:
+                await queue.put(event)
+
+        pumping = asyncio.create_task(pump())
+        await asyncio.sleep(0)  # subscribed from here on
+        try:
+            if "resourceVersion" not in request.params:  # a fresh watch starts with the current objects
+                for key, obj in list(self.objects.items()):
+                    event = {"type": "ADDED", "object": obj.raw}
+                    if key[0] == request.resource and not obj.deleted and self._watched(request, event):
+                        yield event
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), self.bookmark_s)
+                except TimeoutError:
+                    self.resource_version += 1
+                    yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
+                                                         "metadata": {"resourceVersion": str(self.resource_version)}}}
+                    continue
+                if not self._watched(request, event):
+                    continue
+                roll = self.chaos.rng.random()
+                if roll < self.chaos.drop_rate:
+                    self.chaos.injected["dropped event"] += 1
+                    continue
+                yield event
+                if roll < self.chaos.drop_rate + self.chaos.duplicate_rate:
+                    self.chaos.injected["duplicated event"] += 1
+                    yield event
+        finally:
+            pumping.cancel()
+
+    def _watched(self, request: Request, event: dict[str, Any]) -> bool:
+        meta = (event.get("object") or {}).get("metadata") or {}
+        return bool(self._KubernetesEmulator__check(request, request.resource, meta.get("namespace"), meta.get("name"),
+                                                    strict=False))

@@ -1,0 +1,154 @@
+"""Whole runs through a hostile API server: errors, timeouts, lost and repeated watch events, and
+an operator killed again and again. Each run must end with the archive of an undisturbed run,
+byte for byte, each Job created once, and never sit still.
+
+The operator is the real `acdc operator` process (so a kill is a SIGKILL) with a 1 s resync;
+the server is ``ChaosEmulator`` (bookmarks, resumed watches re-send nothing: lost events stay
+lost, as on a real cluster); the Jobs run the real phase commands on the toy world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.controller.chaos import ChaosEmulator, KillSwitch
+from tests.controller.cluster import NAMESPACE, Kubelet, kubelet, run_body, run_object
+from tests.runner.test_local_run import final_state
+
+pytestmark = pytest.mark.kmock(cls=ChaosEmulator)
+
+STALL_S = 90.0
+"""A run that makes no progress at all (no Job created or finished, no status change) for
+this long is stalled: with a 1 s resync, any lost event is repaired in about a second."""
+
+
+KILL_SPREAD = 10
+"""Kill points cycle through requests 1..10 of a process (a step of 3, coprime to 10): a
+reconcile is about 4-10 requests, so kills land before and after reads, creates and status
+patches, and some lives finish one."""
+
+
+def start_operator(log: Path) -> subprocess.Popen[str]:
+    """`acdc operator` as in a pod: one process, which the kill switch may SIGKILL."""
+    env = {**os.environ, "ACDC_RESYNC_SECONDS": "1", "ACDC_API_TIMEOUT_SECONDS": "0.5"}
+    with log.open("a") as out:
+        return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "operator", "-A", "--standalone",
+                                 "--metrics-port", "0", "--health-port", "0"], env=env, stdout=out, stderr=out, text=True)
+
+
+def progress_mark(server: Any, player: Kubelet) -> tuple[Any, ...]:
+    status = (run_object(server) or {}).get("status") or {}
+    return (sum(server.created.values()), len(player.finished), status.get("generation"), len(status.get("progress") or {}))
+
+
+async def until(done: Callable[[], bool], mark: Callable[[], Any], *, tick: Callable[[], None] = lambda: None) -> None:
+    """Wait for ``done``; fail only if ``mark`` (what progress looks like) stops moving for STALL_S."""
+    loop = asyncio.get_running_loop()
+    last, since = mark(), loop.time()
+    while not done():
+        tick()
+        await asyncio.sleep(0.1)
+        now, current = loop.time(), mark()
+        if current != last:
+            last, since = current, now
+        elif now - since > STALL_S:
+            raise AssertionError(f"run stalled: no progress for {STALL_S:.0f} s at {current}")
+
+
+def phase(server: Any) -> str | None:
+    return ((run_object(server) or {}).get("status") or {}).get("phase")
+
+
+async def create_run(server: Any) -> None:
+    async with server.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns", json=run_body()) as response:
+        assert response.status < 300, await response.text()
+
+
+async def finish_run(server: Any, state: Path, tmp: Path, kills: KillSwitch | None = None) -> Kubelet:
+    """Run the tiny run to Succeeded; with ``kills``, every operator process is armed to die at
+    one of its first few requests (before or after a write lands) and a fresh one replaces it."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def launch() -> None:
+        processes.append(start_operator(tmp / "operator.log"))
+        if kills is not None:
+            life = len(processes)
+            kills.arm(processes[-1].pid, at=1 + (life * 3) % KILL_SPREAD, applied=life % 2 == 0)
+
+    def relaunch() -> None:
+        if kills is not None and processes[-1].poll() is not None:
+            launch()
+
+    async with kubelet(server, state) as player:
+        try:
+            launch()
+            await create_run(server)
+            await until(lambda: phase(server) == "Succeeded", lambda: progress_mark(server, player), tick=relaunch)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+    return player
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> dict[str, str]:  # noqa: F811
+    """The final state of the same run without any chaos."""
+    import kmock
+
+    from tests.controller.cluster import declare, write_kubeconfig
+
+    folder = tmp_path_factory.mktemp("undisturbed")
+    state = folder / "pvc"
+    state.mkdir()
+
+    async def undisturbed() -> None:
+        async with ChaosEmulator() as server, kmock.Server(server):
+            declare(server)
+            os.environ["KUBECONFIG"] = str(write_kubeconfig(folder / "kubeconfig", str(server.url).rstrip("/")))
+            await finish_run(server, state, folder)
+
+    saved = os.environ.get("KUBECONFIG")
+    try:
+        asyncio.run(undisturbed())
+    finally:
+        if saved is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = saved
+    return final_state(state)
+
+
+def assert_same_run(server: Any, state: Path, player: Kubelet, reference: dict[str, str]) -> None:
+    assert final_state(state) == reference
+    jobs = {name: count for name, count in server.created.items() if name.startswith("jobs/")}
+    assert jobs and all(count == 1 for count in jobs.values()), {n: c for n, c in jobs.items() if c > 1}
+    assert all(count == 1 for count in player.attempts.values())  # no step ran twice
+
+
+async def test_api_errors_timeouts_and_lost_watch_events_never_stall_a_run(cluster, state, tmp_path, reference):
+    chaos = cluster.chaos
+    chaos.error_rate, chaos.timeout_rate, chaos.timeout_s = 0.25, 0.05, 1.0
+    chaos.drop_rate, chaos.duplicate_rate = 0.3, 0.2
+    player = await finish_run(cluster, state, tmp_path)
+    injected = chaos.injected
+    for kind in ("500 POST", "500 PATCH", "500 GET", "409 POST", "409 PATCH", "dropped event", "duplicated event"):
+        assert injected[kind], f"no {kind} was injected: {dict(injected)}"
+    assert any(key.startswith("timeout") for key in injected), dict(injected)
+    assert_same_run(cluster, state, player, reference)
+
+
+async def test_operator_killed_again_and_again_finishes_the_same_run(cluster, state, tmp_path, reference):
+    """Each operator process is SIGKILLed at one of its first KILL_SPREAD requests."""
+    player = await finish_run(cluster, state, tmp_path, kills=cluster.kill)
+    assert cluster.kill.kills >= 20, f"only {cluster.kill.kills} kills"
+    assert_same_run(cluster, state, player, reference)
