@@ -8,11 +8,16 @@ resourceVersion (every watch after kopf's initial list) gets only new events, an
 watch gets a bookmark each ``bookmark_s``. On top of that it injects, for the operator's
 own client only (its User-Agent):
 
-- API errors on create, patch, list and get: 500, 409, and timeouts (the write is applied,
-  the answer is held past the client's timeout);
+- API errors on create, patch, delete, list and get: every ``every``-th request of each
+  method fails, in turn with 500, 409 (writes only) and a timeout (the request is applied,
+  the answer is held past the client's timeout), so each kind hits each method;
 - dropped and duplicated watch events (kopf's watches);
 - a hard kill of the operator process at its n-th request: before a read, and before or
   right after a write lands.
+
+It also honours equality label selectors in lists, as a real server does (kmock returns
+every object), and counts the operator's requests and listed objects per run and per the
+generation the run is in (``load``, ``listed``) for the bench.
 """
 
 from __future__ import annotations
@@ -28,29 +33,46 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.web
+import kmock
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 from kmock._internal.rendering import Request
 
 OPERATOR_AGENT = "OpenAPI-Generator"
 """The kubernetes client's User-Agent: the operator's own calls (kopf's say kopf/...)."""
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+RUN_LABEL = "acdc.dev/run"
+RUNS_RESOURCE = kmock.resource("acdc.dev", "v1alpha1", "coevolutionruns")
+
+
+def _selector(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
 
 
 @dataclass
 class Chaos:
-    """What to inject; all rates are per request (or per watch event) and 0 by default."""
+    """What to inject: API faults on a fixed rhythm, watch faults at random (``seed``)."""
 
-    error_rate: float = 0.0
-    timeout_rate: float = 0.0
+    every: int = 0
     timeout_s: float = 0.0
     drop_rate: float = 0.0
     duplicate_rate: float = 0.0
     seed: int = 0
     rng: random.Random = field(init=False)
     injected: collections.Counter[str] = field(default_factory=collections.Counter)
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+    def fault(self, method: str) -> str | None:
+        """"500", "409", "timeout" or None for the operator's next ``method`` request."""
+        self.calls[method] += 1
+        if not self.every or self.calls[method] % self.every:
+            return None
+        kinds = ("500", "409", "timeout") if method in WRITES else ("500", "timeout")
+        kind = kinds[(self.calls[method] // self.every) % len(kinds)]
+        self.injected[f"{kind} {method}"] += 1
+        return kind
 
 
 @dataclass
@@ -86,10 +108,50 @@ class ChaosEmulator(KubernetesEmulator):
         self.kill = KillSwitch()
         self.created = collections.Counter()
         self.resource_version = 0
+        self.load: collections.Counter[tuple[str, int]] = collections.Counter()
+        self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
+
+    def _attribute(self, request: Request) -> tuple[str, int] | None:
+        """The (run, its current generation) a request of the operator's is about."""
+        data = request.data if isinstance(request.data, dict) else {}
+        run = None
+        if request.resource is not None and request.resource.plural == "coevolutionruns":
+            run = request.name
+        elif (data.get("involvedObject") or {}).get("kind") == "CoevolutionRun":
+            run = data["involvedObject"].get("name")
+        else:
+            run = _selector(request.params.get("labelSelector", "")).get(RUN_LABEL)
+            run = run or ((data.get("metadata") or {}).get("labels") or {}).get(RUN_LABEL)
+            if run is None and request.name and request.resource is not None:
+                with contextlib.suppress(KeyError):
+                    run = (self.objects[request.resource, request.namespace, request.name].raw["metadata"]
+                           .get("labels") or {}).get(RUN_LABEL)
+        if not run:
+            return None
+        try:
+            body = self.objects[RUNS_RESOURCE, request.namespace or data.get("metadata", {}).get("namespace"), run].raw
+        except KeyError:
+            return None
+        return run, int((body.get("status") or {}).get("generation") or 0)
+
+    async def _serve_list(self, request: Request) -> Any:
+        listing = await super()._serve_list(request)
+        wanted = _selector(request.params.get("labelSelector", ""))
+        listing["items"] = [item for item in listing["items"]
+                            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
+        key = self._attribute(request) if request.params.get("watch") != "true" else None
+        if key is not None:
+            self.listed[key] += len(listing["items"])
+        return listing
 
     async def _handle(self, request: Request) -> aiohttp.web.StreamResponse:
         method = request.method.value.upper()
-        ours = (request.headers.get("User-Agent") or "").startswith(OPERATOR_AGENT) and request.resource is not None
+        agent = request.headers.get("User-Agent") or ""
+        ours = agent.startswith(OPERATOR_AGENT) and request.resource is not None
+        if (ours or agent.startswith("kopf/")) and request.params.get("watch") != "true":
+            key = self._attribute(request)
+            if key is not None:
+                self.load[key] += 1
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1
@@ -97,18 +159,15 @@ class ChaosEmulator(KubernetesEmulator):
             if dying and not (method in WRITES and self.kill.applied):
                 self.kill.fire()
                 return await self._render_error(KubernetesError(status=503, reason="Unavailable", message="killed"))
-        roll = self.chaos.rng.random() if ours else 1.0
-        if roll < self.chaos.error_rate:
-            status = 409 if method in ("POST", "PATCH") and roll < self.chaos.error_rate / 3 else 500
-            self.chaos.injected[f"{status} {method}"] += 1
-            return await self._render_error(KubernetesError(status=status, reason="Chaos", message="injected"))
+        fault = self.chaos.fault(method) if ours else None
+        if fault in ("500", "409"):
+            return await self._render_error(KubernetesError(status=int(fault), reason="Chaos", message="injected"))
         response = await super()._handle(request)
         if method == "POST" and request.resource is not None and response.status < 300 and request.data:
             self.created[f"{request.resource.plural}/{request.data.get('metadata', {}).get('name')}"] += 1
         if dying:
             self.kill.fire()
-        if roll < self.chaos.error_rate + self.chaos.timeout_rate:
-            self.chaos.injected[f"timeout {method}"] += 1
+        if fault == "timeout":
             await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
         return response
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.controller.cluster import declare, write_kubeconfig
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
+
+# The in-thread operator reads this when kopf first imports its handlers: a 2 s resync lets
+# tests see what only a resync notices (a pod that cannot be scheduled) without long waits.
+os.environ.setdefault("ACDC_RESYNC_SECONDS", "2")
 
 
 @pytest.fixture

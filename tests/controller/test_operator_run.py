@@ -12,6 +12,7 @@ from tests.controller.cluster import (
     NAMESPACE,
     PHASE_RUNNER,
     PVCS,
+    fake_phase,
     kubelet,
     operator,
     run_body,
@@ -184,3 +185,43 @@ async def _delete_with(cluster, state, policy: str) -> None:
         await delete_run(cluster)
         await wait_for(lambda: run_object(cluster) is None)
         await wait_for(lambda: not job_names(cluster))
+
+
+def operator_lists(cluster, plural: str) -> list[str]:
+    """The label selectors of the operator's own list requests (kopf's watches excluded)."""
+    return [request.params.get("labelSelector", "") for request in list(cluster)
+            if request.method.value.upper() == "GET" and str(request.url.path).endswith(f"/{plural}")
+            and "watch" not in request.params and (request.headers.get("User-Agent") or "").startswith("OpenAPI")]
+
+
+async def test_reconcile_reads_one_generation_and_deletes_closed_generations_jobs(cluster, state):
+    """Four generations: every list names one generation, and only the failed step's Job survives."""
+    population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 3}
+    async with kubelet(cluster, state, failing_fake("g0002-merge-00")), operator():
+        await create_run(cluster, run_body(population=population))
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: run_object(cluster)["status"].get("jobsDeletedThrough") == 3)
+    assert job_names(cluster) == {"demo-g0002-merge-00"}  # kept for debugging (spec.jobHistory.keepFailed)
+    for plural in ("jobs", "pods"):
+        selectors = operator_lists(cluster, plural)
+        assert selectors and all("acdc.dev/generation=" in selector for selector in selectors), selectors
+    job = cluster.objects[JOBS, NAMESPACE, "demo-g0002-merge-00"].raw
+    assert job["spec"]["ttlSecondsAfterFinished"] == 7 * 24 * 3600
+
+
+def failing_fake(step_name: str):
+    """The fake phase (the operator alone), except that ``step_name`` fails every attempt."""
+    def phase(state, step, run_yaml):
+        return (1, None) if step.name == step_name else fake_phase(state, step, run_yaml)
+    return phase
+
+
+async def test_coverage_budget_ends_the_run_succeeded_with_the_reason(cluster, state):
+    """The fake phases report the same coverage every generation: one stale generation stops it."""
+    population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 5}
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body(population=population, budget={"stopWhenCoverageStaleFor": 1}))
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+    progressing = condition(cluster, "Progressing")
+    assert progressing["reason"] == "CoverageStalled" and "after generation 1" in progressing["message"]
+    assert run_object(cluster)["status"]["generation"] == 1

@@ -116,12 +116,13 @@ def run_changed(memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
     _reconcile(memo, namespace, name)
 
 
-def _job_finished(body: kopf.Body, type: str | None, **_: Any) -> bool:
-    return type in (None, "ADDED", "MODIFIED") and is_finished(body)
+def _job_moved(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    """Finished (the DAG moves on) or suspended (Kueue holds or preempted it: say why it waits)."""
+    return type in (None, "ADDED", "MODIFIED") and (is_finished(body) or bool(body.get("spec", {}).get("suspend")))
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, when=_job_finished)
-def job_finished(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
+@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, when=_job_moved)
+def job_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
     """Fast path only: kopf drops a failed event handler, so a failure is left to the resync."""
     for owner in body.get("metadata", {}).get("ownerReferences") or []:
         if owner.get("kind") == KIND and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):

@@ -115,7 +115,10 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
         "kind": "Job",
         "metadata": ref.metadata(names.job_name(ref.name, step), job_labels),
         "spec": {
+            # Kueue's contract: a queued Job is created suspended and Kueue unsuspends it on admission.
+            "suspend": bool(spec.resources.kueue_queue_name),
             "backoffLimit": res.backoff_limit,
+            "ttlSecondsAfterFinished": spec.job_history.ttl_seconds_after_finished,
             "activeDeadlineSeconds": res.active_deadline_seconds,
             "podFailurePolicy": {
                 "rules": [

@@ -60,6 +60,11 @@ def run_labels(run: str) -> dict[str, str]:
     return {**MANAGED_BY, LABEL_RUN: short(run, MAX_NAME)}
 
 
+def generation_labels(run: str, generation: int) -> dict[str, str]:
+    """Selects one generation's Jobs and pods: a reconcile reads only the current generation."""
+    return {**run_labels(run), LABEL_GENERATION: str(generation)}
+
+
 def step_labels(run: str, step: Step) -> dict[str, str]:
     return {
         **run_labels(run),

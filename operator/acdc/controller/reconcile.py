@@ -10,6 +10,8 @@ and any number of times: Job names are deterministic and a second create is a 40
 from __future__ import annotations
 
 import copy
+import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -19,8 +21,9 @@ from typing import Any
 
 from acdc import metrics
 from acdc.controller import names
+from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
 from acdc.controller.job_manifest import build_job
-from acdc.controller.job_outcome import is_finished, outcome, pods_of
+from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.sandbox_policy import build_sandbox_policy
@@ -28,9 +31,11 @@ from acdc.controller.server_manifests import build_deployment, build_service, de
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
+from acdc.controller.waiting import Waiting, job_waiting, needs_pods, pod_waiting
 from acdc.phases.dag import DagShape, Phase, Step, StepRecord
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
+from acdc.spec.run import BudgetSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +91,9 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         if old.get("lastError") != message:
             emit("Warning", "InvalidSpec", message[:1000])
         return _finish(kube, ref, old, status, result)
+    _delete_closed_jobs(kube, ref, spec, status)  # from what the server holds: outcomes already saved
     if status.get("phase") in ("Succeeded", "Failed") and _failed_reason(status) != "InvalidSpec":
-        return result
+        return _finish(kube, ref, old, status, result)
     if _failed_reason(status) == "InvalidSpec":
         status["conditions"] = set_condition(status.get("conditions", []), "Failed", "False", "SpecValid", "")
         status.pop("lastError", None)
@@ -109,7 +115,35 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
         old = copy.deepcopy(status)
     _advance(kube, ref, spec, status, emit, result)
-    return _finish(kube, ref, old, status, result)
+    _finish(kube, ref, old, status, result)
+    saved = copy.deepcopy(status)
+    if _delete_closed_jobs(kube, ref, spec, status):  # the patch above saved the closed generations
+        _finish(kube, ref, saved, status, result)
+    return result
+
+
+def closed_through(status: dict[str, Any]) -> int:
+    """The last generation whose outcomes are all in status (and on the volume)."""
+    generation = int(status.get("generation") or 0)
+    return generation if status.get("phase") == "Succeeded" else generation - 1
+
+
+def _delete_closed_jobs(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:
+    """Delete the Jobs (and, by propagation, pods) of closed generations, except failed ones
+    when ``spec.jobHistory.keepFailed``: they stay for debugging until the run is deleted or
+    their ttlSecondsAfterFinished ends. A failed run keeps everything. ``status`` must be
+    what the server holds, so no outcome is deleted before it is saved."""
+    deleted = int(status.get("jobsDeletedThrough", -1))
+    target = closed_through(status)
+    if status.get("phase") == "Failed" or target <= deleted:
+        return False
+    for generation in range(deleted + 1, target + 1):
+        for job in kube.list(JOBS, ref.namespace, names.generation_labels(ref.name, generation)):
+            condition = finished_condition(job) or {}
+            if not (spec.job_history.keep_failed and condition.get("type") == "Failed"):
+                kube.delete(JOBS, ref.namespace, job["metadata"]["name"])
+    status["jobsDeletedThrough"] = target
+    return True
 
 
 def _failed_reason(status: dict[str, Any]) -> str | None:
@@ -140,21 +174,19 @@ def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dic
 
 def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:
     shape = DagShape.from_spec(spec)
-    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
-    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in listed}
-    pods: list[dict[str, Any]] | None = None
     while True:
         generation = int(status["generation"])
+        selector = names.generation_labels(ref.name, generation)
+        jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, selector)}
+        pods: list[dict[str, Any]] | None = None
         progress: dict[str, Any] = status.setdefault("progress", {})
         done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
         for name, job in jobs.items():
             if name in done or not name or not is_finished(job):
                 continue
             step = Step.parse(name)
-            if step.generation != generation:
-                continue
             if pods is None:
-                pods = kube.list(PODS, ref.namespace, names.run_labels(ref.name))
+                pods = kube.list(PODS, ref.namespace, selector)
             found = outcome(step, job, pods_of(job["metadata"]["name"], pods))
             if found.record is None:
                 message = f"{name} failed ({found.reason}): {found.message}".strip()
@@ -166,6 +198,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
                 return
             done[name] = found.record
             progress[name] = found.record.to_dict()
+            status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
             result.recorded.append(name)
             metrics.record_step(ref.namespace, ref.name, step, found.record)
             if found.record.status == "dropped":
@@ -177,14 +210,49 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             progress[step.name] = SKIPPED.to_dict()
         if not actions.close:
             _launch(kube, ref, spec, status, actions, jobs, result)
+            waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector))
+            _say_why_waiting(status, waits, emit)
             return
-        _close_generation(shape, generation, done, status, emit, actions.finish)
-        if actions.finish:
+        if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
             return
 
 
-def _close_generation(shape: DagShape, generation: int, done: dict[str, StepRecord], status: dict[str, Any], emit: Emit,
-                      finish: bool) -> None:
+def _waiting(jobs: dict[str | None, dict[str, Any]],
+             pods: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]) -> list[Waiting]:
+    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready."""
+    out: list[Waiting] = []
+    for name, job in sorted(jobs.items(), key=lambda item: item[0] or ""):
+        if not name or is_finished(job):
+            continue
+        found = job_waiting(name, job)
+        if found is None and needs_pods(job):
+            if callable(pods):
+                pods = pods()
+            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods))
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _say_why_waiting(status: dict[str, Any], waits: list[Waiting], emit: Emit) -> None:
+    """One Waiting condition for the run (the first reason, every waiting step), and an Event
+    when it changes, so `kubectl describe` shows why nothing is happening."""
+    before = next((c for c in status.get("conditions", []) if c.get("type") == "Waiting"), {})
+    if not waits:
+        if before.get("status") == "True":
+            status["conditions"] = set_condition(status["conditions"], "Waiting", "False", "StepsRunning", "")
+        return
+    message = "; ".join(wait.line for wait in waits[:5]) + (f"; and {len(waits) - 5} more" if len(waits) > 5 else "")
+    reason = waits[0].reason
+    status["conditions"] = set_condition(status.get("conditions", []), "Waiting", "True", reason, message[:1000])
+    if (before.get("reason"), before.get("message"), before.get("status")) != (reason, message[:1000], "True"):
+        kind = "Normal" if reason == "WaitingForAdmission" else "Warning"
+        emit(kind, reason, message[:1000])
+
+
+def _close_generation(shape: DagShape, budget: BudgetSpec, generation: int, done: dict[str, StepRecord],
+                      status: dict[str, Any], emit: Emit, finish: bool) -> bool:
+    """Record the generation's summary; then finish the run (True) or move to the next generation."""
     closing = Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
     summary = done[closing.name].result
     archive = dict(status.get("archive") or {})
@@ -198,22 +266,26 @@ def _close_generation(shape: DagShape, generation: int, done: dict[str, StepReco
     emit("Normal", "GenerationComplete",
          f"generation {generation}: archive {archive.get('size')}, best {archive.get('bestFitness')}, "
          f"coverage {archive.get('coverage')}, dropped {len(dropped)}")
-    if finish:
+    track_coverage(status)
+    reason, message = "RunFinished", f"finished after generation {generation}"
+    stop = None if finish else exhausted(budget, status, datetime.datetime.now(tz=datetime.UTC))
+    if stop is not None:
+        reason, message = stop[0], f"stopped after generation {generation}: {stop[1]}"
+    if finish or stop is not None:
         status.update(phase="Succeeded", completionTime=now(), step=None)
-        status["conditions"] = set_condition(status.get("conditions", []), "Progressing", "False", "RunFinished",
-                                             f"finished after generation {generation}")
-        status["conditions"] = set_condition(status["conditions"], "Ready", "True", "RunFinished", "")
-        emit("Normal", "RunSucceeded", f"finished after generation {generation}")
-        return
+        status["conditions"] = set_condition(status.get("conditions", []), "Progressing", "False", reason, message)
+        status["conditions"] = set_condition(status["conditions"], "Ready", "True", reason, "")
+        emit("Normal", "RunSucceeded", message)
+        return True
     status["generation"] = generation + 1
     status["progress"] = {}
+    return False
 
 
 def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], actions: NextActions,
             jobs: dict[str | None, dict[str, Any]], result: Outcome) -> None:
     generation = int(status["generation"])
-    in_flight = [Step.parse(name) for name, job in jobs.items()
-                 if name and not is_finished(job) and Step.parse(name).generation == generation]
+    in_flight = [Step.parse(name) for name, job in jobs.items() if name and not is_finished(job)]
     if spec.suspend:
         state = "Suspended" if not in_flight else "Running"
         message = "paused" if not in_flight else f"pausing after {len(in_flight)} running step(s)"

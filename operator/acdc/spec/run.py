@@ -391,6 +391,29 @@ class ImagesSpec(SpecModel):
     pull_secrets: list[str] = []
 
 
+class BudgetSpec(SpecModel):
+    """Limits that end a run early and successfully, with the reason in its conditions.
+    The operator checks them as each generation closes, so the archive is always whole."""
+
+    max_wall_seconds: PositiveInt | None = None
+    """Stop once this long has passed since the run started."""
+    max_gpu_hours: Annotated[float, Field(gt=0)] | None = None
+    """Stop once the Jobs' requested GPUs times their run time add up to this."""
+    stop_when_coverage_stale_for: PositiveInt | None = None
+    """Stop when the archive's coverage has not improved for this many generations."""
+
+
+class JobHistorySpec(SpecModel):
+    """How long finished Jobs stay. The operator deletes a generation's Jobs once its outcomes
+    are saved; these settings keep what a person needs to debug a failed step."""
+
+    keep_failed: bool = True
+    """Keep the Jobs (and pods) of failed or rejected steps until the run is deleted."""
+    ttl_seconds_after_finished: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
+    """Backstop: Kubernetes deletes any finished Job after this, kept or not (at least 1 h,
+    so an operator that is down for a while still finds the outcomes it has not recorded)."""
+
+
 class RetentionSpec(SpecModel):
     """What is kept on disk (a 7B child is about 15 GB) and when the run is deleted."""
 
@@ -425,6 +448,8 @@ class CoevolutionRunSpec(SpecModel):
     storage: StorageSpec = StorageSpec()
     images: ImagesSpec = ImagesSpec()
     retention: RetentionSpec = RetentionSpec()
+    job_history: JobHistorySpec = JobHistorySpec()
+    budget: BudgetSpec = BudgetSpec()
     suspend: bool = False
     """Pause after the current phase; set back to false to continue."""
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from acdc.spec.base import SpecModel
 
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
-ConditionType = Literal["Ready", "Progressing", "Degraded", "Suspended", "Failed"]
+ConditionType = Literal["Ready", "Progressing", "Degraded", "Suspended", "Failed", "Waiting"]
 
 
 class Condition(SpecModel):
@@ -57,3 +57,10 @@ class CoevolutionRunStatus(SpecModel):
     """Digest of each spec field that cannot change mid-run, taken when the run started."""
     infra_digest: str | None = None
     """Digest of the volume, spec ConfigMap, servers and policy last applied (skips re-applying)."""
+    gpu_hours: float = 0.0
+    """Requested GPUs times run time of every recorded step's Job (for spec.budget)."""
+    best_coverage: float | None = None
+    coverage_stale_generations: int = 0
+    """Generations closed since the archive's coverage last improved (for spec.budget)."""
+    jobs_deleted_through: int = -1
+    """Jobs of generations up to this one are deleted (failed ones kept per spec.jobHistory)."""

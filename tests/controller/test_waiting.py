@@ -1,0 +1,108 @@
+"""Why a run waits: the Waiting condition and Events name the reason and the step, from what the
+scheduler, the kubelet and Kueue write on Jobs and pods (the test plays them); Kueue admission,
+preemption and re-admission."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.controller.cluster import JOBS, NAMESPACE, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.test_operator_run import condition, create_run, job_names, phase_of
+
+EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
+JOB = "demo-g0000-init"
+
+
+async def patch_job(cluster, name: str, body: dict, status: bool = False) -> None:
+    url = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}" + ("/status" if status else "")
+    async with cluster.patch(url, json=body) as response:
+        assert response.status < 300, await response.text()
+
+
+async def put_pod(cluster, pod_status: dict, attempt: int) -> None:
+    """A pending pod of the init Job, labelled as the Job controller labels it."""
+    job = cluster.objects[JOBS, NAMESPACE, JOB].raw
+    labels = {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": JOB}
+    pod = {"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Pending", **pod_status},
+           "metadata": {"name": f"{JOB}-pending-{attempt}", "namespace": NAMESPACE, "labels": labels}}
+    async with cluster.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
+        assert response.status < 300, await response.text()
+
+
+def events(cluster) -> list[dict]:
+    """Events the operator posted (from the requests: kmock stores only the first unnamed one)."""
+    return [request.data for request in list(cluster) if request.method.value.upper() == "POST"
+            and str(request.url.path).endswith("/events") and isinstance(request.data, dict)]
+
+
+def unscheduled(message: str) -> dict:
+    return {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}
+
+
+REASONS = [
+    ("Unschedulable", unscheduled("0/4 nodes are available: 4 Insufficient nvidia.com/gpu."), "Insufficient nvidia.com/gpu"),
+    ("WaitingForVolume", unscheduled("0/4 nodes are available: pod has unbound immediate PersistentVolumeClaims."),
+     "unbound immediate PersistentVolumeClaims"),
+    ("ImagePullBackOff", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "acdc/worker:typo"'}}}]}, "acdc/worker:typo"),
+]
+
+
+async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(cluster, state):
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: JOB in job_names(cluster))
+        await patch_job(cluster, JOB, {"status": {"active": 1, "ready": 0}}, status=True)
+        for attempt, (reason, pod_status, words) in enumerate(REASONS):
+            await put_pod(cluster, pod_status, attempt)
+            waiting = await wait_for(lambda r=reason: condition(cluster, "Waiting").get("reason") == r
+                                     and condition(cluster, "Waiting"), timeout=60)
+            assert waiting["status"] == "True" and "g0000-init" in waiting["message"] and words in waiting["message"]
+            await wait_for(lambda r=reason: any(e.get("reason") == r and "g0000-init" in e.get("message", "")
+                                                for e in events(cluster)))
+        player.paused = False
+        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+    assert condition(cluster, "Waiting")["status"] == "False"
+
+
+async def test_kueue_admission_preemption_and_readmission(cluster, state):
+    """Jobs are created suspended with the queue label; a preempted Job waits and is not a failure."""
+    admitted: set[str] = set()
+
+    async def kueue(preempt: str, player) -> None:
+        """Plays Kueue: admits every queued Job; preempts ``preempt`` once right after admitting it."""
+        while True:
+            for name in job_names(cluster) - admitted:
+                job = cluster.objects[JOBS, NAMESPACE, name].raw
+                assert job["spec"]["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
+                admitted.add(name)
+                if name == preempt:
+                    player.paused = True  # admitted and started, then preempted before its pod finished
+                    await patch_job(cluster, name, {"spec": {"suspend": False}})
+                    await patch_job(cluster, name, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1}},
+                                    status=True)
+                    await patch_job(cluster, name, {"spec": {"suspend": True}})
+                    player.paused = False
+                    await patch_job(cluster, name, {"status": {"active": 0, "conditions": [
+                        {"type": "Suspended", "status": "True", "reason": "JobSuspended"}]}}, status=True)
+                    await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Preempted", timeout=60)
+                    assert phase_of(cluster) == "Running" and not condition(cluster, "Failed")
+                    status = cluster.objects[JOBS, NAMESPACE, name].raw["status"]
+                    await patch_job(cluster, name, {"status": {**status, "conditions": None}}, status=True)
+                await patch_job(cluster, name, {"spec": {"suspend": False}})
+            await asyncio.sleep(0.05)
+
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body(resources={"kueueQueueName": "gpu"}))
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission", timeout=60)
+        assert "g0000-init" in condition(cluster, "Waiting")["message"] and "gpu" in condition(cluster, "Waiting")["message"]
+        player.paused = False
+        playing = asyncio.create_task(kueue("demo-g0000-plan", player))
+        try:
+            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        finally:
+            playing.cancel()
+    assert all(count == 1 for count in player.attempts.values())  # preemption cost no attempt
+    assert run_object(cluster)["status"]["archive"]["size"] >= 1
