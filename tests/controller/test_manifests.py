@@ -62,13 +62,13 @@ def test_infrastructure_validates_and_jobs_see_service_urls():
                     embedding={"kind": "endpoint", "endpoint": {"deploy": {"model": "bge", "gpus": 1}}})
     manifests = infra_manifests(REF, run_spec)
     kinds = sorted(m["kind"] for m in manifests)
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Deployment", "NetworkPolicy", "PersistentVolumeClaim",
-                     "Service", "Service", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Deployment", "NetworkPolicy", "NetworkPolicy",
+                     "PersistentVolumeClaim", "Service", "Service", "Service"]
     for manifest in manifests:
         validate(manifest)
     configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
     assert "http://demo-scientist.ml.svc:8000/v1" in configmap["data"]["run.yaml"]
-    policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
+    policy = next(m for m in manifests if m["metadata"]["name"] == names.sandbox_policy("demo"))
     assert policy["spec"]["egress"][1]["to"][0]["podSelector"]["matchLabels"][names.LABEL_SERVER] == "judge"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient, Configuration
 
+from acdc.controller.ownership import NotOwned, owns
 from acdc.spec import API_GROUP, API_VERSION, PLURAL
 
 
@@ -39,11 +40,15 @@ CONFIGMAPS = Resource("", "v1", "configmaps")
 CLAIMS = Resource("", "v1", "persistentvolumeclaims")
 SERVICES = Resource("", "v1", "services")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
+SECRETS = Resource("", "v1", "secrets")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 BY_KIND = {
     "Job": JOBS, "ConfigMap": CONFIGMAPS, "PersistentVolumeClaim": CLAIMS, "Service": SERVICES,
     "Deployment": DEPLOYMENTS, "NetworkPolicy": NETWORK_POLICIES,
 }
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+"""Accept header asking for an object's metadata alone: reading a Secret's annotations
+must not bring its data into the operator."""
 
 
 class ApiError(Exception):
@@ -57,8 +62,8 @@ class Kube:
         self.client = ApiClient(configuration)
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-              query: list[tuple[str, str]] | None = None) -> Any:
-        headers = {"Accept": "application/json"}
+              query: list[tuple[str, str]] | None = None, accept: str = "application/json") -> Any:
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         method, url, headers, payload, _ = self.client.param_serialize(
@@ -71,8 +76,16 @@ class Kube:
         return json.loads(raw) if raw else None
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get(res, namespace, name, "application/json")
+
+    def get_metadata(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object's metadata only (name, labels, annotations); None if it does not exist."""
+        found = self._get(res, namespace, name, METADATA_ONLY)
+        return None if found is None else found.get("metadata") or {}
+
+    def _get(self, res: Resource, namespace: str, name: str, accept: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", res.path(namespace, name))
+            return self._call("GET", res.path(namespace, name), accept=accept)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -96,21 +109,43 @@ class Kube:
                 return False
             raise
 
-    def apply(self, manifest: dict[str, Any]) -> None:
-        """Create, or merge-patch the existing object to ``manifest``'s labels and content."""
-        if not self.create(manifest):
-            meta = manifest["metadata"]
+    def apply(self, manifest: dict[str, Any], update: bool = True) -> None:
+        """Create ``manifest``, or merge-patch the run's existing object of that name to it.
+
+        An existing object that is not the run's (``ownership.owns``) is never touched:
+        NotOwned is raised instead. ``update=False`` leaves the run's own object as it is
+        (a bound claim's spec is immutable).
+        """
+        if self.create(manifest):
+            return
+        meta = manifest["metadata"]
+        res = BY_KIND[manifest["kind"]]
+        existing = self.get(res, meta["namespace"], meta["name"])
+        if existing is None:  # deleted since the create: create again (a second 409 is a real error)
+            if not self.create(manifest):
+                raise ApiError(409, f"{manifest['kind']} {meta['name']} keeps reappearing")
+            return
+        if not owns(manifest, existing):
+            raise NotOwned(manifest["kind"], meta["name"])
+        if update:
             patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
             patch["metadata"] = {"labels": meta.get("labels", {})}
-            self.patch(BY_KIND[manifest["kind"]], meta["namespace"], meta["name"], patch)
+            self.patch(res, meta["namespace"], meta["name"], patch)
 
     def patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None) -> Any:
         return self._call("PATCH", res.path(namespace, name, subresource), patch, "application/merge-patch+json")
 
-    def delete(self, res: Resource, namespace: str, name: str) -> bool:
-        """Delete (pods of Jobs too: background propagation); False if it was already gone."""
+    def delete(self, res: Resource, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete (pods of Jobs too: background propagation); False if it was already gone.
+
+        ``uid`` is a precondition: the object checked before is the one deleted, not a
+        namesake created in between.
+        """
+        options: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            self._call("DELETE", res.path(namespace, name), {"propagationPolicy": "Background"})
+            self._call("DELETE", res.path(namespace, name), options)
             return True
         except ApiError as exc:
             if exc.status == 404:

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acdc import metrics
-from acdc.controller import names
+from acdc.controller import names, tenancy
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
+from acdc.controller.ownership import NotOwned
 from acdc.controller.run_ref import RunRef
 from acdc.controller.sandbox_policy import build_sandbox_policy
-from acdc.controller.server_manifests import build_deployment, build_service, deployed_endpoints
+from acdc.controller.server_manifests import build_deployment, build_server_policy, build_service, deployed_endpoints
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
@@ -61,8 +62,11 @@ def infra_manifests(ref: RunRef, spec: CoevolutionRunSpec) -> list[dict[str, Any
     out = [build_spec_configmap(ref, spec), build_sandbox_policy(ref, spec)]
     if not spec.storage.existing_claim:
         out.insert(0, build_claim(ref, spec))
-    for role, endpoint in deployed_endpoints(spec).items():
+    servers = deployed_endpoints(spec)
+    for role, endpoint in servers.items():
         out += [build_deployment(ref, spec, role, endpoint), build_service(ref, role)]
+    if servers:
+        out.append(build_server_policy(ref))
     return out
 
 
@@ -104,7 +108,14 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         return _finish(kube, ref, old, status, result)
     if _degraded(status) == "True":
         status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecAccepted", "")
-    _ensure_infra(kube, ref, spec, status)
+    refused = tenancy.refusals(kube, ref, spec)
+    if not refused:
+        try:
+            _ensure_infra(kube, ref, spec, status)
+        except NotOwned as exc:
+            refused = [tenancy.Refusal(exc.reason, str(exc))]
+    if tenancy.record(status, old, emit, refused):
+        return _finish(kube, ref, old, status, result)
     _advance(kube, ref, spec, status, emit, result)
     return _finish(kube, ref, old, status, result)
 
@@ -127,10 +138,8 @@ def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dic
     if status.get("infraDigest") == digest:
         return
     for manifest in manifests:
-        if manifest["kind"] == "PersistentVolumeClaim":
-            kube.create(manifest)  # a bound claim's spec is immutable: create once, never patch
-        else:
-            kube.apply(manifest)
+        # A bound claim's spec is immutable: create once, never patch.
+        kube.apply(manifest, update=manifest["kind"] != "PersistentVolumeClaim")
     status["infraDigest"] = digest
 
 
