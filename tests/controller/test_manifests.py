@@ -100,6 +100,8 @@ def test_long_run_names_give_valid_job_names():
 def test_rbac_roles_validate(scope):
     validate(rbac.role("acdc", "ml") if scope == "namespaced" else rbac.cluster_role("acdc"))
     assert any("jobs" in rule["resources"] for rule in rbac.rules(scope))
+    secrets = [rule for rule in rbac.rules(scope) if "secrets" in rule["resources"]]
+    assert [rule["verbs"] for rule in secrets] == [["get"]]  # one annotation at a time, never a list of Secrets
 
 
 def test_strict_validation_catches_a_misspelt_key():

@@ -195,3 +195,18 @@ async def test_a_retained_claim_of_the_run_is_adopted(cluster, policy):
                      spec={"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}})
         await create_run(cluster, run_body())
         await admitted_and_started(cluster)
+
+
+async def test_foreign_job_of_a_steps_name_is_not_taken_for_the_step(cluster, policy):
+    foreign = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "demo-g0000-init", "namespace": NAMESPACE},
+               "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                              "containers": [{"name": "x", "image": "busybox"}]}}}}
+    async with operator():
+        await post(cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs", foreign)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: admitted(cluster).get("reason") == "ObjectNotOwned")
+        assert "Job 'demo-g0000-init'" in admitted(cluster)["message"]
+        await wait_for(lambda: events(cluster, "ObjectNotOwned"))
+    job = live(cluster, JOBS)["demo-g0000-init"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox" and not job["metadata"].get("labels")
+    assert list(live(cluster, JOBS)) == ["demo-g0000-init"]

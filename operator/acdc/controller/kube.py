@@ -99,38 +99,40 @@ class Kube:
                 if all((item.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
 
     def create(self, manifest: dict[str, Any]) -> bool:
-        """Create ``manifest``; False if it already exists (names are deterministic: that is a retry)."""
-        res = BY_KIND[manifest["kind"]]
-        try:
-            self._call("POST", res.path(manifest["metadata"]["namespace"]), manifest)
-            return True
-        except ApiError as exc:
-            if exc.status == 409:
-                return False
-            raise
+        """Create ``manifest``; False if the run's own object of that name exists (names are
+        deterministic: that is a retry). NotOwned if somebody else's does (``ownership.owns``)."""
+        return self._create_or_existing(manifest) is None
 
     def apply(self, manifest: dict[str, Any], update: bool = True) -> None:
         """Create ``manifest``, or merge-patch the run's existing object of that name to it.
 
-        An existing object that is not the run's (``ownership.owns``) is never touched:
-        NotOwned is raised instead. ``update=False`` leaves the run's own object as it is
-        (a bound claim's spec is immutable).
+        An existing object that is not the run's is never touched: NotOwned is raised.
+        ``update=False`` leaves the run's own object as it is (a bound claim's spec is immutable).
         """
-        if self.create(manifest):
-            return
-        meta = manifest["metadata"]
-        res = BY_KIND[manifest["kind"]]
-        existing = self.get(res, meta["namespace"], meta["name"])
-        if existing is None:  # deleted since the create: create again (a second 409 is a real error)
-            if not self.create(manifest):
-                raise ApiError(409, f"{manifest['kind']} {meta['name']} keeps reappearing")
-            return
-        if not owns(manifest, existing):
-            raise NotOwned(manifest["kind"], meta["name"])
-        if update:
+        existing = self._create_or_existing(manifest)
+        if existing is not None and update:
+            meta = manifest["metadata"]
             patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
             patch["metadata"] = {"labels": meta.get("labels", {})}
-            self.patch(res, meta["namespace"], meta["name"], patch)
+            self.patch(BY_KIND[manifest["kind"]], meta["namespace"], meta["name"], patch)
+
+    def _create_or_existing(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """None once ``manifest`` is created; else the run's own existing object of its name."""
+        res = BY_KIND[manifest["kind"]]
+        meta = manifest["metadata"]
+        for _ in range(2):  # a namesake deleted between the 409 and the GET: create again, once
+            try:
+                self._call("POST", res.path(meta["namespace"]), manifest)
+                return None
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            existing = self.get(res, meta["namespace"], meta["name"])
+            if existing is not None:
+                if not owns(manifest, existing):
+                    raise NotOwned(manifest["kind"], meta["name"])
+                return existing
+        raise ApiError(409, f"{manifest['kind']} {meta['name']} keeps reappearing")
 
     def patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None) -> Any:
         return self._call("PATCH", res.path(namespace, name, subresource), patch, "application/merge-patch+json")

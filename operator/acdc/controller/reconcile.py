@@ -112,11 +112,10 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     if not refused:
         try:
             _ensure_infra(kube, ref, spec, status)
+            _advance(kube, ref, spec, status, emit, result)
         except NotOwned as exc:
             refused = [tenancy.Refusal(exc.reason, str(exc))]
-    if tenancy.record(status, old, emit, refused):
-        return _finish(kube, ref, old, status, result)
-    _advance(kube, ref, spec, status, emit, result)
+    tenancy.record(status, old, emit, refused)
     return _finish(kube, ref, old, status, result)
 
 

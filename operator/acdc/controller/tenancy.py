@@ -191,19 +191,15 @@ def refusals(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, policy: TenancyP
 
 
 def record(status: dict[str, Any], old: Mapping[str, Any], emit: Callable[[str, str, str], None],
-           found: list[Refusal]) -> bool:
-    """Write the Admitted condition for ``found``; a Warning Event per refusal when they change.
-
-    Returns True when the run is refused (nothing may be created for it now).
-    """
+           found: list[Refusal]) -> None:
+    """Write the Admitted condition for ``found``; a Warning Event per refusal when they change."""
     conditions = status.get("conditions", [])
     if not found:
         status["conditions"] = set_condition(conditions, CONDITION, "True", "Allowed", "")
-        return False
+        return
     message = "; ".join(refusal.message for refusal in found)
     status["conditions"] = set_condition(conditions, CONDITION, "False", found[0].reason, message)
     before = next((c for c in old.get("conditions", []) if c.get("type") == CONDITION), {})
     if before.get("status") != "False" or before.get("message") != message:
         for refusal in found:
             emit("Warning", refusal.reason, refusal.message[:1000])
-    return True
