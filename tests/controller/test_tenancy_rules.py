@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from acdc.controller.kube import ApiError
 from acdc.controller.ownership import owns
 from acdc.controller.reconcile import parse_spec
+from acdc.controller.run_ref import RunRef
 from acdc.controller.server_args import DANGEROUS, RESERVED, refused_args
-from acdc.controller.tenancy import TenancyPolicy, image_allowed, references, repository
+from acdc.controller.tenancy import TenancyPolicy, image_allowed, references, refusals, repository
 from tests.controller.cluster import run_body
 
 
@@ -92,3 +94,18 @@ WANTED = {"metadata": {"name": "web-spec", "labels": RUN_LABELS, "ownerReference
 ])
 def test_only_the_runs_own_objects_are_owned(existing, owned):
     assert owns(WANTED, existing) is owned
+
+
+class ForbiddenKube:
+    """An API server that will not show the operator Secrets (no `get secrets` in its Role)."""
+
+    def get_metadata(self, res, namespace, name):
+        raise ApiError(403, "secrets is forbidden")
+
+
+def test_unreadable_secret_is_refused_with_the_way_out():
+    spec = parse_spec(run_body(images={"pullSecrets": ["regcred"]}))
+    (refusal,) = refusals(ForbiddenKube(), RunRef("demo", "ml", "u"), spec, TenancyPolicy())
+    assert refusal.reason == "SecretNotAllowed" and "HTTP 403" in refusal.message
+    assert "security.allowedSecrets" in refusal.message
+    assert refusals(ForbiddenKube(), RunRef("demo", "ml", "u"), spec, TenancyPolicy(allowed_secrets=("regcred",))) == []
