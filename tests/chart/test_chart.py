@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from acdc.controller import rbac
+from acdc.controller.server_args import DANGEROUS
 from acdc.metrics.chart_files import CRD_FILE, generated_files
 from acdc.spec.crd import render_crd
 from tests.chart.rendering import CHART_DIR, NAMESPACE, by_kind, load_chart, render
@@ -40,7 +42,10 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
     },
-    "replicated-cluster-wide": {"replicaCount": 2},
+    "replicated-cluster-wide": {"replicaCount": 2, "clusterWide": True},
+    "locked-down": {"security": {"allowedRegistries": ["ghcr.io/acdc-operator", "registry.example.com:5000/ml"],
+                                 "allowedSecrets": ["openai-key", "ml/judge-key"], "allowedClaims": ["shared"],
+                                 "allowedServerArgs": ["--trust-remote-code"]}},
     "replicated-namespaced": {"replicaCount": 3, "watchNamespaces": ["research", "team-b"]},
 }
 
@@ -81,6 +86,8 @@ def test_values_pass_schema_and_lint(name):
     [
         ({"logLevel": "verbose"}, "/logLevel"),
         ({"watchNamespaces": ["Not_A_Namespace"]}, "/watchNamespaces/0"),
+        ({"security": {"allowedServerArgs": ["--no-such-flag"]}}, "/security/allowedServerArgs/0"),
+        ({"security": {"allowedSecrets": ["Bad Name"]}}, "/security/allowedSecrets/0"),
         ({"metrics": {"port": 70000}}, "/metrics/port"),
         ({"prometheusRule": {"childFailures": {"window": "one hour"}}}, "/prometheusRule/childFailures/window"),
         ({"imagee": {}}, "imagee"),
@@ -132,8 +139,25 @@ def test_metrics_service_selects_the_operator_pods():
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
 
 
-def test_cluster_wide_install_gets_the_controllers_cluster_rules():
+def test_default_install_is_namespaced_to_the_release_namespace():
     docs = render({})
+    assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
+    (role,) = by_kind(docs, "Role")
+    (binding,) = by_kind(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == rbac.rules("namespaced")
+    (deployment,) = by_kind(docs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--namespace={NAMESPACE}" in args and "--all-namespaces" not in args
+
+
+def test_cluster_wide_and_watch_namespaces_together_are_refused():
+    with pytest.raises(Exception, match="either clusterWide or watchNamespaces"):
+        render({"clusterWide": True, "watchNamespaces": ["research"]})
+
+
+def test_cluster_wide_install_gets_the_controllers_cluster_rules():
+    docs = render({"clusterWide": True})
     (role,) = by_kind(docs, "ClusterRole")
     (binding,) = by_kind(docs, "ClusterRoleBinding")
     assert role["rules"] == rbac.rules("cluster")
@@ -165,3 +189,9 @@ def test_dashboard_configmap_carries_the_generated_dashboard():
 def test_notes_name_the_dashboard_and_metrics_service():
     notes = load_chart().render({}, name="acdc", namespace=NAMESPACE)["acdc-operator/templates/NOTES.txt"]
     assert "acdc-acdc-operator-metrics" in notes and "AC/DC coevolution run" in notes
+
+
+def test_server_arg_choices_are_the_operators_dangerous_flags():
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))
+    enum = schema["properties"]["security"]["properties"]["allowedServerArgs"]["items"]["enum"]
+    assert enum == sorted(DANGEROUS)

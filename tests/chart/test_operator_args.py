@@ -8,13 +8,16 @@ import pytest
 
 from acdc.cli.main import build_parser
 from acdc.cli.operator_cmd import HEALTH_PATH, liveness_endpoint
-from tests.chart.rendering import by_kind, render
+from tests.chart.rendering import NAMESPACE, by_kind, render
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "namespaced": {"watchNamespaces": ["research", "team-b"], "logLevel": "debug"},
     "custom-ports": {"metrics": {"port": 9100}, "health": {"port": 9101}, "logLevel": "warning"},
     "replicated": {"replicaCount": 2, "logLevel": "error"},
+    "cluster-wide": {"clusterWide": True, "replicaCount": 2},
+    "allow-lists": {"security": {"allowedRegistries": ["ghcr.io/acdc-operator"], "allowedSecrets": ["ml/key"],
+                                 "allowedClaims": ["shared"], "allowedServerArgs": ["--trust-remote-code"]}},
     "replicated-namespaced": {"replicaCount": 3, "watchNamespaces": ["research"]},
     "paused": {"replicaCount": 0},
 }
@@ -36,9 +39,14 @@ def test_container_args_parse_and_match_the_values(name):
     assert args.metrics_port == values.get("metrics", {}).get("port", 8080)
     assert args.health_port == values.get("health", {}).get("port", 8081)
     assert args.log_level == values.get("logLevel", "info")
-    namespaces = values.get("watchNamespaces", [])
-    assert args.namespace == namespaces
-    assert args.all_namespaces is (not namespaces)
+    cluster_wide = values.get("clusterWide", False)
+    assert args.all_namespaces is cluster_wide
+    assert args.namespace == ([] if cluster_wide else values.get("watchNamespaces", [NAMESPACE]))
+    security = values.get("security", {})
+    assert args.allowed_registry == security.get("allowedRegistries", [])
+    assert args.allowed_secret == security.get("allowedSecrets", [])
+    assert args.allowed_claim == security.get("allowedClaims", [])
+    assert args.allowed_server_arg == security.get("allowedServerArgs", [])
     replicated = values.get("replicaCount", 1) > 1
     assert args.standalone is (not replicated)
     if replicated:

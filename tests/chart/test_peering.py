@@ -11,7 +11,7 @@ import yaml
 from kopf._cogs.structs import references  # kopf's own names for its peering resources
 
 from acdc.controller import rbac
-from tests.chart.rendering import CHART_DIR, by_kind, render
+from tests.chart.rendering import CHART_DIR, NAMESPACE, by_kind, render
 
 KUBE_VERSION = "1.33"
 PEERING_CRDS = CHART_DIR / "crds" / "kopf-peerings.yaml"
@@ -64,7 +64,8 @@ def test_rbac_lets_the_operator_use_its_peering_objects(scope, kind):
 
 
 @pytest.mark.parametrize("values, expected", [
-    ({"replicaCount": 2}, [("ClusterKopfPeering", None)]),
+    ({"replicaCount": 2, "clusterWide": True}, [("ClusterKopfPeering", None)]),
+    ({"replicaCount": 2}, [("KopfPeering", NAMESPACE)]),
     ({"replicaCount": 2, "watchNamespaces": ["research", "team-b"]},
      [("KopfPeering", "research"), ("KopfPeering", "team-b")]),
     ({"replicaCount": 1}, []),

@@ -12,6 +12,7 @@ from acdc.controller.run_ref import RunRef
 from acdc.phases.dag import Phase, Step
 from acdc.spec import load_run
 from tests.controller.cluster import run_body
+from tests.controller.pod_security import restricted_violations, selects
 
 K8S = "1.33"
 REF = RunRef("demo", "ml", "0b0b0b0b-0000-0000-0000-000000000000")
@@ -62,13 +63,13 @@ def test_infrastructure_validates_and_jobs_see_service_urls():
                     embedding={"kind": "endpoint", "endpoint": {"deploy": {"model": "bge", "gpus": 1}}})
     manifests = infra_manifests(REF, run_spec)
     kinds = sorted(m["kind"] for m in manifests)
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Deployment", "NetworkPolicy", "PersistentVolumeClaim",
-                     "Service", "Service", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Deployment", "NetworkPolicy", "NetworkPolicy",
+                     "PersistentVolumeClaim", "Service", "Service", "Service"]
     for manifest in manifests:
         validate(manifest)
     configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
     assert "http://demo-scientist.ml.svc:8000/v1" in configmap["data"]["run.yaml"]
-    policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
+    policy = next(m for m in manifests if m["metadata"]["name"] == names.sandbox_policy("demo"))
     assert policy["spec"]["egress"][1]["to"][0]["podSelector"]["matchLabels"][names.LABEL_SERVER] == "judge"
 
 
@@ -99,6 +100,8 @@ def test_long_run_names_give_valid_job_names():
 def test_rbac_roles_validate(scope):
     validate(rbac.role("acdc", "ml") if scope == "namespaced" else rbac.cluster_role("acdc"))
     assert any("jobs" in rule["resources"] for rule in rbac.rules(scope))
+    secrets = [rule for rule in rbac.rules(scope) if "secrets" in rule["resources"]]
+    assert [rule["verbs"] for rule in secrets] == [["get"]]  # one annotation at a time, never a list of Secrets
 
 
 def test_strict_validation_catches_a_misspelt_key():
@@ -106,3 +109,70 @@ def test_strict_validation_catches_a_misspelt_key():
     job["spec"]["backofLimit"] = job["spec"].pop("backoffLimit")
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(job)
+
+
+SERVERS = {"scientist": DEPLOYED, "judge": {"endpoint": {"deploy": {"model": "judge-model", "gpus": 1}}}}
+
+
+def servers_infra() -> dict[str, dict]:
+    return {f"{m['kind']}/{m['metadata']['name']}": m for m in infra_manifests(REF, spec(**SERVERS))}
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_phase_pod_meets_the_restricted_pod_security_standard(phase):
+    job = build_job(REF, spec(), Step(1, phase, 0 if phase.droppable else None), "demo-state")
+    assert restricted_violations(job["spec"]["template"]["spec"]) == []
+
+
+def test_server_pods_are_restricted_without_token_and_read_only():
+    deployment = servers_infra()["Deployment/demo-scientist"]
+    validate(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
+    assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/state"]["readOnly"] is True and volumes["state"]["persistentVolumeClaim"]["readOnly"] is True
+    home = next(e["value"] for e in container["env"] if e["name"] == "HOME")
+    writable = [path for path, mount in mounts.items() if "emptyDir" in volumes[mount["name"]]]
+    assert home in writable and "/dev/shm" in writable  # vLLM's caches and NCCL's shared memory
+
+
+def test_restricted_check_catches_a_root_privileged_pod():
+    pod = servers_infra()["Deployment/demo-scientist"]["spec"]["template"]["spec"]
+    pod["securityContext"] = {}
+    pod["containers"][0]["securityContext"] = {"privileged": True}
+    assert len(restricted_violations(pod)) == 5
+
+
+def test_server_policy_admits_only_the_runs_own_pods():
+    infra = servers_infra()
+    policy = infra[f"NetworkPolicy/{names.server_policy('demo')}"]
+    validate(policy)
+    rules = policy["spec"]
+    assert rules["policyTypes"] == ["Ingress"]
+    (ingress,) = rules["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 8000}]
+    (peer,) = ingress["from"]
+    assert set(peer) == {"podSelector"}  # this namespace only
+    for role in SERVERS:
+        assert selects(rules["podSelector"], infra[f"Deployment/demo-{role}"]["spec"]["template"]["metadata"]["labels"])
+    own_pods = [build_job(REF, spec(**SERVERS), Step(0, phase, 0 if phase.droppable else None), "demo-state")
+                ["spec"]["template"]["metadata"]["labels"] for phase in (Phase.TASKS, Phase.SCORE, Phase.EVALUATE)]
+    assert all(selects(peer["podSelector"], labels) for labels in own_pods)
+    other_run = build_job(RunRef("other", "ml", "x"), spec(), Step(0, Phase.SCORE, 0), "other-state")
+    assert not selects(peer["podSelector"], other_run["spec"]["template"]["metadata"]["labels"])
+    assert not selects(peer["podSelector"], {"app": "anything"})
+
+
+def test_sandbox_dns_egress_goes_only_to_kube_dns_in_kube_system():
+    policy = servers_infra()[f"NetworkPolicy/{names.sandbox_policy('demo')}"]
+    dns = [rule for rule in policy["spec"]["egress"] if {"protocol": "UDP", "port": 53} in rule["ports"]]
+    (rule,) = dns
+    (peer,) = rule["to"]  # one peer: namespace AND pod selector must both match
+    assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
+    assert peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    judge = [rule for rule in policy["spec"]["egress"] if rule not in dns]
+    assert all("namespaceSelector" not in peer for rule in judge for peer in rule["to"])

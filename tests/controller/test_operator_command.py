@@ -21,6 +21,7 @@ import kopf
 import pytest
 
 from acdc.cli.main import build_parser, main
+from acdc.controller.tenancy import TenancyPolicy
 from tests.chart.rendering import by_kind, render
 from tests.controller.cluster import PEERINGS
 
@@ -55,7 +56,7 @@ async def poll(check, timeout: float = 30.0) -> None:
 
 async def test_chart_command_line_starts_a_live_peered_operator(cluster, tmp_path: Path):
     metrics_port, health_port = free_ports(2)
-    docs = render({"replicaCount": 2, "metrics": {"port": metrics_port}, "health": {"port": health_port}})
+    docs = render({"replicaCount": 2, "clusterWide": True, "metrics": {"port": metrics_port}, "health": {"port": health_port}})
     (deployment,) = by_kind(docs, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (peering,) = by_kind(docs, "ClusterKopfPeering")
@@ -90,6 +91,8 @@ async def test_chart_command_line_starts_a_live_peered_operator(cluster, tmp_pat
 def captured_kopf_run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
     calls: list[dict] = []
     monkeypatch.setenv("ACDC_METRICS_PORT", "0")  # handle() sets it; restored afterwards
+    for variable in TenancyPolicy().to_env():
+        monkeypatch.setenv(variable, "[]")  # likewise
     monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
     args = build_parser().parse_args(["operator", *argv])
     assert args.handler(args) == 0
@@ -108,6 +111,22 @@ def test_flags_reach_kopf(monkeypatch: pytest.MonkeyPatch):
     assert peered["clusterwide"] and peered["peering_name"] == "acdc-acdc-operator" and not peered["standalone"]
     assert peered["liveness_endpoint"] is None
     assert logging.getLogger().level == logging.WARNING
+
+
+def test_security_flags_reach_the_handlers_policy(monkeypatch: pytest.MonkeyPatch):
+    captured_kopf_run(monkeypatch, "-A", "--standalone", "--allowed-registry=ghcr.io/acdc-operator",
+                      "--allowed-secret=ml/openai", "--allowed-secret=judge-key", "--allowed-claim=shared",
+                      "--allowed-server-arg=--trust-remote-code")
+    assert TenancyPolicy.from_env() == TenancyPolicy(("ghcr.io/acdc-operator",), ("ml/openai", "judge-key"),
+                                                     ("shared",), ("--trust-remote-code",))
+
+
+@pytest.mark.parametrize("flag", ["--allowed-server-arg=--port", "--allowed-secret=Not A Name",
+                                  "--allowed-registry=https://ghcr.io"])
+def test_bad_security_flags_are_usage_errors(flag: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["operator", "-A", flag])
+    assert exited.value.code == 2 and "Traceback" not in capsys.readouterr().err
 
 
 def test_clashing_ports_are_a_user_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):

@@ -35,3 +35,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "acdc-operator.peeringName" -}}
 {{- include "acdc-operator.fullname" . -}}
 {{- end -}}
+
+{{/* Namespaces a namespaced install watches, as JSON: watchNamespaces, else the release's own. */}}
+{{- define "acdc-operator.namespaces" -}}
+{{- if and .Values.clusterWide .Values.watchNamespaces -}}
+{{- fail "set either clusterWide or watchNamespaces, not both" -}}
+{{- end -}}
+{{- default (list .Release.Namespace) .Values.watchNamespaces | toJson -}}
+{{- end -}}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 
+from acdc.controller.server_args import DANGEROUS
 from acdc.errors import UserError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -31,7 +33,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"kopf liveness endpoint http://0.0.0.0:PORT{HEALTH_PATH} (0: off)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=None,
                         help="operator log level (default: info, debug with -v)")
+    security = parser.add_argument_group("tenant boundaries (see docs/operator.md, Security model)")
+    security.add_argument("--allowed-registry", action="append", default=[], type=_registry, metavar="PREFIX",
+                          help="accept run images only under this registry or repository prefix (repeatable; "
+                               "none given: any image)")
+    security.add_argument("--allowed-secret", action="append", default=[], type=_object_name, metavar="[NS/]NAME",
+                          help="a Secret every run may use without the acdc.dev/allow-runs annotation (repeatable)")
+    security.add_argument("--allowed-claim", action="append", default=[], type=_object_name, metavar="[NS/]NAME",
+                          help="a PVC every run may mount without the acdc.dev/allow-runs annotation (repeatable)")
+    security.add_argument("--allowed-server-arg", action="append", default=[], choices=sorted(DANGEROUS),
+                          metavar="FLAG", help="a vLLM flag runs may pass in deploy.extraArgs although it can load "
+                                               f"code or read files (repeatable): {', '.join(sorted(DANGEROUS))}")
     parser.set_defaults(handler=handle)
+
+
+_NAME = r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?"
+_OBJECT = re.compile(rf"^({_NAME}/)?{_NAME}$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*/?$")
+
+
+def _object_name(text: str) -> str:
+    if not _OBJECT.match(text):
+        raise argparse.ArgumentTypeError(f"not a Kubernetes object name or NAMESPACE/NAME: {text!r}")
+    return text
+
+
+def _registry(text: str) -> str:
+    if not _REGISTRY.match(text):
+        raise argparse.ArgumentTypeError(f"not a registry host or repository prefix: {text!r}")
+    return text
 
 
 def _port(text: str) -> int:
@@ -57,6 +87,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.log_level:
         logging.getLogger().setLevel(args.log_level.upper())
     os.environ["ACDC_METRICS_PORT"] = str(args.metrics_port)
+    from acdc.controller.tenancy import TenancyPolicy
+
+    policy = TenancyPolicy(tuple(args.allowed_registry), tuple(args.allowed_secret), tuple(args.allowed_claim),
+                           tuple(args.allowed_server_arg))
+    os.environ.update(policy.to_env())
     import kopf
 
     import acdc.controller.handlers  # noqa: F401  (registers the handlers)

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient, Configuration
 
+from acdc.controller.ownership import NotOwned, owns
 from acdc.spec import API_GROUP, API_VERSION, PLURAL
 
 
@@ -39,11 +40,15 @@ CONFIGMAPS = Resource("", "v1", "configmaps")
 CLAIMS = Resource("", "v1", "persistentvolumeclaims")
 SERVICES = Resource("", "v1", "services")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
+SECRETS = Resource("", "v1", "secrets")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 BY_KIND = {
     "Job": JOBS, "ConfigMap": CONFIGMAPS, "PersistentVolumeClaim": CLAIMS, "Service": SERVICES,
     "Deployment": DEPLOYMENTS, "NetworkPolicy": NETWORK_POLICIES,
 }
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+"""Accept header asking for an object's metadata alone: reading a Secret's annotations
+must not bring its data into the operator."""
 
 
 class ApiError(Exception):
@@ -62,8 +67,8 @@ class Kube:
         self.timeout_s = timeout_s
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-              query: list[tuple[str, str]] | None = None) -> Any:
-        headers = {"Accept": "application/json"}
+              query: list[tuple[str, str]] | None = None, accept: str = "application/json") -> Any:
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         method, url, headers, payload, _ = self.client.param_serialize(
@@ -76,8 +81,16 @@ class Kube:
         return json.loads(raw) if raw else None
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get(res, namespace, name, "application/json")
+
+    def get_metadata(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object's metadata only (name, labels, annotations); None if it does not exist."""
+        found = self._get(res, namespace, name, METADATA_ONLY)
+        return None if found is None else found.get("metadata") or {}
+
+    def _get(self, res: Resource, namespace: str, name: str, accept: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", res.path(namespace, name))
+            return self._call("GET", res.path(namespace, name), accept=accept)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -91,31 +104,55 @@ class Kube:
                 if all((item.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
 
     def create(self, manifest: dict[str, Any]) -> bool:
-        """Create ``manifest``; False if it already exists (names are deterministic: that is a retry)."""
-        res = BY_KIND[manifest["kind"]]
-        try:
-            self._call("POST", res.path(manifest["metadata"]["namespace"]), manifest)
-            return True
-        except ApiError as exc:
-            if exc.status == 409:
-                return False
-            raise
+        """Create ``manifest``; False if the run's own object of that name exists (names are
+        deterministic: that is a retry). NotOwned if somebody else's does (``ownership.owns``)."""
+        return self._create_or_existing(manifest) is None
 
-    def apply(self, manifest: dict[str, Any]) -> None:
-        """Create, or merge-patch the existing object to ``manifest``'s labels and content."""
-        if not self.create(manifest):
+    def apply(self, manifest: dict[str, Any], update: bool = True) -> None:
+        """Create ``manifest``, or merge-patch the run's existing object of that name to it.
+
+        An existing object that is not the run's is never touched: NotOwned is raised.
+        ``update=False`` leaves the run's own object as it is (a bound claim's spec is immutable).
+        """
+        existing = self._create_or_existing(manifest)
+        if existing is not None and update:
             meta = manifest["metadata"]
             patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
             patch["metadata"] = {"labels": meta.get("labels", {})}
             self.patch(BY_KIND[manifest["kind"]], meta["namespace"], meta["name"], patch)
 
+    def _create_or_existing(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """None once ``manifest`` is created; else the run's own existing object of its name."""
+        res = BY_KIND[manifest["kind"]]
+        meta = manifest["metadata"]
+        for _ in range(2):  # a namesake deleted between the 409 and the GET: create again, once
+            try:
+                self._call("POST", res.path(meta["namespace"]), manifest)
+                return None
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            existing = self.get(res, meta["namespace"], meta["name"])
+            if existing is not None:
+                if not owns(manifest, existing):
+                    raise NotOwned(manifest["kind"], meta["name"])
+                return existing
+        raise ApiError(409, f"{manifest['kind']} {meta['name']} keeps reappearing")
+
     def patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None) -> Any:
         return self._call("PATCH", res.path(namespace, name, subresource), patch, "application/merge-patch+json")
 
-    def delete(self, res: Resource, namespace: str, name: str) -> bool:
-        """Delete (pods of Jobs too: background propagation); False if it was already gone."""
+    def delete(self, res: Resource, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete (pods of Jobs too: background propagation); False if it was already gone.
+
+        ``uid`` is a precondition: the object checked before is the one deleted, not a
+        namesake created in between.
+        """
+        options: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            self._call("DELETE", res.path(namespace, name), {"propagationPolicy": "Background"})
+            self._call("DELETE", res.path(namespace, name), options)
             return True
         except ApiError as exc:
             if exc.status == 404:

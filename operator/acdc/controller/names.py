@@ -56,6 +56,10 @@ def sandbox_policy(run: str) -> str:
     return f"{short(run, MAX_NAME - 8)}-sandbox"
 
 
+def server_policy(run: str) -> str:
+    return f"{short(run, MAX_NAME - 8)}-servers"
+
+
 def run_labels(run: str) -> dict[str, str]:
     return {**MANAGED_BY, LABEL_RUN: short(run, MAX_NAME)}
 

@@ -1,8 +1,10 @@
 """The least privilege the operator needs, as data the Helm chart is generated from.
 
-Namespaced installs get these rules in a Role per watched namespace; cluster-wide installs
+Namespaced installs (the chart's default: the release's namespace, or ``watchNamespaces``)
+get these rules in a Role per watched namespace; cluster-wide installs (``clusterWide``)
 get one ClusterRole. kopf itself needs events (to post them), its peering objects (two
-replicas must not both act) and, cluster-wide, namespace listing for discovery.
+replicas must not both act) and, cluster-wide, namespace listing for discovery. Secrets
+are only read, as metadata, to see whether one is open to runs (``tenancy``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def rules(scope: Scope = "namespaced") -> list[dict[str, Any]]:
         {"apiGroups": [API_GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch", "update"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": _ALL_WRITE},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["persistentvolumeclaims", "configmaps", "services"], "verbs": _ALL_WRITE},
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _ALL_WRITE},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _ALL_WRITE},

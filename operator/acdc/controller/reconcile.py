@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acdc import metrics
-from acdc.controller import names
+from acdc.controller import names, tenancy
 from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
+from acdc.controller.ownership import NotOwned
 from acdc.controller.run_ref import RunRef
 from acdc.controller.sandbox_policy import build_sandbox_policy
-from acdc.controller.server_manifests import build_deployment, build_service, deployed_endpoints
+from acdc.controller.server_manifests import build_deployment, build_server_policy, build_service, deployed_endpoints
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
@@ -67,8 +68,11 @@ def infra_manifests(ref: RunRef, spec: CoevolutionRunSpec) -> list[dict[str, Any
     out = [build_spec_configmap(ref, spec), build_sandbox_policy(ref, spec)]
     if not spec.storage.existing_claim:
         out.insert(0, build_claim(ref, spec))
-    for role, endpoint in deployed_endpoints(spec).items():
+    servers = deployed_endpoints(spec)
+    for role, endpoint in servers.items():
         out += [build_deployment(ref, spec, role, endpoint), build_service(ref, role)]
+    if servers:
+        out.append(build_server_policy(ref))
     return out
 
 
@@ -111,13 +115,19 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         return _finish(kube, ref, old, status, result)
     if _degraded(status) == "True":
         status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecAccepted", "")
-    if _ensure_infra(kube, ref, spec, status):
-        _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
-        old = copy.deepcopy(status)
-    _advance(kube, ref, spec, status, emit, result)
+    barred = tenancy.refusals(kube, ref, spec)
+    if not barred:
+        try:
+            if _ensure_infra(kube, ref, spec, status):
+                _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
+                old = copy.deepcopy(status)
+            _advance(kube, ref, spec, status, emit, result)
+        except NotOwned as exc:
+            barred = [tenancy.Refusal(exc.reason, str(exc))]
+    tenancy.record(status, old, emit, barred)
     _finish(kube, ref, old, status, result)
     saved = copy.deepcopy(status)
-    if _delete_closed_jobs(kube, ref, spec, status):  # the patch above saved the closed generations
+    if not barred and _delete_closed_jobs(kube, ref, spec, status):  # the patch above saved the closed generations
         _finish(kube, ref, saved, status, result)
     return result
 
@@ -164,10 +174,8 @@ def _ensure_infra(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dic
     if status.get("infraDigest") == digest:
         return False
     for manifest in manifests:
-        if manifest["kind"] == "PersistentVolumeClaim":
-            kube.create(manifest)  # a bound claim's spec is immutable: create once, never patch
-        else:
-            kube.apply(manifest)
+        # A bound claim's spec is immutable: create once, never patch.
+        kube.apply(manifest, update=manifest["kind"] != "PersistentVolumeClaim")
     status["infraDigest"] = digest
     return True
 

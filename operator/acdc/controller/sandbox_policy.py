@@ -15,6 +15,12 @@ from acdc.controller.server_manifests import PORT, deployed_endpoints
 from acdc.spec import CoevolutionRunSpec
 
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+CLUSTER_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+"""The cluster's DNS pods: kube-dns-labelled pods in kube-system only (any namespace would
+let a pod anyone labels k8s-app=kube-dns receive the sandbox's queries on port 53)."""
 
 
 def judge_role(spec: CoevolutionRunSpec) -> str | None:
@@ -27,7 +33,7 @@ def judge_role(spec: CoevolutionRunSpec) -> str | None:
 
 def build_sandbox_policy(ref: RunRef, spec: CoevolutionRunSpec) -> dict[str, Any]:
     egress: list[dict[str, Any]] = [
-        {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}], "ports": DNS_PORTS}
+        {"to": [CLUSTER_DNS], "ports": DNS_PORTS}
     ]
     role = judge_role(spec)
     if role is not None:

@@ -3,6 +3,13 @@
 A server is deployed for each endpoint whose spec says ``deploy``. Phase Jobs never see
 ``deploy``: ``in_cluster_spec`` rewrites those endpoints to the Service URL, so the same
 phase code talks to a deployed server and to an external one alike.
+
+The server runs a model (and, through ``extraArgs``, flags) the run's author chose, next
+to a GPU: its pod gets the restricted Pod Security profile (non-root, no capabilities,
+RuntimeDefault seccomp, read-only root with emptyDirs for the caches vLLM writes), no
+service-account token, the run's volume read-only, and a NetworkPolicy that admits only
+the run's own pods to its port. ``tenancy`` refuses dangerous ``extraArgs`` before any
+of this is applied.
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ from acdc.spec import CoevolutionRunSpec
 from acdc.spec.run import EndpointSpec
 
 PORT = 8000
+SERVER_UID = 1000
+"""The vLLM image runs as root by default; the restricted profile needs a numeric non-root user."""
+CACHE_DIR = "/tmp"
+"""HOME and every cache vLLM, Hugging Face, Triton and FlashInfer write (an emptyDir)."""
 
 
 def deployed_endpoints(spec: CoevolutionRunSpec) -> dict[str, EndpointSpec]:
@@ -58,6 +69,15 @@ def build_deployment(ref: RunRef, spec: CoevolutionRunSpec, role: str, endpoint:
     probe = {"httpGet": {"path": "/v1/models", "port": PORT}, "periodSeconds": 10, "failureThreshold": 3}
     labels = _server_labels(ref, role)
     pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_UID,
+            "runAsGroup": SERVER_UID,
+            "fsGroup": SERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [
             {
                 "name": "vllm",
@@ -68,11 +88,27 @@ def build_deployment(ref: RunRef, spec: CoevolutionRunSpec, role: str, endpoint:
                 "resources": {"requests": requests, "limits": limits},
                 "readinessProbe": probe,
                 "startupProbe": {**probe, "failureThreshold": 180},
-                "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+                "env": [{"name": "HOME", "value": CACHE_DIR}, {"name": "VLLM_NO_USAGE_STATS", "value": "1"}],
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                },
+                "volumeMounts": [
+                    {"name": "state", "mountPath": "/state", "readOnly": True},
+                    {"name": "cache", "mountPath": CACHE_DIR},
+                    {"name": "shm", "mountPath": "/dev/shm"},
+                ],
             }
         ],
-        "volumes": [{"name": "state",
-                     "persistentVolumeClaim": {"claimName": spec.storage.existing_claim or names.claim(ref.name)}}],
+        "volumes": [
+            {"name": "state", "persistentVolumeClaim": {"claimName": spec.storage.existing_claim or names.claim(ref.name),
+                                                        "readOnly": True}},
+            {"name": "cache", "emptyDir": {}},
+            # Tensor-parallel workers exchange tensors through shared memory (NCCL).
+            {"name": "shm", "emptyDir": {"medium": "Memory"}},
+        ],
     }
     if spec.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": secret} for secret in spec.images.pull_secrets]
@@ -95,4 +131,21 @@ def build_service(ref: RunRef, role: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": ref.metadata(names.server(ref.name, role), labels),
         "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+    }
+
+
+def build_server_policy(ref: RunRef) -> dict[str, Any]:
+    """Ingress to the run's servers only from the run's own pods (Jobs, sandbox, servers)."""
+    run = names.run_labels(ref.name)[names.LABEL_RUN]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": ref.metadata(names.server_policy(ref.name), names.run_labels(ref.name)),
+        "spec": {
+            "podSelector": {"matchLabels": {names.LABEL_RUN: run},
+                            "matchExpressions": [{"key": names.LABEL_SERVER, "operator": "Exists"}]},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {names.LABEL_RUN: run}}}],
+                         "ports": [{"protocol": "TCP", "port": PORT}]}],
+        },
     }

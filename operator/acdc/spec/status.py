@@ -9,7 +9,8 @@ from pydantic import Field
 from acdc.spec.base import SpecModel
 
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
-ConditionType = Literal["Ready", "Progressing", "Degraded", "Suspended", "Failed", "Waiting"]
+ConditionType = Literal["Ready", "Progressing", "Degraded", "Suspended", "Failed", "Waiting", "Admitted"]
+"""Admitted: False while the run is refused for crossing a tenant boundary (controller.tenancy)."""
 
 
 class Condition(SpecModel):
