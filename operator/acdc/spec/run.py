@@ -329,11 +329,20 @@ class SandboxSpec(SpecModel):
     memory_mib: Annotated[int, Field(ge=64)] = 512
     max_processes: PositiveInt = 16
     max_output_kib: PositiveInt = 256
+    """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
     max_file_kib: Annotated[int, Field(ge=0)] = 1024
     workers: PositiveInt | None = None
     """Sandbox worker processes; defaults to the CPU count."""
     runtime_class_name: str | None = None
     """Kubernetes RuntimeClass for scoring pods (e.g. gvisor)."""
+    max_instruction_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    """Longest instruction a task may produce; a longer one fails that task's materialisation."""
+    max_instance_kib: Annotated[int, Field(ge=1, le=16_384)] = 64
+    """Largest instance data (as JSON) a task may produce."""
+    max_judge_calls_per_item: Annotated[int, Field(ge=1, le=100)] = 4
+    """LLM-judge calls one scored answer may make; more fail that answer."""
+    unsafe: bool = False
+    """Run generated task code even where bubblewrap cannot confine it (rlimits only). Off: refuse."""
 
 
 class Toleration(SpecModel):

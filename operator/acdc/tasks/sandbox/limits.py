@@ -37,6 +37,11 @@ class SandboxLimits:
                 raise UserError(f"sandbox limit {name} must be positive, got {value}")
 
     @property
+    def line_bytes(self) -> int:
+        """The longest line the parent reads: a reply, or a materialisation within the caps."""
+        return max(self.message_bytes, self.max_instances * (self.instance_bytes + 6 * self.instruction_chars + 1024))
+
+    @property
     def scratch_bytes(self) -> int:
         return 4 * (self.file_mb << 20)
 

@@ -218,7 +218,7 @@ class SandboxPool:
             process = self._spawn(slot)
             try:
                 process.send({"mode": "materialize", "source": group.source, "items": 1})
-                results[index] = self._materialized(process.reply(self.judge))
+                results[index] = self._materialized(process.reply(self.judge, self.limits.line_bytes))
             except TaskFailed as exc:
                 results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
             finally:

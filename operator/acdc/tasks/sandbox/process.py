@@ -97,7 +97,7 @@ class TaskProcess:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd = self.process.stdin.fileno()
         os.set_blocking(self.stdin_fd, False)
-        self.reader = LineReader(self.process.stdout.fileno(), limits.message_bytes)
+        self.reader = LineReader(self.process.stdout.fileno(), limits.line_bytes)
         self._await_ready()
 
     def _await_ready(self) -> None:
@@ -123,21 +123,27 @@ class TaskProcess:
         if not written:
             raise TaskFailed("timeout", f"task process stopped reading its input for {self.limits.wall_seconds} s")
 
-    def reply(self, judge: JudgeFn | None) -> dict[str, Any]:
-        """The next reply that is not a judge request; relays up to the per-item cap of those."""
+    def reply(self, judge: JudgeFn | None, max_bytes: int | None = None) -> dict[str, Any]:
+        """The next reply that is not a judge request; relays up to the per-item cap of those.
+
+        A reply longer than ``max_bytes`` (default: the per-item output cap) is a violation.
+        """
+        cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
         while True:
             deadline = time.monotonic() + self.limits.wall_seconds
             try:
                 line = self.reader.read_line(deadline)
             except LineTooLong:
-                raise TaskFailed("violation", f"reply longer than {self.limits.message_bytes} bytes") from None
+                raise TaskFailed("violation", f"reply longer than {self.limits.line_bytes} bytes") from None
             except EOFError:
                 raise self._died() from None
             if line is None:
                 raise TaskFailed("timeout", f"no result within {self.limits.wall_seconds} s (wall clock)")
             reply = parse_line(line)
             if set(reply) != {"judge"}:
+                if len(line) > cap:
+                    raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
                 return reply
             judge_calls += 1
             if judge_calls > self.limits.judge_calls_per_item:
