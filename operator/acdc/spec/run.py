@@ -343,6 +343,11 @@ class SandboxSpec(SpecModel):
     """LLM-judge calls one scored answer may make; more fail that answer."""
     unsafe: bool = False
     """Run generated task code even where bubblewrap cannot confine it (rlimits only). Off: refuse."""
+    seccomp_profile: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """Kubernetes: Localhost seccomp profile for pods that run task code (it must allow user
+    namespaces for bubblewrap, which RuntimeDefault forbids); unset: RuntimeDefault."""
+    app_armor_profile: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """Kubernetes: Localhost AppArmor profile for those pods (one that allows bubblewrap's mounts)."""
 
 
 class Toleration(SpecModel):
