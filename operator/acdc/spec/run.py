@@ -332,7 +332,7 @@ class SandboxSpec(SpecModel):
     """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
     max_file_kib: Annotated[int, Field(ge=0)] = 1024
     workers: PositiveInt | None = None
-    """Sandbox worker processes; defaults to the CPU count."""
+    """Task sandboxes running at once; defaults to twice the CPU count (starting one mostly waits)."""
     runtime_class_name: str | None = None
     """Kubernetes RuntimeClass for scoring pods (e.g. gvisor)."""
     max_instruction_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000

@@ -34,7 +34,6 @@ from acdc.errors import UserError
 
 SANDBOX_LIB = "/acdc"
 SCRATCH = "/tmp"
-ENTRY = "task_process.py"
 UNSAFE_HINT = ("to run generated task code without OS confinement anyway, set sandbox.unsafe: true in the run "
                "file or pass --unsafe-sandbox")
 _LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -54,6 +53,12 @@ def python_install() -> tuple[str, str]:
     """The base interpreter (not the virtualenv: task code is stdlib only) and its prefix."""
     executable = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return executable, os.path.realpath(sys.base_prefix)
+
+
+def _entry(lib: str) -> list[str]:
+    """Interpreter flags and the runtime's entry: isolated, no site, no bytecode writes; run as
+    an import (not a script) so the runtime's precompiled bytecode is used."""
+    return ["-I", "-S", "-B", "-c", f"import sys; sys.path.insert(0, {lib!r}); import task_process; task_process.main()"]
 
 
 def _system_binds() -> list[str]:
@@ -94,7 +99,7 @@ class Confinement:
     def argv(self, config: dict[str, object]) -> list[str]:
         executable, prefix = python_install()
         if self.bwrap is None:
-            return [executable, "-I", "-S", "-B", str(self.lib_dir / ENTRY), json.dumps(config)]
+            return [executable, *_entry(str(self.lib_dir)), json.dumps(config)]
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SCRATCH, "--setenv", "TMPDIR", SCRATCH,
@@ -105,7 +110,7 @@ class Confinement:
             args += ["--unshare-user", "--disable-userns"]
         args += [*_system_binds(), *_install_binds(prefix), "--ro-bind", str(self.lib_dir), SANDBOX_LIB,
                  "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.scratch_bytes), "--tmpfs", SCRATCH,
-                 "--chdir", SCRATCH, "--", executable, "-I", "-S", "-B", f"{SANDBOX_LIB}/{ENTRY}", json.dumps(config)]
+                 "--chdir", SCRATCH, "--", executable, *_entry(SANDBOX_LIB), json.dumps(config)]
         return args
 
 

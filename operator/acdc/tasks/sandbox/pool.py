@@ -11,6 +11,7 @@ run in a fresh process: no task can touch another task's result.
 
 from __future__ import annotations
 
+import compileall
 import ctypes
 import fcntl
 import json
@@ -64,12 +65,14 @@ def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
 
 
 def install_runtime(base_dir: Path) -> Path:
-    """Copy the stdlib-only runtime into a read-only lib dir (bound at /acdc in the sandbox)."""
+    """Copy the stdlib-only runtime into a read-only lib dir (bound at /acdc in the sandbox),
+    with its bytecode: the sandbox's interpreter is the base of this one, so it is valid there."""
     lib = base_dir / "lib"
     lib.mkdir(mode=0o755)
     for name in _RUNTIME_FILES:
         shutil.copyfile(RUNTIME_DIR / name, lib / name)
         (lib / name).chmod(0o444)
+    compileall.compile_dir(lib, quiet=1)  # each task process starts with them: skip compiling
     lib.chmod(0o555)
     return lib
 
@@ -99,6 +102,8 @@ class _Group(NamedTuple):
 class SandboxPool:
     """Runs task code in sandboxed processes; use as a context manager.
 
+    ``workers`` sandboxes run at once (default: twice the CPU count, because starting one
+    mostly waits on the kernel: namespaces, mounts, the interpreter's start-up reads).
     ``judge`` answers eval_with_llm_judge calls relayed from task code (None: every judge
     call gets no verdict, which the helper reads as a fail). ``uid_base`` + slot is the
     unprivileged uid each slot's task processes drop to when this process is root.
@@ -109,7 +114,7 @@ class SandboxPool:
     def __init__(self, workers: int | None = None, limits: SandboxLimits | None = None,
                  judge: JudgeFn | None = None, uid_base: int = DEFAULT_UID_BASE,
                  chunk_items: int = 64, unsafe: bool = False) -> None:
-        self.size = max(1, workers or os.cpu_count() or 1)
+        self.size = max(1, workers or 2 * (os.cpu_count() or 1))
         self.limits = limits or SandboxLimits()
         self.judge = judge
         self.uid_base = uid_base

@@ -10,11 +10,10 @@ The names and signatures match the reference implementation's ``sandbox_eval_hel
 
 from __future__ import annotations
 
+# No typing/collections.abc imports: every task process pays for what this file imports.
 import json
 import os
 import re
-from collections.abc import Callable
-from typing import Any
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -27,12 +26,12 @@ class Channel:
         self.out_fd = out_fd
         self._buffer = bytearray()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, object]) -> None:
         view = memoryview((json.dumps(message) + "\n").encode())
         while view:
             view = view[os.write(self.out_fd, view):]
 
-    def receive(self) -> Any:
+    def receive(self) -> object:
         """The next line as JSON; None at end of input (the parent is done with us)."""
         while b"\n" not in self._buffer:
             chunk = os.read(self.in_fd, 1 << 16)
@@ -54,9 +53,9 @@ def extract_code_blocks(submission: str) -> list[str]:
     return blocks if blocks else [submission]
 
 
-def get_function_name_to_callable(submission: str) -> dict[str, Callable[..., Any]]:
+def get_function_name_to_callable(submission: str) -> dict[str, object]:
     """Execute the submission's code blocks in one namespace and return its callables."""
-    namespace: dict[str, Any] = {"__name__": "submission"}
+    namespace: dict[str, object] = {"__name__": "submission"}
     for block in extract_code_blocks(submission):
         exec(compile(block, "<submission>", "exec"), namespace)  # noqa: S102 - sandboxed by design
     return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("__")}

@@ -1,6 +1,6 @@
 """The task process: the only code that runs inside a sandbox, then the task's own.
 
-Started by the trusted parent as ``python -I -S /acdc/task_process.py CONFIG_JSON`` inside
+Imported and run by the trusted parent's ``python -I -S -c ... CONFIG_JSON`` inside
 bubblewrap (or, with the sandbox explicitly turned off, as a plain child). It drops to the
 slot's uid when started as root, applies rlimits, moves its protocol to private fds and
 points 0/1/2 at /dev/null, says ``ready``, then reads ``{"mode", "source", "items"}`` and,
@@ -23,10 +23,8 @@ import os
 import resource
 import sys
 import types
-from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's dir out
-import acdc_sandbox  # noqa: E402 - the task's helpers, importable by task code from the same dir
+import acdc_sandbox
 
 _BLOCKED_EVENTS = {
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.gethostbyname",
@@ -59,12 +57,12 @@ class _BoundedSink(io.TextIOBase):
 def _install_audit_hook(workdir: str) -> None:
     root = os.path.realpath(workdir) + os.sep
 
-    def inside(path: Any) -> bool:
+    def inside(path: object) -> bool:
         if isinstance(path, int):
             return True
         return os.path.realpath(os.fsdecode(path)).startswith(root)
 
-    def hook(event: str, args: tuple[Any, ...]) -> None:
+    def hook(event: str, args: tuple[object, ...]) -> None:
         if event in _BLOCKED_EVENTS:
             raise SandboxViolation(f"sandbox forbids {event}")
         if event == "open" and len(args) >= 3:
@@ -92,7 +90,7 @@ def _failure(exc: BaseException) -> dict[str, str]:
     return {"kind": kind, "error": _describe(exc)}
 
 
-def _as_score(value: Any) -> float:
+def _as_score(value: object) -> float:
     if value is None or isinstance(value, (dict, list, tuple, set, str, bytes)):
         raise TypeError(f"score() returned {type(value).__name__}, expected a number")
     number = float(value)
@@ -101,7 +99,7 @@ def _as_score(value: Any) -> float:
     return number
 
 
-def _load_family(source: str) -> Any:
+def _load_family(source: str) -> object:
     module = types.ModuleType("task")
     module.__file__ = os.path.join(os.getcwd(), "task.py")
     sys.modules["task"] = module
@@ -118,7 +116,7 @@ def _load_family(source: str) -> Any:
         return family_cls
 
 
-def _materialize(family: Any, max_instances: int) -> dict[str, Any]:
+def _materialize(family: object, max_instances: int) -> dict[str, object]:
     try:
         tasks = family.get_tasks()
         if not isinstance(tasks, dict) or not tasks:
@@ -137,7 +135,7 @@ def _materialize(family: Any, max_instances: int) -> dict[str, Any]:
     return {"instances": instances}
 
 
-def _score(family: Any, item: Any) -> dict[str, Any]:
+def _score(family: object, item: object) -> dict[str, object]:
     try:
         value = family.score(item["data"], item["answer"])
     except BaseException as exc:  # noqa: BLE001
@@ -210,5 +208,3 @@ def main() -> None:
         channel.send(failure if family is None else _score(family, item))
 
 
-if __name__ == "__main__":
-    main()
