@@ -114,7 +114,7 @@ class SandboxPool:
     def __init__(self, workers: int | None = None, limits: SandboxLimits | None = None,
                  judge: JudgeFn | None = None, uid_base: int = DEFAULT_UID_BASE,
                  chunk_items: int = 64, unsafe: bool = False) -> None:
-        self.size = max(1, workers or 2 * (os.cpu_count() or 1))
+        self.size = max(1, workers or min(UID_BLOCK, 2 * (os.cpu_count() or 1)))
         self.limits = limits or SandboxLimits()
         self.judge = judge
         self.uid_base = uid_base
