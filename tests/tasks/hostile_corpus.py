@@ -108,8 +108,8 @@ def corpus(base: Path, port: int, runner_pid: int) -> dict[str, str]:
         # 2. hostile values on the protocol
         **{f"value_{n}": f"write_everywhere({v!r})\nreturn 0.0" for n, v in enumerate(hostile_values)},
         # 3. failing the innocent: kill the parent/worker, pidfd, pre-created scratch, judge flood
-        "pidfd_kill_parents": """
-for pid in {1, os.getppid()}:
+        "pidfd_kill_parents": f"RUNNER = {runner_pid}\n" + """
+for pid in {1, os.getppid(), RUNNER}:
     try:
         signal.pidfd_send_signal(os.pidfd_open(pid), signal.SIGKILL)
     except OSError:
@@ -156,6 +156,13 @@ import time
 time.sleep(0.5)
 return 1.0 if os.path.exists({str(state / 'pwned')!r}) else 0.0""",
         "native_fork_bomb": "while True:\n    libc.fork()",
+        "escapee": """
+if libc.fork() == 0:
+    os.setsid()
+    import time
+    while True:
+        time.sleep(1)
+return 0.0""",
         # 5. the runner's secrets and process: /proc environ, ptrace, signals, loopback
         "proc_environ": f"""
 found = 0.0
@@ -259,6 +266,17 @@ def build(base: Path, port: int) -> tuple[list[Path], list[Path]]:
     return honest, hostile
 
 
+def leftover_task_processes() -> int:
+    """Processes still running the sandbox runtime once the pool is closed (escapees)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            count += entry.name.isdigit() and b"task_process" in (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+    return count
+
+
 def digest(base: Path) -> dict[str, str]:
     """sha256 of every file under ``base`` but the runner's own instances.json caches."""
     import hashlib
@@ -305,6 +323,7 @@ def main() -> None:
             report[attempt] = [{"task": t, "n": n, "right": r, "score": res.score, "kind": res.kind,
                                 "error": (res.error or "")[:200]}
                                for (t, n, r), res in zip(owners, results, strict=True)]
+    report["leftover_processes"] = leftover_task_processes()
     report["tree_unchanged"] = digest(base) == before
     report["honest_caches"] = {d.name: json.loads((d / "instances.json").read_text()) for d in honest}
     report["judge_calls"] = len(judge_calls)

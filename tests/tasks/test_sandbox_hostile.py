@@ -61,6 +61,7 @@ def test_runner_survives_and_stays_confined(corpus_report: dict) -> None:
     assert corpus_report["confinement"]["confined"]
     assert corpus_report["tree_unchanged"], "the state folder or the model cache changed"
     assert corpus_report["connections"] == 0
+    assert corpus_report["leftover_processes"] == 0, "a task process outlived its sandbox"
 
 
 def test_honest_answers_are_scored_exactly_in_both_calls(corpus_report: dict) -> None:

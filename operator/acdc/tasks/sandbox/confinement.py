@@ -96,11 +96,13 @@ class Confinement:
     def confined(self) -> bool:
         return self.bwrap is not None
 
-    def argv(self, config: dict[str, object]) -> list[str]:
+    def argv(self, config: dict[str, object], info_fd: int | None = None) -> list[str]:
+        """The command for one task process; bwrap writes its sandbox's pid 1 to ``info_fd``."""
         executable, prefix = python_install()
         if self.bwrap is None:
             return [executable, *_entry(str(self.lib_dir)), json.dumps(config)]
-        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        info = ["--info-fd", str(info_fd)] if info_fd is not None else []
+        args = [self.bwrap, *info, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SCRATCH, "--setenv", "TMPDIR", SCRATCH,
                 "--setenv", "LANG", "C.UTF-8"]

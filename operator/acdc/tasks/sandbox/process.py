@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from acdc.tasks.sandbox.limits import SandboxLimits
 from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, write_line
 
 _STARTUP_SECONDS = 60.0
+_TEARDOWN_SECONDS = 10.0
 _FAILURE_KINDS = frozenset({"timeout", "memory", "violation", "exception", "bad_return"})
 _EXIT_UID = 97
 
@@ -81,6 +83,22 @@ def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
     return TaskFailed(kind, error[:2000])
 
 
+def _sandbox_init(info_fd: int) -> int:
+    """A pidfd on the sandbox's pid 1 (from bwrap's --info-fd), so that kill() can wait until
+    every process of the sandbox is gone: a PID namespace dies with its pid 1, asynchronously."""
+    text = b""
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    while len(text) < 1 << 12 and select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(info_fd, 1 << 12)
+        if not chunk:
+            break
+        text += chunk
+    try:
+        return os.pidfd_open(int(json.loads(text)["child-pid"]))
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise PhaseError(f"the task sandbox did not report its pid 1 ({exc})") from None
+
+
 class TaskProcess:
     """A task process in its own sandbox (bubblewrap), started for one group of items."""
 
@@ -89,16 +107,29 @@ class TaskProcess:
         """``scratch``: ``cwd`` is this process's own scratch dir, removed when it is killed."""
         self.limits = limits
         self.scratch = cwd if scratch else None
+        self._pidfd: int | None = None
         config = {"uid": uid, "limits": limits.for_task_process()}
-        self.process = subprocess.Popen(  # noqa: S603 - argv built by us
-            confinement.argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(cwd), "TMPDIR": str(cwd)}, cwd=cwd, close_fds=True,
-            start_new_session=True, bufsize=0)
+        info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - argv built by us
+                confinement.argv(config, info_w if confinement.confined else None), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(info_w,) if confinement.confined else (),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(cwd), "TMPDIR": str(cwd)}, cwd=cwd,
+                close_fds=True, start_new_session=True, bufsize=0)
+        finally:
+            if confinement.confined:
+                os.close(info_w)
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd = self.process.stdin.fileno()
         os.set_blocking(self.stdin_fd, False)
         self.reader = LineReader(self.process.stdout.fileno(), limits.line_bytes)
-        self._await_ready()
+        try:
+            self._await_ready()
+            if confinement.confined:
+                self._pidfd = _sandbox_init(info_r)
+        finally:
+            if confinement.confined:
+                os.close(info_r)
 
     def _await_ready(self) -> None:
         """The sandbox came up (before any task code ran): otherwise the host is at fault."""
@@ -189,6 +220,10 @@ class TaskProcess:
             except (ProcessLookupError, PermissionError):
                 self.process.kill()
         code = self.process.wait()
+        if self._pidfd is not None:  # the namespace is empty once its pid 1 has exited
+            select.select([self._pidfd], [], [], _TEARDOWN_SECONDS)
+            os.close(self._pidfd)
+            self._pidfd = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
         for stream in (self.process.stdin, self.process.stdout):
