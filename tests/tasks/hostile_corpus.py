@@ -1,6 +1,6 @@
 """The hostile-task corpus and the scoring run it attacks, run as its own process.
 
-``python hostile_corpus.py BASE`` plays the runner: it writes a state folder under BASE
+``python hostile_corpus.py BASE [--unsafe] [--only=NAME,...]`` plays the runner: it writes a state folder under BASE
 (honest tasks, hostile tasks, a ``known_good_answer``, a model cache file, a secret API key
 in its own environment), starts a TCP listener on the host's loopback, and then runs the
 real scoring path twice on one pool (``load_instances`` then ``SandboxPool.score``, every
@@ -242,7 +242,7 @@ def listen() -> tuple[int, list[object]]:
     return server.getsockname()[1], accepted
 
 
-def build(base: Path, port: int) -> tuple[list[Path], list[Path]]:
+def build(base: Path, port: int, only: set[str]) -> tuple[list[Path], list[Path]]:
     """The state folder: honest and hostile task folders, secrets beside them."""
 
     tasks = base / "state" / "tasks"
@@ -259,6 +259,8 @@ def build(base: Path, port: int) -> tuple[list[Path], list[Path]]:
         honest.append(folder)
     hostile = []
     for name, source in corpus(base, port, os.getpid()).items():
+        if only and name not in only:
+            continue
         folder = tasks / name
         folder.mkdir()
         (folder / "task.py").write_text(source)
@@ -290,9 +292,15 @@ def main() -> None:
     from acdc.tasks.sandbox import SandboxLimits, SandboxPool, ScoreItem
 
     base = Path(sys.argv[1])
+    unsafe = "--unsafe" in sys.argv[2:]  # bubblewrap off: shows that the checks see breaches
+    if unsafe:
+        from acdc.tasks.sandbox import confinement
+
+        confinement.find_bwrap = lambda: None
     os.environ["ACDC_JUDGE_API_KEY"] = SECRET
     port, accepted = listen()
-    honest, hostile = build(base, port)
+    only = {name for arg in sys.argv[2:] if arg.startswith("--only=") for name in arg[7:].split(",")}
+    honest, hostile = build(base, port, only)
     before = digest(base)
     judge_calls: list[str] = []
 
@@ -303,7 +311,7 @@ def main() -> None:
     limits = SandboxLimits(wall_seconds=2.0, cpu_seconds=2, memory_mb=512, file_mb=4, processes=8,
                            instruction_chars=20_000, instance_bytes=64 << 10, judge_calls_per_item=2)
     report: dict[str, object] = {"uid": os.getuid()}
-    with SandboxPool(workers=2, limits=limits, judge=judge) as pool:
+    with SandboxPool(workers=2, limits=limits, judge=judge, unsafe=unsafe) as pool:
         report["confinement"] = pool.confinement
         dirs = honest + hostile
         instances = load_instances(pool, dirs)

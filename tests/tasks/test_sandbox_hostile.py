@@ -27,10 +27,10 @@ NOBODY = 65534
 OWN_SCORE_IS_THEIRS = {"forge_fds", "forge_json_dumps", "forge_then_hang"}
 
 
-def _run_corpus(as_nobody: bool) -> tuple[dict, subprocess.CompletedProcess]:
+def _run_corpus(as_nobody: bool, *options: str) -> subprocess.CompletedProcess:
     base = Path(tempfile.mkdtemp(prefix="acdc-hostile-"))
     try:
-        command = [sys.executable, str(CORPUS), str(base)]
+        command = [sys.executable, str(CORPUS), str(base), *options]
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(OPERATOR), *sys.path[1:]])}
         if as_nobody:
             # the venv's interpreter may live under an untraversable /root: use the system one
@@ -40,9 +40,7 @@ def _run_corpus(as_nobody: bool) -> tuple[dict, subprocess.CompletedProcess]:
                 pytest.skip("needs /usr/bin/python3 and setpriv to drop to nobody")
             os.chown(base, NOBODY, NOBODY)
             command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, *command[1:]]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout), done
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -52,7 +50,9 @@ def corpus_report(request) -> Iterator[dict]:
     as_nobody = request.param == "nobody"
     if as_nobody and os.geteuid() != 0:
         pytest.skip("the nobody pass drops privileges, which needs root")
-    report, _ = _run_corpus(as_nobody)
+    done = _run_corpus(as_nobody)
+    assert done.returncode == 0, done.stderr[-3000:]  # the runner is alive
+    report = json.loads(done.stdout)
     assert report["uid"] == (NOBODY if as_nobody else os.geteuid())
     yield report
 
@@ -166,6 +166,25 @@ def test_no_confinement_is_refused_unless_unsafe(monkeypatch, tmp_path: Path) ->
     with pytest.raises(UserError, match="--unsafe-sandbox"), SandboxPool(1):
         pass
     task = make_task(tmp_path, "echo", "return 1.0 if submission == 'ok' else 0.0")
+    prefix = confinement.python_install()[1]
+    if os.geteuid() == 0 and not confinement._traversable_by_others(prefix):
+        with pytest.raises(UserError, match="cannot reach the Python installation"), SandboxPool(1, unsafe=True):
+            pass
+        return
     with SandboxPool(1, unsafe=True) as unsafe:
         assert not unsafe.confinement["confined"]
         assert [r.score for r in unsafe.score([ScoreItem(task, {}, "ok"), ScoreItem(task, {}, "no")])] == [1.0, 0.0]
+
+
+def test_the_checks_see_breaches_without_confinement() -> None:
+    """The corpus and its checks are able to fail: with bubblewrap off (unsafe mode, as nobody)
+    tasks reach the listener, read and rewrite the state folder, and kill the runner."""
+    if os.geteuid() != 0:
+        pytest.skip("runs as nobody, which needs root")
+    canaries = {"loopback_native", "read_state", "dir_fd_write"}
+    done = _run_corpus(True, "--unsafe", f"--only={','.join(canaries)}")
+    report = json.loads(done.stdout)
+    assert not report["confinement"]["confined"]
+    assert {e["task"] for e in report["first"] if e["score"] == 1.0 and e["task"] in canaries} == canaries
+    assert report["connections"] > 0 and not report["tree_unchanged"]
+    assert _run_corpus(True, "--unsafe", "--only=pidfd_kill_parents").returncode != 0

@@ -79,7 +79,8 @@ def _install_binds(prefix: str) -> list[str]:
     args: list[str] = []
     parent = Path(prefix).parent
     for ancestor in reversed([parent, *parent.parents][:-1]):
-        args += ["--perms", "0755", "--dir", str(ancestor)]
+        if str(ancestor) != SCRATCH:  # already there, as the task's tmpfs
+            args += ["--perms", "0755", "--dir", str(ancestor)]
     return [*args, "--ro-bind", prefix, prefix]
 
 
@@ -110,9 +111,11 @@ class Confinement:
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             args += ["--unshare-user", "--disable-userns"]
-        args += [*_system_binds(), *_install_binds(prefix), "--ro-bind", str(self.lib_dir), SANDBOX_LIB,
-                 "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.scratch_bytes), "--tmpfs", SCRATCH,
-                 "--chdir", SCRATCH, "--", executable, *_entry(SANDBOX_LIB), json.dumps(config)]
+        # the tmpfs first: an interpreter installed under /tmp is then bound on top of it
+        args += ["--perms", "1777", "--size", str(self.scratch_bytes), "--tmpfs", SCRATCH,
+                 *_system_binds(), *_install_binds(prefix), "--ro-bind", str(self.lib_dir), SANDBOX_LIB,
+                 "--proc", "/proc", "--dev", "/dev", "--chdir", SCRATCH,
+                 "--", executable, *_entry(SANDBOX_LIB), json.dumps(config)]
         return args
 
 
@@ -139,4 +142,13 @@ def choose(lib_dir: Path, scratch_bytes: int, unsafe: bool) -> Confinement:
         return Confinement(bwrap, lib_dir, scratch_bytes)
     if not unsafe:
         raise UserError(f"cannot sandbox generated task code here: bubblewrap failed ({problem}); {UNSAFE_HINT}")
+    prefix = python_install()[1]
+    if os.geteuid() == 0 and not _traversable_by_others(prefix):
+        raise UserError(f"sandbox.unsafe as root runs task code as an unprivileged uid, which cannot reach the "
+                        f"Python installation at {prefix}; install Python where other users can read it, or run "
+                        "as a non-root user")
     return Confinement(None, lib_dir, scratch_bytes)
+
+
+def _traversable_by_others(path: str) -> bool:
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *map(str, Path(path).parents)])
