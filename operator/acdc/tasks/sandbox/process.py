@@ -157,7 +157,8 @@ class TaskProcess:
     def reply(self, judge: JudgeFn | None, max_bytes: int | None = None) -> dict[str, Any]:
         """The next reply that is not a judge request; relays up to the per-item cap of those.
 
-        A reply longer than ``max_bytes`` (default: the per-item output cap) is a violation.
+        A line (reply or judge request) longer than ``max_bytes`` (default: the per-item output
+        cap) is a violation.
         """
         cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
@@ -171,10 +172,10 @@ class TaskProcess:
                 raise self._died() from None
             if line is None:
                 raise TaskFailed("timeout", f"no result within {self.limits.wall_seconds} s (wall clock)")
+            if len(line) > cap:
+                raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
             reply = parse_line(line)
             if set(reply) != {"judge"}:
-                if len(line) > cap:
-                    raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
                 return reply
             judge_calls += 1
             if judge_calls > self.limits.judge_calls_per_item:
