@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 
 from acdc.controller import names, rbac
-from acdc.controller.job_manifest import build_job
+from acdc.controller.job_manifest import TASK_CODE_PHASES, build_job
 from acdc.controller.reconcile import infra_manifests, parse_spec
 from acdc.controller.run_ref import RunRef
 from acdc.phases.dag import Phase, Step
@@ -56,6 +56,49 @@ def test_score_jobs_are_locked_down():
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert job["spec"]["template"]["metadata"]["labels"][names.LABEL_SANDBOXED] == "true"
+
+
+@pytest.mark.parametrize("phase", sorted(TASK_CODE_PHASES))
+def test_pods_that_run_task_code_are_locked_down(phase):
+    """Validation (tasks), materialisation (evaluate) and scoring run LLM-written code: read-only
+    root, the sandbox's pod profiles, the NetworkPolicy where the phase needs no scientist, no
+    key the phase does not use, and the task folders read-only where the phase only reads them."""
+    run_spec = spec(scientist={"kind": "llm", "endpoint": {"url": "http://llm:8000/v1", "model": "m",
+                                                            "apiKeySecret": {"name": "keys", "key": "scientist"}}},
+                    judge={"endpoint": {"url": "http://judge:8000/v1", "model": "j",
+                                        "apiKeySecret": {"name": "keys", "key": "judge"}}},
+                    sandbox={"runtimeClassName": "gvisor", "seccompProfile": "profiles/acdc-bwrap.json",
+                             "appArmorProfile": "acdc-bwrap"})
+    job = build_job(REF, run_spec, Step(2, phase, 0 if phase.droppable else None), "demo-state")
+    validate(job)
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["runtimeClassName"] == "gvisor" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "Localhost",
+                                                        "localhostProfile": "profiles/acdc-bwrap.json"}
+    assert pod["securityContext"]["appArmorProfile"]["localhostProfile"] == "acdc-bwrap"
+    keys = sorted(e["name"] for e in container["env"] if "valueFrom" in e)
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    if phase is Phase.TASKS:
+        assert keys == ["ACDC_JUDGE_API_KEY", "ACDC_SCIENTIST_API_KEY"]
+        assert names.LABEL_SANDBOXED not in labels
+    else:
+        assert labels[names.LABEL_SANDBOXED] == "true"
+        assert keys == ([] if phase in (Phase.EVALUATE, Phase.REEVALUATE) else ["ACDC_JUDGE_API_KEY"])
+    state_mounts = {m["mountPath"]: m for m in container["volumeMounts"] if m["name"] == "state"}
+    if phase in (Phase.SCORE, Phase.RESCORE):
+        assert state_mounts["/state/tasks"] == {"name": "state", "mountPath": "/state/tasks", "subPath": "tasks",
+                                                "readOnly": True}
+    else:
+        assert list(state_mounts) == ["/state"]
+
+
+def test_pods_without_task_code_keep_the_default_profile():
+    run_spec = spec(sandbox={"seccompProfile": "profiles/acdc-bwrap.json"})
+    pod = build_job(REF, run_spec, Step(1, Phase.MERGE, 0), "demo-state")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
 
 
 def test_infrastructure_validates_and_jobs_see_service_urls():

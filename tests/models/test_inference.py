@@ -22,6 +22,19 @@ def test_transformers_batching_with_left_padding_matches_one_by_one(toy_world):
     assert batched[0].strip() == "1 2 3"  # the lists specialist sorts three digits
 
 
+def test_transformers_truncates_prompts_to_max_model_len(toy_world):
+    """A 900,000-character task instruction keeps only its last tokens: the batch it joins
+    is not padded to its length, and its neighbours' completions are unchanged."""
+    backend = make_backend("transformers", toy_world / "lists", device="cpu", batch_size=8, max_model_len=64)
+    seen: list[int] = []
+    generate = backend.model.generate
+    backend.model.generate = lambda **kw: seen.append(kw["input_ids"].shape[1]) or generate(**kw)
+    huge = [{"role": "user", "content": "x " * 450_000 + "Sort: 3 1 2"}]
+    out = backend.generate([CHATS[0], huge], SamplingParams(max_tokens=12))
+    assert seen == [64 - 12]
+    assert out[0].strip() == "1 2 3"
+
+
 def test_transformers_sampling_is_seeded(toy_world):
     backend = make_backend("transformers", toy_world / "base", device="cpu")
     params = SamplingParams(max_tokens=12, temperature=1.5, seed=3)

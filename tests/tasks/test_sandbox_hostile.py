@@ -1,10 +1,16 @@
-"""Hostile and malformed task code: each is contained as a recorded failure; the run goes on."""
+"""Hostile task code can only fail itself: the corpus in hostile_corpus.py, run through the
+real scoring path as root and again as ``nobody``, each hostile item batched with honest
+answers; plus the smaller contained-failure cases (limits, malformed code)."""
 
 from __future__ import annotations
 
+import json
 import os
-import socket
-import threading
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,86 +18,109 @@ import pytest
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
 
 from .conftest import make_task
+from .hostile_corpus import HONEST_INSTRUCTIONS
+
+CORPUS = Path(__file__).with_name("hostile_corpus.py")
+OPERATOR = Path(__file__).resolve().parents[2] / "operator"
+NOBODY = 65534
+# Tasks that forge protocol lines may well set their own score: that is theirs to set.
+OWN_SCORE_IS_THEIRS = {"forge_fds", "forge_json_dumps", "forge_then_hang"}
 
 
-@pytest.fixture(scope="module")
-def listener() -> tuple[socket.socket, list[object]]:
-    """A TCP server on the host's loopback that records any connection a task makes."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[object] = []
-
-    def accept() -> None:
-        try:
-            while True:
-                accepted.append(server.accept())
-        except OSError:
-            return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server, accepted
-    server.close()
+def _run_corpus(as_nobody: bool, *options: str) -> subprocess.CompletedProcess:
+    base = Path(tempfile.mkdtemp(prefix="acdc-hostile-"))
+    try:
+        command = [sys.executable, str(CORPUS), str(base), *options]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(OPERATOR), *sys.path[1:]])}
+        if as_nobody:
+            # the venv's interpreter may live under an untraversable /root: use the system one
+            # (same minor version) with the venv's packages on its path
+            python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
+            if python is None or shutil.which("setpriv") is None:
+                pytest.skip("needs /usr/bin/python3 and setpriv to drop to nobody")
+            os.chown(base, NOBODY, NOBODY)
+            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, *command[1:]]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
-def test_hostile_corpus_is_contained(pool: SandboxPool, tmp_path: Path, listener, monkeypatch) -> None:
-    server, accepted = listener
-    outside = tmp_path / "outside.txt"
-    port = server.getsockname()[1]
-    monkeypatch.setenv("ACDC_TEST_SECRET", "hunter2")
+@pytest.fixture(scope="module", params=["invoker", "nobody"])
+def corpus_report(request) -> Iterator[dict]:
+    as_nobody = request.param == "nobody"
+    if as_nobody and os.geteuid() != 0:
+        pytest.skip("the nobody pass drops privileges, which needs root")
+    done = _run_corpus(as_nobody)
+    assert done.returncode == 0, done.stderr[-3000:]  # the runner is alive
+    report = json.loads(done.stdout)
+    assert report["uid"] == (NOBODY if as_nobody else os.geteuid())
+    yield report
+
+
+def test_runner_survives_and_stays_confined(corpus_report: dict) -> None:
+    assert corpus_report["confinement"]["confined"]
+    assert corpus_report["tree_unchanged"], "the state folder or the model cache changed"
+    assert corpus_report["connections"] == 0
+    assert corpus_report["leftover_processes"] == 0, "a task process outlived its sandbox"
+
+
+def test_honest_answers_are_scored_exactly_in_both_calls(corpus_report: dict) -> None:
+    for attempt in ("first", "second"):
+        honest = [e for e in corpus_report[attempt] if e["task"].startswith("honest_")]
+        assert len(honest) == 24
+        wrong = [e for e in honest if (e["kind"], e["score"]) != ("ok", 1.0 if e["right"] else 0.0)]
+        assert wrong == [], attempt
+
+
+def test_honest_instances_and_caches_are_untouched(corpus_report: dict) -> None:
+    for name, cache in corpus_report["honest_caches"].items():
+        expected = HONEST_INSTRUCTIONS.format(name=name)
+        assert corpus_report["instances"][name]["instructions"] == [expected]
+        assert [(i["id"], i["data"], i["instructions"]) for i in cache["instances"]] == [
+            (str(n), {"word": f"{name}-{n}"}, expected) for n in range(8)]
+
+
+def test_no_attack_succeeds_and_caps_hold(corpus_report: dict) -> None:
+    hostile = [e for e in corpus_report["first"] + corpus_report["second"] if not e["task"].startswith("honest_")]
+    breached = sorted({e["task"] for e in hostile if e["score"] == 1.0 and e["task"] not in OWN_SCORE_IS_THEIRS})
+    assert breached == []
+    kinds = {e["task"]: e["kind"] for e in hostile}
+    assert kinds["judge_flood"] == "violation" and kinds["giant_judge_request"] == "violation"
+    assert all(kinds[f"value_{n}"] in ("violation", "bad_return") for n in range(15))
+    # honest_b asks the judge once per answer; the flood gets at most the cap before it fails
+    assert corpus_report["judge_calls"] <= 2 * (8 + 2 * 2)
+    instances = corpus_report["instances"]
+    for name in ("huge_instructions", "huge_instance", "forge_materialize"):
+        assert not instances[name]["ok"], name
+
+
+def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path: Path) -> None:
     good = make_task(tmp_path, "good", "return 1.0 if submission == 'right' else 0.0")
     hostile = {
         "busy_loop": ("while True:\n    pass", "timeout"),
         "sleeps": ("import time\ntime.sleep(60)", "timeout"),
         "fork_bomb": ("while True:\n    os.fork()", "violation"),
         "ten_gigabytes": ("block = bytearray(10 * 2**30)\nreturn 1.0", "memory"),
-        "socket": (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nreturn 1.0",
-                   "violation"),
-        "write_outside": (f"open({str(outside)!r}, 'w').write('pwned')\nreturn 1.0", "violation"),
         "huge_file": ("open('big.bin', 'wb').write(b'0' * (64 << 20))\nreturn 1.0", "violation"),
         "raises": ("raise ValueError('task bug')", "exception"),
         "hard_exit": ("os._exit(3)", "exception"),
         "returns_string": ("return 'yes'", "bad_return"),
         "returns_none": ("return None", "bad_return"),
         "returns_nan": ("return float('nan')", "bad_return"),
+        "prints_megabytes": ("print('x' * (8 << 20))\nos.write(1, b'{\"score\": 1.0}\\n' * 1000)\nreturn 0.5", "ok"),
+        "clean_environment": ("return 1.0 if set(os.environ) <= {'HOME', 'TMPDIR', 'PATH', 'LANG', 'PWD'} "
+                              "else 0.0", "ok"),
     }
     items = [ScoreItem(good, {"x": 1}, "right")]
     for name, (body, _) in hostile.items():
         items.append(ScoreItem(make_task(tmp_path, name, body), {"x": 1}, "a"))
     items.append(ScoreItem(good, {"x": 1}, "wrong"))
     results = pool.score(items)
-    assert results[0].score == 1.0 and results[0].kind == "ok"
-    assert results[-1].score == 0.0 and results[-1].kind == "ok"
+    assert (results[0].score, results[0].kind) == (1.0, "ok")
+    assert (results[-1].score, results[-1].kind) == (0.0, "ok")
     for (name, (_, kind)), result in zip(hostile.items(), results[1:-1], strict=True):
         assert (name, result.kind) == (name, kind), result.error
-        assert result.score is None and not result.solved
-    assert not outside.exists()
-    assert accepted == []
-
-
-def test_environment_output_and_tmp_are_private(pool: SandboxPool, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("ACDC_TEST_SECRET", "hunter2")
-    reads_env = make_task(tmp_path, "env", """
-allowed = {"HOME", "TMPDIR", "PATH", "LANG", "LC_CTYPE"}
-return 1.0 if set(os.environ) <= allowed and "hunter2" not in str(os.environ) else 0.0""")
-    prints = make_task(tmp_path, "prints", """
-print("x" * (8 << 20))
-os.write(1, b"{\\"type\\": \\"done\\"}\\n" * 1000)
-return 1.0""")
-    tmp_writer = make_task(tmp_path, "tmp_writer", """
-open("/tmp/acdc_sandbox_probe", "w").write("x")
-return 1.0""")
-    results = pool.score([ScoreItem(reads_env, {}, ""), ScoreItem(prints, {}, ""), ScoreItem(tmp_writer, {}, "")])
-    assert [r.score for r in results[:2]] == [1.0, 1.0], [r.error for r in results]
-    assert results[2].kind == "violation"
-    assert not Path("/tmp/acdc_sandbox_probe").exists()
-
-
-def test_network_is_isolated_by_namespace_where_allowed(pool: SandboxPool) -> None:
-    report = pool.confinement
-    if os.geteuid() != 0:
-        pytest.skip("not root: network isolation is the pod's NetworkPolicy")
-    assert report["network_namespace"] and report["uid_dropped"]
+    assert results[-3].score == 0.5 and results[-2].score == 1.0
 
 
 def test_malformed_task_code(pool: SandboxPool, tmp_path: Path) -> None:
@@ -129,29 +158,33 @@ def test_oversized_materialize_message_is_a_violation(pool: SandboxPool, tmp_pat
     assert results[1].ok and results[1].instances[0].instructions == "instructions"
 
 
-def test_sandbox_works_when_python_lives_under_tmp(tmp_path: Path) -> None:
-    """CI may clone the project (and its virtualenv) under /tmp, which the sandbox covers with
-    its private work dir: the interpreter's tree must stay visible, read-only, and confined."""
-    import subprocess
-    import sys
-    import textwrap
+def test_no_confinement_is_refused_unless_unsafe(monkeypatch, tmp_path: Path) -> None:
+    from acdc.errors import UserError
+    from acdc.tasks.sandbox import confinement
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    task = make_task(tmp_path / "tasks", "echo", "return 1.0 if submission == 'ok' else 0.0")
-    script = textwrap.dedent(f"""
-        from pathlib import Path
-        from acdc.tasks.sandbox import SandboxPool, ScoreItem
-        with SandboxPool(1) as pool:
-            (materialized,) = pool.materialize([Path({str(task)!r})])
-            data = materialized.instances[0].data
-            print([r.score for r in pool.score([ScoreItem(Path({str(task)!r}), data, "ok")])], pool.confinement)
-    """)
-    operator_dir = Path(__file__).resolve().parents[2] / "operator"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(operator_dir), *sys.path[1:]])}
-    result = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("[1.0]"), result.stdout
-    if os.geteuid() == 0:
-        assert "'mount_namespace': True" in result.stdout and "'uid_dropped': True" in result.stdout
+    monkeypatch.setattr(confinement, "find_bwrap", lambda: None)
+    with pytest.raises(UserError, match="--unsafe-sandbox"), SandboxPool(1):
+        pass
+    task = make_task(tmp_path, "echo", "return 1.0 if submission == 'ok' else 0.0")
+    prefix = confinement.python_install()[1]
+    if os.geteuid() == 0 and not confinement._traversable_by_others(prefix):
+        with pytest.raises(UserError, match="cannot reach the Python installation"), SandboxPool(1, unsafe=True):
+            pass
+        return
+    with SandboxPool(1, unsafe=True) as unsafe:
+        assert not unsafe.confinement["confined"]
+        assert [r.score for r in unsafe.score([ScoreItem(task, {}, "ok"), ScoreItem(task, {}, "no")])] == [1.0, 0.0]
+
+
+def test_the_checks_see_breaches_without_confinement() -> None:
+    """The corpus and its checks are able to fail: with bubblewrap off (unsafe mode, as nobody)
+    tasks reach the listener, read and rewrite the state folder, and kill the runner."""
+    if os.geteuid() != 0:
+        pytest.skip("runs as nobody, which needs root")
+    canaries = {"loopback_native", "read_state", "dir_fd_write"}
+    done = _run_corpus(True, "--unsafe", f"--only={','.join(canaries)}")
+    report = json.loads(done.stdout)
+    assert not report["confinement"]["confined"]
+    assert {e["task"] for e in report["first"] if e["score"] == 1.0 and e["task"] in canaries} == canaries
+    assert report["connections"] > 0 and not report["tree_unchanged"]
+    assert _run_corpus(True, "--unsafe", "--only=pidfd_kill_parents").returncode != 0

@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plain", action="store_true", help="log lines instead of the live view")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the HTML report (and its held-out evaluation) at the end of the run")
+    parser.add_argument("--unsafe-sandbox", action="store_true",
+                        help="run generated task code even where bubblewrap cannot confine it (sets sandbox.unsafe)")
     parser.set_defaults(handler=handle)
 
 
@@ -40,6 +42,9 @@ def handle(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     with StateLock(state):
         run = effective_run(args.file, state, args.generations)
+        if args.unsafe_sandbox:
+            sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
+            run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
         store_run(run, state)
         prepare_toy_world(run.spec)
         if args.metrics_port is not None:

@@ -3,9 +3,13 @@
 Every Job runs ``acdc phase`` in the worker image with the run's volume at /state and the
 live spec at /etc/acdc/run.yaml. Exit code 3 means the step rejected its subject (a
 gibberish child): a pod failure policy fails the Job at once instead of retrying it.
-Scoring steps execute untrusted task code, so their pods are locked down further
-(read-only root, no token, the spec's RuntimeClass, and the sandbox NetworkPolicy).
-Endpoint API keys come from the run's Secrets as env vars (``job_env``).
+Steps that run LLM-written task code (tasks: validation; evaluate: materialisation; score)
+are locked down further: read-only root, the spec's RuntimeClass and pod security profiles
+(bubblewrap inside needs user namespaces, see docs/tasks.md), and, where the step needs
+no endpoint but the judge, the sandbox NetworkPolicy. Score steps see the task folders
+through a read-only mount. Endpoint API keys come from the run's Secrets as env vars
+(``job_env``), only where the phase calls that endpoint; task code never sees them (its
+sandbox has an empty environment and its own PID namespace).
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ SPEC_DIR = "/etc/acdc"
 SPEC_FILE = f"{SPEC_DIR}/run.yaml"
 TERMINATION_LOG = "/dev/termination-log"
 CONTAINER = "phase"
-SANDBOXED_PHASES = frozenset({Phase.SCORE, Phase.RESCORE})
+TASK_CODE_PHASES = frozenset({Phase.TASKS, Phase.EVALUATE, Phase.REEVALUATE, Phase.SCORE, Phase.RESCORE})
+# Under the sandbox NetworkPolicy (DNS and the judge only): tasks pods must reach the scientist.
+SANDBOXED_PHASES = frozenset({Phase.EVALUATE, Phase.REEVALUATE, Phase.SCORE, Phase.RESCORE})
+# Only read the task folders (evaluate writes their instances.json caches, tasks writes new ones).
+READONLY_TASKS_PHASES = frozenset({Phase.SCORE, Phase.RESCORE})
+TASKS_SUBPATH = "tasks"
 WORKER_UID = 1000
 
 
@@ -45,19 +54,39 @@ def _tolerations(res: PhaseResources) -> list[dict[str, Any]]:
     return [t.model_dump(by_alias=True, exclude_none=True) for t in res.tolerations]
 
 
-def _container_security(sandboxed: bool) -> dict[str, Any]:
+def _container_security(runs_task_code: bool) -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": sandboxed,
+        "readOnlyRootFilesystem": runs_task_code,
         "runAsNonRoot": True,
     }
+
+
+def _pod_security(spec: CoevolutionRunSpec, runs_task_code: bool) -> dict[str, Any]:
+    seccomp: dict[str, Any] = {"type": "RuntimeDefault"}
+    context: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": WORKER_UID, "runAsGroup": WORKER_UID,
+                               "fsGroup": WORKER_UID, "seccompProfile": seccomp}
+    if runs_task_code and spec.sandbox.seccomp_profile:
+        seccomp.update(type="Localhost", localhostProfile=spec.sandbox.seccomp_profile)
+    if runs_task_code and spec.sandbox.app_armor_profile:
+        context["appArmorProfile"] = {"type": "Localhost", "localhostProfile": spec.sandbox.app_armor_profile}
+    return context
+
+
+def _state_mounts(phase: Phase) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": "state", "mountPath": STATE_MOUNT}]
+    if phase in READONLY_TASKS_PHASES:
+        mounts.append({"name": "state", "mountPath": f"{STATE_MOUNT}/{TASKS_SUBPATH}", "subPath": TASKS_SUBPATH,
+                       "readOnly": True})
+    return mounts
 
 
 def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str) -> dict[str, Any]:
     """The Job manifest for ``step``; its name and labels are stable across restarts."""
     res = phase_resources(spec, step.phase)
     sandboxed = step.phase in SANDBOXED_PHASES
+    runs_task_code = step.phase in TASK_CODE_PHASES
     labels = names.step_labels(ref.name, step)
     if sandboxed:
         labels[names.LABEL_SANDBOXED] = "true"
@@ -68,13 +97,7 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": WORKER_UID,
-            "runAsGroup": WORKER_UID,
-            "fsGroup": WORKER_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": _pod_security(spec, runs_task_code),
         "containers": [
             {
                 "name": CONTAINER,
@@ -84,11 +107,11 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
                 "terminationMessagePath": TERMINATION_LOG,
                 "terminationMessagePolicy": "File",
                 "resources": _container_resources(res),
-                "securityContext": _container_security(sandboxed),
+                "securityContext": _container_security(runs_task_code),
                 "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ACDC_CACHE", "value": f"{STATE_MOUNT}/cache"},
                         *run_env(ref, spec, step.phase)],
                 "volumeMounts": [
-                    {"name": "state", "mountPath": STATE_MOUNT},
+                    *_state_mounts(step.phase),
                     {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},
                     {"name": "tmp", "mountPath": "/tmp"},
                 ],
@@ -108,7 +131,7 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
         pod_spec["priorityClassName"] = res.priority_class_name
     if spec.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": secret} for secret in spec.images.pull_secrets]
-    if sandboxed and spec.sandbox.runtime_class_name:
+    if runs_task_code and spec.sandbox.runtime_class_name:
         pod_spec["runtimeClassName"] = spec.sandbox.runtime_class_name
     return {
         "apiVersion": "batch/v1",

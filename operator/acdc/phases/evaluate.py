@@ -31,7 +31,8 @@ def generate(ctx: PhaseContext, model_dir: str, chats: list[list[dict[str, str]]
 
     inference = ctx.spec.inference
     kind = backend_kind(inference.backend)
-    options: dict[str, Any] = {"batch_size": inference.batch_size} if kind == "transformers" else {
+    options: dict[str, Any] = {"batch_size": inference.batch_size, "max_model_len": inference.max_model_len} \
+        if kind == "transformers" else {
         "max_model_len": inference.max_model_len, "gpu_memory_utilization": inference.gpu_memory_utilization}
     backend = make_backend(kind, model_dir, **options)
     try:

@@ -118,7 +118,10 @@ def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
         memory_mb=s.memory_mib,
         file_mb=max(1, s.max_file_kib // 1024),
         processes=s.max_processes,
-        output_bytes=s.max_output_kib * 1024,
+        message_bytes=s.max_output_kib * 1024,
+        instruction_chars=s.max_instruction_chars,
+        instance_bytes=s.max_instance_kib * 1024,
+        judge_calls_per_item=s.max_judge_calls_per_item,
     )
 
 
@@ -128,7 +131,7 @@ def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
     from acdc.tasks.sandbox import SandboxPool
 
     with SandboxPool(workers=ctx.spec.sandbox.workers, limits=sandbox_limits(ctx.spec),
-                     judge=make_judge(ctx) if judge else None) as pool:
+                     judge=make_judge(ctx) if judge else None, unsafe=ctx.spec.sandbox.unsafe) as pool:
         yield pool
 
 

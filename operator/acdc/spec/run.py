@@ -329,11 +329,25 @@ class SandboxSpec(SpecModel):
     memory_mib: Annotated[int, Field(ge=64)] = 512
     max_processes: PositiveInt = 16
     max_output_kib: PositiveInt = 256
+    """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
     max_file_kib: Annotated[int, Field(ge=0)] = 1024
     workers: PositiveInt | None = None
-    """Sandbox worker processes; defaults to the CPU count."""
+    """Task sandboxes running at once; defaults to twice the CPU count (starting one mostly waits)."""
     runtime_class_name: str | None = None
     """Kubernetes RuntimeClass for scoring pods (e.g. gvisor)."""
+    max_instruction_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    """Longest instruction a task may produce; a longer one fails that task's materialisation."""
+    max_instance_kib: Annotated[int, Field(ge=1, le=16_384)] = 64
+    """Largest instance data (as JSON) a task may produce."""
+    max_judge_calls_per_item: Annotated[int, Field(ge=1, le=100)] = 4
+    """LLM-judge calls one scored answer may make; more fail that answer."""
+    unsafe: bool = False
+    """Run generated task code even where bubblewrap cannot confine it (rlimits only). Off: refuse."""
+    seccomp_profile: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """Kubernetes: Localhost seccomp profile for pods that run task code (it must allow user
+    namespaces for bubblewrap, which RuntimeDefault forbids); unset: RuntimeDefault."""
+    app_armor_profile: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """Kubernetes: Localhost AppArmor profile for those pods (one that allows bubblewrap's mounts)."""
 
 
 class Toleration(SpecModel):

@@ -6,6 +6,8 @@ get_tasks/get_instructions once and the result is cached, keyed by the task.py d
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from acdc.tasks.format import source_digest
 from acdc.tasks.sandbox import Instance, Materialized, SandboxPool, ScoreItem, ScoreResult
 
 CACHE_NAME = "instances.json"
+log = logging.getLogger(__name__)
 
 
 def _cached(task_dir: Path, digest: str) -> Materialized | None:
@@ -48,8 +51,14 @@ def load_instances(pool: SandboxPool, task_dirs: Sequence[Path], refresh: bool =
     for index, outcome in zip(todo, fresh, strict=True):
         results[index] = outcome
         if outcome.ok and digests[index] is not None:
-            write_json(Path(task_dirs[index]) / CACHE_NAME, {
-                "task_sha256": digests[index], "instances": [asdict(i) for i in outcome.instances]})
+            try:
+                write_json(Path(task_dirs[index]) / CACHE_NAME, {
+                    "task_sha256": digests[index], "instances": [asdict(i) for i in outcome.instances]})
+            except OSError as exc:
+                if exc.errno != errno.EROFS:
+                    raise
+                # score pods see the task folders read-only: the cache is evaluate's to write
+                log.info("task folder %s is read-only; instances not cached", task_dirs[index])
     return [r for r in results if r is not None]
 
 

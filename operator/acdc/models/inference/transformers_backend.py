@@ -2,7 +2,9 @@
 
 Batched with left padding so every prompt's last token sits at the same position, which
 is what ``generate`` needs to continue all rows at once; greedy at temperature 0 and
-stops at the tokenizer's end token.
+stops at the tokenizer's end token. With ``max_model_len`` a prompt keeps only its last
+``max_model_len - max_tokens`` tokens (the end holds the question and the generation
+prompt), so one oversized task instruction cannot pad a whole batch to its length.
 """
 
 from __future__ import annotations
@@ -21,23 +23,27 @@ from acdc.models.inference.base import Chat, SamplingParams, cut_at_stop
 class TransformersBackend:
     """Completes chats with an in-process ``AutoModelForCausalLM``."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64,
+                 max_model_len: int | None = None) -> None:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
+        tokenizer.truncation_side = "left"
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.max_model_len = max_model_len
 
     @classmethod
-    def load(cls, model_path: Path | str, device: str = "auto", batch_size: int = 64) -> TransformersBackend:
+    def load(cls, model_path: Path | str, device: str = "auto", batch_size: int = 64,
+             max_model_len: int | None = None) -> TransformersBackend:
         """Load a model dir onto ``device`` ("auto": CUDA when present, else CPU)."""
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise PhaseError(f"{path}: not a model directory (no config.json)")
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path).to(resolve_device(device))
-        return cls(model, tokenizer, batch_size)
+        return cls(model, tokenizer, batch_size, max_model_len)
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[str]:
         prompts = [
@@ -49,7 +55,9 @@ class TransformersBackend:
         return [cut_at_stop(text, params.stop) for text in completions]
 
     def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[str]:
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        limit = {} if self.max_model_len is None else {
+            "truncation": True, "max_length": max(1, self.max_model_len - params.max_tokens)}
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False, **limit)
         batch = batch.to(self.model.device)
         sampling = params.temperature > 0
         options = (

@@ -1,4 +1,4 @@
-"""Resource limits of the scoring sandbox, with defaults sized for LLM-written task code."""
+"""Resource limits and size caps of the scoring sandbox, sized for LLM-written task code."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from acdc.errors import UserError
 class SandboxLimits:
     """Per-item limits; tests shrink ``wall_seconds``/``cpu_seconds`` to keep hostile cases fast.
 
-    ``memory_mb`` caps the address space of a worker and its task processes (the reference
-    used a 512 MB container); ``processes`` caps processes per worker uid (worker + task
-    process + whatever the task forks); ``message_bytes`` caps one result message, which
-    bounds what a task can push back through the pipe.
+    ``memory_mb`` caps the address space of a task process; ``processes`` caps processes
+    per uid; ``file_mb`` one file, and four times that the scratch tmpfs. ``message_bytes``
+    caps one reply line (the output a task can return per item). ``instruction_chars`` and
+    ``instance_bytes`` cap what materialisation may produce per instance (a 900,000-char
+    instruction would pad every inference batch it joins); ``judge_calls_per_item`` caps
+    relayed LLM-judge calls (more fail the item).
     """
 
     wall_seconds: float = 10.0
@@ -23,25 +25,33 @@ class SandboxLimits:
     file_mb: int = 16
     processes: int = 16
     open_files: int = 64
-    output_bytes: int = 4096
     message_bytes: int = 1 << 20
     max_instances: int = 16
+    instruction_chars: int = 20_000
+    instance_bytes: int = 64 << 10
+    judge_calls_per_item: int = 4
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if value <= 0:
                 raise UserError(f"sandbox limit {name} must be positive, got {value}")
 
-    def for_worker(self) -> dict[str, float]:
-        """The integer limits the stdlib-only worker applies to itself."""
+    @property
+    def line_bytes(self) -> int:
+        """The longest line the parent reads: a reply, or a materialisation within the caps."""
+        return max(self.message_bytes, self.max_instances * (self.instance_bytes + 6 * self.instruction_chars + 1024))
+
+    @property
+    def scratch_bytes(self) -> int:
+        return 4 * (self.file_mb << 20)
+
+    def for_task_process(self) -> dict[str, float]:
+        """The limits the stdlib-only task process applies to itself (rlimits)."""
         return {
-            "wall_seconds": self.wall_seconds,
             "cpu_seconds": self.cpu_seconds,
             "memory_bytes": self.memory_mb << 20,
             "file_bytes": self.file_mb << 20,
             "processes": self.processes,
             "open_files": self.open_files,
-            "output_bytes": self.output_bytes,
-            "message_bytes": self.message_bytes,
             "max_instances": self.max_instances,
         }

@@ -1,17 +1,21 @@
-"""The trusted side of the sandbox: a pool of confined workers serving batched requests.
+"""The trusted side of the sandbox: batched requests served by sandboxed task processes.
 
 Two operations, both batched, and neither ever imports task.py in this process:
 ``materialize`` runs get_tasks + get_instructions, ``score`` runs score() on answers.
-Items are grouped by task (one forked task process per group inside a worker) and the
-groups are spread over the workers in chunks, so a worker lost to a stuck or hostile task
-costs at most one chunk's unanswered items, each recorded as a failure.
+Items are grouped by task and each group runs in its own sandboxed task process
+(``process.TaskProcess``), several groups at a time (one thread per slot). Results are
+filled in by the parent at the indexes it chose; a task process that fails, stalls or
+breaks the protocol costs only its own current item, is killed, and its remaining items
+run in a fresh process: no task can touch another task's result.
 """
 
 from __future__ import annotations
 
+import compileall
+import ctypes
 import fcntl
+import json
 import logging
-import math
 import os
 import queue
 import shutil
@@ -22,26 +26,29 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from acdc.errors import PhaseError, UserError
+from acdc.tasks.sandbox.confinement import Confinement, choose
 from acdc.tasks.sandbox.limits import SandboxLimits
+from acdc.tasks.sandbox.process import JudgeFn, TaskFailed, TaskProcess, bounded_score, failure_of
 from acdc.tasks.sandbox.results import Instance, Materialized, ScoreResult
-from acdc.tasks.sandbox.worker import SandboxWorker, WorkerLost, install_runtime
 
 log = logging.getLogger(__name__)
 
-JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
-_KINDS = {"ok", "timeout", "memory", "violation", "exception", "bad_return"}
 DEFAULT_UID_BASE = 61000
 UID_BLOCK = 64  # uids per pool; pools on one host claim disjoint blocks
 UID_BLOCKS = 64
+RUNTIME_DIR = Path(__file__).with_name("runtime")
+_RUNTIME_FILES = ("task_process.py", "acdc_sandbox.py", "sandbox_eval_helper.py")
 _LOCK_DIR = Path(tempfile.gettempdir()) / "acdc-sandbox-uids"
+_PR_SET_DUMPABLE = 4
+_MAX_ID_CHARS = 256
 
 
 def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
     """A block of uids no other live pool on this host uses, and the lock that holds it.
 
-    Workers kill every process of their uid when a task times out, so two pools (two
-    score phases running side by side) sharing uids would kill each other's workers.
-    The flock is released by the kernel when the process dies, so a crash frees its block.
+    Each slot's task processes run under their own uid, so RLIMIT_NPROC counts only that
+    slot's processes; two pools sharing uids would share those counts. The flock is
+    released by the kernel when the process dies, so a crash frees its block.
     """
     if size > UID_BLOCK:
         raise UserError(f"at most {UID_BLOCK} sandbox workers per pool, got {size}")
@@ -57,6 +64,26 @@ def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
     raise PhaseError(f"all {UID_BLOCKS} sandbox uid blocks are in use on this host")
 
 
+def install_runtime(base_dir: Path) -> Path:
+    """Copy the stdlib-only runtime into a read-only lib dir (bound at /acdc in the sandbox),
+    with its bytecode: the sandbox's interpreter is the base of this one, so it is valid there."""
+    lib = base_dir / "lib"
+    lib.mkdir(mode=0o755)
+    for name in _RUNTIME_FILES:
+        shutil.copyfile(RUNTIME_DIR / name, lib / name)
+        (lib / name).chmod(0o444)
+    compileall.compile_dir(lib, quiet=1)  # each task process starts with them: skip compiling
+    lib.chmod(0o555)
+    return lib
+
+
+def make_undumpable() -> None:
+    """PR_SET_DUMPABLE 0: processes of the same uid cannot ptrace this one or read its
+    /proc entries (environ, fds, memory); the sandbox already hides them, this covers the
+    unconfined mode and anything else the runner's uid runs."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 class ScoreItem(NamedTuple):
     """One answer to grade: the task folder, the instance's data, the model's answer."""
 
@@ -65,24 +92,37 @@ class ScoreItem(NamedTuple):
     answer: str
 
 
-class SandboxPool:
-    """Confined worker processes; use as a context manager (workers die with it).
+class _Group(NamedTuple):
+    """One task's source and the (result index, data, answer) entries to run in one process."""
 
+    source: str
+    entries: list[tuple[int, Any, str]]
+
+
+class SandboxPool:
+    """Runs task code in sandboxed processes; use as a context manager.
+
+    ``workers`` sandboxes run at once (default: twice the CPU count, because starting one
+    mostly waits on the kernel: namespaces, mounts, the interpreter's start-up reads).
     ``judge`` answers eval_with_llm_judge calls relayed from task code (None: every judge
     call gets no verdict, which the helper reads as a fail). ``uid_base`` + slot is the
-    unprivileged uid each worker drops to when this process is root.
+    unprivileged uid each slot's task processes drop to when this process is root.
+    ``unsafe`` runs task code without OS confinement where bubblewrap cannot start
+    (otherwise the pool refuses with a UserError).
     """
 
     def __init__(self, workers: int | None = None, limits: SandboxLimits | None = None,
                  judge: JudgeFn | None = None, uid_base: int = DEFAULT_UID_BASE,
-                 chunk_items: int = 64) -> None:
-        self.size = max(1, workers or os.cpu_count() or 1)
+                 chunk_items: int = 64, unsafe: bool = False) -> None:
+        self.size = max(1, workers or min(UID_BLOCK, 2 * (os.cpu_count() or 1)))
         self.limits = limits or SandboxLimits()
         self.judge = judge
         self.uid_base = uid_base
-        self.chunk_items = chunk_items
+        self.chunk_items = max(1, chunk_items)
+        self.unsafe = unsafe
         self._base: Path | None = None
-        self._workers: list[SandboxWorker] = []
+        self._confinement: Confinement | None = None
+        self._first_uid: int | None = None
         self._uid_lock: Any = None
 
     def __enter__(self) -> SandboxPool:
@@ -93,53 +133,50 @@ class SandboxPool:
         self.close()
 
     def start(self) -> None:
-        if self._workers:
+        if self._confinement is not None:
             return
+        make_undumpable()
         self._base = Path(tempfile.mkdtemp(prefix="acdc-sandbox-"))
         self._base.chmod(0o755)
-        lib = install_runtime(self._base)
-        root = os.geteuid() == 0
-        first_uid = None
-        if root:
-            first_uid, self._uid_lock = claim_uid_block(self.uid_base, self.size)
-        self._workers = [
-            SandboxWorker(lib, self._base, first_uid + slot if first_uid is not None else None, self.limits)
-            for slot in range(self.size)
-        ]
-        for worker in self._workers:
-            worker.start()
-        report = self._workers[0].confinement
-        if not report.get("network_namespace"):
-            log.warning("sandbox has no network namespace here (%s); rely on the pod's NetworkPolicy",
-                        report.get("network_namespace_error") or report.get("note"))
+        try:
+            lib = install_runtime(self._base)
+            self._confinement = choose(lib, self.limits.scratch_bytes, self.unsafe)
+        except BaseException:
+            self.close()
+            raise
+        if not self._confinement.confined:
+            log.warning("sandbox.unsafe: task code runs WITHOUT OS confinement (rlimits and an audit hook only)")
+        if os.geteuid() == 0:
+            self._first_uid, self._uid_lock = claim_uid_block(self.uid_base, self.size)
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.kill()
-        self._workers = []
         if self._base is not None:
             shutil.rmtree(self._base, ignore_errors=True)
             self._base = None
         if self._uid_lock is not None:
             self._uid_lock.close()
             self._uid_lock = None
+        self._confinement = None
 
     @property
     def confinement(self) -> dict[str, Any]:
-        """What the workers enforce on this host (namespaces, uid drop), as they reported it."""
+        """What confines task code here: bubblewrap (namespaces) or nothing, and the uid."""
         self.start()
-        return dict(self._workers[0].confinement)
+        assert self._confinement is not None
+        return {"bubblewrap": self._confinement.bwrap, "confined": self._confinement.confined,
+                "uid_dropped": self._first_uid is not None,
+                "user_namespace": self._confinement.confined and not self._confinement.as_root}
 
     # -- operations ---------------------------------------------------------------------
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         """Score every item; a failing item yields a failed ScoreResult, never an exception."""
         results: list[ScoreResult | None] = [None] * len(items)
-        groups: dict[Path, list[int]] = {}
+        by_task: dict[Path, list[int]] = {}
         for index, item in enumerate(items):
-            groups.setdefault(Path(item.task_dir), []).append(index)
-        requests: list[dict[str, Any]] = []
-        for task_dir, indexes in groups.items():
+            by_task.setdefault(Path(item.task_dir), []).append(index)
+        groups: list[_Group] = []
+        for task_dir, indexes in by_task.items():
             source = _read_source(task_dir)
             if isinstance(source, ScoreResult):
                 for index in indexes:
@@ -147,97 +184,122 @@ class SandboxPool:
                 continue
             for start in range(0, len(indexes), self.chunk_items):
                 part = indexes[start:start + self.chunk_items]
-                requests.append({"key": str(task_dir), "source": source, "items": [
-                    {"i": i, "data": items[i].instance_data, "answer": str(items[i].answer)} for i in part]})
+                groups.append(_Group(source, [(i, items[i].instance_data, str(items[i].answer)) for i in part]))
 
-        def deliver(message: dict[str, Any]) -> None:
-            index = message.get("i")
-            if isinstance(index, int) and 0 <= index < len(results) and results[index] is None:
-                results[index] = _score_result(message)
+        def run(group: _Group, slot: int) -> None:
+            pending = group.entries
+            while pending:
+                done = 0
+                process = self._spawn(slot)
+                try:
+                    process.send({"mode": "score", "source": group.source, "items": len(pending)})
+                    for index, data, answer in pending:
+                        process.send({"data": data, "answer": answer})
+                        results[index] = _score_result(process.reply(self.judge))
+                        done += 1
+                    pending = []
+                except TaskFailed as exc:
+                    results[pending[done][0]] = ScoreResult(None, exc.error, exc.kind)  # type: ignore[arg-type]
+                    pending = pending[done + 1:]
+                finally:
+                    process.kill()
 
-        self._run("score", requests, deliver, lambda group: [item["i"] for item in group["items"]],
-                  lambda index, error: results.__setitem__(index, results[index] or ScoreResult(None, error, "timeout")))
+        self._run(groups, run)
         return [r or ScoreResult(None, "no result from the sandbox", "exception") for r in results]
 
     def materialize(self, task_dirs: Sequence[Path]) -> list[Materialized]:
         """Instances (data + instructions) of each task, computed inside the sandbox."""
         results: list[Materialized | None] = [None] * len(task_dirs)
-        requests = []
+        groups = []
         for index, task_dir in enumerate(task_dirs):
             source = _read_source(Path(task_dir))
             if isinstance(source, ScoreResult):
                 results[index] = Materialized(error=source.error, kind=source.kind)
             else:
-                requests.append({"key": str(index), "source": source})
+                groups.append(_Group(source, [(index, None, "")]))
 
-        def deliver(message: dict[str, Any]) -> None:
-            index = int(message.get("key", -1))
-            if 0 <= index < len(results) and results[index] is None:
-                results[index] = _materialized(message)
+        def run(group: _Group, slot: int) -> None:
+            index = group.entries[0][0]
+            process = self._spawn(slot)
+            try:
+                process.send({"mode": "materialize", "source": group.source, "items": 1})
+                results[index] = self._materialized(process.reply(self.judge, self.limits.line_bytes))
+            except TaskFailed as exc:
+                results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
+            finally:
+                process.kill()
 
-        self._run("materialize", requests, deliver, lambda group: [int(group["key"])],
-                  lambda index, error: results.__setitem__(index, results[index] or Materialized(error=error, kind="timeout")))
+        self._run(groups, run)
         return [r or Materialized(error="no result from the sandbox", kind="exception") for r in results]
 
     # -- dispatch -----------------------------------------------------------------------
 
-    def _run(self, mode: str, groups: list[dict[str, Any]], deliver: Callable[[dict[str, Any]], None],
-             indexes_of: Callable[[dict[str, Any]], list[int]], fail: Callable[[int, str], None]) -> None:
-        """Spread ``groups`` over the workers in chunks, one thread per worker."""
+    def _spawn(self, slot: int) -> TaskProcess:
+        assert self._confinement is not None and self._base is not None
+        uid = None if self._first_uid is None else self._first_uid + slot
+        if self._confinement.confined:  # the scratch dir is the sandbox's own tmpfs
+            return TaskProcess(self._confinement, self.limits, uid, self._base)
+        scratch = Path(tempfile.mkdtemp(dir=self._base, prefix="t"))  # a fresh, private name each time
+        if uid is not None:
+            os.chown(scratch, uid, uid)
+        return TaskProcess(self._confinement, self.limits, uid, scratch, scratch=True)
+
+    def _run(self, groups: list[_Group], run: Callable[[_Group, int], None]) -> None:
+        """Run every group, ``self.size`` at a time; re-raise a host failure (PhaseError)."""
         if not groups:
             return
         self.start()
-        lock = threading.Lock()
-        chunks: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
-        per_chunk = max(1, math.ceil(sum(len(g.get("items") or [0]) for g in groups) / (4 * self.size)))
-        per_chunk = min(per_chunk, self.chunk_items)
-        current: list[dict[str, Any]] = []
-        count = 0
+        todo: queue.SimpleQueue[_Group] = queue.SimpleQueue()
         for group in groups:
-            current.append(group)
-            count += len(group.get("items") or [0])
-            if count >= per_chunk:
-                chunks.put(current)
-                current, count = [], 0
-        if current:
-            chunks.put(current)
+            todo.put(group)
+        errors: list[BaseException] = []
 
-        def locked_deliver(message: dict[str, Any]) -> None:
-            with lock:
-                deliver(message)
-
-        def serve(worker: SandboxWorker) -> None:
-            while True:
+        def serve(slot: int) -> None:
+            while not errors:
                 try:
-                    chunk = chunks.get_nowait()
+                    group = todo.get_nowait()
                 except queue.Empty:
                     return
                 try:
-                    worker.request({"type": mode, "groups": chunk}, locked_deliver, self._call_judge)
-                except WorkerLost as exc:
-                    log.warning("sandbox worker lost (%s); restarting it", exc)
-                    with lock:
-                        for group in chunk:
-                            for index in indexes_of(group):
-                                fail(index, f"sandbox worker lost: {exc}")
+                    run(group, slot)
+                except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                    errors.append(exc)
 
-        threads = [threading.Thread(target=serve, args=(w,), daemon=True) for w in self._workers]
+        threads = [threading.Thread(target=serve, args=(slot,), daemon=True)
+                   for slot in range(min(self.size, len(groups)))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if errors:
+            raise errors[0]
 
-    def _call_judge(self, message: dict[str, Any]) -> bool | None:
-        if self.judge is None:
-            log.warning("a task asked for the LLM judge but none is configured; no verdict")
-            return None
-        criteria = message.get("criteria")
-        try:
-            return self.judge(str(message.get("instructions")), str(message.get("submission")),
-                              [str(c) for c in criteria] if isinstance(criteria, list) else None)
-        except Exception as exc:  # noqa: BLE001 - a judge failure is a missing verdict, not a crash
-            log.warning("judge call failed: %s", exc)
-            return None
+    def _materialized(self, reply: dict[str, Any]) -> Materialized:
+        """Instances from a reply, each checked against the caps; violations fail the task."""
+        failure = failure_of(reply)
+        if failure is not None:
+            return Materialized(error=failure.error, kind=failure.kind)  # type: ignore[arg-type]
+        raw = reply.get("instances")
+        if set(reply) != {"instances"} or not isinstance(raw, list):
+            raise TaskFailed("violation", "malformed materialize reply")
+        if not raw or len(raw) > self.limits.max_instances:
+            return Materialized(error=f"{len(raw)} instances (1 to {self.limits.max_instances} allowed)",
+                                kind="bad_return")
+        instances = []
+        for entry in raw:
+            if not isinstance(entry, dict) or set(entry) != {"id", "data", "instructions"}:
+                raise TaskFailed("violation", "malformed instance in the materialize reply")
+            key, instructions = entry["id"], entry["instructions"]
+            if not isinstance(key, str) or not isinstance(instructions, str) or len(key) > _MAX_ID_CHARS:
+                raise TaskFailed("violation", "malformed instance id or instructions")
+            if len(instructions) > self.limits.instruction_chars:
+                return Materialized(error=f"instance {key[:40]!r}: instructions of {len(instructions)} characters "
+                                          f"(at most {self.limits.instruction_chars})", kind="bad_return")
+            if len(json.dumps(entry["data"])) > self.limits.instance_bytes:
+                return Materialized(error=f"instance {key[:40]!r}: data over {self.limits.instance_bytes} bytes "
+                                          "as JSON", kind="bad_return")
+            instances.append(Instance(key, entry["data"], instructions))
+        return Materialized(instances=instances)
 
 
 def _read_source(task_dir: Path) -> str | ScoreResult:
@@ -248,30 +310,10 @@ def _read_source(task_dir: Path) -> str | ScoreResult:
         return ScoreResult(None, f"cannot read {task_dir / 'task.py'}: {exc}", "exception")
 
 
-def _score_result(message: dict[str, Any]) -> ScoreResult:
-    kind = message.get("kind")
-    error = message.get("error")
-    error = str(error)[:2000] if error is not None else None
-    if kind not in _KINDS:
-        return ScoreResult(None, f"worker sent unknown kind {kind!r}", "exception")
-    if kind != "ok":
-        return ScoreResult(None, error, kind)
-    score = message.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-        return ScoreResult(None, f"non-numeric score {score!r}", "bad_return")
-    return ScoreResult(float(score))
-
-
-def _materialized(message: dict[str, Any]) -> Materialized:
-    kind = message.get("kind")
-    if kind != "ok":
-        kind = kind if kind in _KINDS else "exception"
-        return Materialized(error=str(message.get("error"))[:2000], kind=kind)
-    raw = message.get("instances")
-    instances = []
-    for entry in raw if isinstance(raw, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("instructions"), str):
-            instances.append(Instance(entry["id"], entry.get("data"), entry["instructions"]))
-    if not instances:
-        return Materialized(error="no valid instances", kind="bad_return")
-    return Materialized(instances=instances)
+def _score_result(reply: dict[str, Any]) -> ScoreResult:
+    failure = failure_of(reply)
+    if failure is not None:
+        return ScoreResult(None, failure.error, failure.kind)  # type: ignore[arg-type]
+    if set(reply) != {"score"}:
+        raise TaskFailed("violation", "malformed score reply")
+    return ScoreResult(bounded_score(reply["score"]))

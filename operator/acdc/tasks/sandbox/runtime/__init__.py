@@ -1,5 +1,6 @@
 """Stdlib-only code that runs inside the sandbox.
 
-These files are copied into a read-only lib dir and run by ``python -I`` worker processes
-with flat imports (``import lines``). Only ``lines`` is also imported by the trusted parent.
+These files are copied into a read-only lib dir that the sandbox binds at ``/acdc``, and
+``task_process.py`` is run there by the sandbox's own interpreter (``python -I -S``) with
+flat imports. The trusted side imports only ``lines``.
 """

@@ -1,8 +1,8 @@
-"""Bounded, deadline-aware reading of newline-delimited JSON from a pipe.
+"""Bounded, deadline-aware reading and writing of newline-delimited JSON on pipes.
 
-Both ends of every sandbox pipe read through this: a peer that never answers hits the
-deadline, and a peer that floods the pipe hits the byte cap, instead of hanging or
-exhausting the reader's memory.
+The trusted parent talks to every task process through this: a peer that never answers
+(or never reads) hits the deadline, and a peer that floods the pipe hits the byte cap,
+instead of hanging or exhausting the parent's memory.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class LineReader:
         while True:
             newline = self._buffer.find(b"\n")
             if newline >= 0:
+                if newline > self.max_line_bytes:
+                    raise LineTooLong(f"message longer than {self.max_line_bytes} bytes")
                 line = bytes(self._buffer[:newline])
                 del self._buffer[: newline + 1]
                 return line
@@ -44,9 +46,16 @@ class LineReader:
             self._buffer += chunk
 
 
-def write_line(fd: int, payload: bytes) -> None:
-    """Write one whole line (retrying short writes)."""
+def write_line(fd: int, payload: bytes, deadline: float | None = None) -> bool:
+    """Write one whole line; False if the peer stopped reading before the deadline."""
     view = memoryview(payload + b"\n")
     while view:
-        written = os.write(fd, view)
-        view = view[written:]
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        _, ready, _ = select.select([], [fd], [], timeout)
+        if not ready:
+            return False
+        try:
+            view = view[os.write(fd, view[: 1 << 16]):]
+        except BlockingIOError:
+            continue
+    return True

@@ -1,22 +1,28 @@
-"""What a forked task process does: load one task.py and run its methods on a batch.
+"""The task process: the only code that runs inside a sandbox, then the task's own.
 
-Runs in a child of the worker, in its own process group, after the worker is confined.
-An audit hook turns the operations a task never needs (sockets, new processes, signals,
-writes outside its work dir) into ``SandboxViolation`` so they are reported as violations;
-the kernel-level limits set by ``confine`` stay the real guarantee (the hook can be
-bypassed by native code, the namespaces and rlimits cannot).
+Imported and run by the trusted parent's ``python -I -S -c ... CONFIG_JSON`` inside
+bubblewrap (or, with the sandbox explicitly turned off, as a plain child). It drops to the
+slot's uid when started as root, applies rlimits, moves its protocol to private fds and
+points 0/1/2 at /dev/null, says ``ready``, then reads ``{"mode", "source", "items"}`` and,
+for ``score``, one ``{"data", "answer"}`` line per item, answering each with exactly one
+line. It holds no fd that reaches anything but its own parent, which decides which item a
+reply belongs to: forging a reply can only change this task's own scores.
+
+An audit hook turns operations a task never needs (sockets, new processes, signals,
+writes outside its scratch dir) into ``SandboxViolation`` so they are reported as
+violations; it is defence in depth only (native code and ``dir_fd`` calls bypass it), the
+namespaces and rlimits are the guarantee.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
 import os
 import resource
 import sys
-from typing import Any
+import types
 
 import acdc_sandbox
 
@@ -31,6 +37,7 @@ _PATH_EVENTS = {
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _MAX_ERROR_CHARS = 2000
+_EXIT_UID = 97  # the uid drop failed: the parent treats this as "no sandbox", never as a task failure
 
 
 class SandboxViolation(PermissionError):
@@ -38,32 +45,24 @@ class SandboxViolation(PermissionError):
 
 
 class _BoundedSink(io.TextIOBase):
-    """Stands in for stdout/stderr: keeps the first bytes, drops the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept: list[str] = []
-        self.size = 0
+    """Stands in for stdout/stderr: counts what is printed and keeps none of it."""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        if self.size < self.limit:
-            self.kept.append(text[: self.limit - self.size])
-        self.size += len(text)
         return len(text)
 
 
 def _install_audit_hook(workdir: str) -> None:
     root = os.path.realpath(workdir) + os.sep
 
-    def inside(path: Any) -> bool:
+    def inside(path: object) -> bool:
         if isinstance(path, int):
             return True
         return os.path.realpath(os.fsdecode(path)).startswith(root)
 
-    def hook(event: str, args: tuple[Any, ...]) -> None:
+    def hook(event: str, args: tuple[object, ...]) -> None:
         if event in _BLOCKED_EVENTS:
             raise SandboxViolation(f"sandbox forbids {event}")
         if event == "open" and len(args) >= 3:
@@ -78,22 +77,21 @@ def _install_audit_hook(workdir: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:_MAX_ERROR_CHARS]
+    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
-def _failure(exc: BaseException) -> tuple[str, str]:
+def _failure(exc: BaseException) -> dict[str, str]:
     if isinstance(exc, MemoryError):
-        return "memory", _describe(exc)
-    if isinstance(exc, SandboxViolation):
-        return "violation", _describe(exc)
-    if isinstance(exc, OSError) and exc.errno == 27:  # EFBIG: RLIMIT_FSIZE
-        return "violation", _describe(exc)
-    return "exception", _describe(exc)
+        kind = "memory"
+    elif isinstance(exc, SandboxViolation) or (isinstance(exc, OSError) and exc.errno == 27):  # EFBIG: RLIMIT_FSIZE
+        kind = "violation"
+    else:
+        kind = "exception"
+    return {"kind": kind, "error": _describe(exc)}
 
 
-def _as_score(value: Any) -> float:
-    if value is None or isinstance(value, (dict, list, tuple, set)):
+def _as_score(value: object) -> float:
+    if value is None or isinstance(value, (dict, list, tuple, set, str, bytes)):
         raise TypeError(f"score() returned {type(value).__name__}, expected a number")
     number = float(value)
     if not math.isfinite(number):
@@ -101,11 +99,11 @@ def _as_score(value: Any) -> float:
     return number
 
 
-def _load_family(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("task", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+def _load_family(source: str) -> object:
+    module = types.ModuleType("task")
+    module.__file__ = os.path.join(os.getcwd(), "task.py")
     sys.modules["task"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    exec(compile(source, "task.py", "exec"), module.__dict__)  # noqa: S102 - this is the sandbox
     family_cls = getattr(module, "TaskFamily", None)
     if family_cls is None:
         raise AttributeError("task.py defines no TaskFamily class")
@@ -118,48 +116,7 @@ def _load_family(path: str) -> Any:
         return family_cls
 
 
-def _send(fd: int, message: dict[str, Any]) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def run(mode: str, workdir: str, task_path: str, items: list[dict[str, Any]], limits: dict[str, int],
-        out_fd: int, judge_reply_fd: int) -> None:
-    """Body of the forked task process; reports one message per item (or one for materialize)."""
-    os.setpgid(0, 0)
-    os.chdir(workdir)
-    cpu = limits["cpu_seconds"] * max(1, len(items))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    acdc_sandbox._judge_channel = (out_fd, judge_reply_fd)
-    sink = _BoundedSink(limits["output_bytes"])
-    sys.stdout = sys.stderr = sink
-    _install_audit_hook(workdir)
-    try:
-        family = _load_family(task_path)
-    except BaseException as exc:  # noqa: BLE001 - any failure of untrusted code is a result
-        kind, error = _failure(exc)
-        for item in items or [{"i": 0}]:
-            _send(out_fd, {"t": "result", "i": item["i"], "kind": kind, "error": f"loading task.py: {error}"})
-        return
-    if mode == "materialize":
-        _materialize(family, limits["max_instances"], out_fd)
-        return
-    for item in items:
-        try:
-            value = family.score(item["data"], item["answer"])
-        except BaseException as exc:  # noqa: BLE001
-            kind, error = _failure(exc)
-            _send(out_fd, {"t": "result", "i": item["i"], "kind": kind, "error": error})
-            continue
-        try:
-            _send(out_fd, {"t": "result", "i": item["i"], "kind": "ok", "score": _as_score(value)})
-        except (TypeError, ValueError) as exc:
-            _send(out_fd, {"t": "result", "i": item["i"], "kind": "bad_return", "error": _describe(exc)})
-
-
-def _materialize(family: Any, max_instances: int, out_fd: int) -> None:
+def _materialize(family: object, max_instances: int) -> dict[str, object]:
     try:
         tasks = family.get_tasks()
         if not isinstance(tasks, dict) or not tasks:
@@ -172,10 +129,82 @@ def _materialize(family: Any, max_instances: int, out_fd: int) -> None:
                 raise TypeError(f"get_instructions() returned {type(instructions).__name__}, expected str")
             instances.append({"id": str(key), "data": data, "instructions": instructions})
     except (TypeError, ValueError) as exc:
-        _send(out_fd, {"t": "result", "i": 0, "kind": "bad_return", "error": _describe(exc)})
-        return
+        return {"kind": "bad_return", "error": _describe(exc)}
+    except BaseException as exc:  # noqa: BLE001 - any failure of untrusted code is a result
+        return _failure(exc)
+    return {"instances": instances}
+
+
+def _score(family: object, item: object) -> dict[str, object]:
+    try:
+        value = family.score(item["data"], item["answer"])
     except BaseException as exc:  # noqa: BLE001
-        kind, error = _failure(exc)
-        _send(out_fd, {"t": "result", "i": 0, "kind": kind, "error": error})
+        return _failure(exc)
+    try:
+        return {"score": _as_score(value)}
+    except (TypeError, ValueError, OverflowError) as exc:
+        return {"kind": "bad_return", "error": _describe(exc)}
+
+
+def _drop_privileges(uid: int | None) -> None:
+    """As root (bubblewrap keeps only CAP_SETUID/CAP_SETGID for this), become the slot's uid."""
+    if uid is None or os.geteuid() != 0:
         return
-    _send(out_fd, {"t": "result", "i": 0, "kind": "ok", "instances": instances})
+    try:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    except OSError:
+        os._exit(_EXIT_UID)
+    if os.getuid() != uid or os.geteuid() != uid:
+        os._exit(_EXIT_UID)
+
+
+def _set_limits(limits: dict[str, int], items: int) -> None:
+    cpu = limits["cpu_seconds"] * max(1, items)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+
+
+def _private_channel() -> acdc_sandbox.Channel:
+    """Move the protocol off 0/1 so nothing a task prints or reads can reach it by accident."""
+    channel = acdc_sandbox.Channel(os.dup(0), os.dup(1))
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    sys.stdout = sys.stderr = _BoundedSink()
+    sys.stdin = io.StringIO()
+    return channel
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    _drop_privileges(config.get("uid"))
+    channel = _private_channel()
+    channel.send({"ready": {"uid": os.getuid(), "pid": os.getpid()}})
+    header = channel.receive()
+    if not isinstance(header, dict):
+        return
+    limits = config["limits"]
+    _set_limits(limits, int(header.get("items") or 1))
+    acdc_sandbox.channel = channel
+    workdir = os.getcwd()
+    _install_audit_hook(workdir)
+    try:
+        family = _load_family(header["source"])
+    except BaseException as exc:  # noqa: BLE001
+        failure = _failure(exc)
+        failure["error"] = f"loading task.py: {failure['error']}"
+        family = None
+    if header.get("mode") == "materialize":
+        channel.send(failure if family is None else _materialize(family, limits["max_instances"]))
+        return
+    while (item := channel.receive()) is not None:
+        channel.send(failure if family is None else _score(family, item))
+
+

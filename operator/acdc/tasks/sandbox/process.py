@@ -1,0 +1,233 @@
+"""One sandboxed task process as seen from the trusted side: start, talk, kill.
+
+The parent owns the protocol. It sends the task's source and then one item at a time, and
+reads exactly one reply per item from the process's stdout through a bounded,
+deadline-aware reader; every line must be a JSON object of a known shape with bounded
+values, judge requests are relayed up to the per-item cap, and anything else (garbage,
+oversized lines, NaN, huge integers, extra keys, a crash, silence) raises ``TaskFailed``,
+after which the process is killed. Which item a reply belongs to is decided here, never
+by the task.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from acdc.errors import PhaseError
+from acdc.tasks.sandbox.confinement import Confinement
+from acdc.tasks.sandbox.limits import SandboxLimits
+from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, write_line
+
+_STARTUP_SECONDS = 60.0
+_TEARDOWN_SECONDS = 10.0
+_FAILURE_KINDS = frozenset({"timeout", "memory", "violation", "exception", "bad_return"})
+_EXIT_UID = 97
+
+JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
+
+
+class TaskFailed(Exception):
+    """The task process broke the protocol, crashed or stalled; ``kind`` says which."""
+
+    def __init__(self, kind: str, error: str) -> None:
+        super().__init__(error)
+        self.kind = kind
+        self.error = error
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number the sandbox accepts")
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """A reply line as a JSON object, or TaskFailed: never an exception of another type."""
+    try:
+        value = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise TaskFailed("violation", f"malformed reply from the task process ({str(exc)[:200]})") from None
+    if not isinstance(value, dict):
+        raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def bounded_score(value: Any) -> float:
+    """A finite float from a reply's ``score``, or TaskFailed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TaskFailed("bad_return", f"non-numeric score of type {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TaskFailed("bad_return", "score is too large") from None
+    if not math.isfinite(number):
+        raise TaskFailed("bad_return", "score is not finite")
+    return number
+
+
+def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
+    """The task-reported failure in a reply (``kind`` + ``error``), if it is one."""
+    if set(reply) != {"kind", "error"}:
+        return None
+    kind, error = reply["kind"], reply["error"]
+    if kind not in _FAILURE_KINDS or not isinstance(error, str):
+        raise TaskFailed("violation", "malformed failure reply")
+    return TaskFailed(kind, error[:2000])
+
+
+def _sandbox_init(info_fd: int) -> int:
+    """A pidfd on the sandbox's pid 1 (from bwrap's --info-fd), so that kill() can wait until
+    every process of the sandbox is gone: a PID namespace dies with its pid 1, asynchronously."""
+    text = b""
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    while len(text) < 1 << 12 and select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(info_fd, 1 << 12)
+        if not chunk:
+            break
+        text += chunk
+    try:
+        return os.pidfd_open(int(json.loads(text)["child-pid"]))
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise PhaseError(f"the task sandbox did not report its pid 1 ({exc})") from None
+
+
+class TaskProcess:
+    """A task process in its own sandbox (bubblewrap), started for one group of items."""
+
+    def __init__(self, confinement: Confinement, limits: SandboxLimits, uid: int | None, cwd: Path,
+                 scratch: bool = False) -> None:
+        """``scratch``: ``cwd`` is this process's own scratch dir, removed when it is killed."""
+        self.limits = limits
+        self.scratch = cwd if scratch else None
+        self._pidfd: int | None = None
+        config = {"uid": uid, "limits": limits.for_task_process()}
+        info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - argv built by us
+                confinement.argv(config, info_w if confinement.confined else None), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(info_w,) if confinement.confined else (),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(cwd), "TMPDIR": str(cwd)}, cwd=cwd,
+                close_fds=True, start_new_session=True, bufsize=0)
+        finally:
+            if confinement.confined:
+                os.close(info_w)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin_fd = self.process.stdin.fileno()
+        os.set_blocking(self.stdin_fd, False)
+        self.reader = LineReader(self.process.stdout.fileno(), limits.line_bytes)
+        try:
+            self._await_ready()
+            if confinement.confined:
+                self._pidfd = _sandbox_init(info_r)
+        finally:
+            if confinement.confined:
+                os.close(info_r)
+
+    def _await_ready(self) -> None:
+        """The sandbox came up (before any task code ran): otherwise the host is at fault."""
+        try:
+            line = self.reader.read_line(time.monotonic() + _STARTUP_SECONDS)
+            ready = parse_line(line) if line is not None else None
+        except (EOFError, LineTooLong, TaskFailed):
+            ready = None
+        if not isinstance(ready, dict) or not isinstance(ready.get("ready"), dict):
+            code = self.kill()
+            why = "its uid could not be dropped" if code == _EXIT_UID else f"exit status {code}"
+            raise PhaseError(f"the task sandbox did not start ({why})")
+        self.ready: dict[str, Any] = ready["ready"]
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one line; a task that stops reading its input times out like a silent one."""
+        try:
+            written = write_line(self.stdin_fd, json.dumps(message).encode(),
+                                 time.monotonic() + self.limits.wall_seconds)
+        except OSError:
+            raise self._died() from None
+        if not written:
+            raise TaskFailed("timeout", f"task process stopped reading its input for {self.limits.wall_seconds} s")
+
+    def reply(self, judge: JudgeFn | None, max_bytes: int | None = None) -> dict[str, Any]:
+        """The next reply that is not a judge request; relays up to the per-item cap of those.
+
+        A line (reply or judge request) longer than ``max_bytes`` (default: the per-item output
+        cap) is a violation.
+        """
+        cap = max_bytes or self.limits.message_bytes
+        judge_calls = 0
+        while True:
+            deadline = time.monotonic() + self.limits.wall_seconds
+            try:
+                line = self.reader.read_line(deadline)
+            except LineTooLong:
+                raise TaskFailed("violation", f"reply longer than {self.limits.line_bytes} bytes") from None
+            except EOFError:
+                raise self._died() from None
+            if line is None:
+                raise TaskFailed("timeout", f"no result within {self.limits.wall_seconds} s (wall clock)")
+            if len(line) > cap:
+                raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
+            reply = parse_line(line)
+            if set(reply) != {"judge"}:
+                return reply
+            judge_calls += 1
+            if judge_calls > self.limits.judge_calls_per_item:
+                raise TaskFailed("violation", f"more than {self.limits.judge_calls_per_item} judge calls for one item")
+            self.send({"verdict": self._judge(reply["judge"], judge)})
+
+    @staticmethod
+    def _judge(request: Any, judge: JudgeFn | None) -> bool | None:
+        if not isinstance(request, dict) or set(request) != {"instructions", "submission", "criteria"}:
+            raise TaskFailed("violation", "malformed judge request")
+        instructions, submission, criteria = request["instructions"], request["submission"], request["criteria"]
+        if not isinstance(instructions, str) or not isinstance(submission, str):
+            raise TaskFailed("violation", "malformed judge request")
+        if criteria is not None and (not isinstance(criteria, list) or not all(isinstance(c, str) for c in criteria)):
+            raise TaskFailed("violation", "malformed judge criteria")
+        if judge is None:
+            return None
+        try:
+            return judge(instructions, submission, criteria) is True
+        except Exception:  # noqa: BLE001 - a judge failure is a missing verdict, not a crash
+            return None
+
+    def _died(self) -> TaskFailed:
+        try:
+            self.process.wait(timeout=self.limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            pass
+        code = self.kill()
+        signum = -code if code < 0 else code - 128 if code > 128 else 0
+        if signum in (signal.SIGXCPU, signal.SIGKILL):
+            return TaskFailed("timeout", f"task process killed by {signal.Signals(signum).name} (CPU time limit)")
+        if signum == signal.SIGXFSZ:
+            return TaskFailed("violation", "task exceeded the file size limit")
+        if signum:
+            return TaskFailed("exception", f"task process died from signal {signum}")
+        return TaskFailed("exception", f"task process exited with status {code} before reporting")
+
+    def kill(self) -> int:
+        """Kill the sandbox (its PID namespace dies with it) and return the exit status."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        code = self.process.wait()
+        if self._pidfd is not None:  # the namespace is empty once its pid 1 has exited
+            select.select([self._pidfd], [], [], _TEARDOWN_SECONDS)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        return code
