@@ -22,7 +22,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from acdc.models.crossover import CROSSOVERS
 from acdc.models.merge import ChildRecipe, Operator, make_child
-from acdc.toyworld.build import ensure_built
+from acdc.toyworld.store import ensure_built
 
 
 def _weight_bytes(model_dir: Path) -> int:

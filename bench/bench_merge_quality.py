@@ -28,8 +28,9 @@ from acdc.models.merge import ChildRecipe, Operator, make_child
 from acdc.phases.plan import crossover_params
 from acdc.runner.heldout import SOLVED_FRACTION, heldout_tasks, transformers_grader
 from acdc.spec.manifest import load_run
-from acdc.toyworld.build import WorldRecipe, ensure_built
+from acdc.toyworld.build import WorldRecipe
 from acdc.toyworld.skills import SKILLS
+from acdc.toyworld.store import ensure_built
 from acdc.toyworld.training import span_levels
 
 COMPOSITION_SCALES = (0.5, 0.75, 1.0)

@@ -12,10 +12,12 @@ Runs ``acdc run examples/quickstart.yaml`` into a fresh temporary state folder (
   target is about; and ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest single
   descendant's peak (exact, but per process);
 - the held-out comparison the report computed (task force, evolved-only force, seeds, best
-  single model, base model), and across seeds how often the task force and the evolved-only
-  force covered more than the seeds, and the task force more than the base alone.
+  single model, base model, best team of N starting models chosen on the run's own
+  generation-0 pool), then a table with one row per run seed, and across seeds how often
+  the task force covered more than each rival and how often an evolved model solved a
+  held-out task no starting model solves.
 
-    python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 42 43 44]
+    python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 1 2 3 4 5]
                                      [--generations N] [--workers N] [--keep DIR]
 """
 
@@ -110,8 +112,31 @@ def run_once(run_file: Path, seed: int | None, state: Path, generations: int | N
             "comparison": comparison}
 
 
+TABLE = (("taskforce", "task force"), ("evolved", "evolved only"), ("seeds", "seeds"), ("base", "base"),
+         ("best", "best single"), ("starting", "best starting team"))
+
+
 def _coverage(comparison: dict, key: str) -> float:
     return next(g["coverage"] for g in comparison["groups"] if g["key"] == key)
+
+
+def _solved(comparison: dict, key: str) -> str:
+    return next((str(g["solved"]) for g in comparison["groups"] if g["key"] == key), "-")
+
+
+def print_table(results: list[dict]) -> None:
+    """One row per run seed: tasks solved of the held-out set by each group, and tasks beyond the start."""
+    rows = [r for r in results if r["comparison"]]
+    if not rows:
+        return
+    print(f"held-out tasks solved (of {rows[0]['comparison']['tasks']}, N = {rows[0]['comparison']['size']}):")
+    print("| run seed | " + " | ".join(label for _, label in TABLE) + " | evolved beyond the start |")
+    print("|---" * (len(TABLE) + 2) + "|")
+    for r in rows:
+        c = r["comparison"]
+        beyond = c.get("beyond_start", [])
+        print(f"| {r['seed']} | " + " | ".join(_solved(c, key) for key, _ in TABLE)
+              + f" | {len(beyond)} {' '.join(beyond)} |")
 
 
 def main() -> None:
@@ -144,14 +169,18 @@ def main() -> None:
             print(f"  held-out coverage on {comparison['tasks']} unseen tasks:")
             for group in comparison["groups"]:
                 print(f"    {group['coverage']:.3f}  {group['label']}: {', '.join(group['models'])}")
+    print_table(results)
     compared = [r["comparison"] for r in results if r["comparison"]]
     if compared:
-        for key, rival in (("taskforce", "seeds"), ("evolved", "seeds"), ("taskforce", "base")):
+        for key, rival in (("taskforce", "seeds"), ("evolved", "seeds"), ("taskforce", "base"),
+                           ("taskforce", "starting")):
             if not all(any(g["key"] == rival for g in c["groups"]) for c in compared):
                 continue
             wins = sum(_coverage(c, key) > _coverage(c, rival) for c in compared)
             ties = sum(_coverage(c, key) == _coverage(c, rival) for c in compared)
             print(f"held-out: {key} covers more than the {rival} in {wins} of {len(compared)} runs ({ties} ties)")
+        novel = sum(bool(c.get("beyond_start")) for c in compared)
+        print(f"held-out: an evolved model solves a task no starting model solves in {novel} of {len(compared)} runs")
     print(f"state folders: {base}")
 
 

@@ -78,7 +78,9 @@ async def operator(*extra: str):
 def run_body(name: str = "demo", **spec_overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {  # a real, tiny toy-world run: the phases really execute it
         "seed": 7,
-        "models": {"seeds": [{"toyworld": "arithmetic"}, {"toyworld": "strings"}], "base": {"toyworld": "base"}},
+        # baseCandidate off: generation 0 then merges one child (initialSize 3 - 2 seeds), which the tests fail on purpose
+        "models": {"seeds": [{"toyworld": "arithmetic"}, {"toyworld": "strings"}], "base": {"toyworld": "base"},
+                   "baseCandidate": False},
         "population": {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 1},
         "tasks": {"seedTasks": "builtin:toyworld", "initialPoolSize": 6, "maxPoolSize": 6, "adaptationInterval": 0,
                   "instancesPerTask": 2, "novelty": {"enabled": False}},

@@ -9,7 +9,7 @@ import pytest
 
 from acdc.runner.prepare import prepare_toy_world
 from acdc.spec import load_run
-from acdc.toyworld import build
+from acdc.toyworld import build, store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +29,10 @@ def test_a_build_is_announced_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         target.mkdir(parents=True)
         (target / build.WORLD_FILE).write_text("{}")
 
-    monkeypatch.setattr(build, "build_world", fake_build)
-    with caplog.at_level(logging.INFO, logger="acdc.toyworld.build"):
-        first = build.ensure_built(tmp_path)
+    monkeypatch.setattr(store, "build_world", fake_build)
+    with caplog.at_level(logging.INFO, logger="acdc.toyworld.store"):
+        first = store.ensure_built(tmp_path, shipped=None)
         assert "building the toy world into" in caplog.text and str(first) in caplog.text
         caplog.clear()
-        assert build.ensure_built(tmp_path) == first
+        assert store.ensure_built(tmp_path, shipped=None) == first
     assert "building the toy world" not in caplog.text

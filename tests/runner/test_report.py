@@ -153,6 +153,10 @@ def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> No
     evolved = comparison.group("evolved").models
     assert evolved and set(evolved) <= archive_ids and not any(m.startswith("seed_") for m in evolved)
     assert comparison.group("base").models == ("base",), "a toy-world run is compared with its base too"
+    starting = comparison.group("starting").models
+    assert 0 < len(starting) <= comparison.size and all(m.startswith("seed_") for m in starting)
+    assert "seed_base" in grades, "the toy world's base runs as a candidate by default"
+    assert set(comparison.beyond_start) <= set(names)
 
     # A new size is a new comparison, but greedy picks are prefix-stable and grades are cached
     # per model: the 1-model force, first seed and best model were all graded already.

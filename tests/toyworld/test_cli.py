@@ -28,7 +28,7 @@ def test_build_refuses_a_foreign_non_empty_directory(tmp_path):
         args.func(args)
 
 
-def test_path_prints_the_cached_world(toy_world, capsys):
-    args = _parse("toyworld", "path", "--cache-root", str(toy_world.parent.parent))
+def test_path_prints_the_world_in_use(toy_world, tmp_path, capsys):
+    args = _parse("toyworld", "path", "--cache-root", str(tmp_path))
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str(toy_world)

@@ -1,6 +1,7 @@
 import dataclasses
 import functools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from acdc.models.inference.transformers_backend import TransformersBackend
-from acdc.toyworld.build import WorldRecipe, load_world, measure_accuracy, world_hash
+from acdc.toyworld.build import RECIPE_MODULES, WORLD_FILE, WorldRecipe, build_world, code_digest, measure_accuracy, world_hash
 from acdc.toyworld.skills import DOMAINS, SKILLS
+from acdc.toyworld.store import SHIPPED_DIR, ensure_built, load_world, shipped_hash
 from acdc.toyworld.training import Architecture, Curriculum, new_model, train
 
 MARGIN = 0.25
@@ -20,7 +22,7 @@ LEVELS = ("mid",)
 
 def test_world_layout_and_every_model_loads(toy_world):
     world = load_world(toy_world)
-    assert world["hash"] == toy_world.name == world_hash(WorldRecipe())
+    assert world["hash"] == world_hash(WorldRecipe())
     for name in ("base", *DOMAINS):
         model = AutoModelForCausalLM.from_pretrained(toy_world / name)
         tokenizer = AutoTokenizer.from_pretrained(toy_world / name)
@@ -67,6 +69,41 @@ def test_a_combined_skill_is_known_to_the_base_and_lost_by_every_specialist(toy_
 def test_hash_covers_the_recipe():
     assert world_hash(WorldRecipe()) == world_hash(WorldRecipe())
     assert world_hash(dataclasses.replace(WorldRecipe(), seed=1)) != world_hash(WorldRecipe())
+
+
+def test_the_shipped_world_is_the_one_the_code_describes():
+    """A change to the recipe or to the code that trains it must ship a rebuilt world.
+
+    Rebuild with ``acdc toyworld build operator/acdc/toyworld/shipped --force`` (minutes).
+    """
+    assert shipped_hash() == world_hash(WorldRecipe()), "the shipped toy world is stale: rebuild it (see docstring)"
+    assert ensure_built() == SHIPPED_DIR
+
+
+def test_the_hash_ignores_comments_and_docstrings_but_not_code():
+    plain = "def f(x):\n    return x + 1\n"
+    assert code_digest('"""Module."""\n# note\ndef f(x):\n    """Why."""\n    return (x + 1)  # one\n') == code_digest(plain)
+    assert code_digest(plain.replace("1", "2")) != code_digest(plain)
+    assert "toyworld/store.py" not in RECIPE_MODULES, "loading and caching must not invalidate the shipped world"
+
+
+def test_a_stale_shipped_world_is_not_loaded(tmp_path):
+    stale = tmp_path / "shipped"
+    stale.mkdir()
+    (stale / WORLD_FILE).write_text(json.dumps({"hash": "0" * 16}))
+    cache = tmp_path / "cache"
+    built = cache / "toyworld" / world_hash(WorldRecipe())
+    built.mkdir(parents=True)
+    (built / WORLD_FILE).write_text("{}")  # stands for a finished build: nothing is trained here
+    assert ensure_built(cache, shipped=stale) == built
+
+
+@pytest.mark.skipif(not os.environ.get("ACDC_TEST_REBUILD"), reason="rebuilds the world (minutes); set ACDC_TEST_REBUILD=1")
+def test_a_rebuild_reproduces_the_shipped_bytes(tmp_path):
+    build_world(tmp_path / "world")
+    for shipped in sorted(SHIPPED_DIR.rglob("*.safetensors")):
+        rebuilt = tmp_path / "world" / shipped.relative_to(SHIPPED_DIR)
+        assert rebuilt.read_bytes() == shipped.read_bytes(), shipped.relative_to(SHIPPED_DIR)
 
 
 def test_training_is_deterministic_under_its_seeds(toy_world):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.toyworld.build import ensure_built
+from acdc.toyworld.store import ensure_built
 
 
 @pytest.fixture(scope="session")

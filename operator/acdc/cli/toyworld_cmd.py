@@ -1,4 +1,7 @@
-"""`acdc toyworld build DIR` and `acdc toyworld path`: the offline toy world of models."""
+"""`acdc toyworld build DIR` and `acdc toyworld path`: the offline toy world of models.
+
+`acdc toyworld build operator/acdc/toyworld/shipped --force` rebuilds the packaged world
+after a recipe change (the test that compares hashes says when)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    from acdc.toyworld.build import ensure_built
+    from acdc.toyworld.store import ensure_built
 
     print(ensure_built(args.cache_root))
     return 0
@@ -40,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("dir", help="output directory (created atomically)")
     build.add_argument("--force", action="store_true", help="rebuild even if DIR holds a toy world")
     build.set_defaults(func=_build)
-    path = commands.add_parser("path", help="print the cached toy world's directory, building it if absent")
-    path.add_argument("--cache-root", default=None, help="cache root (default $ACDC_CACHE or ~/.cache/acdc)")
+    path = commands.add_parser("path", help="print the toy world's directory: the packaged one, else the cached "
+                                             "build (built first if absent)")
+    path.add_argument("--cache-root", default=None,
+                      help="cache root for a build (default $ACDC_CACHE or ~/.cache/acdc)")
     path.set_defaults(func=_path)

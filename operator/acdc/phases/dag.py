@@ -119,7 +119,7 @@ class DagShape:
     @classmethod
     def from_spec(cls, spec: Any) -> DagShape:
         return cls(
-            seeds=len(spec.models.seeds),
+            seeds=len(spec.models.seeds) + spec.models.base_is_candidate,
             seeds_in_archive=spec.population.seeds_in_archive,
             initial_size=spec.population.initial_size,
             children_per_generation=spec.population.children_per_generation,
@@ -128,7 +128,7 @@ class DagShape:
         )
 
     def seed_slots(self, generation: int) -> int:
-        """Models evaluated at this generation that need no merge (the seeds, at g == 0)."""
+        """Models evaluated at this generation that need no merge (the starting models, at g == 0)."""
         return self.seeds if generation == 0 and self.seeds_in_archive else 0
 
     def children(self, generation: int) -> int:

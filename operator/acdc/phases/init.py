@@ -14,7 +14,7 @@ from acdc.atomic import dump_yaml, write_json, write_text
 from acdc.engine.ids import seed_model_id
 from acdc.errors import PhaseError, UserError
 from acdc.phases.context import PhaseContext, run_file
-from acdc.phases.world import BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
+from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
 from acdc.spec.run import ModelSource
 
 
@@ -60,5 +60,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     models = {seed_model_id(seed.display_name): _resolve(seed, ctx.state) for seed in ctx.spec.models.seeds}
     if ctx.spec.models.base is not None:
         models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.state)
+        if ctx.spec.models.base_is_candidate:  # the same weights, under a candidate's id
+            models[BASE_CANDIDATE_ID] = models[BASE_MODEL_ID]
     write_json(ctx.state / SEEDS_FILE, {"models": models})
     return {"seeds": len(ctx.spec.models.seeds)}

@@ -14,12 +14,12 @@ from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
 from acdc.phases.context import PhaseContext
 from acdc.phases.dag import DagShape
-from acdc.phases.world import seed_ids, stored_model_path
+from acdc.phases.world import starting_ids, stored_model_path
 
 
 def evaluated_models(ctx: PhaseContext, generation: int) -> list[str]:
-    """Model ids in DAG index order: seeds first (generation 0 only), then the plan's children."""
-    seeds = seed_ids(ctx.spec)[: DagShape.from_spec(ctx.spec).seed_slots(generation)]
+    """Model ids in DAG index order: starting models first (generation 0 only), then the plan's children."""
+    seeds = starting_ids(ctx.spec)[: DagShape.from_spec(ctx.spec).seed_slots(generation)]
     return seeds + [child.child_id for child in RunState(ctx.state).load_plan(generation)]
 
 

@@ -25,6 +25,7 @@ from acdc.spec import CoevolutionRunSpec
 
 SEEDS_FILE = "seeds.json"
 BASE_MODEL_ID = "base"  # the base model's key in SEEDS_FILE, beside the seeds' model ids
+BASE_CANDIDATE_ID = seed_model_id(BASE_MODEL_ID)  # the base's model id when it runs as a candidate
 TASKS_DIR = "tasks"
 
 
@@ -65,7 +66,13 @@ def model_path(ctx: PhaseContext, model_id: str) -> str:
 
 
 def seed_ids(spec: CoevolutionRunSpec) -> list[str]:
+    """The seed experts' model ids."""
     return [seed_model_id(seed.display_name) for seed in spec.models.seeds]
+
+
+def starting_ids(spec: CoevolutionRunSpec) -> list[str]:
+    """Every model the run starts from as a candidate: the seeds, then the base when it is one."""
+    return seed_ids(spec) + ([BASE_CANDIDATE_ID] if spec.models.base_is_candidate else [])
 
 
 def dns_params(spec: CoevolutionRunSpec) -> DNSParams:

@@ -77,9 +77,8 @@ class LocalRunner:
         generation = self.first_incomplete_generation()
         view = RunView(self.name, self.shape.generations, generation=generation)
         view.absorb(self.records)
-        threads = max(1, (os.cpu_count() or 1) // self.options.workers)
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        pool = WorkerPool(self.state, self.options.workers, threads)
+        pool = WorkerPool(self.state, self.options.workers, threads_per_worker=1)  # the workers are the parallelism
         try:
             with Progress(view, self.options.live) as progress:
                 self._loop(pool, view, progress, generation)

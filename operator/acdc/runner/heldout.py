@@ -12,9 +12,10 @@ rule (score >= skill threshold) the run applies to its own multi-instance tasks.
 Groups compared by coverage (pass@N across models, the paper's metric): the task force
 of N archive models chosen by greedy coverage on the run's *own* active pool (held-out
 results are never used to choose it), the same from evolved models only, the N seed
-models, the single fittest archive model, and the base model alone: in the toy world the
-base still knows the easy levels of every skill that fine-tuning took from the seeds, so
-it is the yardstick for what evolution adds beyond recovering them. Grading is trusted
+models, the single fittest archive model, the base model alone (in the toy world the
+base still knows the easy levels of every skill that fine-tuning took from the seeds),
+and the best team of N starting models (seeds and base) chosen on the run's generation-0
+pool: the yardstick for what evolution adds beyond selecting among what it started with. Grading is trusted
 code (we generated the answers), so no sandbox. Per-model results are cached in
 STATE/heldout.json; model dirs never change under an id, so a later report only
 evaluates models it has not seen.
@@ -24,26 +25,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import multiprocessing
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
+from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
-from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, tasks_dir
+from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids, tasks_dir
+from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
-from acdc.runner.taskforce import candidates, pick_task_force
+from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force
 from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
 HELDOUT_FILE = "heldout.json"
-HELDOUT_VERSION = 2  # 2: coverage per area (domain or "combined") instead of per skill
+HELDOUT_VERSION = 3  # 2: coverage per area (domain or "combined"); 3: starting team, tasks beyond the start
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = 0.5
+
+log = logging.getLogger(__name__)
 
 Grader = Callable[[str, Sequence["HeldoutTask"]], dict[str, float]]
 
@@ -106,24 +114,63 @@ def set_digest(tasks: Sequence[HeldoutTask]) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
-def transformers_grader(spec: CoevolutionRunSpec) -> Grader:
-    """Greedy decoding with the run's prompt style and answer extraction; exact match per prompt."""
+@dataclass(frozen=True)
+class TransformersGrader:
+    """Greedy decoding with the run's prompt style and answer extraction; exact match per prompt.
 
-    def grade(model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
+    A plain object rather than a closure so that grading workers (other processes) can receive it.
+    """
+
+    spec: CoevolutionRunSpec
+
+    def __call__(self, model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
         from acdc.models.inference import SamplingParams, make_backend
         from acdc.tasks.answers import chat_for, extract_answer
         from acdc.toyworld.skills import check
 
-        chats = [chat_for(e.prompt, spec.inference.prompt_style) for t in tasks for e in t.examples]
-        backend = make_backend("transformers", model_dir, batch_size=spec.inference.batch_size)
+        inference = self.spec.inference
+        chats = [chat_for(e.prompt, inference.prompt_style) for t in tasks for e in t.examples]
+        backend = make_backend("transformers", model_dir, batch_size=inference.batch_size)
         try:
-            completions = iter(backend.generate(chats, SamplingParams(max_tokens=spec.inference.max_tokens)))
+            completions = iter(backend.generate(chats, SamplingParams(max_tokens=inference.max_tokens)))
         finally:
             backend.close()
         return {t.name: round(sum(check(e.answer, extract_answer(next(completions))) for e in t.examples)
                               / len(t.examples), 6) for t in tasks}
 
-    return grade
+
+def transformers_grader(spec: CoevolutionRunSpec) -> Grader:
+    return TransformersGrader(spec)
+
+
+def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutTask],
+                 workers: int) -> Iterator[tuple[str, dict[str, float]]]:
+    """Grade each model (id -> dir), yielding (id, grades) as each finishes, logging progress.
+
+    With ``workers`` > 1 the models are graded in that many spawned processes of one torch
+    thread each (``pool.pin_threads``): one model per process uses the cores without the
+    oversubscription of several multi-threaded torch processes. One worker grades here.
+    """
+    total = len(paths)
+
+    def done(index: int, model: str, grades: dict[str, float]) -> tuple[str, dict[str, float]]:
+        solved = sum(score >= SOLVED_FRACTION for score in grades.values())
+        log.info("held-out grading: %d of %d models graded (%s solves %d of %d tasks)",
+                 index, total, model, solved, len(tasks))
+        return model, grades
+
+    if total:
+        log.info("held-out grading: %d models on %d tasks, %d at a time", total, len(tasks), min(workers, total))
+    if workers <= 1 or total <= 1:
+        for index, (model, path) in enumerate(paths.items(), start=1):
+            yield done(index, model, grader(path, tasks))
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, total), mp_context=context, initializer=pin_threads,
+                             initargs=(1,)) as executor:
+        futures = {executor.submit(grader, path, tasks): model for model, path in paths.items()}
+        for index, future in enumerate(as_completed(futures), start=1):
+            yield done(index, futures[future], future.result())
 
 
 @dataclass(frozen=True)
@@ -140,24 +187,39 @@ class Group:
 
 @dataclass(frozen=True)
 class HeldoutComparison:
+    """The groups' coverage, and ``beyond_start``: held-out tasks that an evolved model the
+    comparison graded (task force, evolved force, fittest) solves and no starting model does,
+    the evidence that evolution made a capability rather than kept one."""
+
     generation: int
     size: int
     tasks: int
     instances: int
     groups: tuple[Group, ...]
+    beyond_start: tuple[str, ...] = ()
 
     def group(self, key: str) -> Group:
         return next(g for g in self.groups if g.key == key)
 
     def to_dict(self) -> dict[str, Any]:
         return {"generation": self.generation, "size": self.size, "tasks": self.tasks, "instances": self.instances,
-                "groups": [vars(g) for g in self.groups]}
+                "groups": [vars(g) for g in self.groups], "beyond_start": list(self.beyond_start)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldoutComparison:
         groups = tuple(Group(g["key"], g["label"], tuple(g["models"]), float(g["coverage"]), int(g["solved"]),
                              dict(g["per_area"])) for g in data["groups"])
-        return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups)
+        return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups,
+                   tuple(data["beyond_start"]))
+
+
+def _beyond(evolved: Sequence[str], starting: Sequence[str], grades: dict[str, dict[str, float]],
+            tasks: Sequence[HeldoutTask]) -> tuple[str, ...]:
+    def solved(models: Sequence[str]) -> set[str]:
+        return {t.name for t in tasks if any(grades[m][t.name] >= SOLVED_FRACTION for m in models)}
+
+    start = solved(starting)
+    return tuple(t.name for t in tasks if t.name in solved(evolved) - start)
 
 
 def _group(key: str, label: str, models: Sequence[str], grades: dict[str, dict[str, float]],
@@ -183,11 +245,12 @@ def _load_cache(path: Path, digest: str) -> dict[str, Any]:
 
 
 def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: int = DEFAULT_INSTANCES,
-                    grader: Grader | None = None) -> HeldoutComparison:
-    """Task force vs seeds vs best single model on the held-out set (cached per generation).
+                    grader: Grader | None = None, workers: int = 1) -> HeldoutComparison:
+    """Task force vs the starting models on the held-out set (cached per generation).
 
     N defaults to the number of seeds and is capped by it and by the archive size, since
-    the comparison is N evolved models against N seeds.
+    the comparison is N evolved models against N seeds. ``workers`` processes grade the
+    models not yet in the cache (see ``grade_models``).
     """
     snapshot.require_archive()
     assert snapshot.generation is not None
@@ -206,13 +269,18 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     evolved = [m.model_id for m in pick_task_force(snapshot, min(n, evolved_pool), evolved_only=True).members] \
         if evolved_pool else []
     best = max(snapshot.archive, key=lambda m: m.fitness).model_id  # first of the fittest, in archive order
+    team = pick_starting_team(snapshot, n)
     paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
-    grade = grader or transformers_grader(snapshot.run.spec)
-    grades: dict[str, dict[str, float]] = cache["grades"]
     base = [BASE_MODEL_ID] if BASE_MODEL_ID in paths else []
-    for model in dict.fromkeys([*force, *evolved, *seeds[:n], best, *base]):
-        if model not in grades:
-            grades[model] = grade(paths[model], tasks)
+    starting = [m for m in dict.fromkeys([*seeds, *starting_ids(snapshot.run.spec), *base]) if m in paths]
+    grades: dict[str, dict[str, float]] = cache["grades"]
+    wanted = [m for m in dict.fromkeys([*force, *evolved, best, *starting]) if m not in grades]
+    by_dir = {m: str(snapshot.state.resolve_model(paths[m])) for m in wanted}
+    once = {model_dir: m for m, model_dir in reversed(by_dir.items())}  # the base may stand under two ids
+    for model, model_grades in grade_models(grader or transformers_grader(snapshot.run.spec),
+                                            {m: model_dir for model_dir, m in once.items()}, tasks, workers):
+        for same in (m for m, model_dir in by_dir.items() if model_dir == by_dir[model]):
+            grades[same] = model_grades
     groups = [
         _group("taskforce", f"task force of {n} (archive, greedy on the run's pool)", force, grades, tasks),
         _group("evolved", f"task force of {len(evolved)} evolved models only (seeds left out)", evolved, grades,
@@ -223,7 +291,12 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     if base:  # what merging starts from: evolution should add to it, not only recover it
         groups.append(_group("base", "the base model alone (the merges' common ancestor, not a seed)", base,
                              grades, tasks))
-    comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, tuple(groups))
+    if team:  # the yardstick: what the run could have fielded without evolving anything
+        groups.append(_group("starting", f"best team of {len(team)} starting models (greedy on the generation-0 pool)",
+                             team, grades, tasks))
+    evolved_graded = [m for m in grades if m in {*force, *evolved, best} and not is_seed_model(m)]
+    comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, tuple(groups),
+                                   _beyond(evolved_graded, starting, grades, tasks))
     cache["comparisons"][key] = comparison.to_dict()
     write_json(path, cache)
     return comparison

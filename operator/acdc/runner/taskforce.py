@@ -17,6 +17,7 @@ from acdc.engine.ids import is_seed_model
 from acdc.engine.skills import skill_matrix
 from acdc.engine.taskforce import coverage, exact_task_force, greedy_task_force
 from acdc.errors import UserError
+from acdc.phases.world import starting_ids
 from acdc.runner.snapshot import RunSnapshot, resolved_members
 
 Method = Literal["greedy", "exact"]
@@ -86,6 +87,21 @@ def pick_task_force(snapshot: RunSnapshot, size: int, method: Method = "greedy",
         candidates=len(pool),
         generation=snapshot.generation,
     )
+
+
+def pick_starting_team(snapshot: RunSnapshot, size: int) -> list[str]:
+    """The best ``size`` of the models the run started from (seeds, and the base when it is a
+    candidate), by greedy coverage of the generation-0 pool: the yardstick a task force must beat.
+
+    Generation 0's pool is the one every starting model was evaluated on; a later pool holds
+    tasks written after some of them left the archive, which would count against them unfairly.
+    Starting models without generation-0 scores (``seedsInArchive: false``) are left out.
+    """
+    state = snapshot.state
+    ids = [m for m in starting_ids(snapshot.run.spec) if state.has_scores(0, m)]
+    tasks = list(state.load_pool(0).active)
+    skills = skill_matrix([state.load_scores(0, m) for m in ids], tasks, snapshot.threshold)
+    return [ids[i] for i in greedy_task_force(skills, min(size, len(ids)))] if ids else []
 
 
 def render_task_force(force: TaskForce) -> str:

@@ -80,18 +80,32 @@ class ModelsSpec(SpecModel):
     """Common base model. Required by task_arithmetic, ties, dare_ties and dare_linear."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Dtype children are saved in; auto keeps the seeds' dtype. Merges accumulate in float32."""
+    base_candidate: bool | None = None
+    """The base also stands as a candidate (id ``seed_base``): evaluated with the seeds at
+    generation 0, kept in the archive while selection keeps it, eligible for the task force,
+    as the paper counts its generalist seed. Null: on when the base is a toy-world model."""
 
     @property
     def sources(self) -> list[ModelSource]:
         """Every model the run loads as given: the seeds, then the base when there is one."""
         return [*self.seeds, *([self.base] if self.base is not None else [])]
 
+    @property
+    def base_is_candidate(self) -> bool:
+        """Whether the base runs as a candidate (``base_candidate``, its null resolved)."""
+        if self.base is None:
+            return False
+        return self.base_candidate if self.base_candidate is not None else self.base.toyworld is not None
+
     @model_validator(mode="after")
     def _unique_seed_names(self) -> ModelsSpec:
-        names = [seed.display_name for seed in self.seeds]
+        if self.base_candidate and self.base is None:
+            raise ValueError("models.baseCandidate needs models.base")
+        names = [seed.display_name for seed in self.seeds] + (["base"] if self.base_is_candidate else [])
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"seed model names must be unique; repeated: {', '.join(duplicates)} (set seeds[].name)")
+            raise ValueError(f"seed model names must be unique (the base candidate is named 'base'); repeated: "
+                             f"{', '.join(duplicates)} (set seeds[].name)")
         return self
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def ensure_built(cache_root: Path | str | None = None) -> Path:
-    """Return the cached toy-world directory, building it first if absent (see build.py)."""
-    from acdc.toyworld.build import ensure_built as _ensure_built
+    """Return the cached toy-world directory, the packaged one, or built into the cache first (see store.py)."""
+    from acdc.toyworld.store import ensure_built as _ensure_built
 
     return _ensure_built(cache_root)
 

@@ -6,19 +6,18 @@ domain across difficulties, so specialists share the base's weight space and mer
 between them are meaningful (fully retrained parents merge into noise). Held-out
 accuracy per model, skill and difficulty is recorded in ``world.json``.
 
-The build is deterministic under the recipe's seed and is cached under
-``$ACDC_CACHE/toyworld/<hash>``, the hash covering the recipe and this package's source,
-so tests and the quickstart build it once and a code change rebuilds it.
+The build is deterministic under the recipe's seed (on one CPU thread, same torch). Its
+hash covers the recipe and the code in ``RECIPE_MODULES``; ``store.py`` loads the world
+shipped in the package when the hashes agree and builds into a cache otherwise.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 import torch
 
-from acdc.atomic import read_json, staged_dir, write_json
+from acdc.atomic import staged_dir, write_json
 from acdc.models.inference.base import SamplingParams
 from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.models.seeding import derive_seed
@@ -60,14 +59,34 @@ class WorldRecipe:
     eval_prompts_per_level: int = 40
 
 
+RECIPE_MODULES = ("toyworld/build.py", "toyworld/skills.py", "toyworld/splits.py", "toyworld/tokenizer.py",
+                  "toyworld/training.py", "models/seeding.py")
+"""The source that turns a recipe into bytes (paths under the ``acdc`` package). Loading,
+caching and shipping the world live in ``store.py`` so that editing them keeps the hash."""
+
+
+def code_digest(source: str) -> str:
+    """Hash of a module's code with comments, docstrings and layout left out.
+
+    So a reworded docstring or a reformatted line keeps the shipped world valid, while any
+    change to what runs (a constant, a loop, a skill) invalidates it.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
+
+
 def world_hash(recipe: WorldRecipe) -> str:
-    """Content hash of the recipe and of the source that turns it into models."""
-    source = hashlib.sha256()
-    package = Path(__file__).parent
-    for path in [*sorted(package.glob("*.py")), package.parent / "models" / "seeding.py"]:
-        source.update(path.name.encode() + b"\0" + path.read_bytes())
+    """Content hash of the recipe and of the code that turns it into models (``RECIPE_MODULES``)."""
+    package = Path(__file__).parents[1]
+    code = [f"{name}:{code_digest((package / name).read_text())}" for name in RECIPE_MODULES]
     recipe_json = json.dumps(dataclasses.asdict(recipe), sort_keys=True)
-    return hashlib.sha256(recipe_json.encode() + source.digest()).hexdigest()[:16]
+    return hashlib.sha256("\n".join([recipe_json, *code]).encode()).hexdigest()[:16]
 
 
 def evaluation_levels(skill_name: str) -> dict[str, int]:
@@ -168,36 +187,3 @@ def _build_world(out_dir: Path, recipe: WorldRecipe) -> dict[str, Any]:
         }
         write_json(scratch / WORLD_FILE, world)
     return world
-
-
-def default_cache_root() -> Path:
-    return Path(os.environ.get("ACDC_CACHE") or Path.home() / ".cache" / "acdc")
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Serialise builders of the same world across processes (pytest workers, CLI)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def ensure_built(cache_root: Path | str | None = None, recipe: WorldRecipe = WorldRecipe()) -> Path:
-    """The cached toy world for ``recipe``, built first when absent; returns its directory."""
-    root = Path(cache_root) if cache_root is not None else default_cache_root()
-    digest = world_hash(recipe)
-    target = root / "toyworld" / digest
-    with _exclusive(root / "toyworld" / f".{digest}.lock"):
-        if not (target / WORLD_FILE).is_file():
-            log.info("building the toy world into %s: once, then cached (a few minutes on 2 cores)", target)
-            build_world(target, recipe)
-    return target
-
-
-def load_world(world_dir: Path | str) -> dict[str, Any]:
-    """world.json of a built toy world (raises StateError naming the file when missing)."""
-    return read_json(Path(world_dir) / WORLD_FILE)

@@ -2,7 +2,8 @@
 
 Plots: coverage and fitness per generation, the archive's skill heatmap, pool difficulty
 over time, a 2-D projection of task embeddings, the lineage of the best models, and
-(toy-world runs) the held-out comparison of task force, seeds and best single model.
+(toy-world runs) the held-out comparison of the task force with the seeds, the base, the best
+single model and the best team of starting models.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def _heldout(snapshot: RunSnapshot, enabled: bool) -> tuple[HeldoutComparison | 
         return None, "held-out evaluation was turned off for this report (--no-heldout)."
     if not is_toyworld_run(snapshot.run.spec):
         return None, "held-out tasks exist only for toy-world runs; this run uses other models."
-    return compare_heldout(snapshot), ""
+    from acdc.runner.executor import default_workers
+
+    return compare_heldout(snapshot, workers=default_workers()), ""
 
 
 def build_report(root: Path, output: Path | None = None, heldout: bool = True) -> Path:

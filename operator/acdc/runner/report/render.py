@@ -14,7 +14,7 @@ BAND_COLOURS = {"easy": "#2ca02c", "medium": "#ffbf00", "hard": "#ff7f0e", "impo
                 "unevaluated": "#bbbbbb"}
 
 SHORT_LABELS = {"taskforce": "task force", "evolved": "evolved only", "seeds": "seeds", "best": "best single",
-                "base": "base alone"}
+                "base": "base alone", "starting": "best starting team"}
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -99,7 +99,11 @@ def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
                "solved when at least half are exact). "
                f"Coverage = share solved by at least one model of the group; \"combined\" tasks ask for two "
                "skills of different domains in one prompt, which no single-domain specialist keeps. "
-               f"Generation {comparison.generation}.")
+               "The best starting team is the best N of the models the run started from (seeds, and the base when "
+               "it is a candidate), chosen on the run's own generation-0 pool: what the run could field without "
+               f"evolving anything. Generation {comparison.generation}. ")
+    caption += (f"Evolved models solve {len(comparison.beyond_start)} held-out task(s) no starting model solves"
+                + (f": {', '.join(comparison.beyond_start)}." if comparison.beyond_start else "."))
     return _section("Held-out comparison", "heldout", figure, caption, table)
 
 
