@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
+from tests.progress import run_progressing
 
 from .conftest import make_task
 
@@ -132,12 +133,11 @@ def test_oversized_materialize_message_is_a_violation(pool: SandboxPool, tmp_pat
 def test_sandbox_works_when_python_lives_under_tmp(tmp_path: Path) -> None:
     """CI may clone the project (and its virtualenv) under /tmp, which the sandbox covers with
     its private work dir: the interpreter's tree must stay visible, read-only, and confined."""
-    import subprocess
     import sys
     import textwrap
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    assert run_progressing([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
     task = make_task(tmp_path / "tasks", "echo", "return 1.0 if submission == 'ok' else 0.0")
     script = textwrap.dedent(f"""
         from pathlib import Path
@@ -149,8 +149,7 @@ def test_sandbox_works_when_python_lives_under_tmp(tmp_path: Path) -> None:
     """)
     operator_dir = Path(__file__).resolve().parents[2] / "operator"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(operator_dir), *sys.path[1:]])}
-    result = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = run_progressing([str(venv / "bin" / "python"), "-c", script], env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("[1.0]"), result.stdout
     if os.geteuid() == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Callable
 
 from acdc.errors import UserError
 
@@ -46,6 +47,17 @@ def liveness_endpoint(health_port: int) -> str | None:
     return f"http://0.0.0.0:{health_port}{HEALTH_PATH}" if health_port else None
 
 
+def _require_credentials(load: Callable[[], object]) -> None:
+    """Fail at once without credentials: kopf would retry its login forever, silently."""
+    from kubernetes.config import ConfigException
+
+    try:
+        load()
+    except (ConfigException, OSError) as exc:
+        raise UserError(f"acdc operator: no usable Kubernetes credentials ({exc}); "
+                        "set KUBECONFIG (or ~/.kube/config), or run it in a pod with a service account") from exc
+
+
 def handle(args: argparse.Namespace) -> int:
     if not args.namespace and not args.all_namespaces:
         namespace = os.environ.get("POD_NAMESPACE")
@@ -59,8 +71,9 @@ def handle(args: argparse.Namespace) -> int:
     os.environ["ACDC_METRICS_PORT"] = str(args.metrics_port)
     import kopf
 
-    import acdc.controller.handlers  # noqa: F401  (registers the handlers)
+    from acdc.controller.handlers import api_configuration  # importing registers the handlers
 
+    _require_credentials(api_configuration)
     kopf.run(
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,

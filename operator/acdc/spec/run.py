@@ -71,6 +71,24 @@ class ModelSource(SpecModel):
         return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:40] or "model"
 
 
+class SecretKeyRef(SpecModel):
+    """A key of a Secret in the run's namespace."""
+
+    name: Annotated[str, Field(min_length=1)]
+    key: Annotated[str, Field(min_length=1)] = "api-key"
+
+
+class HubSpec(SpecModel):
+    """Where `hf` model sources are fetched from (by the init phase only), and with what token."""
+
+    endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
+    token_secret: SecretKeyRef | None = None
+    """Secret key holding a Hugging Face token, for gated or private repos (e.g. Llama), e.g.
+    {name: hf-token, key: token}. In a cluster it reaches only the init Job, as HF_TOKEN; `acdc run`
+    uses the HF_TOKEN of its own environment instead."""
+
+
 class ModelsSpec(SpecModel):
     """The seed models (experts) and the base they were fine-tuned from."""
 
@@ -80,6 +98,8 @@ class ModelsSpec(SpecModel):
     """Common base model. Required by task_arithmetic, ties, dare_ties and dare_linear."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Dtype children are saved in; auto keeps the seeds' dtype. Merges accumulate in float32."""
+    hub: HubSpec = HubSpec()
+    """Hub endpoint and token for `hf` sources."""
 
     @property
     def sources(self) -> list[ModelSource]:
@@ -224,13 +244,6 @@ class TasksSpec(SpecModel):
         if self.hard_threshold > self.easy_threshold:
             raise ValueError("hardThreshold must not exceed easyThreshold")
         return self
-
-
-class SecretKeyRef(SpecModel):
-    """A key of a Secret in the run's namespace."""
-
-    name: Annotated[str, Field(min_length=1)]
-    key: Annotated[str, Field(min_length=1)] = "api-key"
 
 
 class ServerDeploy(SpecModel):
