@@ -44,6 +44,9 @@ class MarkCounter(HTMLParser):
         self.current: str | None = None
         self.external: list[str] = []
         self.empty: list[str] = []
+        self.column_labels = 0
+        self.notes: dict[str, list[str]] = {}
+        self._in_note = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -56,8 +59,16 @@ class MarkCounter(HTMLParser):
             self.external.append(tag)
         if a.get("data-empty"):
             self.empty.append(a["data-empty"] or "")
+        if tag == "text" and self.current:
+            self.column_labels += a.get("class") == "column"
+            self._in_note = a.get("class") == "note"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_note and self.current:
+            self.notes.setdefault(self.current, []).append(data)
 
     def handle_endtag(self, tag: str) -> None:
+        self._in_note = False
         if tag == "svg":
             self.current = None
 
@@ -97,7 +108,7 @@ def test_skill_heatmap_has_one_cell_per_model_and_task(report: Path, finished_st
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not on PATH (make system-deps installs it)")
-def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium(report: Path, finished_state: Path, tmp_path: Path) -> None:
     result = run_progressing(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
          "--dump-dom", report.resolve().as_uri()])
@@ -106,6 +117,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     written = count_marks(report.read_text())
     assert set(PLOTS) <= set(dom.marks)
     assert dom.marks == written.marks, "the browser re-parented or dropped plot marks"
+    assert dom.column_labels == len(latest_pool(finished_state)), "every heatmap column is labelled in the page"
+    assert dom.notes["fitness"] and "pool adapts" in " ".join(dom.notes["fitness"]).lower()
 
 
 def test_heldout_set_is_held_out_and_seeded_apart_from_the_run() -> None:
