@@ -69,10 +69,14 @@ class StallWatch:
 
 
 def run_progressing(argv: Sequence[str], *, watch: Sequence[Path] = (), env: dict[str, str] | None = None,
-                    cwd: Path | None = None, stall_s: float = STALL_S) -> subprocess.CompletedProcess[str]:
+                    cwd: Path | None = None, stall_s: float = STALL_S,
+                    stdin_text: str | None = None) -> subprocess.CompletedProcess[str]:
     """``subprocess.run`` bounded by progress: kills the process group and fails if it stalls."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(list(argv), stdout=out, stderr=err, text=True, env=env, cwd=cwd,
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryFile("w+") as stdin:
+        stdin.write(stdin_text or "")
+        stdin.seek(0)
+        process = subprocess.Popen(list(argv), stdin=stdin, stdout=out, stderr=err, text=True, env=env, cwd=cwd,
                                    start_new_session=True)
         files = (out, err)
         watcher = StallWatch(lambda: tree_cpu_seconds(process.pid),
