@@ -20,7 +20,7 @@ from acdc.controller.job_manifest import build_job
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import build_spec_configmap
 from acdc.models.hub import MARKER
-from acdc.phases.dag import Phase, Step
+from acdc.phases.dag import DagShape, Phase, Step
 from acdc.phases.world import SEEDS_FILE
 from acdc.spec import CoevolutionRun, load_run
 from tests.container_env import Cluster, Sandbox, image_env, run_job
@@ -34,13 +34,18 @@ PAPER_REPOS = {"Qwen/Qwen2.5-7B": "base", "Qwen/Qwen2.5-Coder-7B-Instruct": "str
                "Qwen/Qwen2.5-Math-7B-Instruct": "arithmetic", "Qwen/Qwen2.5-7B-Instruct": "lists"}
 
 
-def init_in_worker_image(run: CoevolutionRun, tmp_path: Path, secrets: dict[str, dict[str, str]]):
+def step_in_worker_image(run: CoevolutionRun, step: Step, tmp_path: Path, secrets: dict[str, dict[str, str]]):
+    """``step``'s Job as the operator renders it, run as its pod would; the state persists in tmp_path/pod."""
     ref = RunRef(run.metadata.name, run.metadata.namespace or "default", "uid-1")
-    job = build_job(ref, run.spec, Step(0, Phase.INIT), f"{ref.name}-state")
+    job = build_job(ref, run.spec, step, f"{ref.name}-state")
     configmap = build_spec_configmap(ref, run.spec)
     sandbox = Sandbox(tmp_path / "pod")
     result = run_job(job, configmap, WORKER, Cluster(secrets=secrets, configmaps={}), sandbox)
     return result, sandbox.state
+
+
+def init_in_worker_image(run: CoevolutionRun, tmp_path: Path, secrets: dict[str, dict[str, str]]):
+    return step_in_worker_image(run, Step(0, Phase.INIT), tmp_path, secrets)
 
 
 def test_the_worker_image_is_offline_by_default():
@@ -77,8 +82,13 @@ def test_a_missing_token_secret_key_stops_the_pod_like_the_kubelet(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_the_paper_example_fetches_its_seeds_in_generation_0(tmp_path: Path, toy_world: Path) -> None:
-    """examples/qwen2.5-7b.yaml unchanged but for the hub endpoint; toy weights stand in for Qwen's."""
+def test_the_paper_example_fetches_its_seeds_and_merges_in_generation_0(tmp_path: Path, toy_world: Path) -> None:
+    """examples/qwen2.5-7b.yaml unchanged but for the hub endpoint; toy weights stand in for Qwen's.
+
+    Generation 0 runs through init, plan and its first merge (linear crossover and SVD mutation
+    of the fetched seeds, as the example asks). Its evaluate Jobs need vLLM on a GPU and its
+    tasks Job the deployed 72B scientist: neither runs on this machine.
+    """
     hub = HubServer()
     for repo, model in PAPER_REPOS.items():
         hub.add(repo, toy_world / model)
@@ -98,3 +108,11 @@ def test_the_paper_example_fetches_its_seeds_in_generation_0(tmp_path: Path, toy
     for model_id, repo in zip(["base", "seed_coder", "seed_math", "seed_instruct"], PAPER_REPOS, strict=True):
         weights = Path(seeds[model_id]) / "model.safetensors"
         assert weights.read_bytes() == (toy_world / PAPER_REPOS[repo] / "model.safetensors").read_bytes()
+    shape = DagShape.from_spec(run.spec)
+    plan, _ = step_in_worker_image(run, Step(0, Phase.PLAN), tmp_path, {})
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert json.loads(plan.stdout.splitlines()[-1])["result"]["children"] == shape.children(0)
+    merge, _ = step_in_worker_image(run, Step(0, Phase.MERGE, shape.seed_slots(0)), tmp_path, {})
+    assert merge.returncode == 0, merge.stderr[-3000:]
+    child = json.loads(merge.stdout.splitlines()[-1])["result"]["model"]
+    assert (state / "models").is_dir() and any(p.name == child for p in (state / "models").rglob(child))
