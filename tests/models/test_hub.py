@@ -119,3 +119,19 @@ def test_an_unreachable_hub_is_a_retryable_phase_error(tmp_path: Path) -> None:
     with pytest.raises(PhaseError, match="could not fetch acdc-toy/expert from http://127.0.0.1:9") as caught:
         fetch("acdc-toy/expert", None, "http://127.0.0.1:9", tmp_path / "m")
     assert "\n" not in str(caught.value)
+
+
+def test_the_hub_settings_may_change_mid_run_the_models_may_not() -> None:
+    """After init failed on a gated repo, the user adds a token to the same run."""
+    from acdc.spec import immutable_changes
+    from acdc.spec.run import CoevolutionRunSpec
+
+    def spec(**models: object) -> CoevolutionRunSpec:
+        return CoevolutionRunSpec.model_validate({"scientist": {"kind": "procedural"},
+                                                  "models": {"seeds": [{"hf": "meta-llama/Llama-3.1-8B"}], **models}})
+
+    old = spec()
+    with_token = spec(hub={"tokenSecret": {"name": "hf", "key": "token"}})
+    other_seed = spec(seeds=[{"hf": "meta-llama/Llama-3.1-70B"}])
+    assert immutable_changes(old, with_token) == []
+    assert immutable_changes(old, other_seed) == ["models.seeds"]

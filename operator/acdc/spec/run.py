@@ -456,5 +456,7 @@ class CoevolutionRunSpec(SpecModel):
         return self
 
 
-# Fields that define what a run *is*; changing them mid-run would corrupt its state.
-IMMUTABLE_FIELDS = ("seed", "models", "crossover", "mutation", "selection", "tasks", "storage", "scientist.kind")
+# Fields that define what a run *is*; changing them mid-run would corrupt its state. models.hub
+# is not among them: after init failed on a gated repo, adding the token must not need a new run.
+IMMUTABLE_FIELDS = ("seed", "models.seeds", "models.base", "models.dtype", "crossover", "mutation", "selection",
+                    "tasks", "storage", "scientist.kind")
