@@ -17,13 +17,14 @@ import contextlib
 import hashlib
 import json
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.fakes.local_http import local_server
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -204,13 +205,6 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def serve_hub(hub: HubServer) -> Iterator[HubServer]:
     """Serve ``hub`` on a free port of 127.0.0.1 until the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hub))
-    server.daemon_threads = True
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with local_server(_handler(hub)) as url:
+        hub.url = url
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()
