@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests use: a real Prometheus (+ promtool) and Chromium for the report.
+# Debian packages the tests use: a real Prometheus (+ promtool), Chromium for the report and
+# ShellCheck (hack/smoke-test.sh, and the run: steps actionlint checks in the image workflow).
 system-deps:
-	@command -v promtool >/dev/null && command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus chromium >/dev/null; \
-	  else echo "install Debian packages prometheus and chromium (tests needing them are skipped)"; fi; }
+	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v shellcheck >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus chromium shellcheck >/dev/null; \
+	  else echo "install Debian packages prometheus, chromium and shellcheck (tests needing them are skipped)"; fi; }
 
 test: install system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -44,9 +45,22 @@ lint: install
 bench: install
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# Container images, tagged with the chart's appVersion (as .github/workflows/images.yaml does):
+#   make images REGISTRY=registry.example.com/me [PUSH=1] [CONTAINER=podman]
+# then point the chart (image.repository) and runs (spec.images.worker) at that registry.
+REGISTRY ?= ghcr.io/acdc-operator
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/acdc-operator/Chart.yaml)
+CONTAINER ?= $(shell command -v docker || command -v podman || echo docker)
+IMAGES := acdc-operator:images/operator/Dockerfile acdc-worker:images/worker/Dockerfile
+
 images:
-	docker build -f images/operator/Dockerfile -t ghcr.io/acdc-operator/acdc-operator:0.1.0 .
-	docker build -f images/worker/Dockerfile -t ghcr.io/acdc-operator/acdc-worker:0.1.0 .
+	@test -n "$(APP_VERSION)" || { echo "no appVersion in charts/acdc-operator/Chart.yaml"; exit 1; }
+	@for pair in $(IMAGES); do \
+	  name=$${pair%%:*}; file=$${pair#*:}; \
+	  echo "$(CONTAINER) build -f $$file -t $(REGISTRY)/$$name:$(APP_VERSION) ."; \
+	  $(CONTAINER) build -f $$file -t $(REGISTRY)/$$name:$(APP_VERSION) . || exit 1; \
+	  if [ -n "$(PUSH)" ]; then $(CONTAINER) push $(REGISTRY)/$$name:$(APP_VERSION) || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

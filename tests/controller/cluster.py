@@ -30,6 +30,7 @@ from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Step, StepRecord
 from acdc.phases.execute import execute
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
+from tests.progress import StallWatch, own_cpu_seconds
 
 NAMESPACE = "ml"
 RUNS = kmock.resource(API_GROUP, API_VERSION, PLURAL)
@@ -266,12 +267,14 @@ def run_object(server: Any, name: str = "demo") -> dict[str, Any] | None:
     return obj
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate: Callable[[], Any]) -> Any:
+    """Poll ``predicate`` until it holds; fail once this process (operator, kmock and the phases
+    the kubelet player runs in threads) has stalled, never on a deadline (tests.progress)."""
+    watcher = StallWatch(own_cpu_seconds)
     while True:
         value = predicate()
         if value:
             return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
+        if not watcher.moved():
+            raise AssertionError(f"condition not reached: no progress for {watcher.stall_s:.0f} s")
         await asyncio.sleep(0.05)

@@ -73,3 +73,18 @@ def test_the_phase_side_reads_the_variable_the_job_sets(role, monkeypatch):
     monkeypatch.setenv(NAMESPACE_ENV, env[NAMESPACE_ENV]["value"])
     client = endpoint_client(used_endpoint(run_spec, role), f"demo-{role}", role, "demo")
     assert client.api_key == f"key-of-{role}"
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_only_init_may_reach_the_hub_and_gets_the_token(phase):
+    models = {"seeds": [{"hf": "meta-llama/Llama-3.1-8B"}], "hub": {"tokenSecret": {"name": "hf", "key": "token"}}}
+    env = env_of(spec(models=models), phase)
+    if phase is Phase.INIT:
+        assert env["HF_HUB_OFFLINE"] == {"name": "HF_HUB_OFFLINE", "value": "0"}
+        assert secret_refs(env)["HF_TOKEN"] == ("hf", "token")
+    else:
+        assert "HF_HUB_OFFLINE" not in env and "HF_TOKEN" not in env  # the image's HF_HUB_OFFLINE=1 holds
+
+
+def test_runs_without_hub_models_leave_init_offline():
+    assert "HF_HUB_OFFLINE" not in env_of(spec(), Phase.INIT)

@@ -24,6 +24,7 @@ from acdc.cli.main import build_parser, main
 from acdc.controller.tenancy import TenancyPolicy
 from tests.chart.rendering import by_kind, render
 from tests.controller.cluster import PEERINGS
+from tests.progress import StallWatch, tree_cpu_seconds
 
 POD = "acdc-acdc-operator-7d9f-x2x4k"
 
@@ -46,11 +47,12 @@ async def http_status(session: aiohttp.ClientSession, url: str) -> int | None:
         return None
 
 
-async def poll(check, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def poll(check, pid: int) -> None:
+    """Until ``check()``; fails once the operator process ``pid`` stalls (tests.progress)."""
+    watcher = StallWatch(lambda: tree_cpu_seconds(pid))
     while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
+        if not watcher.moved():
+            raise AssertionError("condition not reached: the operator stalled")
         await asyncio.sleep(0.1)
 
 
@@ -78,8 +80,8 @@ async def test_chart_command_line_starts_a_live_peered_operator(cluster, tmp_pat
             async def keeps_alive_in_peering() -> bool:
                 return POD in (cluster.objects[PEERINGS, None, name].raw.get("status") or {})
 
-            await poll(live)
-            await poll(keeps_alive_in_peering)
+            await poll(live, process.pid)
+            await poll(keeps_alive_in_peering, process.pid)
             assert await http_status(session, f"http://127.0.0.1:{metrics_port}/metrics") == 200
     finally:
         if process.returncode is None:
@@ -94,6 +96,7 @@ def captured_kopf_run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
     for variable in TenancyPolicy().to_env():
         monkeypatch.setenv(variable, "[]")  # likewise
     monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("acdc.controller.handlers.api_configuration", lambda: None)  # no cluster here
     args = build_parser().parse_args(["operator", *argv])
     assert args.handler(args) == 0
     (kwargs,) = calls
@@ -133,3 +136,15 @@ def test_clashing_ports_are_a_user_error(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(kopf, "run", lambda **kwargs: pytest.fail("kopf must not start"))
     assert main(["operator", "-A", "--metrics-port=9000", "--health-port=9000"]) == 2
     assert "--metrics-port and --health-port are both 9000" in capsys.readouterr().err
+
+
+def test_no_credentials_is_a_clear_error_not_an_endless_retry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: pytest.fail("kopf must not start"))
+    assert main(["operator", "-A", "--metrics-port=0", "--health-port=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: acdc operator: no usable Kubernetes credentials") and "KUBECONFIG" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -43,7 +43,7 @@ async def test_full_short_run_creates_every_step_once_and_succeeds(cluster, stat
     seeds: dict[str, int] = {}
     async with kubelet(cluster, state, spec_reading(seeds)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert set(seeds.values()) == {run_body()["spec"]["seed"]} and len(seeds) == len(player.attempts)
     executed = (state / "executed.log").read_text().split()
     assert len(executed) == len(set(executed))
@@ -78,7 +78,7 @@ def job_names(cluster) -> set[str]:
 async def test_failed_child_is_retried_then_dropped_and_the_run_goes_on(cluster, state):
     async with kubelet(cluster, state, failing("g0000-merge-02", 1)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert player.attempts["demo-g0000-merge-02"] == 3  # backoffLimit 2 -> three attempts
     executed = (state / "executed.log").read_text().split()
     assert "g0000-evaluate-02" not in executed and "g0000-select" in executed
@@ -87,7 +87,7 @@ async def test_failed_child_is_retried_then_dropped_and_the_run_goes_on(cluster,
 async def test_rejected_child_is_dropped_without_retry(cluster, state):
     async with kubelet(cluster, state, failing("g0001-merge-00", 3)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert player.attempts["demo-g0001-merge-00"] == 1
     assert run_object(cluster)["status"]["progress"]["g0001-merge-00"]["result"]["rejected"] == "gibberish"
 
@@ -95,7 +95,7 @@ async def test_rejected_child_is_dropped_without_retry(cluster, state):
 async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
     async with kubelet(cluster, state, failing("g0000-select", 1)), operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
         await asyncio.sleep(0.3)
     failed = condition(cluster, "Failed")
     assert failed["status"] == "True" and failed["reason"] == "StepFailed" and "g0000-select" in failed["message"]
@@ -111,7 +111,7 @@ async def test_operator_restart_mid_generation_resumes_without_duplicates(cluste
         player.paused = False  # the init Job finishes while no operator is running
         await wait_for(lambda: "demo-g0000-init" in player.finished)
         async with operator():
-            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+            await wait_for(lambda: phase_of(cluster) == "Succeeded")
     executed = (state / "executed.log").read_text().split()
     assert len(executed) == len(set(executed)) and executed[-1] == "g0001-select"
 
@@ -127,7 +127,7 @@ async def test_suspend_pauses_after_the_current_phase_and_resume_continues(clust
         await wait_for(lambda: phase_of(cluster) == "Suspended")
         assert job_names(cluster) == {"demo-g0000-init"}
         await patch_spec(cluster, {"suspend": False})
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
 
 
 async def patch_spec(cluster, spec: dict) -> None:
@@ -158,7 +158,7 @@ async def test_immutable_edit_is_refused_and_mutable_edit_accepted(cluster, stat
         assert "demo-g0000-plan" not in job_names(cluster)  # no progress while the edit stands
         population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 2}
         await patch_spec(cluster, {"seed": 7, "population": population})
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert run_object(cluster)["status"]["generation"] == 2
 
 

@@ -19,7 +19,7 @@ async def test_two_replicas_only_the_active_peer_acts(cluster, state):
         peers = cluster.objects[PEERINGS, None, "acdc-operator"].raw["status"].values()
         priorities = sorted(peer["priority"] for peer in peers)
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert priorities == [10, 100]
     created = job_creations(cluster)
     assert created and len(created) == len(set(created))  # a second actor would have hit 409s

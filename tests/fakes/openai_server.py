@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_http import local_server
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,6 @@ def serve(chat_script: Script | None = None, embed_script: Script | None = None)
     """Run a fake server for the duration of the block; ``fake.url`` ends in /v1."""
     fake = FakeOpenAI(chat_script=chat_script if chat_script is not None else [],
                       embed_script=embed_script if embed_script is not None else [])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with local_server(_handler(fake)) as url:
+        fake.url = f"{url}/v1"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()

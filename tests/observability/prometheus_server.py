@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-WAIT_S = 30.0
+from tests.progress import StallWatch, tree_cpu_seconds
 
 
 def free_port() -> int:
@@ -38,11 +38,14 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]["result"]
 
-    def wait_for(self, expr: str, until: Callable[[list[dict]], bool] = bool) -> list[dict]:
-        """Poll ``expr`` until ``until(result)`` (first scrapes take a few seconds)."""
-        deadline = time.monotonic() + WAIT_S
+    def wait_for(self, expr: str, until: Callable[[list[dict]], bool] = bool,
+                 producer: subprocess.Popen | None = None) -> list[dict]:
+        """Poll ``expr`` until ``until(result)``; give up only once the producer of the metrics
+        (``producer``'s process tree, else Prometheus itself) has stalled (tests.progress)."""
+        watched = producer or self.process
+        watcher = StallWatch(lambda: tree_cpu_seconds(watched.pid))
         result: list[dict] = []
-        while time.monotonic() < deadline:
+        while watcher.moved():
             assert self.process.poll() is None, "prometheus exited early"
             try:
                 result = self.query(expr)
@@ -51,7 +54,7 @@ class Prometheus:
             if until(result):
                 return result
             time.sleep(0.5)
-        pytest.fail(f"{expr} did not reach the expected value within {WAIT_S}s (last: {result})")
+        pytest.fail(f"{expr} did not reach the expected value before its producer stalled (last: {result})")
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.progress import run_progressing
+
 METRIC_NAME = re.compile(r"\bacdc_[a-z0-9_]+\b")
 
 
@@ -22,7 +24,7 @@ def promtool() -> str:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=60)
+    result = run_progressing([promtool(), *args])
     assert result.returncode == 0, f"promtool {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
 

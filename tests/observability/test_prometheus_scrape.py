@@ -17,6 +17,7 @@ from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.metrics.server import start_server
 from acdc.phases.dag import Phase, Step, StepRecord
 from tests.observability.prometheus_server import free_port, prometheus
+from tests.progress import wait_progressing
 from tests.runner.conftest import MINI
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
@@ -60,10 +61,10 @@ def test_prometheus_scrapes_a_live_local_runner(tmp_path: Path, toy_world: Path)
             stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.log").open("w"))
         try:
             merges = prom.wait_for('sum(acdc_steps_total{namespace="local", run="mini", phase="merge"})',
-                                   until=lambda r: bool(r) and float(r[0]["value"][1]) >= 2)
+                                   until=lambda r: bool(r) and float(r[0]["value"][1]) >= 2, producer=runner)
             assert float(merges[0]["value"][1]) >= 2
-            archive = prom.wait_for('max_over_time(acdc_archive_size{run="mini"}[5m])')
+            archive = prom.wait_for('max_over_time(acdc_archive_size{run="mini"}[5m])', producer=runner)
             assert 1 <= float(archive[0]["value"][1]) <= MINI["spec"]["population"]["size"]
         finally:
-            runner.wait(timeout=300)
+            wait_progressing(runner, watch=[tmp_path / "state"])
     assert runner.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]

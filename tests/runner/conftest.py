@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.progress import StallWatch, folder_fingerprint, run_progressing, tree_cpu_seconds
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
 MINI = {
@@ -44,11 +45,15 @@ def mini_run(tmp_path: Path, toy_world: Path) -> Path:  # noqa: F811 (fixture)
     return path
 
 
-def acdc_run(*args: str, timeout: float = 300, report: bool = False) -> subprocess.CompletedProcess[str]:
-    """`acdc run` as a user runs it; the report (and its held-out grading) only when asked."""
+def acdc_run(*args: str, report: bool = False) -> subprocess.CompletedProcess[str]:
+    """`acdc run` as a user runs it; the report (and its held-out grading) only when asked.
+
+    Bounded by progress (tests.progress), not by a deadline: on two busy cores a healthy run
+    can take many times longer than on an idle machine.
+    """
     flags = ["--plain", "--workers", "2"] + ([] if report else ["--no-report"])
-    return subprocess.run([sys.executable, "-m", "acdc.cli.main", "run", *args, *flags],
-                          capture_output=True, text=True, timeout=timeout)
+    state = [Path(args[i + 1]) for i, arg in enumerate(args[:-1]) if arg == "--state"]
+    return run_progressing([sys.executable, "-m", "acdc.cli.main", "run", *args, *flags], watch=state)
 
 
 _STARTED: list[subprocess.Popen[str]] = []
@@ -73,10 +78,10 @@ def start_run(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
     return process
 
 
-def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], timeout: float = 240) -> None:
-    """Block until ``count`` step records exist (or the process ends)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
+def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str]) -> None:
+    """Block until ``count`` step records exist; fail if the process ends or stalls first."""
+    watcher = StallWatch(lambda: tree_cpu_seconds(process.pid), lambda: folder_fingerprint([state]))
+    while process.poll() is None and watcher.moved():
         steps = state / "steps"
         if steps.is_dir() and len(list(steps.glob("g*.json"))) >= count:
             return
@@ -86,4 +91,16 @@ def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], time
 
 def kill_group(process: subprocess.Popen[str], sig: int) -> None:
     os.killpg(process.pid, sig)
-    process.wait(timeout=60)
+    process.wait()
+
+
+@pytest.fixture(scope="session")
+def finished_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:  # noqa: F811 (fixture)
+    """The state folder of one completed MINI run (with its report), shared by every module
+    that inspects a finished run: built once per session, bounded by progress."""
+    folder = tmp_path_factory.mktemp("inspect")
+    run_file = folder / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    result = acdc_run(str(run_file), "--state", str(folder / "state"), report=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder / "state"

@@ -1,4 +1,4 @@
-"""One finished MINI run shared (session scope) by the status, taskforce and report tests."""
+"""Helpers for tests that inspect the finished MINI run (the ``finished_state`` fixture in conftest)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-import yaml
-
 from acdc.cli.main import main
-from tests.runner.conftest import MINI, acdc_run
-
-_FINISHED: dict[str, Path] = {}
-
-
-@pytest.fixture(scope="session")
-def finished_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:
-    """The state folder of a completed MINI run (`acdc run` builds its report at the end).
-
-    Both test modules import this fixture, which gives each its own registration; the
-    module-level memo keeps it to one run per session.
-    """
-    if "state" not in _FINISHED:
-        folder = tmp_path_factory.mktemp("inspect")
-        run_file = folder / "mini.yaml"
-        run_file.write_text(yaml.safe_dump(MINI))
-        result = acdc_run(str(run_file), "--state", str(folder / "state"), report=True)
-        assert result.returncode == 0, result.stderr[-3000:]
-        _FINISHED["state"] = folder / "state"
-    return _FINISHED["state"]
 
 
 @dataclass(frozen=True)

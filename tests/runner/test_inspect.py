@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from acdc.engine.skills import skill_matrix
 from tests.runner.conftest import MINI
-from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
+from tests.runner.finished_run import acdc, latest_archive, latest_pool
 
 GENERATIONS = MINI["spec"]["population"]["generations"]
 
 
-def test_status_json_matches_the_committed_records(finished_state: Path) -> None:  # noqa: F811
+def test_status_json_matches_the_committed_records(finished_state: Path) -> None:
     result = acdc("status", str(finished_state), "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
@@ -31,7 +35,7 @@ def test_status_json_matches_the_committed_records(finished_state: Path) -> None
     assert status["recent"] and all(row["status"] in ("succeeded", "dropped") for row in status["recent"])
 
 
-def test_status_text_is_one_screen(finished_state: Path) -> None:  # noqa: F811
+def test_status_text_is_one_screen(finished_state: Path) -> None:
     result = acdc("status", str(finished_state))
     assert result.returncode == 0, result.stderr
     text = result.stdout
@@ -53,7 +57,7 @@ def test_status_of_a_wrong_folder_is_a_user_error(tmp_path: Path, make, message:
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_taskforce_covers_what_its_members_solve(finished_state: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_taskforce_covers_what_its_members_solve(finished_state: Path, tmp_path: Path) -> None:
     out = tmp_path / "force.txt"
     result = acdc("taskforce", str(finished_state), "--size", "2", "--json", "--output", str(out))
     assert result.returncode == 0, result.stderr
@@ -74,7 +78,7 @@ def test_taskforce_covers_what_its_members_solve(finished_state: Path, tmp_path:
     assert all(Path(p, "config.json").is_file() for p in paths)
 
 
-def test_exact_task_force_is_at_least_as_good_as_greedy(finished_state: Path) -> None:  # noqa: F811
+def test_exact_task_force_is_at_least_as_good_as_greedy(finished_state: Path) -> None:
     greedy = json.loads(acdc("taskforce", str(finished_state), "--size", "2", "--json").stdout)
     exact = json.loads(acdc("taskforce", str(finished_state), "--size", "2", "--method", "exact", "--json").stdout)
     assert exact["coverage"] >= greedy["coverage"]
@@ -85,10 +89,35 @@ def test_exact_task_force_is_at_least_as_good_as_greedy(finished_state: Path) ->
     assert not any(m["model_id"].startswith("seed_") for m in evolved["members"])
 
 
-def test_taskforce_larger_than_the_archive_is_refused(finished_state: Path) -> None:  # noqa: F811
+def test_taskforce_larger_than_the_archive_is_refused(finished_state: Path) -> None:
     size = len(latest_archive(finished_state)["members"]) + 1
     result = acdc("taskforce", str(finished_state), "--size", str(size))
     assert result.returncode == 2 and "--size" in result.stderr and "Traceback" not in result.stderr
     zero = acdc("taskforce", str(finished_state), "--size", "0")
     assert zero.returncode == 2 and "Traceback" not in zero.stderr
 
+
+
+@pytest.mark.parametrize("command", [["status"], ["taskforce", "--size", "2"]], ids=lambda c: c[0])
+def test_a_reader_leaving_early_is_no_traceback(finished_state: Path, command: list[str]) -> None:
+    """`acdc status DIR | head`: the pipe's read end is closed before acdc writes a byte."""
+    process = subprocess.Popen([sys.executable, "-m", "acdc.cli.main", *command, str(finished_state)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait() == 128 + signal.SIGPIPE, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_run_on_a_finished_state_answers_without_rebuilding(finished_state: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the toy world (seconds of torch imports) nor the report (held-out grading) is touched."""
+    monkeypatch.setattr("acdc.runner.prepare.prepare_toy_world", lambda spec: pytest.fail("toy world prepared"))
+    monkeypatch.setattr("acdc.runner.report.build_report", lambda *a, **k: pytest.fail("report rebuilt"))
+    run_file = tmp_path / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    before = (finished_state / "report.html").stat().st_mtime_ns
+    result = acdc("run", str(run_file), "--state", str(finished_state), "--plain")
+    assert result.returncode == 0, result.stderr
+    assert "already finished" in result.stdout and "report.html" in result.stdout
+    assert (finished_state / "report.html").stat().st_mtime_ns == before

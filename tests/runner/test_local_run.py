@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.progress import wait_progressing
 from tests.runner.conftest import acdc_run, kill_group, start_run, wait_for_steps
 
 GENERATIONS = 2
@@ -75,7 +76,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(mini_run: Path, tmp_path: Path
     process = start_run(str(mini_run), "--state", str(state), log=log)
     wait_for_steps(state, 6, process)
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
+    wait_progressing(process, watch=[state])
     output = log.read_text()
     assert process.returncode == 130, output[-2000:]
     assert "resume" in output and "Traceback" not in output
@@ -88,7 +89,7 @@ def test_two_runners_on_one_state_are_refused(mini_run: Path, tmp_path: Path) ->
     first = start_run(str(mini_run), "--state", str(state))
     try:
         wait_for_steps(state, 1, first)
-        second = acdc_run(str(mini_run), "--state", str(state), timeout=60)
+        second = acdc_run(str(mini_run), "--state", str(state))
         assert second.returncode == 2 and "in use by another" in second.stderr
     finally:
         kill_group(first, signal.SIGKILL)
@@ -103,7 +104,7 @@ def test_changing_an_immutable_field_is_refused(mini_run: Path, tmp_path: Path) 
     doc["spec"]["seed"] = 2
     changed = mini_run.with_name("changed.yaml")
     changed.write_text(yaml.safe_dump(doc))
-    result = acdc_run(str(changed), "--state", str(state), timeout=60)
+    result = acdc_run(str(changed), "--state", str(state))
     assert result.returncode == 2 and "seed" in result.stderr and "Traceback" not in result.stderr
 
 

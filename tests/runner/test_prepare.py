@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from acdc.cli.main import main
 from acdc.runner.prepare import prepare_toy_world
 from acdc.spec import load_run
 from acdc.toyworld import build, store
@@ -36,3 +37,11 @@ def test_a_build_is_announced_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         caplog.clear()
         assert store.ensure_built(tmp_path, shipped=None) == first
     assert "building the toy world" not in caplog.text
+
+
+def test_a_bad_run_file_leaves_no_state_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: acdc.dev/v1alpha1\nkind: CoevolutionRun\nmetadata: {name: x}\nspec: {seed: nope}\n")
+    assert main(["run", str(bad), "--state", str(tmp_path / "state")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "state").exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,7 +29,8 @@ from acdc.runner.heldout import (
 from acdc.runner.snapshot import open_snapshot
 from acdc.toyworld.skills import SKILLS
 from acdc.toyworld.splits import Split, split_of
-from tests.runner.finished_run import acdc, finished_state, latest_archive, latest_pool  # noqa: F401 (fixture)
+from tests.progress import run_progressing
+from tests.runner.finished_run import acdc, latest_archive, latest_pool
 
 PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage")
 
@@ -44,6 +44,9 @@ class MarkCounter(HTMLParser):
         self.current: str | None = None
         self.external: list[str] = []
         self.empty: list[str] = []
+        self.column_labels = 0
+        self.notes: dict[str, list[str]] = {}
+        self._in_note = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -56,8 +59,16 @@ class MarkCounter(HTMLParser):
             self.external.append(tag)
         if a.get("data-empty"):
             self.empty.append(a["data-empty"] or "")
+        if tag == "text" and self.current:
+            self.column_labels += a.get("class") == "column"
+            self._in_note = a.get("class") == "note"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_note and self.current:
+            self.notes.setdefault(self.current, []).append(data)
 
     def handle_endtag(self, tag: str) -> None:
+        self._in_note = False
         if tag == "svg":
             self.current = None
 
@@ -69,7 +80,7 @@ def count_marks(html: str) -> MarkCounter:
 
 
 @pytest.fixture(scope="module")
-def report(finished_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+def report(finished_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
     result = acdc("report", str(finished_state), "--output", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -77,7 +88,7 @@ def report(finished_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return out
 
 
-def test_run_writes_the_report_when_it_finishes(finished_state: Path) -> None:  # noqa: F811
+def test_run_writes_the_report_when_it_finishes(finished_state: Path) -> None:
     assert (finished_state / "report.html").is_file()
 
 
@@ -90,23 +101,24 @@ def test_every_plot_has_data_and_nothing_is_fetched(report: Path) -> None:
         assert parsed.marks.get(plot, 0) > 0, f"plot {plot!r} drew nothing: {parsed.marks}"
 
 
-def test_skill_heatmap_has_one_cell_per_model_and_task(report: Path, finished_state: Path) -> None:  # noqa: F811
+def test_skill_heatmap_has_one_cell_per_model_and_task(report: Path, finished_state: Path) -> None:
     members = latest_archive(finished_state)["members"]
     active = latest_pool(finished_state)
     assert count_marks(report.read_text()).marks["skills"] == len(members) * len(active)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not on PATH (make system-deps installs it)")
-def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
+def test_report_renders_in_headless_chromium(report: Path, finished_state: Path, tmp_path: Path) -> None:
+    result = run_progressing(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", report.resolve().as_uri()],
-        check=False, capture_output=True, text=True, timeout=120)
+         "--dump-dom", report.resolve().as_uri()])
     assert result.returncode == 0, result.stderr[-2000:]
     dom = count_marks(result.stdout)
     written = count_marks(report.read_text())
     assert set(PLOTS) <= set(dom.marks)
     assert dom.marks == written.marks, "the browser re-parented or dropped plot marks"
+    assert dom.column_labels == len(latest_pool(finished_state)), "every heatmap column is labelled in the page"
+    assert dom.notes["fitness"] and "pool adapts" in " ".join(dom.notes["fitness"]).lower()
 
 
 def test_heldout_set_is_held_out_and_seeded_apart_from_the_run() -> None:
@@ -117,7 +129,7 @@ def test_heldout_set_is_held_out_and_seeded_apart_from_the_run() -> None:
     assert len({t.name for t in tasks}) == len(tasks)
 
 
-def test_heldout_prompts_were_never_instances_of_the_run(finished_state: Path) -> None:  # noqa: F811
+def test_heldout_prompts_were_never_instances_of_the_run(finished_state: Path) -> None:
     seen = prompts_seen_by_run(finished_state)
     assert seen, "the run's task instances must be readable"
     spec_seed = open_snapshot(finished_state).run.spec.seed
@@ -125,7 +137,7 @@ def test_heldout_prompts_were_never_instances_of_the_run(finished_state: Path) -
     assert prompts and not prompts & seen
 
 
-def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> None:  # noqa: F811
+def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> None:
     snapshot = open_snapshot(finished_state)
     cache = json.loads((finished_state / HELDOUT_FILE).read_text())
     calls: list[str] = []

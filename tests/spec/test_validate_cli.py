@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.progress import run_progressing
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
 def acdc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, timeout=60)
+    return run_progressing([sys.executable, "-m", "acdc.cli.main", *args])
 
 
 def quickstart() -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
+from tests.progress import run_progressing
 
 from .conftest import make_task
 from .hostile_corpus import HONEST_INSTRUCTIONS
@@ -40,7 +41,7 @@ def _run_corpus(as_nobody: bool, *options: str) -> subprocess.CompletedProcess:
                 pytest.skip("needs /usr/bin/python3 and setpriv to drop to nobody")
             os.chown(base, NOBODY, NOBODY)
             command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, *command[1:]]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
+        return run_progressing(command, env=env)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import re
+from collections.abc import Callable
 
 from acdc.controller.server_args import DANGEROUS
 from acdc.errors import UserError
@@ -76,6 +77,17 @@ def liveness_endpoint(health_port: int) -> str | None:
     return f"http://0.0.0.0:{health_port}{HEALTH_PATH}" if health_port else None
 
 
+def _require_credentials(load: Callable[[], object]) -> None:
+    """Fail at once without credentials: kopf would retry its login forever, silently."""
+    from kubernetes.config import ConfigException
+
+    try:
+        load()
+    except (ConfigException, OSError) as exc:
+        raise UserError(f"acdc operator: no usable Kubernetes credentials ({exc}); "
+                        "set KUBECONFIG (or ~/.kube/config), or run it in a pod with a service account") from exc
+
+
 def handle(args: argparse.Namespace) -> int:
     if not args.namespace and not args.all_namespaces:
         namespace = os.environ.get("POD_NAMESPACE")
@@ -94,8 +106,9 @@ def handle(args: argparse.Namespace) -> int:
     os.environ.update(policy.to_env())
     import kopf
 
-    import acdc.controller.handlers  # noqa: F401  (registers the handlers)
+    from acdc.controller.handlers import api_configuration  # importing registers the handlers
 
+    _require_credentials(api_configuration)
     kopf.run(
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,

@@ -27,21 +27,30 @@ def handle(args: argparse.Namespace) -> int:
     from acdc.errors import UserError
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
-    from acdc.runner.prepare import effective_run, prepare_toy_world, store_run
+    from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
+    from acdc.runner.report import REPORT_FILE
     from acdc.spec import load_run
 
     if args.generations is not None and args.generations < 0:
         raise UserError("--generations must be >= 0")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be >= 1")
+    # Parse the file before any folder exists: a bad file must leave no state folder behind.
+    from_file = load_run(args.file) if args.file is not None else None
     state = args.state
     if state is None:
-        if args.file is None:
+        if from_file is None:
             raise UserError("pass a run file or --state")
-        state = Path("runs") / load_run(args.file).metadata.name
+        state = Path("runs") / from_file.metadata.name
     state.mkdir(parents=True, exist_ok=True)
     with StateLock(state):
         run = effective_run(args.file, state, args.generations)
+        if already_finished(run.spec, state):
+            # Checked before building the toy world or the report: both take seconds.
+            report = state / REPORT_FILE
+            print(f"run {run.metadata.name!r} already finished; state in {state}"
+                  + (f"; report: {report.resolve()}" if report.is_file() else ""))
+            return 0
         if args.unsafe_sandbox:
             sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
             run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})

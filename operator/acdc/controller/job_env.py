@@ -4,6 +4,7 @@ An endpoint's ``apiKeySecret`` never enters the spec ConfigMap or the state volu
 reaches a pod only as ``ACDC_<ROLE>_API_KEY`` from a secretKeyRef, and only in the pods of
 phases that call that endpoint (``acdc.phases.world.endpoint_client`` reads it there).
 A pod referencing a missing Secret does not start, so unused keys are left out as well.
+The same holds for the hub token (``models.hub.tokenSecret``): only init gets it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from acdc.spec import CoevolutionRunSpec
 from acdc.spec.run import EndpointSpec
 
 NAMESPACE_ENV = "ACDC_NAMESPACE"
+HF_TOKEN_ENV = "HF_TOKEN"
 
 # Which endpoints each phase talks to. tasks validates new tasks in a sandbox that relays
 # LLM-judge calls, so it gets the judge's key too.
@@ -56,6 +58,22 @@ def api_key_vars(spec: CoevolutionRunSpec, phase: Phase) -> list[dict[str, Any]]
     return out
 
 
+def hub_vars(spec: CoevolutionRunSpec, phase: Phase) -> list[dict[str, Any]]:
+    """Hub access for init, the only phase that fetches `hf` models.
+
+    The worker image sets HF_HUB_OFFLINE=1 so that no other phase can reach the hub (a model id
+    that slipped into evaluate must fail, not pull 15 GB); init's Job turns it off and, when the
+    spec names a token Secret, gets the token as HF_TOKEN (read by huggingface_hub itself).
+    """
+    if phase is not Phase.INIT or all(source.hf is None for source in spec.models.sources):
+        return []
+    out: list[dict[str, Any]] = [{"name": "HF_HUB_OFFLINE", "value": "0"}]
+    secret = spec.models.hub.token_secret
+    if secret is not None:
+        out.append({"name": HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    return out
+
+
 def run_env(ref: RunRef, spec: CoevolutionRunSpec, phase: Phase) -> list[dict[str, Any]]:
-    """What every phase container learns about its run: namespace (metrics labels) and keys."""
-    return [{"name": NAMESPACE_ENV, "value": ref.namespace}, *api_key_vars(spec, phase)]
+    """What every phase container learns about its run: namespace (metrics labels), keys, hub access."""
+    return [{"name": NAMESPACE_ENV, "value": ref.namespace}, *api_key_vars(spec, phase), *hub_vars(spec, phase)]

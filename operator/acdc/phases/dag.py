@@ -242,3 +242,11 @@ def generation_complete(shape: DagShape, generation: int, done: Done) -> bool:
 def run_finished(shape: DagShape, generation: int, done: Done) -> bool:
     """True once the last configured generation is complete (never, for unbounded runs)."""
     return shape.is_last(generation) and generation_complete(shape, generation, done)
+
+
+def first_incomplete_generation(shape: DagShape, done: Done) -> int:
+    """Where an executor resumes: the first generation not yet closed (or the last one)."""
+    generation = 0
+    while generation_complete(shape, generation, done) and not shape.is_last(generation):
+        generation += 1
+    return generation

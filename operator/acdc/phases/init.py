@@ -2,7 +2,8 @@
 
 Seed models are referenced where they are, never copied (a 7B copy is 15 GB): toy-world
 models from the local build cache, `path` sources as given, `hf` sources downloaded once
-into the run's volume (in the worker image; this machine has no hub access).
+into the run's volume and verified (acdc.models.hub; in a cluster only the init Job may reach
+the hub).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from typing import Any
 
 from acdc.atomic import dump_yaml, write_json, write_text
 from acdc.engine.ids import seed_model_id
-from acdc.errors import PhaseError, UserError
+from acdc.errors import UserError
 from acdc.phases.context import PhaseContext, run_file
 from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
-from acdc.spec.run import ModelSource
+from acdc.spec.run import HubSpec, ModelSource
 
 
-def _resolve(source: ModelSource, state: Path) -> str:
+def _resolve(source: ModelSource, hub: HubSpec, state: Path) -> str:
     if source.toyworld is not None:
         from acdc.toyworld import ensure_built
 
@@ -28,26 +29,18 @@ def _resolve(source: ModelSource, state: Path) -> str:
         if not path.is_absolute():
             path = Path.cwd() / path
     else:
-        path = _download(source, state)
+        path = _download(source, hub, state)
     if not (path / "config.json").is_file():
         raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
     return str(path.resolve())
 
 
-def _download(source: ModelSource, state: Path) -> Path:
-    """Fetch a hub model into the run's volume once (resumable; skipped when present)."""
-    target = state / "hub" / source.display_name
-    if (target / "config.json").is_file():
-        return target
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:  # pragma: no cover - the worker image has it
-        raise PhaseError("huggingface_hub is needed to fetch hf models") from exc
-    try:
-        snapshot_download(repo_id=source.hf, revision=source.revision, local_dir=target)
-    except Exception as exc:  # network, auth, missing repo: all user-visible
-        raise PhaseError(f"could not fetch {source.hf}: {exc}") from exc
-    return target
+def _download(source: ModelSource, hub: HubSpec, state: Path) -> Path:
+    """Fetch a hub model into the run's volume once (resumable, verified; skipped when present)."""
+    from acdc.models.hub import fetch
+
+    assert source.hf is not None
+    return fetch(source.hf, source.revision, hub.endpoint, state / "hub" / source.display_name)
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
@@ -57,9 +50,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     if not run_file(ctx.state).exists():
         document = ctx.run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
         write_text(run_file(ctx.state), dump_yaml(document))
-    models = {seed_model_id(seed.display_name): _resolve(seed, ctx.state) for seed in ctx.spec.models.seeds}
+    models = {seed_model_id(seed.display_name): _resolve(seed, ctx.spec.models.hub, ctx.state) for seed in ctx.spec.models.seeds}
     if ctx.spec.models.base is not None:
-        models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.state)
+        models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.spec.models.hub, ctx.state)
         if ctx.spec.models.base_is_candidate:  # the same weights, under a candidate's id
             models[BASE_CANDIDATE_ID] = models[BASE_MODEL_ID]
     write_json(ctx.state / SEEDS_FILE, {"models": models})

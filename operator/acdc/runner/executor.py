@@ -18,7 +18,7 @@ from pathlib import Path
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
 from acdc.phases.context import commit, load_records
-from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete
+from acdc.phases.dag import DagShape, Step, StepRecord, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
@@ -63,10 +63,7 @@ class LocalRunner:
         self._stop = signum
 
     def first_incomplete_generation(self) -> int:
-        generation = 0
-        while generation_complete(self.shape, generation, self.records) and not self.shape.is_last(generation):
-            generation += 1
-        return generation
+        return first_incomplete_generation(self.shape, self.records)
 
     def run(self) -> None:
         """Run until the last generation completes; raises RunFailed or Interrupted."""

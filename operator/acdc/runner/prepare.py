@@ -6,7 +6,8 @@ from pathlib import Path
 
 from acdc.atomic import dump_yaml, write_text
 from acdc.errors import UserError
-from acdc.phases.context import run_file
+from acdc.phases.context import load_records, run_file
+from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run
 
 
@@ -52,3 +53,16 @@ def prepare_toy_world(spec: CoevolutionRunSpec) -> Path | None:
     from acdc.toyworld import ensure_built
 
     return ensure_built()
+
+
+def already_finished(spec: CoevolutionRunSpec, state: Path) -> bool:
+    """Whether every generation of ``spec`` has its committed records in ``state``.
+
+    Read from the step records alone (milliseconds), so `acdc run` on a finished state answers
+    at once instead of building the toy world and the report first.
+    """
+    records = load_records(state)
+    if not records:
+        return False
+    shape = DagShape.from_spec(spec)
+    return run_finished(shape, first_incomplete_generation(shape, records), records)

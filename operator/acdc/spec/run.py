@@ -71,6 +71,24 @@ class ModelSource(SpecModel):
         return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:40] or "model"
 
 
+class SecretKeyRef(SpecModel):
+    """A key of a Secret in the run's namespace."""
+
+    name: Annotated[str, Field(min_length=1)]
+    key: Annotated[str, Field(min_length=1)] = "api-key"
+
+
+class HubSpec(SpecModel):
+    """Where `hf` model sources are fetched from (by the init phase only), and with what token."""
+
+    endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
+    token_secret: SecretKeyRef | None = None
+    """Secret key holding a Hugging Face token, for gated or private repos (e.g. Llama), e.g.
+    {name: hf-token, key: token}. In a cluster it reaches only the init Job, as HF_TOKEN; `acdc run`
+    uses the HF_TOKEN of its own environment instead."""
+
+
 class ModelsSpec(SpecModel):
     """The seed models (experts) and the base they were fine-tuned from."""
 
@@ -84,6 +102,8 @@ class ModelsSpec(SpecModel):
     """The base also stands as a candidate (id ``seed_base``): evaluated with the seeds at
     generation 0, kept in the archive while selection keeps it, eligible for the task force,
     as the paper counts its generalist seed. Null: on when the base is a toy-world model."""
+    hub: HubSpec = HubSpec()
+    """Hub endpoint and token for `hf` sources."""
 
     @property
     def sources(self) -> list[ModelSource]:
@@ -238,13 +258,6 @@ class TasksSpec(SpecModel):
         if self.hard_threshold > self.easy_threshold:
             raise ValueError("hardThreshold must not exceed easyThreshold")
         return self
-
-
-class SecretKeyRef(SpecModel):
-    """A key of a Secret in the run's namespace."""
-
-    name: Annotated[str, Field(min_length=1)]
-    key: Annotated[str, Field(min_length=1)] = "api-key"
 
 
 class ServerDeploy(SpecModel):
@@ -496,5 +509,7 @@ class CoevolutionRunSpec(SpecModel):
         return self
 
 
-# Fields that define what a run *is*; changing them mid-run would corrupt its state.
-IMMUTABLE_FIELDS = ("seed", "models", "crossover", "mutation", "selection", "tasks", "storage", "scientist.kind")
+# Fields that define what a run *is*; changing them mid-run would corrupt its state. models.hub
+# is not among them: after init failed on a gated repo, adding the token must not need a new run.
+IMMUTABLE_FIELDS = ("seed", "models.seeds", "models.base", "models.dtype", "crossover", "mutation", "selection",
+                    "tasks", "storage", "scientist.kind")

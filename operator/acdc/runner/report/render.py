@@ -13,6 +13,10 @@ from acdc.runner.report.data import GenerationRow, Lineage, Projection, SkillMap
 BAND_COLOURS = {"easy": "#2ca02c", "medium": "#ffbf00", "hard": "#ff7f0e", "impossible": "#d62728",
                 "unevaluated": "#bbbbbb"}
 
+# Drawn on the coverage plot itself (the legend column is 150 px wide: short lines).
+ADAPTING_POOL_NOTE = ("The pool adapts:", "solved tasks are retired,", "harder ones written.",
+                      "Coverage can hit 1.0", "while fitness drifts down.")
+
 SHORT_LABELS = {"taskforce": "task force", "evolved": "evolved only", "seeds": "seeds", "best": "best single",
                 "base": "base alone", "starting": "best starting team"}
 
@@ -22,6 +26,7 @@ h1{margin-bottom:0}.sub{color:#666;margin-top:.2em}
 section{margin:2em 0}svg.plot{max-width:100%;height:auto;border:1px solid #eee}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.empty{color:#a00}
+.scroll{overflow-x:auto}.scroll svg.plot{max-width:none}
 """
 
 
@@ -44,17 +49,19 @@ def fitness_section(rows: Sequence[GenerationRow]) -> str:
         "coverage": [(r.generation, r.coverage) for r in rows],
         "best fitness": [(r.generation, r.best_fitness) for r in rows],
         "mean fitness": [(r.generation, r.mean_fitness) for r in rows],
-    }, "generation", "fraction of active tasks", (0.0, 1.0)) if rows else None
+    }, "generation", "fraction of active tasks", (0.0, 1.0), note=ADAPTING_POOL_NOTE) if rows else None
     table = _table(["generation", "best fitness", "mean fitness", "coverage", "pool"],
                    [(r.generation, r.best_fitness, r.mean_fitness, r.coverage, r.pool) for r in rows])
     return _section("Coverage and fitness per generation", "fitness", figure,
                     "Fitness is a model's pass rate on the generation's active pool; coverage is the share of that "
-                    "pool solved by at least one archive model.", table)
+                    "pool solved by at least one archive model. The pool adapts: tasks every model solves are "
+                    "retired and harder ones written, so coverage can reach 1.0 while fitness drifts down; "
+                    "fitness is measured against a moving target, not on a fixed test.", table)
 
 
 def skills_section(skills: SkillMap) -> str:
-    figure = svg.heatmap("skills", skills.models, skills.tasks, skills.values) if skills.models and skills.tasks \
-        else None
+    figure = (f'<div class="scroll">{svg.heatmap("skills", skills.models, skills.tasks, skills.values)}</div>'
+              if skills.models and skills.tasks else None)
     return _section("The archive's skills", "skills", figure,
                     "Newest archive (fittest first) by active task: green solved, pale failed, grey unscored.")
 

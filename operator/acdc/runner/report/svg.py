@@ -16,6 +16,9 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 WIDTH, HEIGHT = 640, 300
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 150, 16, 40
 MAX_X_TICKS = 12
+COLUMN_LABEL_PX = 11.0  # a column no narrower than its 9 px vertical label
+COLUMN_LABEL_CHARS = 28
+ZERO_BAR = 2.0  # px: a zero bar is drawn as a visible stub, labelled 0
 
 
 def colour(i: int) -> str:
@@ -84,9 +87,31 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(low + i * step, 6) for i in range(count)]
 
 
+def count_ticks(high: int, most: int = 6) -> list[int]:
+    """Whole-number ticks from 0 covering ``high`` (a count axis must not read 8.25 tasks).
+
+    The step is the smallest of 1, 2, 5, 10, 20, 50... giving at most ``most`` ticks; the last
+    tick is at or above ``high``, so it doubles as the axis maximum.
+    """
+    step, scale = 1, 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * scale
+            if -(-max(high, 1) // step) + 1 <= most:
+                top = -(-max(high, 1) // step) * step
+                return list(range(0, top + 1, step))
+        scale *= 10
+
+
+def _note(lines: Sequence[str], first_row: int) -> list[str]:
+    """Wrapped lines of explanation in the legend column, below ``first_row`` legend entries."""
+    return [_text(WIDTH - MARGIN_RIGHT + 12, MARGIN_TOP + 8 + (first_row + 1) * 16 + i * 13, line, size=10,
+                  extra='class="note" fill="#555"') for i, line in enumerate(lines)]
+
+
 def line_chart(plot: str, series: Mapping[str, Sequence[tuple[float, float]]], x_label: str, y_label: str,
-               y_range: tuple[float, float] | None = None) -> str:
-    """One polyline (and a dot per point) per named series."""
+               y_range: tuple[float, float] | None = None, note: Sequence[str] = ()) -> str:
+    """One polyline (and a dot per point) per named series; ``note`` lines go under the legend."""
     points = [p for values in series.values() for p in values]
     xs, ys = [p[0] for p in points] or [0.0], [p[1] for p in points] or [0.0]
     y_min, y_max = y_range or (min(0.0, min(ys)), max(ys) or 1.0)
@@ -99,15 +124,16 @@ def line_chart(plot: str, series: Mapping[str, Sequence[tuple[float, float]]], x
         body.append(f'<polyline class="mark" points="{path}" fill="none" stroke="{colour(i)}" stroke-width="2"/>')
         body += [f'<circle class="mark" cx="{axes.x(x):.1f}" cy="{axes.y(y):.1f}" r="3" fill="{colour(i)}">'
                  f"<title>{x:g}: {y:.3f}</title></circle>" for x, y in values]
-    return _svg(plot, body + _legend(list(series)))
+    return _svg(plot, body + _legend(list(series)) + _note(note, len(series)))
 
 
 def stacked_bars(plot: str, categories: Sequence[float], stacks: Mapping[str, Sequence[int]], x_label: str,
                  y_label: str, colours: Mapping[str, str]) -> str:
     """Bars per category, split into named stacks (e.g. tasks per difficulty band)."""
     totals = [sum(values[i] for values in stacks.values()) for i in range(len(categories))]
-    axes = Axes(-0.5, len(categories) - 0.5, 0, max(totals, default=0) or 1)
-    body = _axes_frame(axes, x_label, y_label, [], _ticks(0, axes.y_max))
+    y_ticks = count_ticks(max(totals, default=0))
+    axes = Axes(-0.5, len(categories) - 0.5, 0, y_ticks[-1])
+    body = _axes_frame(axes, x_label, y_label, [], y_ticks)
     width = (axes.x(1) - axes.x(0)) * 0.7
     for i, category in enumerate(categories):
         body.append(_text(axes.x(i), HEIGHT - MARGIN_BOTTOM + 14, f"{category:g}", "middle"))
@@ -138,20 +164,29 @@ def grouped_bars(plot: str, categories: Sequence[str], groups: Mapping[str, Sequ
         body.append(_text(axes.x(i), HEIGHT - MARGIN_BOTTOM + 14, category, "middle"))
         for j, (name, values) in enumerate(groups.items()):
             x = axes.x(i) - slot / 2 + j * width
-            top = axes.y(values[i])
+            top = min(axes.y(values[i]), axes.y(0) - ZERO_BAR)
             body.append(f'<rect class="mark" x="{x:.1f}" y="{top:.1f}" width="{width * 0.9:.1f}" '
-                        f'height="{max(axes.y(0) - top, 0.5):.1f}" fill="{colour(j)}">'
+                        f'height="{axes.y(0) - top:.1f}" fill="{colour(j)}" stroke="{colour(j)}">'
                         f"<title>{name}, {category}: {values[i]:.3f}</title></rect>")
+            if values[i] == 0:  # a measured zero, not a missing bar: say so
+                body.append(_text(x + width * 0.45, top - 3, "0", "middle", size=9, extra='class="zero"'))
     return _svg(plot, body + _legend(list(groups)))
 
 
 def heatmap(plot: str, rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[float | None]]) -> str:
-    """Models x tasks: green solved, pale failed, grey unscored; one rect per cell."""
+    """Models x tasks: green solved, pale failed, grey unscored; one rect per cell.
+
+    Every column carries its task's name, written vertically under it: with many tasks the
+    picture grows wider (the page scrolls it) rather than dropping the labels.
+    """
     label_width, top = 150, 16
-    cell_w = max(4.0, min(18.0, 640 / max(len(columns), 1)))
+    cell_w = max(COLUMN_LABEL_PX, min(18.0, 640 / max(len(columns), 1)))
     cell_h = 16
+    names = [name if len(name) <= COLUMN_LABEL_CHARS else name[:COLUMN_LABEL_CHARS - 1] + "…" for name in columns]
+    label_h = 6 + 6 * max((len(name) for name in names), default=0)
     width = int(label_width + max(cell_w * len(columns), 220) + 10)  # room for the axis note
-    height = int(top + cell_h * len(rows) + 30)
+    grid_bottom = top + cell_h * len(rows)
+    height = int(grid_bottom + label_h + 24)
     body = []
     for i, row in enumerate(rows):
         y = top + i * cell_h
@@ -162,6 +197,10 @@ def heatmap(plot: str, rows: Sequence[str], columns: Sequence[str], values: Sequ
             body.append(f'<rect class="mark" x="{label_width + j * cell_w:.1f}" y="{y}" width="{cell_w - 1:.1f}" '
                         f'height="{cell_h - 1}" fill="{fill}"><title>{escape(row)} · {escape(columns[j])}: '
                         f"{shown}</title></rect>")
+    for j, name in enumerate(names):
+        x, y = label_width + j * cell_w + cell_w / 2 + 3, grid_bottom + 4
+        body.append(_text(x, y, name, "end", size=9,
+                          extra=f'class="column" transform="rotate(-90 {x:.1f} {y:.1f})"'))
     body.append(_text(label_width, height - 8, f"{len(columns)} active tasks (canonical order) →"))
     return _svg(plot, body, width, height)
 

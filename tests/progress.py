@@ -1,0 +1,112 @@
+"""Wait on slow work by its progress, never by the clock.
+
+CI runs the suite on two busy cores, where a step that takes ten seconds idle can take
+minutes; a fixed deadline then fails a healthy test. A wait here fails only when the work
+has *stalled*: for ``STALL_S`` seconds it neither used ``MIN_CPU_S`` of CPU (its process
+tree) nor wrote output nor changed a watched folder. A hang (a deadlock, a lost child, a
+read that never returns) uses no CPU and is caught; slow-but-working never is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+STALL_S = 300.0
+MIN_CPU_S = 5.0  # idle polling loops use well under 1 s per STALL_S; real work uses more
+POLL_S = 0.2
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants (reaped children count in cutime)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def folder_fingerprint(folders: Iterable[Path]) -> tuple[int, int]:
+    """(files, newest mtime) under the folders: changes whenever work is committed there."""
+    count, newest = 0, 0
+    for folder in folders:
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+                    count += 1
+    return count, newest
+
+
+class StallWatch:
+    """Tracks whether work moved: ``moved()`` is False once it has been still for ``stall_s``."""
+
+    def __init__(self, cpu: Callable[[], float], marks: Callable[[], Any] = lambda: None,
+                 stall_s: float = STALL_S, min_cpu_s: float = MIN_CPU_S) -> None:
+        self._cpu, self._marks, self.stall_s, self._min_cpu = cpu, marks, stall_s, min_cpu_s
+        self._since, self._cpu_then, self._marks_then = time.monotonic(), cpu(), marks()
+
+    def moved(self) -> bool:
+        now, cpu, marks = time.monotonic(), self._cpu(), self._marks()
+        if marks != self._marks_then or cpu - self._cpu_then >= self._min_cpu:
+            self._since, self._cpu_then, self._marks_then = now, cpu, marks
+        return now - self._since < self.stall_s
+
+
+def run_progressing(argv: Sequence[str], *, watch: Sequence[Path] = (), env: dict[str, str] | None = None,
+                    cwd: Path | None = None, stall_s: float = STALL_S,
+                    stdin_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` bounded by progress: kills the process group and fails if it stalls."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryFile("w+") as stdin:
+        stdin.write(stdin_text or "")
+        stdin.seek(0)
+        process = subprocess.Popen(list(argv), stdin=stdin, stdout=out, stderr=err, text=True, env=env, cwd=cwd,
+                                   start_new_session=True)
+        files = (out, err)
+        watcher = StallWatch(lambda: tree_cpu_seconds(process.pid),
+                             lambda: (*(os.fstat(f.fileno()).st_size for f in files), folder_fingerprint(watch)),
+                             stall_s=stall_s)
+        try:
+            while process.poll() is None:
+                if not watcher.moved():
+                    raise AssertionError(f"{argv[:4]} stalled: no CPU, output or file progress for {stall_s:.0f} s")
+                time.sleep(POLL_S)
+        finally:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(list(argv), process.returncode, out.read(), err.read())
+
+
+def wait_progressing(process: subprocess.Popen[Any], *, watch: Sequence[Path] = (), stall_s: float = STALL_S) -> int:
+    """``process.wait()`` bounded by progress (its CPU and the watched folders)."""
+    watcher = StallWatch(lambda: tree_cpu_seconds(process.pid), lambda: folder_fingerprint(watch), stall_s=stall_s)
+    while process.poll() is None:
+        if not watcher.moved():
+            raise AssertionError(f"pid {process.pid} stalled: no CPU or file progress for {stall_s:.0f} s")
+        time.sleep(POLL_S)
+    return process.returncode
+
+
+def own_cpu_seconds() -> float:
+    """CPU of this test process (phases that run in its threads) and its children."""
+    return tree_cpu_seconds(os.getpid())
