@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
-    from acdc.errors import UserError
+    from acdc.errors import EXIT_INFRASTRUCTURE, UserError
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import effective_run, prepare_toy_world, store_run
@@ -51,6 +51,10 @@ def handle(args: argparse.Namespace) -> int:
         except (RunFailed, Interrupted) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
+        except OSError as exc:  # the runner's own state writes (a full disk): nothing is dropped
+            print(f"error: the runner could not update {state}: {exc}; fix the cause and run `acdc run` "
+                  "again to resume", file=sys.stderr)
+            return EXIT_INFRASTRUCTURE
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if not args.no_report:
         _write_report(state)

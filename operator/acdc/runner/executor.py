@@ -17,8 +17,10 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
+from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.phases.faults import Fault
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
@@ -30,6 +32,13 @@ class RunFailed(Exception):
     """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
 
     exit_code = 1
+
+
+class RunStopped(RunFailed):
+    """A step hit an infrastructure fault (full disk, damaged input, lost worker): the run stops
+    at once, the step is not recorded, and `acdc run` resumes it once the cause is fixed."""
+
+    exit_code = EXIT_INFRASTRUCTURE
 
 
 class Interrupted(Exception):
@@ -120,9 +129,15 @@ class LocalRunner:
                         view.absorb({outcome.step.name: outcome.record})
                     progress.step_finished(outcome.step, outcome.record)
                 else:
-                    self._failed(outcome.step, outcome.error or "unknown error", progress)
+                    self._failed(outcome.step, outcome.error or "unknown error", outcome.fault, progress)
 
-    def _failed(self, step: Step, error: str, progress: Progress) -> None:
+    def _failed(self, step: Step, error: str, fault: Fault | None, progress: Progress) -> None:
+        """Retry, drop or stop, by whose fault it was (``acdc.phases.faults``)."""
+        if fault is Fault.INFRASTRUCTURE:
+            metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
+            log.debug("%s failure detail:\n%s", step.name, error)
+            raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
+                             "nothing was dropped: fix the cause and run `acdc run` again to resume")
         self.attempts[step.name] += 1
         limit = getattr(self.spec.resources, step.phase.resource_class).backoff_limit
         retry = self.attempts[step.name] <= limit

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.phases.dag import Step, StepRecord
+from acdc.phases.faults import Fault
 
 _PR_SET_PDEATHSIG = 1
 
@@ -33,7 +34,8 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn: Connection, state: str, threads: int) -> None:
-    """Worker loop: receive a step name, execute it, send back ('ok', record) or ('error', text)."""
+    """Worker loop: receive a step name, execute it, send back ('ok', record) or
+    ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -44,6 +46,7 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
     except ImportError:
         pass
     from acdc.phases.execute import execute
+    from acdc.phases.faults import classify
 
     while True:
         try:
@@ -57,7 +60,7 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
             detail = f"{type(exc).__name__}: {exc}"
             if not hasattr(exc, "exit_code"):
                 detail += "\n" + traceback.format_exc(limit=8)
-            conn.send(("error", detail))
+            conn.send(("error", (classify(exc).value, detail)))
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Outcome:
     step: Step
     record: StepRecord | None
     error: str | None
+    fault: Fault | None = None
 
 
 class WorkerPool:
@@ -118,11 +122,12 @@ class WorkerPool:
                 if kind == "ok":
                     outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))
                 else:
-                    outcomes.append(Outcome(step, None, payload))
-            else:  # the process died mid-step (OOM killer, segfault)
+                    fault, detail = payload
+                    outcomes.append(Outcome(step, None, detail, Fault(fault)))
+            else:  # the process died mid-step (OOM killer, segfault): not the step's subject's fault
                 code = worker.process.exitcode
                 self._replace(worker)
-                outcomes.append(Outcome(step, None, f"worker process died (exit code {code})"))
+                outcomes.append(Outcome(step, None, f"worker process died (exit code {code})", Fault.INFRASTRUCTURE))
         return outcomes
 
     def _replace(self, worker: _Worker) -> None:
