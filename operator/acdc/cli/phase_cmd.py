@@ -31,10 +31,12 @@ def handle(args: argparse.Namespace) -> int:
     from acdc.errors import UserError
     from acdc.phases.execute import execute
     from acdc.phases.faults import Fault, classify
+    from acdc.runner.lock import StateLock
 
     step = Step(args.generation, Phase(args.phase), args.index)
     try:
-        record = execute(args.state, step, args.run, args.termination_log)
+        with StateLock(args.state, shared=True):  # phases may share a volume, never with a live `acdc run`
+            record = execute(args.state, step, args.run, args.termination_log)
     except Exception as exc:
         if classify(exc) is not Fault.INFRASTRUCTURE:
             raise

@@ -66,6 +66,21 @@ class LocalRunner:
         self.records: dict[str, StepRecord] = {}
         self.attempts: Counter[str] = Counter()
         self._stop: int | None = None
+        self._folder: int | None = None
+
+    def _folder_replaced(self) -> bool:
+        """Whether the state folder was deleted (and perhaps recreated) under the live run.
+
+        The runner holds the folder open: a deleted folder then has no links, and its inode
+        number cannot be reused by a new folder of the same name while we hold it.
+        """
+        if self._folder is None:
+            return False
+        try:
+            here, ours = os.stat(self.state), os.fstat(self._folder)
+        except OSError:
+            return True
+        return ours.st_nlink == 0 or (here.st_dev, here.st_ino) != (ours.st_dev, ours.st_ino)
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         self._stop = signum
@@ -82,6 +97,7 @@ class LocalRunner:
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = load_records(self.state)
+        self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         generation = self.first_incomplete_generation()
         view = RunView(self.name, self.shape.generations, generation=generation)
         view.absorb(self.records)
@@ -95,11 +111,16 @@ class LocalRunner:
             if pool.running:
                 pool.kill_all()  # interrupted or failed: in-flight steps are redone on resume
             pool.close()
+            os.close(self._folder)
+            self._folder = None
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
     def _loop(self, pool: WorkerPool, view: RunView, progress: Progress, generation: int) -> None:
         while not run_finished(self.shape, generation, self.records):
+            if self._folder_replaced():
+                raise RunStopped(f"{self.state} was deleted or replaced while the run was live; "
+                                 "steps in flight were stopped and nothing was recorded")
             if self._stop is not None:
                 pool.kill_all()
                 raise Interrupted(f"stopped by {signal.Signals(self._stop).name}; run `acdc run` again to resume")
