@@ -87,3 +87,27 @@ def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], time
 def kill_group(process: subprocess.Popen[str], sig: int) -> None:
     os.killpg(process.pid, sig)
     process.wait(timeout=60)
+
+
+def final_state(state: Path) -> dict[str, str]:
+    """Every record that defines the run's outcome, with the state path normalised away."""
+    files = sorted([*state.glob("archives/*.json"), *state.glob("pools/*.json"),
+                    *state.glob("generations/*/*.json"), *state.glob("generations/*/scores/*.json"),
+                    *state.glob("generations/*/rescores/*.json")])
+    return {str(p.relative_to(state)): p.read_text().replace(str(state), "<state>") for p in files}
+
+
+@pytest.fixture(scope="session")
+def reference_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:  # noqa: F811 (fixture)
+    """One uninterrupted MINI run per session: what kills, full disks and damage are compared with."""
+    folder = tmp_path_factory.mktemp("reference")
+    run_file = folder / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    result = acdc_run(str(run_file), "--state", str(folder / "state"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder / "state"
+
+
+@pytest.fixture(scope="session")
+def reference(reference_state: Path) -> dict[str, str]:
+    return final_state(reference_state)

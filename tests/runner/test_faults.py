@@ -15,8 +15,7 @@ from safetensors.torch import save_file
 from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError
 from acdc.phases.context import StepRejected
 from acdc.phases.faults import Fault, classify, fault_of_exit_code
-from tests.runner.conftest import acdc_run
-from tests.runner.test_local_run import final_state, reference, reference_state  # noqa: F401 (fixtures)
+from tests.runner.conftest import acdc_run, final_state
 
 
 def _raised_from(outer: Exception, inner: BaseException) -> Exception:
@@ -83,7 +82,7 @@ def small_disk(tmp_path: Path):
 
 
 def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
-    small_disk: Path, mini_run: Path, reference: dict[str, str]  # noqa: F811 (fixture)
+    small_disk: Path, mini_run: Path, reference: dict[str, str]
 ) -> None:
     filler = small_disk / "filler"
     filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 2 * 2**20))  # 2 MiB left: about one model

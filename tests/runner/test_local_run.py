@@ -10,34 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.runner.conftest import acdc_run, kill_group, start_run, wait_for_steps
+from tests.runner.conftest import acdc_run, final_state, kill_group, start_run, wait_for_steps
 
 GENERATIONS = 2
-
-
-def final_state(state: Path) -> dict[str, str]:
-    """Every record that defines the run's outcome, with the state path normalised away."""
-    files = sorted([*state.glob("archives/*.json"), *state.glob("pools/*.json"),
-                    *state.glob("generations/*/*.json"), *state.glob("generations/*/scores/*.json"),
-                    *state.glob("generations/*/rescores/*.json")])
-    return {str(p.relative_to(state)): p.read_text().replace(str(state), "<state>") for p in files}
-
-
-@pytest.fixture(scope="module")
-def reference_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:  # noqa: F811
-    from tests.runner.conftest import MINI
-
-    folder = tmp_path_factory.mktemp("reference")
-    run_file = folder / "mini.yaml"
-    run_file.write_text(yaml.safe_dump(MINI))
-    result = acdc_run(str(run_file), "--state", str(folder / "state"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder / "state"
-
-
-@pytest.fixture(scope="module")
-def reference(reference_state: Path) -> dict[str, str]:
-    return final_state(reference_state)
 
 
 def test_run_completes_every_generation(reference: dict[str, str]) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
+from acdc.engine.state import RunState
 from acdc.errors import InfrastructureFault, UserError
-from acdc.phases.dag import Step, StepRecord
+from acdc.phases.dag import Phase, Step, StepRecord
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 
 EXIT_REJECTED = 3
@@ -69,6 +70,8 @@ def load_context(state: Path, step: Step, run_path: Path | None = None) -> Phase
         run = load_run(run_path or run_file(state))
     except UserError as exc:
         raise InfrastructureFault(f"cannot read the run's spec: {exc}") from exc
+    if step.phase is not Phase.INIT:
+        RunState(state).check_layout()
     return PhaseContext(state=state, run=run, step=step)
 
 

@@ -14,6 +14,7 @@ from acdc.atomic import dump_yaml, write_json, write_text
 from acdc.engine.ids import seed_model_id
 from acdc.errors import PhaseError, UserError
 from acdc.phases.context import PhaseContext, run_file
+from acdc.phases.integrity import record_seeds
 from acdc.phases.world import BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
 from acdc.spec.run import ModelSource
 
@@ -60,5 +61,6 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     models = {seed_model_id(seed.display_name): _resolve(seed, ctx.state) for seed in ctx.spec.models.seeds}
     if ctx.spec.models.base is not None:
         models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.state)
-    write_json(ctx.state / SEEDS_FILE, {"models": models})
+    # Seeds live outside the state: their manifests are recorded here, checked before each use.
+    write_json(ctx.state / SEEDS_FILE, {"models": models, "integrity": record_seeds(models)})
     return {"seeds": len(ctx.spec.models.seeds)}

@@ -21,6 +21,7 @@ from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
 from acdc.phases.faults import Fault
+from acdc.phases.integrity import require_committed
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
@@ -97,6 +98,7 @@ class LocalRunner:
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = load_records(self.state)
+        require_committed(self.state)  # damage to what the last commit points at stops the run here
         self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         generation = self.first_incomplete_generation()
         view = RunView(self.name, self.shape.generations, generation=generation)
