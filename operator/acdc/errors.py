@@ -49,9 +49,10 @@ class NoSpace(InfrastructureFault):
     """The state volume cannot hold a phase's outputs."""
 
 
-class WorkerLost(InfrastructureFault):
-    """The process running a step died under it (OOM killer, segfault, a lost node)."""
-
-
 class IntegrityError(StateError):
     """A file the run committed (a model, a task) no longer matches the hash recorded for it."""
+
+
+class StateBusy(UserError):
+    """Another acdc command holds the state folder's lock. For `acdc run` a user error (exit 2);
+    for a phase an infrastructure fault: a step refused entry is never the step's own failure."""

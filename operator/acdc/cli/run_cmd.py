@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
-    from acdc.errors import EXIT_INFRASTRUCTURE, UserError
+    from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import effective_run, prepare_toy_world, store_run
@@ -37,24 +37,23 @@ def handle(args: argparse.Namespace) -> int:
         if args.file is None:
             raise UserError("pass a run file or --state")
         state = Path("runs") / load_run(args.file).metadata.name
-    state.mkdir(parents=True, exist_ok=True)
-    with StateLock(state):
-        run = effective_run(args.file, state, args.generations)
-        store_run(run, state)
-        prepare_toy_world(run.spec)
-        if args.metrics_port is not None:
-            metrics.start_server(args.metrics_port)
-        options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
-        runner = LocalRunner(state, run.metadata.name, run.spec, options)
-        try:
-            runner.run()
-        except (RunFailed, Interrupted) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
-        except OSError as exc:  # the runner's own state writes (a full disk): nothing is dropped
-            print(f"error: the runner could not update {state}: {exc}; fix the cause and run `acdc run` "
-                  "again to resume", file=sys.stderr)
-            return EXIT_INFRASTRUCTURE
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        with StateLock(state):
+            run = effective_run(args.file, state, args.generations)
+            store_run(run, state)
+            prepare_toy_world(run.spec)
+            if args.metrics_port is not None:
+                metrics.start_server(args.metrics_port)
+            options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
+            LocalRunner(state, run.metadata.name, run.spec, options).run()
+    except (RunFailed, Interrupted) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (OSError, InfrastructureFault) as exc:  # the runner's own state writes (a full disk): nothing dropped
+        print(f"error: cannot update {state}: {exc}; fix the cause and run `acdc run` again to resume",
+              file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if not args.no_report:
         _write_report(state)

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from acdc.errors import UserError
+from acdc.errors import InfrastructureFault, StateBusy
 
 FALLBACK_DIR = Path(tempfile.gettempdir()) / "acdc-locks"
 
@@ -56,7 +56,7 @@ class StateLock:
                 return open(path, "a+")  # noqa: SIM115 (held for the lock's lifetime)
             except OSError as exc:
                 errors.append(f"{path}: {exc.strerror or exc}")
-        raise UserError(f"cannot create a lock for {self.state} ({'; '.join(errors)})")
+        raise InfrastructureFault(f"cannot create a lock for {self.state} ({'; '.join(errors)})")
 
     def __enter__(self) -> StateLock:
         handle = self._open()
@@ -67,7 +67,7 @@ class StateLock:
             holder = handle.read().strip()
             handle.close()
             who = f"another `acdc run` (pid {holder})" if holder else "another acdc command (an `acdc phase`)"
-            raise UserError(f"{self.state} is in use by {who}; wait for it to finish") from None
+            raise StateBusy(f"{self.state} is in use by {who}; wait for it to finish") from None
         if not self.shared:  # the exclusive holder names itself for the refusal message
             handle.seek(0)
             handle.truncate()
