@@ -100,3 +100,32 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
     resumed = acdc_run(str(mini_run), "--state", str(state))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert final_state(state) == reference
+
+
+def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:
+    from acdc.phases.dag import Phase, Step
+    from acdc.runner.executor import LocalRunner, RunnerOptions, RunStopped
+    from acdc.runner.pool import WorkerPool
+    from acdc.spec import load_run
+
+    step = Step(0, Phase.PLAN)
+    pool = WorkerPool(tmp_path, 1, 1)
+    try:
+        worker = pool._workers[0]
+        worker.step = step  # as if the step had been sent, then the OOM killer struck
+        worker.process.kill()
+        worker.process.join(timeout=60)
+        (outcome,) = pool.wait(timeout=60)
+        assert outcome.record is None and outcome.fault is Fault.INFRASTRUCTURE and "died" in (outcome.error or "")
+        pool.submit(step)  # the dead worker was replaced: the pool still works
+        (again,) = pool.wait(timeout=120)
+        assert again.fault is Fault.INFRASTRUCTURE  # no state here: a StateError, still not the step's fault
+    finally:
+        pool.kill_all()
+        pool.close()
+    root = Path(__file__).resolve().parents[2]
+    runner = LocalRunner(tmp_path, "lost", load_run(root / "examples" / "quickstart.yaml").spec, RunnerOptions(1))
+    with pytest.raises(RunStopped, match="nothing was dropped") as info:
+        runner._failed(step, outcome.error or "", outcome.fault, progress=None)  # type: ignore[arg-type]
+    assert info.value.exit_code == EXIT_INFRASTRUCTURE
+    assert runner.records == {} and not (tmp_path / "steps").exists()

@@ -17,6 +17,7 @@ from acdc.engine.ids import task_number
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
 from acdc.phases.context import PhaseContext
 from acdc.phases.faults import Fault, classify
+from acdc.phases.integrity import require_tasks
 from acdc.phases.records import selected
 from acdc.phases.world import pool_params, sandbox, state_of, task_path, tasks_dir
 
@@ -123,6 +124,7 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
     params = pool_params(ctx.spec)
     survivors = selected(ctx, g)
     before = state.load_pool(g - 1)
+    require_tasks(ctx.state, before.active)  # the scientist adapts these: damage must stop the run, not the draft
     rates = pool_pass_rates(before, [m.scores for m in survivors], ctx.spec.selection.skill_threshold)
     plan = plan_adaptation(before, rates, params, ctx.spec.seed, g)
     state.save_adaptation(g, plan.requests)

@@ -102,6 +102,8 @@ class WorkerPool:
 
     def submit(self, step: Step) -> None:
         worker = next(w for w in self._workers if w.step is None)
+        if not worker.process.is_alive():  # died while idle (OOM killer): nothing was lost, start afresh
+            self._replace(worker)
         worker.step = step
         worker.conn.send(step.name)
 
@@ -117,8 +119,9 @@ class WorkerPool:
             if worker.step is None:
                 continue
             step, worker.step = worker.step, None
-            if handle is worker.conn and worker.conn.poll():
-                kind, payload = worker.conn.recv()
+            message = self._receive(worker) if handle is worker.conn else None
+            if message is not None:
+                kind, payload = message
                 if kind == "ok":
                     outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))
                 else:
@@ -129,6 +132,14 @@ class WorkerPool:
                 self._replace(worker)
                 outcomes.append(Outcome(step, None, f"worker process died (exit code {code})", Fault.INFRASTRUCTURE))
         return outcomes
+
+    @staticmethod
+    def _receive(worker: _Worker) -> Any:
+        """The worker's reply, or None when its end of the pipe closed (it died: EOF reads as readable)."""
+        try:
+            return worker.conn.recv() if worker.conn.poll() else None
+        except (EOFError, OSError):
+            return None
 
     def _replace(self, worker: _Worker) -> None:
         worker.process.join(timeout=1)
