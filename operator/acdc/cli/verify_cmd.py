@@ -2,7 +2,9 @@
 
 The runner and the phases check sizes and headers before use; this reads every byte
 (models and tasks of the newest archive and pool, layout.json, seeds.json) and says, for
-each damaged file, whether the run can recompute it. Read-only: safe beside a live run.
+each damaged file, whether the run can recompute it. Read-only and lock-free; beside a live
+run, a commit landing mid-check may retire (delete) a model just checked as an archive member,
+so verify a stopped run for a definite answer.
 """
 
 from __future__ import annotations
