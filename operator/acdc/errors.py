@@ -30,3 +30,29 @@ class PhaseError(Exception):
     """A phase could not do its work (a broken merge input, a full disk); the step fails cleanly."""
 
     exit_code = 1
+
+
+EXIT_INFRASTRUCTURE = 75
+"""Exit code of a step (``acdc phase``) or a run (``acdc run``) stopped by a fault of its
+surroundings: sysexits' EX_TEMPFAIL, "try again later". Both executors read it the same way:
+the step is not recorded, and it runs again once the cause is fixed (``acdc.phases.faults``)."""
+
+
+class InfrastructureFault(PhaseError):
+    """Not the fault of the model or task a step works on: no space, an unreadable or damaged
+    input, a lost worker. The step is never dropped for it; the run stops and resumes later."""
+
+    exit_code = EXIT_INFRASTRUCTURE
+
+
+class NoSpace(InfrastructureFault):
+    """The state volume cannot hold a phase's outputs."""
+
+
+class IntegrityError(StateError):
+    """A file the run committed (a model, a task) no longer matches the hash recorded for it."""
+
+
+class StateBusy(UserError):
+    """Another acdc command holds the state folder's lock. For `acdc run` a user error (exit 2);
+    for a phase an infrastructure fault: a step refused entry is never the step's own failure."""

@@ -26,9 +26,11 @@ import kmock
 import yaml
 from kopf.testing import KopfRunner
 
+from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Step, StepRecord
 from acdc.phases.execute import execute
+from acdc.phases.faults import classify
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 from tests.progress import StallWatch, own_cpu_seconds
 
@@ -43,7 +45,8 @@ PhaseRunner = Callable[[Path, Step, Path], tuple[int, StepRecord | None]]
 """(state dir, step, mounted run.yaml) -> (exit code, termination record or None).
 
 What the Job's container does: ``acdc phase ... --state STATE --run RUN_YAML``. Exit 0
-succeeded, EXIT_REJECTED (3) dropped, anything else failed (retried per backoffLimit)."""
+succeeded, EXIT_REJECTED (3) dropped, EXIT_INFRASTRUCTURE (75) failed without retry, anything else
+failed (retried per backoffLimit)."""
 
 
 def declare(server: Any) -> None:
@@ -110,9 +113,9 @@ def real_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord
     """What `acdc phase ... --state STATE --run RUN_YAML` does, in-process, with its exit code."""
     try:
         record = execute(state, step, run_yaml)
-    except Exception:
+    except Exception as exc:
         logging.getLogger(__name__).exception("%s failed", step.name)
-        return 1, None
+        return classify(exc).exit_code, None
     return (0 if record.status == "succeeded" else EXIT_REJECTED), record
 
 
@@ -212,7 +215,7 @@ class Kubelet:
                 with (self.state / "executed.log").open("a") as log:
                     log.write(step.name + "\n")
                 return await self._finish(name, "Complete", "Completed")
-            if code == EXIT_REJECTED:
+            if code in (EXIT_REJECTED, EXIT_INFRASTRUCTURE):  # the Job's pod failure policy
                 return await self._finish(name, "Failed", "PodFailurePolicy")
             if attempt >= backoff:
                 return await self._finish(name, "Failed", "BackoffLimitExceeded")

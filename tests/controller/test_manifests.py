@@ -44,7 +44,7 @@ def test_merge_job_requests_gpus_and_carries_scheduling():
     assert pod["nodeSelector"] == {"pool": "a100"}
     assert job["metadata"]["labels"][names.LABEL_KUEUE_QUEUE] == "gpu"
     assert job["metadata"]["ownerReferences"][0]["uid"] == REF.uid
-    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [3]
+    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [3, 75]
 
 
 def test_score_jobs_are_locked_down():

@@ -92,6 +92,17 @@ async def test_rejected_child_is_dropped_without_retry(cluster, state):
     assert run_object(cluster)["status"]["progress"]["g0001-merge-00"]["result"]["rejected"] == "gibberish"
 
 
+async def test_infrastructure_fault_of_a_child_fails_the_run_and_drops_nothing(cluster, state):
+    """Exit 75 (a full volume): the Job is not retried, the child is not dropped, the run fails."""
+    async with kubelet(cluster, state, failing("g0000-merge-02", 75)) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=240)
+    assert player.attempts["demo-g0000-merge-02"] == 1
+    assert "g0000-merge-02" not in run_object(cluster)["status"]["progress"]
+    failed = condition(cluster, "Failed")
+    assert failed["status"] == "True" and "g0000-merge-02" in failed["message"] and "InfrastructureFault" in failed["message"]
+
+
 async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
     async with kubelet(cluster, state, failing("g0000-select", 1)), operator():
         await create_run(cluster, run_body())

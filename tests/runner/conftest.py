@@ -104,3 +104,17 @@ def finished_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) ->
     result = acdc_run(str(run_file), "--state", str(folder / "state"), report=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "state"
+
+
+def final_state(state: Path) -> dict[str, str]:
+    """Every record that defines the run's outcome, with the state path normalised away."""
+    files = sorted([*state.glob("archives/*.json"), *state.glob("pools/*.json"),
+                    *state.glob("generations/*/*.json"), *state.glob("generations/*/scores/*.json"),
+                    *state.glob("generations/*/rescores/*.json")])
+    return {str(p.relative_to(state)): p.read_text().replace(str(state), "<state>") for p in files}
+
+
+@pytest.fixture(scope="session")
+def reference(finished_state: Path) -> dict[str, str]:
+    """The uninterrupted MINI run's outcome: what kills, full disks and damage are compared with."""
+    return final_state(finished_state)

@@ -11,34 +11,9 @@ import pytest
 import yaml
 
 from tests.progress import wait_progressing
-from tests.runner.conftest import acdc_run, kill_group, start_run, wait_for_steps
+from tests.runner.conftest import acdc_run, final_state, kill_group, start_run, wait_for_steps
 
 GENERATIONS = 2
-
-
-def final_state(state: Path) -> dict[str, str]:
-    """Every record that defines the run's outcome, with the state path normalised away."""
-    files = sorted([*state.glob("archives/*.json"), *state.glob("pools/*.json"),
-                    *state.glob("generations/*/*.json"), *state.glob("generations/*/scores/*.json"),
-                    *state.glob("generations/*/rescores/*.json")])
-    return {str(p.relative_to(state)): p.read_text().replace(str(state), "<state>") for p in files}
-
-
-@pytest.fixture(scope="module")
-def reference_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:  # noqa: F811
-    from tests.runner.conftest import MINI
-
-    folder = tmp_path_factory.mktemp("reference")
-    run_file = folder / "mini.yaml"
-    run_file.write_text(yaml.safe_dump(MINI))
-    result = acdc_run(str(run_file), "--state", str(folder / "state"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder / "state"
-
-
-@pytest.fixture(scope="module")
-def reference(reference_state: Path) -> dict[str, str]:
-    return final_state(reference_state)
 
 
 def test_run_completes_every_generation(reference: dict[str, str]) -> None:
@@ -108,14 +83,14 @@ def test_changing_an_immutable_field_is_refused(mini_run: Path, tmp_path: Path) 
     assert result.returncode == 2 and "seed" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_every_step_run_again_gives_the_same_state(reference_state: Path, tmp_path: Path) -> None:
+def test_every_step_run_again_gives_the_same_state(finished_state: Path, tmp_path: Path) -> None:
     """Idempotency: re-executing any finished step (as after a kill) rewrites identical records."""
     from acdc.phases.context import load_records
     from acdc.phases.dag import Phase, Step
     from acdc.phases.execute import execute
 
     state = tmp_path / "state"
-    shutil.copytree(reference_state, state)
+    shutil.copytree(finished_state, state)
     before = final_state(state)
     records = load_records(state)
     # After a generation commits, models that left the archive are garbage-collected, so a

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "acdc.cli.phase_cmd",
     "acdc.cli.run_cmd",
     "acdc.cli.inspect_cmd",
+    "acdc.cli.verify_cmd",
     "acdc.cli.operator_cmd",
 )
 

@@ -1,12 +1,15 @@
 """`acdc phase NAME --state DIR --generation G [--index J]`: run one step of the DAG.
 
-This is the command every Job container and every local-runner subprocess executes.
+This is the command every Job container and every local-runner subprocess executes. Its
+exit code is the contract with the operator (``acdc.phases.faults``): 0 done, 3 rejected
+(dropped), 75 an infrastructure fault (not recorded, run again later), 1 a step failure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from acdc.phases.context import EXIT_REJECTED
@@ -25,9 +28,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acdc.errors import UserError
     from acdc.phases.execute import execute
+    from acdc.phases.faults import Fault, classify
+    from acdc.runner.lock import StateLock
 
     step = Step(args.generation, Phase(args.phase), args.index)
-    record = execute(args.state, step, args.run, args.termination_log)
+    try:
+        with StateLock(args.state, shared=True):  # phases may share a volume, never with a live `acdc run`
+            record = execute(args.state, step, args.run, args.termination_log)
+    except Exception as exc:
+        if classify(exc) is not Fault.INFRASTRUCTURE:
+            raise
+        cause = exc if isinstance(exc, UserError | OSError) or exc.__cause__ is None else exc.__cause__
+        print(f"error: {step.name} stopped by an infrastructure fault, not recorded: {cause}", file=sys.stderr)
+        return Fault.INFRASTRUCTURE.exit_code
     print(json.dumps({"step": step.name, **record.to_dict()}))
     return 0 if record.status == "succeeded" else EXIT_REJECTED

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
-    from acdc.errors import UserError
+    from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
@@ -42,29 +42,32 @@ def handle(args: argparse.Namespace) -> int:
         if from_file is None:
             raise UserError("pass a run file or --state")
         state = Path("runs") / from_file.metadata.name
-    state.mkdir(parents=True, exist_ok=True)
-    with StateLock(state):
-        run = effective_run(args.file, state, args.generations)
-        if already_finished(run.spec, state):
-            # Checked before building the toy world or the report: both take seconds.
-            report = state / REPORT_FILE
-            print(f"run {run.metadata.name!r} already finished; state in {state}"
-                  + (f"; report: {report.resolve()}" if report.is_file() else ""))
-            return 0
-        if args.unsafe_sandbox:
-            sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
-            run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
-        store_run(run, state)
-        prepare_toy_world(run.spec)
-        if args.metrics_port is not None:
-            metrics.start_server(args.metrics_port)
-        options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
-        runner = LocalRunner(state, run.metadata.name, run.spec, options)
-        try:
-            runner.run()
-        except (RunFailed, Interrupted) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        with StateLock(state):
+            run = effective_run(args.file, state, args.generations)
+            if already_finished(run.spec, state):
+                # Checked before building the toy world or the report: both take seconds.
+                report = state / REPORT_FILE
+                print(f"run {run.metadata.name!r} already finished; state in {state}"
+                      + (f"; report: {report.resolve()}" if report.is_file() else ""))
+                return 0
+            if args.unsafe_sandbox:
+                sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
+                run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
+            store_run(run, state)
+            prepare_toy_world(run.spec)
+            if args.metrics_port is not None:
+                metrics.start_server(args.metrics_port)
+            options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
+            LocalRunner(state, run.metadata.name, run.spec, options).run()
+    except (RunFailed, Interrupted) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (OSError, InfrastructureFault) as exc:  # the runner's own state writes (a full disk): nothing dropped
+        print(f"error: cannot update {state}: {exc}; fix the cause and run `acdc run` again to resume",
+              file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if not args.no_report:
         _write_report(state)

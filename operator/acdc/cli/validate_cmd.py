@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acdc.spec import SpecInvalid, load_run
+from acdc.errors import UserError
+from acdc.spec import load_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def handle(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             run = load_run(path)
-        except SpecInvalid as exc:
+        except UserError as exc:  # unreadable, unparseable or invalid: one line each, then the next file
             print(f"error: {exc}", file=sys.stderr)
             failed = True
             continue

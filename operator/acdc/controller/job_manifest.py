@@ -2,7 +2,8 @@
 
 Every Job runs ``acdc phase`` in the worker image with the run's volume at /state and the
 live spec at /etc/acdc/run.yaml. Exit code 3 means the step rejected its subject (a
-gibberish child): a pod failure policy fails the Job at once instead of retrying it.
+gibberish child), 75 an infrastructure fault (``acdc.phases.faults``): a pod failure policy
+fails the Job at once on either instead of retrying it.
 Steps that run LLM-written task code (tasks: validation; evaluate: materialisation; score)
 are locked down further: read-only root, the spec's RuntimeClass and pod security profiles
 (bubblewrap inside needs user namespaces, see docs/tasks.md), and, where the step needs
@@ -19,6 +20,7 @@ from typing import Any
 from acdc.controller import names
 from acdc.controller.job_env import run_env
 from acdc.controller.run_ref import RunRef
+from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Phase, Step
 from acdc.spec import CoevolutionRunSpec
@@ -147,7 +149,8 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
                 "rules": [
                     {
                         "action": "FailJob",
-                        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [EXIT_REJECTED]},
+                        "onExitCodes": {"containerName": CONTAINER, "operator": "In",
+                                        "values": [EXIT_REJECTED, EXIT_INFRASTRUCTURE]},
                     }
                 ]
             },

@@ -2,7 +2,9 @@
 
 The phase's result travels in the pod's termination message (the Job has no room for
 it). A Job failed by the pod failure policy (exit 3) is a rejection: the step is dropped
-with the reason the phase gave. A Job that exhausted its retries or its deadline is given up
+with the reason the phase gave. A phase that exits 75 hit an infrastructure fault (full
+volume, damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as
+the local runner stops. A Job that exhausted its retries or its deadline is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from acdc.phases.dag import Step, StepRecord
 from acdc.phases.dag_actions import give_up
+from acdc.phases.faults import Fault, fault_of_exit_code
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
@@ -58,6 +61,13 @@ def termination_result(pods: list[Mapping[str, Any]]) -> StepRecord | None:
     return None
 
 
+def exit_codes(pods: list[Mapping[str, Any]]) -> list[int]:
+    """Exit codes of the phase containers that terminated, oldest pod first."""
+    return [int(terminated["exitCode"])
+            for pod in pods for container in (pod.get("status") or {}).get("containerStatuses") or []
+            if (terminated := (container.get("state") or {}).get("terminated")) and "exitCode" in terminated]
+
+
 def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> Outcome:
     condition = finished_condition(job)
     if condition is None:
@@ -67,6 +77,8 @@ def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -
     reported = termination_result(pods)
     if condition["type"] == "Complete":
         return Outcome(reported or StepRecord("succeeded", {}), reason, message)
+    if any(fault_of_exit_code(code) is Fault.INFRASTRUCTURE for code in exit_codes(pods)):
+        return Outcome(None, "InfrastructureFault", message or "the phase hit an infrastructure fault")
     if reason == "PodFailurePolicy":
         result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
         return Outcome(StepRecord("dropped", result), reason, message)

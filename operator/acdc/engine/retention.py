@@ -20,7 +20,7 @@ from pathlib import Path
 
 from acdc.engine.ids import model_generation
 from acdc.engine.state import RunState
-from acdc.errors import PhaseError, UserError
+from acdc.errors import NoSpace, UserError
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def ensure_free_space(path: Path, required_bytes: int, phase: str, margin: float
     free = shutil.disk_usage(probe).free
     needed = int(required_bytes * margin)
     if free < needed:
-        raise PhaseError(
+        raise NoSpace(
             f"phase {phase!r} needs about {_human(needed)} free under {path}, only {_human(free)} left; "
             "free disk space (or lower the retention of old generations) and rerun the phase"
         )

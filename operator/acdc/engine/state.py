@@ -107,10 +107,15 @@ class RunState:
         return self.generation_dir(generation) / "adaptation.json"
 
     # -- envelope ----------------------------------------------------------------------
+    def check_layout(self) -> None:
+        """layout.json names this folder as acdc state of a version this acdc reads; every phase
+        but init (which writes it) checks it first, so a damaged one stops the run loudly."""
+        self._read(self.layout_file, "layout", None)
+
     def init(self) -> None:
         """Create the folder (idempotent) and clear scratch files left by killed writers."""
         if self.layout_file.exists():
-            self._read(self.layout_file, "layout", None)
+            self.check_layout()
         else:
             write_json(self.layout_file, {"layout_version": LAYOUT_VERSION, "kind": "layout"})
         for sub in (self.root, self.root / "archives", self.root / "pools"):

@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from acdc.atomic import staged_dir, write_json
+from acdc.engine.integrity import write_manifest
 from acdc.errors import PhaseError
 from acdc.models.crossover import plan_crossover
 from acdc.models.device import resolve_device
@@ -187,4 +188,5 @@ def make_child(recipe: ChildRecipe, out_dir: Path | str, device: str = "auto") -
         if recipe.mutation is not None:
             record["mutation"] = _mutate_weights(scratch, recipe.mutation, recipe.seed, torch_device)
         write_json(scratch / RECIPE_FILE, record)
+        write_manifest(scratch)  # committed with the folder: checked before every later use
     return out_dir

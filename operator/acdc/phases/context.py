@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
-from acdc.phases.dag import Step, StepRecord
+from acdc.engine.state import RunState
+from acdc.errors import InfrastructureFault, UserError
+from acdc.phases.dag import Phase, Step, StepRecord
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 
 EXIT_REJECTED = 3
@@ -59,8 +61,18 @@ def run_file(state: Path) -> Path:
 
 
 def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
-    """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml."""
-    return PhaseContext(state=state, run=load_run(run_path or run_file(state)), step=step)
+    """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml.
+
+    A spec a phase cannot read is its surroundings' fault (a damaged state, a lost mount),
+    never the step's: the step must not be dropped for it.
+    """
+    try:
+        run = load_run(run_path or run_file(state))
+    except UserError as exc:
+        raise InfrastructureFault(f"cannot read the run's spec: {exc}") from exc
+    if step.phase is not Phase.INIT:
+        RunState(state).check_layout()
+    return PhaseContext(state=state, run=run, step=step)
 
 
 def commit(state: Path, step: Step, record: StepRecord) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from acdc.engine.archive import missing_tasks
 from acdc.phases.context import PhaseContext
+from acdc.phases.integrity import require_models, require_tasks
 from acdc.phases.records import evaluated_models, evaluation_pool, selected
 from acdc.phases.world import model_path, sandbox, state_of, task_path
 
@@ -47,6 +48,8 @@ def _evaluate(ctx: PhaseContext, model_id: str, model_dir: str, task_ids: list[s
     from acdc.tasks.answers import chat_for, extract_answer
     from acdc.tasks.instances import load_instances
 
+    require_models(ctx.state, [model_id])
+    require_tasks(ctx.state, task_ids)
     with sandbox(ctx, judge=False) as pool:
         materialized = load_instances(pool, [task_path(ctx.state, t) for t in task_ids])
     per_task = ctx.spec.tasks.instances_per_task

@@ -15,6 +15,7 @@ from acdc.atomic import dump_yaml, write_json, write_text
 from acdc.engine.ids import seed_model_id
 from acdc.errors import UserError
 from acdc.phases.context import PhaseContext, run_file
+from acdc.phases.integrity import record_seeds
 from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
 from acdc.spec.run import HubSpec, ModelSource
 
@@ -55,5 +56,6 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.spec.models.hub, ctx.state)
         if ctx.spec.models.base_is_candidate:  # the same weights, under a candidate's id
             models[BASE_CANDIDATE_ID] = models[BASE_MODEL_ID]
-    write_json(ctx.state / SEEDS_FILE, {"models": models})
+    # Seeds live outside the state: their manifests are recorded here, checked before each use.
+    write_json(ctx.state / SEEDS_FILE, {"models": models, "integrity": record_seeds(models)})
     return {"seeds": len(ctx.spec.models.seeds)}

@@ -12,6 +12,7 @@ from typing import Any
 
 from acdc.engine.retention import directory_size, ensure_free_space
 from acdc.phases.context import PhaseContext, StepRejected
+from acdc.phases.integrity import require_models
 from acdc.phases.records import evaluated_models
 from acdc.phases.world import BASE_MODEL_ID, model_path, resolved_models, state_of
 
@@ -24,11 +25,12 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     state = state_of(ctx)
     child_id = evaluated_models(ctx, g)[j]
     plan = next(p for p in state.load_plan(g) if p.child_id == child_id)
+    base = resolved_models(ctx.state).get(BASE_MODEL_ID)
+    require_models(ctx.state, [*plan.parents, *([BASE_MODEL_ID] if base else [])])
     parents = [model_path(ctx, parent) for parent in plan.parents]
     needed = directory_size(Path(parents[0]))
     min_free = int(ctx.spec.retention.min_free_gib * 2**30)
     ensure_free_space(state.models_dir, needed + min_free, f"merge {child_id}")
-    base = resolved_models(ctx.state).get(BASE_MODEL_ID)
     crossover = Operator(plan.crossover["method"], plan.crossover["params"]) if len(set(parents)) > 1 else None
     mutation = Operator(plan.mutation["method"], plan.mutation["params"]) if plan.mutation else None
     recipe = ChildRecipe(parents=tuple(dict.fromkeys(parents)) if crossover is None else tuple(parents),

@@ -7,6 +7,7 @@ from typing import Any
 
 from acdc.engine.skills import fitness
 from acdc.phases.context import PhaseContext
+from acdc.phases.integrity import require_tasks
 from acdc.phases.records import evaluated_models, selected
 from acdc.phases.world import sandbox, state_of, task_path
 
@@ -17,6 +18,7 @@ def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:
     g = ctx.step.generation
     state = state_of(ctx)
     answers = state.load_answers(g, model_id, rescore)
+    require_tasks(ctx.state, answers)  # a task whose code is gone must not score null for this model only
     by_dir = {task_path(ctx.state, t): a["answers"] for t, a in answers.items()}
     with sandbox(ctx) as pool:
         graded = score_tasks(pool, by_dir, ctx.spec.tasks.instances_per_task)

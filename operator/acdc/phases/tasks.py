@@ -16,6 +16,8 @@ from typing import Any
 from acdc.engine.ids import task_number
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
 from acdc.phases.context import PhaseContext
+from acdc.phases.faults import Fault, classify
+from acdc.phases.integrity import require_tasks
 from acdc.phases.records import selected
 from acdc.phases.world import pool_params, sandbox, state_of, task_path, tasks_dir
 
@@ -122,6 +124,7 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
     params = pool_params(ctx.spec)
     survivors = selected(ctx, g)
     before = state.load_pool(g - 1)
+    require_tasks(ctx.state, before.active)  # the scientist adapts these: damage must stop the run, not the draft
     rates = pool_pass_rates(before, [m.scores for m in survivors], ctx.spec.selection.skill_threshold)
     plan = plan_adaptation(before, rates, params, ctx.spec.seed, g)
     state.save_adaptation(g, plan.requests)
@@ -136,7 +139,9 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
             try:
                 path = scientist.adapt(parent, _KIND_OF_PROMPT[request.prompt],
                                        _context(ctx, lambda it=reserved: next(it), examples), request.parent_pass_rate)
-            except Exception as exc:  # one bad draft must not sink the adaptation
+            except Exception as exc:  # one bad draft must not sink the adaptation; a full disk must
+                if classify(exc) is Fault.INFRASTRUCTURE:
+                    raise
                 log.warning("adapting %s failed: %s", request.parent, exc)
                 path = None
             written.append(path)

@@ -17,9 +17,12 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
+from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
+from acdc.phases.faults import Fault
+from acdc.phases.integrity import require_committed
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
@@ -31,6 +34,13 @@ class RunFailed(Exception):
     """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
 
     exit_code = 1
+
+
+class RunStopped(RunFailed):
+    """A step hit an infrastructure fault (full disk, damaged input, lost worker): the run stops
+    at once, the step is not recorded, and `acdc run` resumes it once the cause is fixed."""
+
+    exit_code = EXIT_INFRASTRUCTURE
 
 
 class Interrupted(Exception):
@@ -58,6 +68,21 @@ class LocalRunner:
         self.records: dict[str, StepRecord] = {}
         self.attempts: Counter[str] = Counter()
         self._stop: int | None = None
+        self._folder: int | None = None
+
+    def _folder_replaced(self) -> bool:
+        """Whether the state folder was deleted (and perhaps recreated) under the live run.
+
+        The runner holds the folder open: a deleted folder then has no links, and its inode
+        number cannot be reused by a new folder of the same name while we hold it.
+        """
+        if self._folder is None:
+            return False
+        try:
+            here, ours = os.stat(self.state), os.fstat(self._folder)
+        except OSError:
+            return True
+        return ours.st_nlink == 0 or (here.st_dev, here.st_ino) != (ours.st_dev, ours.st_ino)
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         self._stop = signum
@@ -71,6 +96,8 @@ class LocalRunner:
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = load_records(self.state)
+        require_committed(self.state)  # damage to what the last commit points at stops the run here
+        self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         generation = self.first_incomplete_generation()
         view = RunView(self.name, self.shape.generations, generation=generation)
         view.absorb(self.records)
@@ -83,11 +110,16 @@ class LocalRunner:
             if pool.running:
                 pool.kill_all()  # interrupted or failed: in-flight steps are redone on resume
             pool.close()
+            os.close(self._folder)
+            self._folder = None
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
     def _loop(self, pool: WorkerPool, view: RunView, progress: Progress, generation: int) -> None:
         while True:
+            if self._folder_replaced():
+                raise RunStopped(f"{self.state} was deleted or replaced while the run was live; "
+                                 "steps in flight were stopped and nothing was recorded")
             if self._stop is not None:
                 pool.kill_all()
                 raise Interrupted(f"stopped by {signal.Signals(self._stop).name}; run `acdc run` again to resume")
@@ -117,9 +149,15 @@ class LocalRunner:
                         view.absorb({outcome.step.name: outcome.record})
                     progress.step_finished(outcome.step, outcome.record)
                 else:
-                    self._failed(outcome.step, outcome.error or "unknown error", progress)
+                    self._failed(outcome.step, outcome.error or "unknown error", outcome.fault, progress)
 
-    def _failed(self, step: Step, error: str, progress: Progress) -> None:
+    def _failed(self, step: Step, error: str, fault: Fault | None, progress: Progress) -> None:
+        """Retry, drop or stop, by whose fault it was (``acdc.phases.faults``)."""
+        if fault is Fault.INFRASTRUCTURE:
+            metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
+            log.debug("%s failure detail:\n%s", step.name, error)
+            raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
+                             "nothing was dropped: fix the cause and run `acdc run` again to resume")
         self.attempts[step.name] += 1
         limit = getattr(self.spec.resources, step.phase.resource_class).backoff_limit
         retry = self.attempts[step.name] <= limit

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.phases.dag import Step, StepRecord
+from acdc.phases.faults import Fault
 
 _PR_SET_PDEATHSIG = 1
 
@@ -49,11 +50,13 @@ def pin_threads(threads: int) -> None:
 
 
 def _worker_main(conn: Connection, state: str, threads: int) -> None:
-    """Worker loop: receive a step name, execute it, send back ('ok', record) or ('error', text)."""
+    """Worker loop: receive a step name, execute it, send back ('ok', record) or
+    ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
     pin_threads(threads)
     from acdc.phases.execute import execute
+    from acdc.phases.faults import classify
 
     while True:
         try:
@@ -67,7 +70,7 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
             detail = f"{type(exc).__name__}: {exc}"
             if not hasattr(exc, "exit_code"):
                 detail += "\n" + traceback.format_exc(limit=8)
-            conn.send(("error", detail))
+            conn.send(("error", (classify(exc).value, detail)))
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Outcome:
     step: Step
     record: StepRecord | None
     error: str | None
+    fault: Fault | None = None
 
 
 class WorkerPool:
@@ -108,6 +112,8 @@ class WorkerPool:
 
     def submit(self, step: Step) -> None:
         worker = next(w for w in self._workers if w.step is None)
+        if not worker.process.is_alive():  # died while idle (OOM killer): nothing was lost, start afresh
+            self._replace(worker)
         worker.step = step
         worker.conn.send(step.name)
 
@@ -123,17 +129,27 @@ class WorkerPool:
             if worker.step is None:
                 continue
             step, worker.step = worker.step, None
-            if handle is worker.conn and worker.conn.poll():
-                kind, payload = worker.conn.recv()
+            message = self._receive(worker) if handle is worker.conn else None
+            if message is not None:
+                kind, payload = message
                 if kind == "ok":
                     outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))
                 else:
-                    outcomes.append(Outcome(step, None, payload))
-            else:  # the process died mid-step (OOM killer, segfault)
+                    fault, detail = payload
+                    outcomes.append(Outcome(step, None, detail, Fault(fault)))
+            else:  # the process died mid-step (OOM killer, segfault): not the step's subject's fault
                 code = worker.process.exitcode
                 self._replace(worker)
-                outcomes.append(Outcome(step, None, f"worker process died (exit code {code})"))
+                outcomes.append(Outcome(step, None, f"worker process died (exit code {code})", Fault.INFRASTRUCTURE))
         return outcomes
+
+    @staticmethod
+    def _receive(worker: _Worker) -> Any:
+        """The worker's reply, or None when its end of the pipe closed (it died: EOF reads as readable)."""
+        try:
+            return worker.conn.recv() if worker.conn.poll() else None
+        except (EOFError, OSError):
+            return None
 
     def _replace(self, worker: _Worker) -> None:
         worker.process.join(timeout=1)

@@ -8,7 +8,6 @@ complete), so they can look at a folder while `acdc run` is still writing to it.
 
 from __future__ import annotations
 
-import fcntl
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -67,17 +66,3 @@ def open_snapshot(root: Path) -> RunSnapshot:
 def resolved_members(state: RunState, generation: int) -> list[ArchiveMember]:
     """Archive members with usable model paths (records keep children relative to the state)."""
     return [replace(m, model_path=str(state.resolve_model(m.model_path))) for m in state.load_archive(generation)]
-
-
-def runner_active(root: Path) -> bool:
-    """Whether an `acdc run` holds the folder's lock right now (probed without taking it for long)."""
-    lock = root / ".lock"
-    if not lock.exists():
-        return False
-    with open(lock) as handle:  # read-only: probing must not need write access
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False

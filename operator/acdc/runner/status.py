@@ -19,7 +19,8 @@ from acdc.phases.context import steps_dir
 from acdc.phases.dag import DagShape, StepRecord
 from acdc.phases.select import summary
 from acdc.phases.world import pool_params
-from acdc.runner.snapshot import RunSnapshot, open_snapshot, runner_active
+from acdc.runner.lock import runner_active
+from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import CoevolutionRunSpec
 
 BAND_ORDER = ("easy", "medium", "hard", "impossible", "unevaluated")

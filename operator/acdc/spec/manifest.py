@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from acdc.errors import UserError
+from acdc.spec.base import DnsLabel, LabelMap, label_keys
+from acdc.spec.reader import load_documents, read_bounded
 from acdc.spec.run import API_GROUP, API_VERSION, DNS_LABEL, KIND, CoevolutionRunSpec
 from acdc.spec.status import CoevolutionRunStatus
 
 
 class ObjectMeta(BaseModel):
-    """The part of metadata a run file needs; the rest (labels, uid...) passes through."""
+    """The part of metadata a run file needs; the rest (uid, managedFields...) passes through.
+
+    Labels and annotations are bounded as the API server bounds them (annotations: 256 KiB
+    in all, which the run file's own size limit already enforces locally).
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(pattern=DNS_LABEL, max_length=52)
-    namespace: str | None = None
+    namespace: DnsLabel | None = None
+    labels: LabelMap | None = None
+    annotations: Annotated[dict[str, Annotated[str, Field(max_length=262_144)]], Field(max_length=1024),
+                           AfterValidator(label_keys)] | None = None
 
 
 class CoevolutionRun(BaseModel):
@@ -37,7 +45,10 @@ class SpecInvalid(UserError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__(f"{source}: invalid CoevolutionRun\n" + "\n".join(f"  {p}" for p in problems))
+        if len(problems) == 1:  # one problem, one line
+            super().__init__(f"{source}: invalid CoevolutionRun: {problems[0]}")
+        else:
+            super().__init__(f"{source}: invalid CoevolutionRun\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -52,6 +63,12 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """The offending value as the user wrote it, cut short: a 100 kB string is not echoed."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def format_errors(error: ValidationError) -> list[str]:
     """One line per error: 'spec.population.size: must be >= 2 (got -1)'."""
     lines = []
@@ -60,9 +77,9 @@ def format_errors(error: ValidationError) -> list[str]:
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "literal_error":
-            message = f"{message} (got {item['input']!r})"
+            message = f"{message} (got {_shown(item['input'])})"
         elif item["type"] not in ("missing", "value_error") and not isinstance(item.get("input"), (dict, list)):
-            message = f"{message} (got {item.get('input')!r})"
+            message = f"{message} (got {_shown(item.get('input'))})"
         lines.append(f"{_path(tuple(item['loc']))}: {message}")
     return lines
 
@@ -73,7 +90,7 @@ def parse_run(document: Any, source: str = "<input>") -> CoevolutionRun:
         found = type(document).__name__
         raise SpecInvalid(source, [f"(top level): expected a mapping with apiVersion, kind, metadata, spec; got {found}"])
     if document.get("kind") not in (None, KIND):
-        raise SpecInvalid(source, [f"kind: expected {KIND} (got {document.get('kind')!r})"])
+        raise SpecInvalid(source, [f"kind: expected {KIND} (got {_shown(document.get('kind'))})"])
     try:
         return CoevolutionRun.model_validate(document)
     except ValidationError as exc:
@@ -81,18 +98,12 @@ def parse_run(document: Any, source: str = "<input>") -> CoevolutionRun:
 
 
 def load_run(path: Path | str) -> CoevolutionRun:
-    """Read and validate a run.yaml; every failure is a UserError naming the file."""
+    """Read and validate a run.yaml; every failure is a UserError naming the file.
+
+    The file may be hostile: ``acdc.spec.reader`` bounds what is read and built.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read run file ({exc})") from None
-    try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise SpecInvalid(str(path), [f"(top level): not valid YAML: {exc}"]) from None
+    documents = load_documents(read_bounded(path), str(path))
     if len(documents) != 1:
         raise SpecInvalid(str(path), [f"(top level): expected one YAML document, found {len(documents)}"])
     return parse_run(documents[0], str(path))

@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 # optional binary (Ki..Ei), decimal (k, M, G, T, P, E) or milli suffix.
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 
-Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
 
 _FACTORS = {
     "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,

@@ -12,7 +12,28 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from acdc.spec.base import SpecModel
+from acdc.spec.base import (
+    DNS_LABEL,
+    INT64_MAX,
+    MAX_COUNT,
+    MAX_SECONDS,
+    Argument,
+    Count,
+    DnsLabel,
+    DnsSubdomain,
+    Fraction,
+    GpuCount,
+    ImageReference,
+    LabelMap,
+    LabelValue,
+    PathText,
+    PositiveInt,
+    QualifiedName,
+    Seconds,
+    SpecModel,
+    Text,
+    Url,
+)
 from acdc.spec.quantity import Quantity
 
 API_GROUP = "acdc.dev"
@@ -21,11 +42,10 @@ KIND = "CoevolutionRun"
 PLURAL = "coevolutionruns"
 
 TOYWORLD_MODELS = ("base", "arithmetic", "strings", "lists")
-SEED_TASK_PATTERN = r"^(builtin:(reference|toyworld)|[^:]+)$"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
-PositiveInt = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+SEED_TASK_PATTERN = r"^(builtin:(reference|toyworld)|[^:\x00-\x1f\x7f]+)$"
+HF_REPO_ID = r"^[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_.]*)?$"
+MAX_LIST = 64
+"""Seeds, tolerations, arguments, pull secrets: a few are normal, thousands are an attack."""
 
 
 class CelRule:
@@ -46,11 +66,11 @@ class ModelSource(SpecModel):
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)] | None = None
     """Short name used in model ids (seed_<name>); derived from the source when omitted."""
-    hf: str | None = None
+    hf: Annotated[str, Field(pattern=HF_REPO_ID, max_length=256)] | None = None
     """Hugging Face hub id, e.g. Qwen/Qwen2.5-7B-Instruct (fetched into the run's volume once)."""
-    revision: str | None = None
+    revision: Text | None = None
     """Hub revision (branch, tag or commit) when hf is set."""
-    path: str | None = None
+    path: PathText | None = None
     """A model directory: on the run's volume in a cluster, or a local path for `acdc run`."""
     toyworld: Literal["base", "arithmetic", "strings", "lists"] | None = None
     """One of the toy world's CPU models, built locally by `acdc toyworld build`."""
@@ -74,8 +94,8 @@ class ModelSource(SpecModel):
 class SecretKeyRef(SpecModel):
     """A key of a Secret in the run's namespace."""
 
-    name: Annotated[str, Field(min_length=1)]
-    key: Annotated[str, Field(min_length=1)] = "api-key"
+    name: DnsSubdomain
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = "api-key"
 
 
 class HubSpec(SpecModel):
@@ -92,7 +112,7 @@ class HubSpec(SpecModel):
 class ModelsSpec(SpecModel):
     """The seed models (experts) and the base they were fine-tuned from."""
 
-    seeds: Annotated[list[ModelSource], Field(min_length=1)]
+    seeds: Annotated[list[ModelSource], Field(min_length=1, max_length=MAX_LIST)]
     """Seed experts; all must share the base's architecture and tensor shapes."""
     base: ModelSource | None = None
     """Common base model. Required by task_arithmetic, ties, dare_ties and dare_linear."""
@@ -132,13 +152,13 @@ class ModelsSpec(SpecModel):
 class PopulationSpec(SpecModel):
     """Size of the model archive and of each generation."""
 
-    size: Annotated[int, Field(ge=2)] = 16
+    size: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 16
     """Archive size kept by selection (reference: 16)."""
     children_per_generation: PositiveInt = 8
     """Children merged and evaluated each generation (reference: 8)."""
-    generations: Annotated[int, Field(ge=0)] | None = 50
+    generations: Count | None = 50
     """Generations after generation 0; null runs until stopped (reference: 50)."""
-    initial_size: Annotated[int, Field(ge=1)] = 16
+    initial_size: PositiveInt = 16
     """Generation-0 population, seeds included (reference: 16)."""
     seeds_in_archive: bool = True
     """Seed experts enter the generation-0 archive (reference: true)."""
@@ -161,7 +181,7 @@ class SelectionSpec(SpecModel):
     """Weight each task by the share of the population failing it."""
     skill_ratio_to_full: bool = True
     """Normalise by all tasks' weight (true) or by the fitter model's unsolved tasks (false)."""
-    dominated_score: float = 999.0
+    dominated_score: Annotated[float, Field(ge=-1e9, le=1e9)] = 999.0
     """Score given to a solution with no fitter one (always survives)."""
     tie_rule: Literal["reference", "strict"] = "reference"
     """reference: list-order ties as the reference (archive before children); strict: symmetric."""
@@ -170,7 +190,7 @@ class SelectionSpec(SpecModel):
     holder (with kNeighbors >= 2 the reference formula allows that; off to match it)."""
     parent_selection: Literal["uniform", "fitness", "tournament"] = "uniform"
     """How merge parents are drawn from the archive (reference: uniform)."""
-    tournament_size: Annotated[int, Field(ge=2)] = 3
+    tournament_size: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 3
     """Candidates per draw when parentSelection is tournament."""
 
 
@@ -179,13 +199,13 @@ class CrossoverSpec(SpecModel):
 
     method: Literal["linear", "slerp", "task_arithmetic", "ties", "dare_ties", "dare_linear"] = "linear"
     """mergekit merge method."""
-    weight_std: Annotated[float, Field(ge=0.0)] = 0.01
+    weight_std: Annotated[float, Field(ge=0.0, le=100.0)] = 0.01
     """Per-parent weights drawn from N(1, weightStd) (reference: 0.01): linear averages the
     parents with them; the task-vector methods weight each parent's task vector (then scale).
     A wide draw (0.5) lets a child lean on one parent, or stay near the base."""
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     """ties/dare: fraction of each task vector kept."""
-    scale: Annotated[float, Field(gt=0.0)] = 1.0
+    scale: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     """Task-vector methods: lambda, the scale of the merged task vector."""
     normalize: bool = True
     """Normalise merge weights to sum to one."""
@@ -196,7 +216,7 @@ class MutationSpec(SpecModel):
 
     method: Literal["svd", "gaussian", "none"] = "svd"
     """svd: noise on the top singular values of every 2-D weight; gaussian: element-wise noise."""
-    rate: Annotated[float, Field(ge=0.0)] | None = None
+    rate: Annotated[float, Field(ge=0.0, le=100.0)] | None = None
     """Noise scale; defaults to the reference's 0.25 for svd and 3e-4 for gaussian."""
     keep_rank: PositiveInt = 256
     """svd: number of leading singular values perturbed."""
@@ -225,13 +245,13 @@ class NoveltySpec(SpecModel):
 class TasksSpec(SpecModel):
     """The coevolving task pool."""
 
-    seed_tasks: Annotated[str, Field(pattern=SEED_TASK_PATTERN)] = "builtin:reference"
+    seed_tasks: Annotated[str, Field(pattern=SEED_TASK_PATTERN, max_length=4096)] = "builtin:reference"
     """builtin:reference (four reference-style tasks), builtin:toyworld, or a directory."""
     initial_pool_size: PositiveInt = 300
     """Tasks generated before generation 0 (reference: 300)."""
     max_pool_size: PositiveInt = 250
     """Active pool bound; the oldest tasks are retired first (reference: 250)."""
-    adaptation_interval: Annotated[int, Field(ge=0)] = 5
+    adaptation_interval: Count = 5
     """Adapt the pool every this many generations; 0 never adapts."""
     new_tasks_per_adaptation: PositiveInt = 150
     """Adaptation attempts per cycle (reference: 150)."""
@@ -249,7 +269,7 @@ class TasksSpec(SpecModel):
     """For in-band tasks: probability of a novel-but-similar child (else completely novel)."""
     instances_per_task: PositiveInt = 1
     """Instances scored per task, averaged (reference: 1, the first instance)."""
-    max_reflections: Annotated[int, Field(ge=0)] = 3
+    max_reflections: Annotated[int, Field(ge=0, le=100)] = 3
     """LLM scientist: self-review rounds before a task is accepted."""
     novelty: NoveltySpec = NoveltySpec()
 
@@ -263,12 +283,12 @@ class TasksSpec(SpecModel):
 class ServerDeploy(SpecModel):
     """Deploy this model with vLLM as a Deployment + Service owned by the run."""
 
-    model: Annotated[str, Field(min_length=1)]
+    model: PathText
     """Hugging Face id or a path on the run's volume."""
-    gpus: Annotated[int, Field(ge=0)] = 1
-    tensor_parallel: PositiveInt = 1
-    max_model_len: PositiveInt | None = None
-    extra_args: list[str] = []
+    gpus: GpuCount = 1
+    tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1
+    max_model_len: Annotated[int, Field(ge=1, le=2**24)] | None = None
+    extra_args: Annotated[list[Argument], Field(max_length=MAX_LIST)] = []
     """Extra `vllm serve` arguments."""
     cpu: Quantity = "4"
     memory: Quantity = "32Gi"
@@ -281,14 +301,14 @@ class EndpointSpec(SpecModel):
         "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
     }
 
-    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    url: Url | None = None
     """Base URL ending in /v1, e.g. http://scientist.ml.svc:8000/v1."""
-    model: str | None = None
+    model: Text | None = None
     """Served model name; defaults to deploy.model."""
     api_key_secret: SecretKeyRef | None = None
     deploy: ServerDeploy | None = None
-    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
-    max_retries: Annotated[int, Field(ge=0)] = 5
+    timeout_seconds: Seconds = 60.0
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 5
 
     @model_validator(mode="after")
     def _url_or_deploy(self) -> EndpointSpec:
@@ -340,7 +360,7 @@ class InferenceSpec(SpecModel):
     max_tokens: PositiveInt = 512
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    max_model_len: PositiveInt = 2048
+    max_model_len: Annotated[int, Field(ge=1, le=2**24)] = 2048
     prompt_style: Literal["cot", "direct", "plain"] = "cot"
     """cot: reason then 'Answer:' (reference default); direct: answer only; plain: no system prompt."""
     batch_size: PositiveInt = 32
@@ -350,17 +370,17 @@ class InferenceSpec(SpecModel):
 class SandboxSpec(SpecModel):
     """Limits for running untrusted task code."""
 
-    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
     """Wall-clock limit per scored answer."""
-    cpu_seconds: PositiveInt = 20
-    memory_mib: Annotated[int, Field(ge=64)] = 512
-    max_processes: PositiveInt = 16
-    max_output_kib: PositiveInt = 256
+    cpu_seconds: Annotated[int, Field(ge=1, le=86_400)] = 20
+    memory_mib: Annotated[int, Field(ge=64, le=2**20)] = 512
+    max_processes: Annotated[int, Field(ge=1, le=4096)] = 16
+    max_output_kib: Annotated[int, Field(ge=1, le=2**20)] = 256
     """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
-    max_file_kib: Annotated[int, Field(ge=0)] = 1024
-    workers: PositiveInt | None = None
+    max_file_kib: Annotated[int, Field(ge=0, le=2**30)] = 1024
+    workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     """Task sandboxes running at once; defaults to twice the CPU count (starting one mostly waits)."""
-    runtime_class_name: str | None = None
+    runtime_class_name: DnsSubdomain | None = None
     """Kubernetes RuntimeClass for scoring pods (e.g. gvisor)."""
     max_instruction_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
     """Longest instruction a task may produce; a longer one fails that task's materialisation."""
@@ -378,25 +398,25 @@ class SandboxSpec(SpecModel):
 
 
 class Toleration(SpecModel):
-    key: str | None = None
+    key: QualifiedName | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    toleration_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
 
 
 class PhaseResources(SpecModel):
     """Pod resources and scheduling for one kind of phase Job."""
 
-    gpus: Annotated[int, Field(ge=0)] = 0
+    gpus: GpuCount = 0
     """nvidia.com/gpu requested by each Job."""
     cpu: Quantity = "1"
     memory: Quantity = "4Gi"
-    node_selector: dict[str, str] = {}
-    tolerations: list[Toleration] = []
-    priority_class_name: str | None = None
-    active_deadline_seconds: PositiveInt = 3600
-    backoff_limit: Annotated[int, Field(ge=0)] = 2
+    node_selector: LabelMap = {}
+    tolerations: Annotated[list[Toleration], Field(max_length=MAX_LIST)] = []
+    priority_class_name: DnsSubdomain | None = None
+    active_deadline_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 3600
+    backoff_limit: Annotated[int, Field(ge=0, le=100)] = 2
     """Retries of a failed Job before the step is dropped (children) or the run fails."""
 
 
@@ -409,7 +429,7 @@ class ResourcesSpec(SpecModel):
     control: PhaseResources = PhaseResources(cpu="2", memory="8Gi")
     """plan, select, sync."""
     tasks: PhaseResources = PhaseResources(cpu="8", memory="16Gi")
-    kueue_queue_name: str | None = None
+    kueue_queue_name: DnsLabel | None = None
     """Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on every Job."""
 
 
@@ -417,19 +437,20 @@ class StorageSpec(SpecModel):
     """The run's volume: models, tasks and state."""
 
     size: Quantity = "500Gi"
-    storage_class_name: str | None = None
-    existing_claim: str | None = None
+    storage_class_name: DnsSubdomain | None = None
+    existing_claim: DnsSubdomain | None = None
     """Use this PVC instead of creating one."""
-    access_modes: list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]] = ["ReadWriteMany"]
+    access_modes: Annotated[list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]],
+                            Field(max_length=3)] = ["ReadWriteMany"]
 
 
 class ImagesSpec(SpecModel):
-    worker: str = "ghcr.io/acdc-operator/acdc-worker:0.1.0"
+    worker: ImageReference = "ghcr.io/acdc-operator/acdc-worker:0.1.0"
     """Runs every phase command (mergekit, vLLM, sandbox)."""
-    vllm: str = "vllm/vllm-openai:v0.11.0"
+    vllm: ImageReference = "vllm/vllm-openai:v0.11.0"
     """Serves scientist, judge and embedding models when deployed by the run."""
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    pull_secrets: list[str] = []
+    pull_secrets: Annotated[list[DnsSubdomain], Field(max_length=MAX_LIST)] = []
 
 
 class BudgetSpec(SpecModel):
@@ -458,12 +479,12 @@ class JobHistorySpec(SpecModel):
 class RetentionSpec(SpecModel):
     """What is kept on disk (a 7B child is about 15 GB) and when the run is deleted."""
 
-    keep_every_nth_generation: Annotated[int, Field(ge=0)] = 5
+    keep_every_nth_generation: Count = 5
     """Keep archive members of every Nth generation; 0 keeps only the current archive."""
     keep_initial_generation: bool = True
     cleanup_interval: PositiveInt = 2
     """Generations between model garbage collections."""
-    min_free_gib: Annotated[float, Field(ge=0)] = 0.0
+    min_free_gib: Annotated[float, Field(ge=0, le=2**20)] = 0.0
     """Refuse to start a merge with less free space than this plus the child's size."""
     volume_on_delete: Literal["Retain", "Delete"] = "Retain"
     """Keep or delete the run's PVC when the CoevolutionRun is deleted."""
@@ -472,7 +493,7 @@ class RetentionSpec(SpecModel):
 class CoevolutionRunSpec(SpecModel):
     """An AC/DC run: coevolve merged models and synthetic tasks."""
 
-    seed: Annotated[int, Field(ge=0)] = 42
+    seed: Annotated[int, Field(ge=0, le=INT64_MAX)] = 42
     """Seeds every random draw (parents, merge weights, mutation noise, tasks)."""
     models: ModelsSpec
     population: PopulationSpec = PopulationSpec()

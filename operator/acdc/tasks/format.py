@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, staged_dir, write_json, write_text
+from acdc.engine.integrity import write_manifest
 from acdc.errors import UserError
 
 TASK_JSON_FIELDS = ("name_of_task", "description_of_task", "capability_being_measured",
@@ -82,6 +83,7 @@ def write_task(target: Path, code: str, card: TaskCard, metadata: dict[str, Any]
         write_text(scratch / "task.py", code if code.endswith("\n") else code + "\n")
         write_json(scratch / "task.json", asdict(card))
         write_json(scratch / "metadata.json", metadata)
+        write_manifest(scratch)  # committed with the folder: checked before every later use
     return target
 
 

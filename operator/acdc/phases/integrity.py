@@ -1,0 +1,133 @@
+"""Which committed folders a phase, a resuming run and `acdc verify` check, and what a
+damaged one can be rebuilt from (``acdc.engine.integrity`` does the hashing).
+
+A child model's manifest is inside its folder; a seed's (and the base's) is in seeds.json,
+since seeds live outside the state. Tasks carry their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from acdc.atomic import read_json
+from acdc.engine.ids import is_seed_model, model_generation
+from acdc.engine.integrity import FileDigest, check_folder, digest_folder, require_intact
+from acdc.engine.state import RunState
+from acdc.errors import StateError, UserError
+from acdc.phases.world import SEEDS_FILE, task_path
+
+Checked = tuple[Path, Mapping[str, FileDigest] | None]
+
+
+def record_seeds(models: Mapping[str, str]) -> dict[str, dict[str, dict]]:
+    """Manifests of the seed and base models, for seeds.json (init records them once)."""
+    return {model_id: digest_folder(Path(path)) for model_id, path in models.items()}
+
+
+def _seeds(state: Path) -> tuple[dict[str, str], dict[str, Mapping[str, FileDigest]]]:
+    path = state / SEEDS_FILE
+    data = read_json(path)
+    try:
+        recorded = {model_id: {name: FileDigest.from_dict(entry) for name, entry in files.items()}
+                    for model_id, files in (data.get("integrity") or {}).items()}
+        return dict(data["models"]), recorded
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StateError(path, f"malformed seeds record ({type(exc).__name__})") from exc
+
+
+def model_folders(state: Path, model_ids: Iterable[str]) -> list[Checked]:
+    """(folder, recorded manifest or None for its own) of each model id."""
+    seeds, recorded = _seeds(state)
+    out: list[Checked] = []
+    for model_id in model_ids:
+        if model_id in seeds:
+            if model_id in recorded:  # seeds.json written before manifests existed: nothing to check
+                out.append((Path(seeds[model_id]), recorded[model_id]))
+        else:
+            out.append((RunState(state).model_dir(model_id), None))
+    return out
+
+
+def task_folders(state: Path, task_ids: Iterable[str]) -> list[Checked]:
+    return [(task_path(state, task_id), None) for task_id in task_ids]
+
+
+def require_models(state: Path, model_ids: Iterable[str]) -> None:
+    require_intact(model_folders(state, model_ids))
+
+
+def require_tasks(state: Path, task_ids: Iterable[str]) -> None:
+    require_intact(task_folders(state, task_ids))
+
+
+def committed_folders(state: Path) -> list[Checked]:
+    """What the newest commit points at: its archive's models and its pool's tasks."""
+    run_state = RunState(state)
+    generation = run_state.latest_generation()
+    if generation is None:
+        return []
+    members = [m.model_id for m in run_state.load_archive(generation)]
+    return model_folders(state, members) + task_folders(state, run_state.load_pool(generation).active)
+
+
+def require_committed(state: Path) -> None:
+    """The resume check: layout.json, then every folder the newest commit points at (cheap)."""
+    if not (state / "layout.json").exists() and not (state / "steps").is_dir():
+        return  # a fresh run: nothing committed yet
+    RunState(state).check_layout()
+    require_intact(committed_folders(state))
+
+
+@dataclass(frozen=True)
+class Damage:
+    error: StateError
+    remedy: str
+
+
+def _remedy(state: Path, error: StateError, seeds: Mapping[str, str]) -> str:
+    path = error.path
+    if path == state / "layout.json":
+        return 'recomputable: write {"layout_version": 1, "kind": "layout"} to it'
+    relative = path.relative_to(state).parts if path.is_relative_to(state) else ()
+    if len(relative) >= 2 and relative[0] == "models":
+        return _model_remedy(state, relative[1], seeds)
+    if len(relative) >= 2 and relative[0] == "tasks":
+        return "not recomputable (the scientist wrote it): restore the task folder from a backup"
+    if any(path.is_relative_to(folder) for folder in map(Path, seeds.values())):
+        return "not in the state: restore or rebuild the seed model (toy world: `acdc toyworld build`)"
+    return "restore it from a backup"
+
+
+def _model_remedy(state: Path, model_id: str, seeds: Mapping[str, str]) -> str:
+    """A child is recomputable by its merge step while its parents are intact. The weights come out
+    bit-identical only under the thread count the run used (BLAS sums in thread-dependent order)."""
+    try:
+        generation = model_generation(model_id)
+        plan = next(p for p in RunState(state).load_plan(generation) if p.child_id == model_id)
+    except (UserError, StopIteration):  # StateError is a UserError
+        return "not recomputable: its generation's plan is gone"
+    missing = [p for p in plan.parents if not is_seed_model(p) and check_folder(RunState(state).model_dir(p))]
+    if missing:
+        return f"not recomputable: parent {missing[0]} is gone or damaged too"
+    index = int(model_id.rsplit("_", 1)[-1])
+    return (f"recomputable: `acdc phase merge --state {state} --generation {generation} --index {index}` "
+            "merges it again from its recipe")
+
+
+def find_damage(state: Path) -> tuple[list[Damage], int]:
+    """Full check of everything committed (`acdc verify`): damage found, and folders checked."""
+    run_state = RunState(state)
+    damage: list[Damage] = []
+    try:
+        run_state.check_layout()
+        seeds, _ = _seeds(state)
+        folders = committed_folders(state)
+    except StateError as exc:
+        return [Damage(exc, _remedy(state, exc, {}))], 0
+    for folder, recorded in folders:
+        for error in check_folder(folder, full=True, recorded=recorded):
+            damage.append(Damage(error, _remedy(state, error, seeds)))
+    return damage, len(folders)
+

@@ -1,0 +1,138 @@
+"""Reading a run file that may be hostile: bounded in bytes, time, memory and depth.
+
+A run file comes from a user (or from someone who hands one to a user), and `acdc
+validate` / `acdc run` must answer every file with a result or one clear line, never a
+hang, a traceback or an exhausted machine. So, before any YAML is built:
+
+- only a regular file is read (a FIFO, /dev/zero or a directory is refused by fstat,
+  before a single read; the open itself never blocks: O_NONBLOCK), and at most
+  ``MAX_BYTES``: a run file is a few kilobytes;
+- the event stream is checked first (libyaml, fast, streaming, aborting early): no
+  aliases (a billion-laughs document expands nothing), at most ``MAX_DEPTH`` levels of
+  nesting (no RecursionError) and ``MAX_NODES`` nodes;
+- while building: duplicate mapping keys are an error (YAML says keys are unique; the
+  last value silently winning hides mistakes) and integers longer than
+  ``MAX_INT_DIGITS`` digits are refused before Python parses them.
+
+Every failure is a UserError of one line naming the file (and the line and column).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acdc.errors import UserError
+
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 20_000
+MAX_INT_DIGITS = 24  # an int64 has 19; beyond this a number cannot be meant
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RunFileError(UserError):
+    """A run file that cannot be read or parsed; exit code 2, one line."""
+
+
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> str:
+    """The text of a regular file of at most ``limit`` bytes; anything else is a RunFileError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot open run file ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+            raise RunFileError(f"{path}: cannot read run file: {kind}")
+        if info.st_size > limit:
+            raise RunFileError(f"{path}: run file is {info.st_size} bytes; the limit is {limit}")
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, limit + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:  # grew after fstat
+            raise RunFileError(f"{path}: run file is larger than the limit of {limit} bytes")
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot read run file ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunFileError(f"{path}: run file is not UTF-8 text (byte {exc.start})") from None
+
+
+def _where(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _check_events(text: str, source: str) -> None:
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.AliasEvent):
+            raise RunFileError(f"{source}: YAML aliases (*{event.anchor}) are not allowed in a run file"
+                               f"{_where(event.start_mark)}")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RunFileError(f"{source}: nested deeper than {MAX_DEPTH} levels{_where(event.start_mark)}")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise RunFileError(f"{source}: more than {MAX_NODES} YAML nodes{_where(event.start_mark)}")
+
+
+class _StrictLoader(_Base):
+    """SafeLoader that refuses duplicate keys and absurdly long integers."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        digits = sum(ch.isdigit() for ch in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer of {digits} digits is out of range", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
+
+def load_documents(text: str, source: str) -> list[Any]:
+    """The non-empty YAML documents of ``text``, checked as the module docstring says."""
+    try:
+        _check_events(text, source)
+        return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+    except yaml.MarkedYAMLError as exc:
+        problem = exc.problem or exc.context or "invalid"
+        raise RunFileError(f"{source}: not valid YAML: {problem}{_where(exc.problem_mark)}") from None
+    except yaml.YAMLError as exc:
+        raise RunFileError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a last guard: still one line
+        raise RunFileError(f"{source}: cannot parse run file ({type(exc).__name__})") from None

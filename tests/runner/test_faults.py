@@ -1,0 +1,131 @@
+"""Faults that are not a child's own stop the run and drop nothing; resume finishes the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError
+from acdc.phases.context import StepRejected
+from acdc.phases.faults import Fault, classify, fault_of_exit_code
+from tests.runner.conftest import acdc_run, final_state
+
+
+def _raised_from(outer: Exception, inner: BaseException) -> Exception:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise outer from exc
+    except Exception as exc:
+        return exc
+
+
+@pytest.mark.parametrize(("exc", "fault"), [
+    (StepRejected("gibberish"), Fault.REJECTED),
+    (NoSpace("disk full"), Fault.INFRASTRUCTURE),
+    (OSError(28, "No space left on device"), Fault.INFRASTRUCTURE),
+    (PermissionError(13, "Permission denied"), Fault.INFRASTRUCTURE),
+    (StateError("archives/0001.json", "file is corrupt"), Fault.INFRASTRUCTURE),
+    (_raised_from(PhaseError("mergekit linear failed"), OSError(5, "I/O error")), Fault.INFRASTRUCTURE),
+    (PhaseError("crossover 'slerp' needs exactly 2 parents"), Fault.STEP),
+    (ValueError("a bug"), Fault.STEP),
+])
+def test_faults_are_told_apart_by_type(exc: BaseException, fault: Fault) -> None:
+    assert classify(exc) is fault
+    assert fault_of_exit_code(fault.exit_code) is fault
+
+
+def test_an_implicit_context_is_not_a_disk_fault() -> None:
+    """A step error raised while handling an expected FileNotFoundError stays the step's own."""
+    try:
+        try:
+            raise FileNotFoundError("cache")
+        except FileNotFoundError:
+            raise ValueError("bad recipe")  # noqa: B904 (the point of the test)
+    except ValueError as exc:
+        assert classify(exc) is Fault.STEP
+
+
+def test_safetensors_write_on_a_full_disk_is_infrastructure(tmp_path: Path) -> None:
+    """safetensors reports ENOSPC as its own exception type; a missing folder stands in for it."""
+    with pytest.raises(Exception) as info:
+        save_file({"w": torch.zeros(4)}, str(tmp_path / "missing" / "model.safetensors"))
+    assert classify(info.value) is Fault.INFRASTRUCTURE
+
+
+def _can_mount() -> bool:
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 30 MiB tmpfs, nearly filled by someone else's file: a full disk, as root only."""
+    if not _can_mount():
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
+    small_disk: Path, mini_run: Path, reference: dict[str, str]
+) -> None:
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 2 * 2**20))  # 2 MiB left: about one model
+    state = small_disk / "state"
+    stopped = acdc_run(str(mini_run), "--state", str(state))
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert "space" in errors[0].lower() and "resume" in errors[0]
+    records = [json.loads(p.read_text()) for p in (state / "steps").glob("g*.json")]
+    assert all(record["status"] == "succeeded" for record in records), "a full disk must drop nothing"
+    assert not (state / "archives" / "0002.json").exists(), "the run must stop, not commit without the lost children"
+
+    filler.unlink()  # space is freed
+    resumed = acdc_run(str(mini_run), "--state", str(state))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert final_state(state) == reference
+
+
+def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:
+    from acdc.phases.dag import Phase, Step
+    from acdc.runner.executor import LocalRunner, RunnerOptions, RunStopped
+    from acdc.runner.pool import WorkerPool
+    from acdc.spec import load_run
+
+    step = Step(0, Phase.PLAN)
+    pool = WorkerPool(tmp_path, 1, 1)
+    try:
+        worker = pool._workers[0]
+        worker.step = step  # as if the step had been sent, then the OOM killer struck
+        worker.process.kill()
+        worker.process.join(timeout=60)
+        (outcome,) = pool.wait(timeout=60)
+        assert outcome.record is None and outcome.fault is Fault.INFRASTRUCTURE and "died" in (outcome.error or "")
+        pool.submit(step)  # the dead worker was replaced: the pool still works
+        (again,) = pool.wait(timeout=120)
+        assert again.fault is Fault.INFRASTRUCTURE  # no state here: a StateError, still not the step's fault
+    finally:
+        pool.kill_all()
+        pool.close()
+    root = Path(__file__).resolve().parents[2]
+    runner = LocalRunner(tmp_path, "lost", load_run(root / "examples" / "quickstart.yaml").spec, RunnerOptions(1))
+    with pytest.raises(RunStopped, match="nothing was dropped") as info:
+        runner._failed(step, outcome.error or "", outcome.fault, progress=None)  # type: ignore[arg-type]
+    assert info.value.exit_code == EXIT_INFRASTRUCTURE
+    assert runner.records == {} and not (tmp_path / "steps").exists()

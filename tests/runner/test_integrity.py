@@ -1,0 +1,125 @@
+"""Damage to what a run committed is found, named and never silently scored around."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from acdc.engine.integrity import MANIFEST
+from acdc.errors import EXIT_INFRASTRUCTURE
+from tests.progress import run_progressing
+from tests.runner.finished_run import acdc
+
+
+def _latest(state: Path, kind: str) -> dict:
+    return json.loads(max((state / kind).glob("*.json")).read_text())
+
+
+def _child(state: Path) -> Path:
+    """A merged child of the newest archive (seeds live outside the state)."""
+    member = next(m for m in _latest(state, "archives")["members"] if not m["model_id"].startswith("seed_"))
+    return state / member["model_path"]
+
+
+def _task(state: Path, position: int = -1) -> Path:
+    return state / "tasks" / _latest(state, "pools")["active"][position]
+
+
+def _delete_model(state: Path) -> Path:
+    shutil.rmtree(_child(state))
+    return _child(state)
+
+
+def _truncate_model(state: Path) -> Path:
+    weights = _child(state) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:4096])
+    return weights
+
+
+def _flip_model_header(state: Path) -> Path:
+    weights = _child(state) / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[20] ^= 0xFF  # same size: only the header hash can tell
+    weights.write_bytes(bytes(data))
+    return weights
+
+
+def _delete_task_code(state: Path) -> Path:
+    (_task(state) / "task.py").unlink()
+    return _task(state) / "task.py"
+
+
+def _corrupt_task_card(state: Path) -> Path:
+    card = _task(state, 0) / "task.json"
+    card.write_text("{" + " " * (len(card.read_text()) - 1))
+    return card
+
+
+def _delete_manifest(state: Path) -> Path:
+    (_task(state) / MANIFEST).unlink()
+    return _task(state) / MANIFEST
+
+
+def _corrupt_layout(state: Path) -> Path:
+    (state / "layout.json").write_text('{"layout_version": 1, "kind": "archive"}\n')
+    return state / "layout.json"
+
+
+DAMAGE: dict[str, Callable[[Path], Path]] = {
+    "deleted model": _delete_model,
+    "truncated model": _truncate_model,
+    "overwritten model header": _flip_model_header,
+    "deleted task.py": _delete_task_code,
+    "corrupt task.json": _corrupt_task_card,
+    "deleted task manifest": _delete_manifest,
+    "corrupt layout.json": _corrupt_layout,
+}
+
+
+@pytest.fixture
+def state(finished_state: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "state"
+    shutil.copytree(finished_state, copy)
+    return copy
+
+
+def test_an_intact_run_verifies(state: Path) -> None:
+    result = acdc("verify", str(state))
+    assert result.returncode == 0 and "intact" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE), ids=str)
+def test_damage_is_named_by_resume_and_by_verify(case: str, state: Path) -> None:
+    damaged = DAMAGE[case](state)
+    resumed = acdc("run", "--state", str(state), "--plain", "--no-report")
+    assert resumed.returncode != 0, resumed.stderr
+    errors = resumed.stderr.strip().splitlines()
+    assert len(errors) == 1 and str(damaged) in errors[0] and "Traceback" not in resumed.stderr, resumed.stderr
+    verified = acdc("verify", str(state))
+    assert verified.returncode == 1 and str(damaged) in verified.stderr, verified.stderr
+    assert "recomputable" in verified.stderr or "not recomputable" in verified.stderr or "backup" in verified.stderr
+
+
+def test_a_deleted_child_is_recomputable_from_its_recipe(state: Path) -> None:
+    _delete_model(state)
+    verified = acdc("verify", str(state))
+    assert "recomputable: `acdc phase merge" in verified.stderr, verified.stderr
+
+
+def test_a_phase_refuses_a_task_whose_code_is_gone(state: Path) -> None:
+    """Before use: scoring a model must not turn a missing task.py into a null score for it alone."""
+    answers = sorted((max((state / "generations").iterdir()) / "answers").glob("gen_*.json"))
+    model_id = answers[0].stem
+    generation, index = int(model_id.split("_")[1]), int(model_id.split("_")[3])
+    task = json.loads(answers[0].read_text())["answers"]
+    victim = state / "tasks" / sorted(task)[0] / "task.py"
+    victim.unlink()
+    scored = run_progressing([sys.executable, "-m", "acdc.cli.main", "phase", "score", "--state", str(state),
+                             "--generation", str(generation), "--index", str(index)])
+    assert scored.returncode == EXIT_INFRASTRUCTURE and str(victim) in scored.stderr, scored.stderr[-2000:]
+    assert "Traceback" not in scored.stderr
