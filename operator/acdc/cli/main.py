@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "acdc.cli.phase_cmd",
     "acdc.cli.run_cmd",
     "acdc.cli.inspect_cmd",
+    "acdc.cli.evaluate_cmd",
     "acdc.cli.operator_cmd",
 )
 

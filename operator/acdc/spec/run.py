@@ -420,6 +420,8 @@ class BenchmarkSpec(SpecModel):
     never re-run."""
     num_fewshot: Annotated[int, Field(ge=0)] | None = None
     """Few-shot examples; None keeps the task's own setting."""
+    metric: Annotated[str, Field(min_length=1)] = "exact_match"
+    """The per-sample metric lm-eval logs for the task; a document counts as solved when it is 1."""
 
 
 class EvaluationControlSpec(SpecModel):
