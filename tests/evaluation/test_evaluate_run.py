@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from acdc.evaluation.pipeline import results_path
 from acdc.evaluation.plan import plan_shards
+from acdc.evaluation.results import results_path
 from acdc.evaluation.samples import EVALUATION_DIR
+from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.runner.snapshot import open_snapshot
 from tests.evaluation.conftest import build_reward_model, evaluated_copy
 from tests.fakes.openai_server import serve
@@ -113,3 +115,25 @@ def test_killed_evaluation_resumes_and_results_come_from_the_logs(tmp_path: Path
 
     rerun = acdc("evaluate", str(state))  # nothing left to run: the same results, no shard rewritten
     assert rerun.returncode == 0 and _shard_files(state) == after
+
+    # The headline reaches `acdc status`, the report draws the curves, the gauges mirror the results.
+    status = acdc("status", str(state), "--json")
+    assert json.loads(status.stdout)["evaluation"] == results["headline"]
+    assert f"benchmarks: coverage@3 on acdc_toyworld: task force {results['headline']['taskforce']:.3f}" \
+        in acdc("status", str(state)).stdout
+    assert acdc("report", str(state), "--no-heldout").returncode == 0
+    html = (state / "report.html").read_text()
+    for plot in ("coverage-acdc_toyworld", "diversity"):
+        figure = html.split(f'data-plot="{plot}"', 1)[1].split("</svg>", 1)[0]
+        assert figure.count('class="mark"') >= 4
+    assert "rewardModel" in html and "judge calls" in html
+
+    registry = CollectorRegistry()
+    MetricsRecorder(MetricFamilies(registry)).set_evaluation("local", "mini", results)
+    labels = {"namespace": "local", "run": "mini", "benchmark": "acdc_toyworld"}
+    assert registry.get_sample_value("acdc_benchmark_coverage", labels | {"selection": "taskforce", "size": "3"}) \
+        == bench["coverage"]["taskforce"]["3"]
+    assert registry.get_sample_value("acdc_benchmark_best_of_n_accuracy", labels | {"method": "judge", "size": "2"}) \
+        == judged[2]["accuracy"]
+    assert registry.get_sample_value("acdc_task_pool_vendi", {"namespace": "local", "run": "mini", "scope": "local"}) \
+        == results["diversity"][-1]["local"]

@@ -34,9 +34,10 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     pin_threads(args.threads)
     if args.plan:
         return _print_plan(args.state)
-    _apply_offline(args.state)
-    from acdc.evaluation.pipeline import evaluate_run, render_headline
+    from acdc.evaluation.pipeline import apply_offline, evaluate_run
+    from acdc.evaluation.results import render_headline
 
+    apply_offline(args.state)
     results = evaluate_run(args.state, device=args.device, shards=args.shard, summary=not args.no_summary)
     if results is None:
         print("evaluation: shards run; results not computed yet (other shards are missing or --no-summary)")
@@ -45,20 +46,6 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     else:
         print(render_headline(results.get("headline")))
     return 0
-
-
-def _apply_offline(state: Path) -> None:
-    """Point the HF caches at the run's dataset cache and switch the hub off (spec.evaluation)."""
-    import os
-
-    from acdc.evaluation.harness import offline_environment
-    from acdc.runner.snapshot import open_snapshot
-
-    spec = open_snapshot(state).run.spec.evaluation
-    cache = Path(spec.dataset_cache)
-    cache = cache if cache.is_absolute() else state / cache
-    for key, value in offline_environment(cache if cache.is_dir() else None, spec.offline).items():
-        os.environ.setdefault(key, value)
 
 
 def _print_plan(state: Path) -> int:

@@ -10,6 +10,7 @@ evaluation resumes where it stopped: shard logs are written whole or not at all.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from acdc.errors import UserError
 from acdc.evaluation import coverage as cov
 from acdc.evaluation.bestofn import NumberedCandidatesJudge, RewardModel, judge_best_of_n, reward_best_of_n
 from acdc.evaluation.diversity import diversity_curve
-from acdc.evaluation.harness import HarnessConfig, run_shard
+from acdc.evaluation.harness import HarnessConfig, offline_environment, run_shard
 from acdc.evaluation.plan import (
     GREEDY,
     Selections,
@@ -32,7 +33,8 @@ from acdc.evaluation.plan import (
     select_models,
     shards_of,
 )
-from acdc.evaluation.samples import EVALUATION_DIR, Sample, Shard, is_done, load_answers, save_shard
+from acdc.evaluation.results import evaluation_dir, headline, results_path
+from acdc.evaluation.samples import Sample, Shard, is_done, load_answers, save_shard
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
 from acdc.evaluation.toyworld_task import write_task_dir
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
@@ -41,24 +43,20 @@ from acdc.tasks.answers import SYSTEM_PROMPTS
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.json"
 SELECTIONS_FILE = "selections.json"
 ShardRunner = Callable[[Shard, str, HarnessConfig, float, int], list[Sample]]
 
 
-def evaluation_dir(root: Path) -> Path:
-    return root / EVALUATION_DIR
+def apply_offline(root: Path) -> None:
+    """Point the HF caches at the run's dataset cache (when filled) and switch the hub off, per spec.evaluation.
 
-
-def results_path(root: Path, generation: int | None = None) -> Path:
-    name = RESULTS_FILE if generation is None else f"results-g{generation:04d}.json"
-    return evaluation_dir(root) / name
-
-
-def load_results(root: Path) -> dict[str, Any] | None:
-    """The newest evaluation summary, or None when the run was never evaluated."""
-    path = results_path(root)
-    return read_json(path) if path.is_file() else None
+    Set before lm-eval (and with it ``datasets``) is imported: both read these at import time.
+    """
+    spec = open_snapshot(root).run.spec.evaluation
+    cache = Path(spec.dataset_cache)
+    cache = cache if cache.is_absolute() else root / cache
+    for key, value in offline_environment(cache if cache.is_dir() else None, spec.offline).items():
+        os.environ.setdefault(key, value)
 
 
 def _benchmark(spec: CoevolutionRunSpec, task: str) -> BenchmarkSpec:
@@ -146,7 +144,8 @@ def _selection_answers(root: Path, spec: CoevolutionRunSpec, benchmark: Benchmar
     return rules
 
 
-def _diversity(snapshot: RunSnapshot) -> list[dict[str, Any]]:
+def task_pool_diversity(snapshot: RunSnapshot) -> list[dict[str, Any]]:
+    """Vendi scores per committed generation (local and cumulative); needs no benchmark evaluation."""
     from acdc.runner.report.data import _embeddings  # the run's own task embeddings (novelty store)
 
     ids, vectors, _source = _embeddings(snapshot.root)
@@ -184,36 +183,11 @@ def summarise(snapshot: RunSnapshot, selections: Selections, judge: NumberedCand
             "bestOfN": best_of_n,
         }
     results = {"kind": "evaluation-results", "generation": snapshot.generation, "sizes": sorted(set(sizes)),
-               "selections": selections.to_dict(), "benchmarks": benchmarks, "diversity": _diversity(snapshot)}
+               "selections": selections.to_dict(), "benchmarks": benchmarks, "diversity": task_pool_diversity(snapshot)}
     results["headline"] = headline(results)
     write_json(results_path(root, snapshot.generation), results)
     write_json(results_path(root), results)
     return results
-
-
-def headline(results: dict[str, Any]) -> dict[str, Any] | None:
-    """The figure status shows: task-force coverage at the largest N on the first benchmark, vs the seeds."""
-    if not results.get("benchmarks"):
-        return None
-    task, bench = next(iter(results["benchmarks"].items()))
-    force = bench["coverage"].get("taskforce") or {}
-    if not force:
-        return None
-    n = max(force, key=int)
-    seeds = bench["coverage"].get("seeds") or {}
-    return {"benchmark": task, "size": int(n), "taskforce": force[n], "seeds": seeds.get(n),
-            "best": (bench["coverage"].get("best") or {}).get(n)}
-
-
-def render_headline(head: dict[str, Any] | None) -> str:
-    if not head:
-        return "not evaluated"
-    parts = [f"task force {head['taskforce']:.3f}"]
-    if head.get("seeds") is not None:
-        parts.append(f"seeds {head['seeds']:.3f}")
-    if head.get("best") is not None:
-        parts.append(f"best single {head['best']:.3f}")
-    return f"coverage@{head['size']} on {head['benchmark']}: " + ", ".join(parts)
 
 
 def best_of_n_pickers(snapshot: RunSnapshot, device: str = "cpu") -> tuple[NumberedCandidatesJudge | None,

@@ -444,6 +444,8 @@ class EvaluationSpec(SpecModel):
     """Benchmark evaluation of the archive after the run (lm-evaluation-harness): coverage@N, best-of-N."""
 
     enabled: bool = False
+    """Evaluate once the final generation has committed (`acdc run`; the operator's evaluation Jobs).
+    `acdc evaluate STATE` evaluates the newest committed generation at any time, enabled or not."""
     benchmarks: list[BenchmarkSpec] = [BenchmarkSpec(task="acdc_toyworld")]
     task_force_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2, 3]
     """The N of coverage@N and best-of-N."""
@@ -458,8 +460,6 @@ class EvaluationSpec(SpecModel):
     judge: EndpointSpec | None = None
     """The best-of-N judge; defaults to judge.endpoint, then scientist.endpoint."""
     reward_model: RewardModelSpec | None = None
-    every_generations: Annotated[int, Field(ge=0)] = 0
-    """Also evaluate every K committed generations (0: only after the final one)."""
     backend: Literal["auto", "hf", "vllm"] = "auto"
     """lm-eval model backend: auto picks vllm when a GPU is requested for evaluate, else hf."""
     batch_size: PositiveInt = 16

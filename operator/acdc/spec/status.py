@@ -30,6 +30,18 @@ class ArchiveSummary(SpecModel):
     """Share of active tasks solved by at least one archive model."""
 
 
+class EvaluationSummary(SpecModel):
+    """The benchmark headline once evaluation has run: coverage@N of the task force, the seeds, the best model."""
+
+    benchmark: str
+    size: int
+    taskforce: float
+    seeds: float | None = None
+    best: float | None = None
+    shards_done: int = 0
+    shards_total: int = 0
+
+
 class StepProgress(SpecModel):
     """A finished step of the current generation, as the operator recorded it."""
 
@@ -57,3 +69,5 @@ class CoevolutionRunStatus(SpecModel):
     """Digest of each spec field that cannot change mid-run, taken when the run started."""
     infra_digest: str | None = None
     """Digest of the volume, spec ConfigMap, servers and policy last applied (skips re-applying)."""
+    evaluation: EvaluationSummary | None = None
+    """Set once benchmark evaluation (spec.evaluation) has results."""
