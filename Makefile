@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test,embeddings]'
+	$(BIN)/pip install -q -e '.[test,embeddings,eval]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "acdc.cli.run_cmd",
     "acdc.cli.inspect_cmd",
     "acdc.cli.verify_cmd",
+    "acdc.cli.evaluate_cmd",
     "acdc.cli.operator_cmd",
 )
 

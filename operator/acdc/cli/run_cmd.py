@@ -69,6 +69,8 @@ def handle(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INFRASTRUCTURE
     print(f"run {run.metadata.name!r} finished; state in {state}")
+    if run.spec.evaluation.enabled:
+        _evaluate(state, run.metadata.name)
     if not args.no_report:
         _write_report(state)
     return 0
@@ -85,3 +87,18 @@ def _write_report(state: Path) -> None:
     except Exception:  # any report bug is logged: the run itself succeeded
         logging.getLogger(__name__).exception("the run finished but its report could not be built; "
                                               "retry with `acdc report %s`", state)
+
+
+def _evaluate(state: Path, name: str) -> None:
+    """spec.evaluation.enabled: benchmark the final archive (resumable: a rerun of `acdc run` goes on)."""
+    from acdc import metrics
+    from acdc.evaluation.harness import pin_threads
+    from acdc.evaluation.pipeline import apply_offline, evaluate_run
+    from acdc.evaluation.results import render_headline
+
+    pin_threads(1)
+    apply_offline(state)
+    results = evaluate_run(state)
+    if results is not None:
+        metrics.set_evaluation("local", name, results)
+    print(f"evaluation: {render_headline(results.get('headline') if results else None)}")

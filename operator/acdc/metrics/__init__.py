@@ -27,6 +27,8 @@ METRIC_NAMES: frozenset[str] = exported_series(REGISTRY)
 record_step = RECORDER.record_step
 set_run_status = RECORDER.set_run_status
 set_steps_in_flight = RECORDER.set_steps_in_flight
+set_evaluation = RECORDER.set_evaluation
+set_evaluation_shards = RECORDER.set_evaluation_shards
 observe_step_failure = RECORDER.observe_step_failure
 observe_llm_request = RECORDER.observe_llm_request
 observe_sandbox = RECORDER.observe_sandbox
@@ -42,5 +44,6 @@ def start_server(port: int, addr: str = "0.0.0.0") -> WSGIServer:
 __all__ = [
     "METRIC_NAMES", "RECORDER", "REGISTRY", "LLMRole", "MetricFamilies", "MetricsRecorder", "SandboxOutcome",
     "exported_series", "forget_run", "observe_llm_request", "observe_sandbox", "observe_step_failure",
-    "reconcile_error", "record_step", "set_run_status", "set_steps_in_flight", "start_server",
+    "reconcile_error", "record_step", "set_evaluation", "set_evaluation_shards", "set_run_status",
+    "set_steps_in_flight", "start_server",
 ]

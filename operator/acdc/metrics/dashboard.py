@@ -108,7 +108,22 @@ HEALTH = (
     )),
 )
 
-SECTIONS = (("Run", HEADLINE, 4), ("Progress", PROGRESS, 8), ("Cost and health", HEALTH, 8))
+BENCHMARKS = (
+    PanelSpec("Benchmark coverage@N", "timeseries", "percentunit", (
+        _q(f"max by (benchmark, selection, size) (acdc_benchmark_coverage{{{RUN}}})", "{{benchmark}} {{selection}} N={{size}}"),
+    ), "Share of benchmark documents at least one of N answers gets right (acdc evaluate / evaluation Jobs)."),
+    PanelSpec("Best-of-N accuracy", "timeseries", "percentunit", (
+        _q(f"max by (benchmark, method, size) (acdc_benchmark_best_of_n_accuracy{{{RUN}}})",
+           "{{benchmark}} {{method}} N={{size}}"),
+    )),
+    PanelSpec("Task-pool diversity and evaluation shards", "timeseries", "none", (
+        _q(f"max by (scope) (acdc_task_pool_vendi{{{RUN}}})", "Vendi {{scope}}"),
+        _q(f"max by (status) (acdc_evaluation_shards{{{RUN}}})", "shards {{status}}"),
+    )),
+)
+
+SECTIONS = (("Run", HEADLINE, 4), ("Progress", PROGRESS, 8), ("Cost and health", HEALTH, 8),
+            ("Benchmarks", BENCHMARKS, 8))
 
 
 def _target(query: Query, ref: str) -> prometheus.Dataquery:

@@ -76,6 +76,21 @@ class MetricFamilies:
         self.llm_requests = counter("acdc_llm_requests", "Scientist, judge and embedding requests by outcome (ok, error).",
                                     "role", "outcome")
         self.sandbox_events = counter("acdc_sandbox_events", "Sandboxed task runs that timed out or violated a limit.", "outcome")
+        self.benchmark_coverage = gauge(
+            "acdc_benchmark_coverage",
+            "Coverage@N on a benchmark (any of N answers correct) by selection rule: taskforce, seeds, best, control.",
+            "benchmark", "selection", "size",
+        )
+        self.benchmark_best_of_n = gauge(
+            "acdc_benchmark_best_of_n_accuracy", "Best-of-N accuracy of the task force by picker (judge, rewardModel).",
+            "benchmark", "method", "size",
+        )
+        self.task_pool_vendi = gauge(
+            "acdc_task_pool_vendi", "Vendi score of the task pool (local: active pool; cumulative: every task so far).",
+            "scope",
+        )
+        self.evaluation_shards = gauge(
+            "acdc_evaluation_shards", "Benchmark evaluation shards by status (done, pending).", "status")
         self.reconcile_errors = Counter(
             "acdc_operator_reconcile_errors", "Operator handler errors by kind.", ["kind"], registry=registry
         )

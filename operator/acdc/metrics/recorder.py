@@ -109,6 +109,25 @@ class MetricsRecorder:
              "coverage": archive.coverage, "pool": status.task_pool_size},
         )
 
+    def set_evaluation(self, namespace: str, run: str, results: Mapping[str, Any]) -> None:
+        """Mirror an evaluation summary (``acdc evaluate``'s results.json) into the benchmark gauges."""
+        f = self.families
+        for benchmark, bench in results.get("benchmarks", {}).items():
+            for selection, curve in bench.get("coverage", {}).items():
+                for size, value in curve.items():
+                    f.benchmark_coverage.labels(namespace, run, benchmark, selection, str(size)).set(float(value))
+            for row in bench.get("bestOfN", []):
+                f.benchmark_best_of_n.labels(namespace, run, benchmark, row["method"], str(row["size"])).set(
+                    float(row["accuracy"]))
+        points = results.get("diversity") or []
+        if points:
+            f.task_pool_vendi.labels(namespace, run, "local").set(float(points[-1]["local"]))
+            f.task_pool_vendi.labels(namespace, run, "cumulative").set(float(points[-1]["cumulative"]))
+
+    def set_evaluation_shards(self, namespace: str, run: str, done: int, pending: int) -> None:
+        self.families.evaluation_shards.labels(namespace, run, "done").set(done)
+        self.families.evaluation_shards.labels(namespace, run, "pending").set(pending)
+
     def set_steps_in_flight(self, namespace: str, run: str, running: list[Step]) -> None:
         """Replace the in-flight counts with ``running`` (all phases reset, so finished ones drop to 0)."""
         counts = {phase: 0 for phase in Phase}

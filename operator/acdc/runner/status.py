@@ -15,6 +15,7 @@ from typing import Any
 from acdc.atomic import read_json
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.taskpool import TaskPool, bands, pool_pass_rates
+from acdc.evaluation.results import load_results, render_headline
 from acdc.phases.context import steps_dir
 from acdc.phases.dag import DagShape, StepRecord
 from acdc.phases.select import summary
@@ -57,6 +58,8 @@ class RunStatus:
     pool_bands: dict[str, int]
     dropped: list[StepRow]
     recent: list[StepRow]
+    evaluation: dict[str, Any] | None = None
+    """The benchmark headline (acdc evaluate's results.json), None until the run is evaluated."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +112,7 @@ def collect_status(root: Path) -> RunStatus:
         pool_bands=band_counts(snapshot.archive, snapshot.pool, snapshot.run.spec) if snapshot.archive else {},
         dropped=dropped,
         recent=recent,
+        evaluation=(load_results(root) or {}).get("headline"),
     )
 
 
@@ -133,6 +137,8 @@ def render_status(status: RunStatus) -> str:
     lines += [f"  {m.model_id:<24} {m.fitness:>8.3f}  {', '.join(m.parents) or '(seed)'}" for m in status.archive]
     band_text = "  ".join(f"{band} {count}" for band, count in status.pool_bands.items())
     lines += ["", f"task pool: {status.pool_size} active   {band_text}"]
+    if status.evaluation:
+        lines += ["", f"benchmarks: {render_headline(status.evaluation)}"]
     if status.dropped:
         lines += ["", f"dropped steps ({len(status.dropped)})"]
         lines += [f"  {row.step}: {_short(row.result)}" for row in status.dropped]

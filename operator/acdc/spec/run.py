@@ -490,6 +490,79 @@ class RetentionSpec(SpecModel):
     """Keep or delete the run's PVC when the CoevolutionRun is deleted."""
 
 
+class BenchmarkSpec(SpecModel):
+    """One lm-evaluation-harness task the task force is measured on."""
+
+    task: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    """lm-eval task name (gsm8k, minerva_math, bbh_cot_fewshot, ...), or acdc_toyworld: the toy world's
+    held-out split as an lm-eval custom task (its YAML and data are written into the state folder)."""
+    include_path: str | None = None
+    """Folder of custom task YAMLs (an absolute path, or relative to the state folder on the run's volume)."""
+    limit: PositiveInt | None = None
+    """Evaluate only the first LIMIT documents (a quick look; coverage is then over those)."""
+    shards: PositiveInt = 1
+    """Split the documents into this many shards: one evaluation Job per model x shard; a finished shard is
+    never re-run."""
+    num_fewshot: Annotated[int, Field(ge=0)] | None = None
+    """Few-shot examples; None keeps the task's own setting."""
+    metric: Annotated[str, Field(min_length=1)] = "exact_match"
+    """The per-sample metric lm-eval logs for the task; a document counts as solved when it is 1."""
+
+
+class EvaluationControlSpec(SpecModel):
+    """The control of the coverage curves: N samples of one model instead of N different models."""
+
+    model: Literal["best", "base"] = "best"
+    """best: the fittest model of the archive; base: the merges' common ancestor (models.base)."""
+    temperature: Annotated[float, Field(gt=0.0, le=2.0)] = 0.7
+
+
+class RewardModelSpec(SpecModel):
+    """A Hugging Face sequence classifier (one logit) that scores question + answer pairs for best-of-N."""
+
+    path: Annotated[str, Field(min_length=1)]
+    """Model folder (absolute, or relative to the state folder) or a hub id present in the dataset cache."""
+    batch_size: PositiveInt = 16
+
+
+class EvaluationSpec(SpecModel):
+    """Benchmark evaluation of the archive after the run (lm-evaluation-harness): coverage@N, best-of-N."""
+
+    enabled: bool = False
+    """Evaluate once the final generation has committed (`acdc run`; the operator's evaluation Jobs).
+    `acdc evaluate STATE` evaluates the newest committed generation at any time, enabled or not."""
+    benchmarks: list[BenchmarkSpec] = [BenchmarkSpec(task="acdc_toyworld")]
+    task_force_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2, 3]
+    """The N of coverage@N and best-of-N."""
+    selections: Annotated[list[Literal["taskforce", "seeds", "best", "control"]], Field(min_length=1)] = [
+        "taskforce", "seeds", "best", "control"]
+    """taskforce: the run's greedy coverage on its own pool; seeds: the first N seeds; best: the fittest single
+    model; control: N samples of one model (see control)."""
+    control: EvaluationControlSpec = EvaluationControlSpec()
+    best_of_n: list[Literal["judge", "rewardModel"]] = []
+    """How one answer is picked from the task force's N: an LLM judge that sees all N numbered candidates
+    (no call when they all agree), or a reward model's highest score."""
+    judge: EndpointSpec | None = None
+    """The best-of-N judge; defaults to judge.endpoint, then scientist.endpoint."""
+    reward_model: RewardModelSpec | None = None
+    backend: Literal["auto", "hf", "vllm"] = "auto"
+    """lm-eval model backend: auto picks vllm when a GPU is requested for evaluate, else hf."""
+    batch_size: PositiveInt = 16
+    dataset_cache: str = "datasets"
+    """HF datasets/hub cache on the run's volume (relative to the state folder); evaluation runs offline
+    (HF_DATASETS_OFFLINE, HF_HUB_OFFLINE) against it. Fill it with the prefetch Job or `acdc evaluate --prefetch`."""
+    offline: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluationSpec:
+        if "rewardModel" in self.best_of_n and self.reward_model is None:
+            raise ValueError("evaluation.rewardModel is required when bestOfN lists rewardModel")
+        tasks = [b.task for b in self.benchmarks]
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f"evaluation.benchmarks lists a task twice: {tasks}")
+        return self
+
+
 class CoevolutionRunSpec(SpecModel):
     """An AC/DC run: coevolve merged models and synthetic tasks."""
 
@@ -512,6 +585,7 @@ class CoevolutionRunSpec(SpecModel):
     retention: RetentionSpec = RetentionSpec()
     job_history: JobHistorySpec = JobHistorySpec()
     budget: BudgetSpec = BudgetSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
     suspend: bool = False
     """Pause after the current phase; set back to false to continue."""
 
@@ -527,7 +601,15 @@ class CoevolutionRunSpec(SpecModel):
             raise ValueError("population.initialSize must be at least the number of seed models")
         if self.tasks.max_pool_size < 1:
             raise ValueError("tasks.maxPoolSize must be positive")
+        if "judge" in self.evaluation.best_of_n and self.best_of_n_judge is None:
+            raise ValueError("evaluation.bestOfN lists judge but no evaluation.judge, judge.endpoint or "
+                             "scientist.endpoint is set")
         return self
+
+    @property
+    def best_of_n_judge(self) -> EndpointSpec | None:
+        """The endpoint that picks best-of-N answers: evaluation.judge, else the task judge's, else the scientist's."""
+        return self.evaluation.judge or self.judge.endpoint or self.scientist.endpoint
 
 
 # Fields that define what a run *is*; changing them mid-run would corrupt its state. models.hub

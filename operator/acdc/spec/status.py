@@ -31,6 +31,18 @@ class ArchiveSummary(SpecModel):
     """Share of active tasks solved by at least one archive model."""
 
 
+class EvaluationSummary(SpecModel):
+    """The benchmark headline once evaluation has run: coverage@N of the task force, the seeds, the best model."""
+
+    benchmark: str
+    size: int
+    taskforce: float
+    seeds: float | None = None
+    best: float | None = None
+    shards_done: int = 0
+    shards_total: int = 0
+
+
 class StepProgress(SpecModel):
     """A finished step of the current generation, as the operator recorded it."""
 
@@ -65,3 +77,5 @@ class CoevolutionRunStatus(SpecModel):
     """Generations closed since the archive's coverage last improved (for spec.budget)."""
     jobs_deleted_through: int = -1
     """Jobs of generations up to this one are deleted (failed ones kept per spec.jobHistory)."""
+    evaluation: EvaluationSummary | None = None
+    """Set once benchmark evaluation (spec.evaluation) has results."""

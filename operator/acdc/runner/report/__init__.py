@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from acdc.atomic import write_text
+from acdc.evaluation.pipeline import task_pool_diversity
+from acdc.evaluation.results import load_results
 from acdc.runner.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
 from acdc.runner.report import data, render
+from acdc.runner.report.evaluation_section import coverage_sections, diversity_section
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 
 REPORT_FILE = "report.html"
@@ -34,17 +37,20 @@ def build_report(root: Path, output: Path | None = None, heldout: bool = True) -
     snapshot.require_archive()
     rows = data.generation_rows(snapshot)
     comparison, note = _heldout(snapshot, heldout)
+    evaluation = load_results(root)
     total = snapshot.run.spec.population.generations
     subtitle = (f"generation {snapshot.generation} of {'∞' if total is None else total} · "
                 f"archive {len(snapshot.archive)} models · active pool {len(snapshot.pool.active)} tasks · "
                 f"seed {snapshot.run.spec.seed}")
     html = render.page(f"AC/DC run {snapshot.name}", subtitle, [
         render.heldout_section(comparison, note),
+        *coverage_sections(evaluation),
         render.fitness_section(rows),
         render.skills_section(data.skill_map(snapshot)),
         render.pool_section(rows),
         render.embedding_section(data.task_projection(snapshot)),
         render.lineage_section(data.lineage(snapshot)),
+        diversity_section(task_pool_diversity(snapshot)),
     ])
     target = output or root / REPORT_FILE
     write_text(target, html)

@@ -1,0 +1,139 @@
+"""`acdc evaluate` on a real finished toy-world run: killed midway it resumes without
+re-running finished shards; coverage@N and best-of-N come out of the real per-sample logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from acdc.evaluation.plan import plan_shards
+from acdc.evaluation.results import results_path
+from acdc.evaluation.samples import EVALUATION_DIR
+from acdc.metrics import MetricFamilies, MetricsRecorder
+from acdc.runner.snapshot import open_snapshot
+from tests.evaluation.conftest import build_reward_model, evaluated_copy
+from tests.fakes.openai_server import serve
+from tests.runner.finished_run import acdc
+from tests.toyworld.world_fixture import toy_world  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def _shard_files(state: Path) -> dict[Path, tuple[int, int]]:
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in (state / EVALUATION_DIR / "samples").rglob("shard-*.json")}
+
+
+def _kill_after_first_shard(state: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "evaluate", str(state)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while process.poll() is None and not _shard_files(state):
+            time.sleep(0.02)
+        assert process.poll() is None, "evaluation ended before it could be killed"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+
+def test_killed_evaluation_resumes_and_results_come_from_the_logs(tmp_path: Path, mini_state: Path,
+                                                                    toy_world: Path) -> None:  # noqa: F811
+    reward = build_reward_model(toy_world, tmp_path / "reward")
+    replies = iter(["CHOICE: 2", "no decision here", "THOUGHT: the first.\nCHOICE: 1", "CHOICE: 42"] * 1000)
+    with serve(chat_script=lambda body: next(replies)) as fake:
+        state = evaluated_copy(mini_state, tmp_path / "state", {
+            "benchmarks": [{"task": "acdc_toyworld", "shards": 3}],
+            "taskForceSizes": [1, 2, 3],
+            "bestOfN": ["judge", "rewardModel"],
+            "judge": {"url": fake.url, "model": "judge", "maxRetries": 0},
+            "rewardModel": {"path": str(reward), "batchSize": 8},
+        })
+        _kill_after_first_shard(state)
+        before = _shard_files(state)
+        snapshot = open_snapshot(state)
+        from acdc.evaluation.pipeline import prepare
+
+        planned = plan_shards(snapshot.run.spec.evaluation, prepare(snapshot))
+        assert 0 < len(before) < len(planned)
+
+        outcome = acdc("evaluate", str(state), "--json")
+        assert outcome.returncode == 0, outcome.stderr[-2000:]
+
+    after = _shard_files(state)
+    assert len(after) == len(planned)
+    assert all(after[p] == before[p] for p in before), "a finished shard was written again"
+    assert not list(state.rglob("*.tmp*")) and not list(state.rglob(".staging-*"))
+
+    results = json.loads(results_path(state).read_text())
+    assert results == json.loads(outcome.stdout)
+    selections = results["selections"]
+    samples = {}
+    for path in after:
+        data = json.loads(path.read_text())
+        for s in data["samples"]:
+            samples.setdefault((data["model_id"], data["variant"]), {})[s["doc_id"]] = s
+    docs = sorted(samples[(selections["best"], "greedy")])
+    bench = results["benchmarks"]["acdc_toyworld"]
+    assert bench["documents"] == len(docs) > 0
+
+    def covered(keys: list[tuple[str, str]]) -> float:
+        return round(sum(any(samples[k][d]["correct"] for k in keys) for d in docs) / len(docs), 6)
+
+    force, seeds = selections["taskforce"], selections["seeds"]
+    for n in (1, 2, 3):
+        assert bench["coverage"]["taskforce"][str(n)] == covered([(m, "greedy") for m in force[:n]])
+        assert bench["coverage"]["seeds"][str(n)] == covered([(m, "greedy") for m in seeds[:n]])
+        assert bench["coverage"]["control"][str(n)] == covered([(selections["control"], f"sample{k}")
+                                                                for k in range(n)])
+        assert bench["coverage"]["best"][str(n)] == covered([(selections["best"], "greedy")])
+    assert bench["coverage"]["taskforce"]["3"] >= bench["coverage"]["taskforce"]["1"]
+
+    judged = {r["size"]: r for r in bench["bestOfN"] if r["method"] == "judge"}
+    for n, row in judged.items():
+        differing = sum(len({samples[(m, "greedy")][d]["response"] for m in force[:n]}) > 1 for d in docs)
+        assert row["calls"] == differing
+        assert sum(row["pickShare"].values()) == pytest.approx(1.0)
+    assert judged[1]["calls"] == 0 and judged[1]["accuracy"] == bench["accuracy"][force[0]]
+    assert len(fake.requests) == sum(r["calls"] for r in judged.values())
+    rewarded = {r["size"]: r for r in bench["bestOfN"] if r["method"] == "rewardModel"}
+    assert set(rewarded) == {1, 2, 3}
+    assert 0.0 <= rewarded[3]["accuracy"] <= bench["coverage"]["taskforce"]["3"]
+
+    assert results["headline"]["taskforce"] == bench["coverage"]["taskforce"]["3"]
+    gens = [p["generation"] for p in results["diversity"]]
+    assert gens == sorted(gens) and gens[-1] == snapshot.generation
+    assert all(p["cumulative"] >= p["local"] - 1e-9 for p in results["diversity"])
+
+    rerun = acdc("evaluate", str(state))  # nothing left to run: the same results, no shard rewritten
+    assert rerun.returncode == 0 and _shard_files(state) == after
+
+    # The headline reaches `acdc status`, the report draws the curves, the gauges mirror the results.
+    status = acdc("status", str(state), "--json")
+    assert json.loads(status.stdout)["evaluation"] == results["headline"]
+    assert f"benchmarks: coverage@3 on acdc_toyworld: task force {results['headline']['taskforce']:.3f}" \
+        in acdc("status", str(state)).stdout
+    assert acdc("report", str(state), "--no-heldout").returncode == 0
+    html = (state / "report.html").read_text()
+    for plot in ("coverage-acdc_toyworld", "diversity"):
+        figure = html.split(f'data-plot="{plot}"', 1)[1].split("</svg>", 1)[0]
+        assert figure.count('class="mark"') >= 4
+    assert "rewardModel" in html and "judge calls" in html
+
+    registry = CollectorRegistry()
+    MetricsRecorder(MetricFamilies(registry)).set_evaluation("local", "mini", results)
+    labels = {"namespace": "local", "run": "mini", "benchmark": "acdc_toyworld"}
+    assert registry.get_sample_value("acdc_benchmark_coverage", labels | {"selection": "taskforce", "size": "3"}) \
+        == bench["coverage"]["taskforce"]["3"]
+    assert registry.get_sample_value("acdc_benchmark_best_of_n_accuracy", labels | {"method": "judge", "size": "2"}) \
+        == judged[2]["accuracy"]
+    assert registry.get_sample_value("acdc_task_pool_vendi", {"namespace": "local", "run": "mini", "scope": "local"}) \
+        == results["diversity"][-1]["local"]
