@@ -72,7 +72,10 @@ def _with(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, A
             node = node.setdefault(key, [{}])
         else:
             node = node.setdefault(key, {})
-    node[last] = value
+    if last == "[]":  # a list of numbers: its first element
+        node[0] = value
+    else:
+        node[last] = value
     return doc
 
 

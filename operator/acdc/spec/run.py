@@ -17,6 +17,7 @@ from acdc.spec.base import (
     INT64_MAX,
     MAX_COUNT,
     MAX_SECONDS,
+    PRINTABLE,
     Argument,
     Count,
     DnsLabel,
@@ -101,7 +102,7 @@ class SecretKeyRef(SpecModel):
 class HubSpec(SpecModel):
     """Where `hf` model sources are fetched from (by the init phase only), and with what token."""
 
-    endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    endpoint: Url | None = None
     """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
     token_secret: SecretKeyRef | None = None
     """Secret key holding a Hugging Face token, for gated or private repos (e.g. Llama), e.g.
@@ -459,7 +460,7 @@ class BudgetSpec(SpecModel):
 
     max_wall_seconds: PositiveInt | None = None
     """Stop once this long has passed since the run started."""
-    max_gpu_hours: Annotated[float, Field(gt=0)] | None = None
+    max_gpu_hours: Annotated[float, Field(gt=0, le=1e9)] | None = None
     """Stop once the Jobs' requested GPUs times their run time add up to this."""
     stop_when_coverage_stale_for: PositiveInt | None = None
     """Stop when the archive's coverage has not improved for this many generations."""
@@ -471,7 +472,7 @@ class JobHistorySpec(SpecModel):
 
     keep_failed: bool = True
     """Keep the Jobs (and pods) of failed or rejected steps until the run is deleted."""
-    ttl_seconds_after_finished: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
+    ttl_seconds_after_finished: Annotated[int, Field(ge=3600, le=MAX_SECONDS)] = 7 * 24 * 3600
     """Backstop: Kubernetes deletes any finished Job after this, kept or not (at least 1 h,
     so an operator that is down for a while still finds the outcomes it has not recorded)."""
 
@@ -493,19 +494,19 @@ class RetentionSpec(SpecModel):
 class BenchmarkSpec(SpecModel):
     """One lm-evaluation-harness task the task force is measured on."""
 
-    task: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    task: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.\-]+$")]
     """lm-eval task name (gsm8k, minerva_math, bbh_cot_fewshot, ...), or acdc_toyworld: the toy world's
     held-out split as an lm-eval custom task (its YAML and data are written into the state folder)."""
-    include_path: str | None = None
+    include_path: PathText | None = None
     """Folder of custom task YAMLs (an absolute path, or relative to the state folder on the run's volume)."""
     limit: PositiveInt | None = None
     """Evaluate only the first LIMIT documents (a quick look; coverage is then over those)."""
     shards: PositiveInt = 1
     """Split the documents into this many shards: one evaluation Job per model x shard; a finished shard is
     never re-run."""
-    num_fewshot: Annotated[int, Field(ge=0)] | None = None
+    num_fewshot: Annotated[int, Field(ge=0, le=1000)] | None = None
     """Few-shot examples; None keeps the task's own setting."""
-    metric: Annotated[str, Field(min_length=1)] = "exact_match"
+    metric: Annotated[str, Field(min_length=1, max_length=256, pattern=PRINTABLE)] = "exact_match"
     """The per-sample metric lm-eval logs for the task; a document counts as solved when it is 1."""
 
 
@@ -520,7 +521,7 @@ class EvaluationControlSpec(SpecModel):
 class RewardModelSpec(SpecModel):
     """A Hugging Face sequence classifier (one logit) that scores question + answer pairs for best-of-N."""
 
-    path: Annotated[str, Field(min_length=1)]
+    path: PathText
     """Model folder (absolute, or relative to the state folder) or a hub id present in the dataset cache."""
     batch_size: PositiveInt = 16
 
@@ -531,15 +532,15 @@ class EvaluationSpec(SpecModel):
     enabled: bool = False
     """Evaluate once the final generation has committed (`acdc run`; the operator's evaluation Jobs).
     `acdc evaluate STATE` evaluates the newest committed generation at any time, enabled or not."""
-    benchmarks: list[BenchmarkSpec] = [BenchmarkSpec(task="acdc_toyworld")]
-    task_force_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2, 3]
+    benchmarks: Annotated[list[BenchmarkSpec], Field(max_length=64)] = [BenchmarkSpec(task="acdc_toyworld")]
+    task_force_sizes: Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1, max_length=64)] = [1, 2, 3]
     """The N of coverage@N and best-of-N."""
-    selections: Annotated[list[Literal["taskforce", "seeds", "best", "control"]], Field(min_length=1)] = [
+    selections: Annotated[list[Literal["taskforce", "seeds", "best", "control"]], Field(min_length=1, max_length=4)] = [
         "taskforce", "seeds", "best", "control"]
     """taskforce: the run's greedy coverage on its own pool; seeds: the first N seeds; best: the fittest single
     model; control: N samples of one model (see control)."""
     control: EvaluationControlSpec = EvaluationControlSpec()
-    best_of_n: list[Literal["judge", "rewardModel"]] = []
+    best_of_n: Annotated[list[Literal["judge", "rewardModel"]], Field(max_length=2)] = []
     """How one answer is picked from the task force's N: an LLM judge that sees all N numbered candidates
     (no call when they all agree), or a reward model's highest score."""
     judge: EndpointSpec | None = None
@@ -548,7 +549,7 @@ class EvaluationSpec(SpecModel):
     backend: Literal["auto", "hf", "vllm"] = "auto"
     """lm-eval model backend: auto picks vllm when a GPU is requested for evaluate, else hf."""
     batch_size: PositiveInt = 16
-    dataset_cache: str = "datasets"
+    dataset_cache: PathText = "datasets"
     """HF datasets/hub cache on the run's volume (relative to the state folder); evaluation runs offline
     (HF_DATASETS_OFFLINE, HF_HUB_OFFLINE) against it. Fill it with the prefetch Job or `acdc evaluate --prefetch`."""
     offline: bool = True
