@@ -268,12 +268,15 @@ def build(base: Path, port: int, only: set[str]) -> tuple[list[Path], list[Path]
     return honest, hostile
 
 
-def leftover_task_processes() -> int:
-    """Processes still running the sandbox runtime once the pool is closed (escapees)."""
+def leftover_task_processes(uids: list[int] | None) -> int:
+    """Processes of this pool's task uids (the pool's block as root, else ours) still running
+    the sandbox runtime once the pool is closed: escapees."""
+    low, high = uids or (os.getuid(), os.getuid())
     count = 0
     for entry in Path("/proc").iterdir():
         try:
-            count += entry.name.isdigit() and b"task_process" in (entry / "cmdline").read_bytes()
+            count += (entry.name.isdigit() and low <= entry.stat().st_uid <= high
+                      and b"task_process" in (entry / "cmdline").read_bytes())
         except OSError:
             continue
     return count
@@ -331,7 +334,7 @@ def main() -> None:
             report[attempt] = [{"task": t, "n": n, "right": r, "score": res.score, "kind": res.kind,
                                 "error": (res.error or "")[:200]}
                                for (t, n, r), res in zip(owners, results, strict=True)]
-    report["leftover_processes"] = leftover_task_processes()
+    report["leftover_processes"] = leftover_task_processes(report["confinement"]["uids"])
     report["tree_unchanged"] = digest(base) == before
     report["honest_caches"] = {d.name: json.loads((d / "instances.json").read_text()) for d in honest}
     report["judge_calls"] = len(judge_calls)
