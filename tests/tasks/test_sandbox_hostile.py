@@ -60,7 +60,7 @@ def _run_corpus(as_nobody: bool, *options: str) -> subprocess.CompletedProcess:
             os.chown(base, NOBODY, NOBODY)
             command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, str(script),
                        *command[2:]]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
+        return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     finally:
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(stage, ignore_errors=True)
