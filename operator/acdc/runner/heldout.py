@@ -15,8 +15,8 @@ results are never used to choose it), the same from evolved models only, the N s
 models, the single fittest archive model, the base model alone (in the toy world the
 base still knows the easy levels of every skill that fine-tuning took from the seeds),
 and the best team of N starting models (seeds and base) chosen on the run's generation-0
-pool: the yardstick for what evolution adds beyond selecting among what it started with. Grading is trusted
-code (we generated the answers), so no sandbox. Per-model results are cached in
+pool: the yardstick for what evolution adds beyond selecting among what it started with.
+Grading is trusted code (we generated the answers), so no sandbox. Per-model results are cached in
 STATE/heldout.json; model dirs never change under an id, so a later report only
 evaluates models it has not seen.
 """
