@@ -1,79 +1,137 @@
-"""Operator latency and API cost on kmock: a 3-generation toy run, the real operator process.
+"""Operator cost and latency with K concurrent runs on kmock, next to the operator before issue 15.
 
-Prints the median delay from a Job's completion (the status PATCH) to the creation of
-the next phase's Job, and the operator's API requests per generation. The baseline is
-a design that polls runs every 10 s instead of watching Jobs (median delay 5 s).
-Job creation is observed by a 5 ms poll of the server's store, so delays are +-5 ms.
+    python bench/bench_operator.py [K ...] [--generations G] [--baseline-ref REF]
+
+For each K (default 1 10 100) it starts K four-generation toy runs at once against one
+``acdc operator`` process (the real command, fake phases: the operator alone is measured)
+and prints per K:
+
+- API requests per generation per run (the operator's client and kopf's, watches aside),
+  for generation 1 and for the last one (flat means the cost does not grow with age), and
+  the objects its lists returned per generation per run;
+- the operator process's peak memory (VmHWM);
+- p50 / p99 delay from a Job completing to the run's next Job being created.
+
+The baseline is the same bench against the operator as it was at ``--baseline-ref``
+(default: the commit before issue 15: no resync, every reconcile lists every Job and pod of
+the run, finished Jobs never deleted), extracted with ``git archive`` and run from there.
+The server (``tests/controller/chaos.py``, no chaos injected) honours label selectors and
+resumes watches without replay, as a real one does; the Job stand-in is event-driven.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
+from io import BytesIO
 from pathlib import Path
 
 import kmock
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.controller.cluster import (  # noqa: E402
-    NAMESPACE,
-    Kubelet,
-    declare,
-    fake_phase,
-    operator,
-    run_body,
-    run_object,
-    write_kubeconfig,
-)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.controller.chaos import ChaosEmulator  # noqa: E402
+from tests.controller.cluster import NAMESPACE, Kubelet, declare, fake_phase, run_body, run_object, write_kubeconfig  # noqa: E402
 
-GENERATIONS = 3
-POLLING_BASELINE_S = 5.0
+BASELINE_REF = "8ab08a5"
+"""The operator before issue 15 (the DAG loop in reconcile.py, no resync, whole-run listing)."""
 
 
-def operator_requests(server: kmock.KubernetesEmulator) -> int:
-    """Requests other than the kubelet stand-in's (pod creation, Job status) and the bench's own."""
-    count = 0
-    for request in list(server):
-        path, method = str(request.url.path), request.method.value
-        if (method == "POST" and path.endswith("/pods")) or (method == "PATCH" and "/jobs/" in path):
-            continue
-        count += 1
-    return count
+def extract(ref: str, into: Path) -> Path:
+    """The operator package as it was at ``ref`` (read from git; the worktree is untouched)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "operator"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "operator"
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+async def measure(runs: int, generations: int, package: Path | None) -> dict[str, float]:
+    async with ChaosEmulator() as server, kmock.Server(server):
+        declare(server)
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "ACDC_METRICS_PORT": "0",
+                   "KUBECONFIG": str(write_kubeconfig(Path(tmp) / "kubeconfig", str(server.url).rstrip("/")))}
+            if package is not None:
+                env["PYTHONPATH"] = f"{package}{os.pathsep}{env.get('PYTHONPATH', '')}"
+            state = Path(tmp) / "pvc"
+            state.mkdir()
+            player = Kubelet(server, state, phase_runner=fake_phase, concurrent=True)
+            playing = asyncio.create_task(player.run())
+            log = open(Path(tmp) / "operator.log", "w")  # noqa: SIM115 (closed below)
+            process = subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "operator", "-A", "--standalone",
+                                        "--metrics-port", "0", "--health-port", "0", "--log-level", "warning"],
+                                       env=env, stdout=log, stderr=log)
+            try:
+                population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": generations - 1}
+                names = [f"run-{i:03d}" for i in range(runs)]
+                for name in names:
+                    body = run_body(name, population=population)
+                    async with server.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns",
+                                           json=body) as response:
+                        assert response.status < 300, await response.text()
+                while not all(((run_object(server, n) or {}).get("status") or {}).get("phase") == "Succeeded"
+                              for n in names):
+                    if process.poll() is not None:
+                        raise SystemExit(f"operator exited with {process.returncode}; see its log")
+                    await asyncio.sleep(0.2)
+                peak = peak_rss_mib(process.pid)
+            finally:
+                process.kill()
+                process.wait()
+                log.close()
+                playing.cancel()
+    delays = []
+    for name in names:
+        created = sorted(t for job, t in player.seen.items() if job.startswith(name + "-"))
+        completed = sorted(t for job, t in player.finished.items() if job.startswith(name + "-"))
+        for t in created[1:]:
+            earlier = [c for c in completed if c <= t]
+            if earlier:
+                delays.append(t - earlier[-1])
+    per_generation = {g: statistics.mean(server.load[(n, g)] for n in names) for g in range(generations)}
+    listed = statistics.mean(server.listed[(n, generations - 1)] for n in names)
+    return {"first": per_generation[1], "last": per_generation[generations - 1], "listed_last": listed,
+            "listed_first": statistics.mean(server.listed[(n, 1)] for n in names),
+            "peak": peak, "p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99)}
+
+
+def line(label: str, m: dict[str, float]) -> str:
+    return (f"  {label:9s} requests/gen/run g1 {m['first']:6.1f}  last {m['last']:6.1f} | "
+            f"listed objects/gen/run g1 {m['listed_first']:7.1f}  last {m['listed_last']:7.1f} | "
+            f"peak RSS {m['peak']:6.1f} MiB | completion->next Job p50 {m['p50'] * 1000:6.0f} ms  "
+            f"p99 {m['p99'] * 1000:6.0f} ms")
 
 
 async def main() -> None:
-    async with kmock.KubernetesEmulator() as server, kmock.Server(server):
-        declare(server)
-        with tempfile.TemporaryDirectory() as tmp:
-            os.environ["KUBECONFIG"] = str(write_kubeconfig(Path(tmp) / "kubeconfig", str(server.url).rstrip("/")))
-            os.environ["ACDC_METRICS_PORT"] = "0"
-            state = Path(tmp) / "pvc"
-            state.mkdir()
-            player = Kubelet(server, state, poll_s=0.005, phase_runner=fake_phase)  # the operator alone
-            task = asyncio.create_task(player.run())
-            body = run_body(population={"size": 2, "childrenPerGeneration": 2, "initialSize": 3, "generations": GENERATIONS - 1})
-            async with operator():
-                before = operator_requests(server)
-                async with server.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns", json=body):
-                    pass
-                while ((run_object(server) or {}).get("status") or {}).get("phase") != "Succeeded":
-                    await asyncio.sleep(0.01)
-                requests = operator_requests(server) - before - 1
-            task.cancel()
-    completions = sorted(player.finished.values())
-    delays = []
-    for created in player.seen.values():
-        earlier = [t for t in completions if t <= created]
-        if earlier:
-            delays.append(created - earlier[-1])
-    print(f"jobs: {len(player.seen)}, generations: {GENERATIONS}")
-    print(f"median Job completion -> next Job creation: {statistics.median(delays) * 1000:.0f} ms "
-          f"(baseline, 10 s polling: {POLLING_BASELINE_S * 1000:.0f} ms)")
-    print(f"operator API requests per generation: {requests / GENERATIONS:.1f} "
-          f"({len(player.seen) / GENERATIONS:.1f} Jobs per generation)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=int, default=[1, 10, 100])
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = extract(args.baseline_ref, Path(tmp))
+        for k in args.runs:
+            print(f"K = {k} concurrent runs, {args.generations} generations each", flush=True)
+            print(line("now", await measure(k, args.generations, None)), flush=True)
+            print(line(f"@{args.baseline_ref}", await measure(k, args.generations, baseline)), flush=True)
 
 
 if __name__ == "__main__":
