@@ -19,6 +19,7 @@ from typing import Any
 
 from acdc import metrics
 from acdc.controller import names
+from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
@@ -86,6 +87,9 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
             emit("Warning", "InvalidSpec", message[:1000])
         return _finish(kube, ref, old, status, result)
     if status.get("phase") in ("Succeeded", "Failed") and _failed_reason(status) != "InvalidSpec":
+        if evaluation_pending(spec, status):  # the separate stage after the final generation
+            advance_evaluation(kube, ref, spec, status, emit, result.created)
+            return _finish(kube, ref, old, status, result)
         return result
     if _failed_reason(status) == "InvalidSpec":
         status["conditions"] = set_condition(status.get("conditions", []), "Failed", "False", "SpecValid", "")
@@ -240,5 +244,5 @@ def _finish(kube: Kube, ref: RunRef, old: dict[str, Any], status: dict[str, Any]
 
 def _public_status(status: dict[str, Any]) -> dict[str, Any]:
     """The status fields the metrics mirror (the model rejects unknown keys)."""
-    keys = ("phase", "generation", "archive", "taskPoolSize")
+    keys = ("phase", "generation", "archive", "taskPoolSize", "evaluation")
     return {key: status[key] for key in keys if status.get(key) is not None}
