@@ -203,6 +203,8 @@ class Kubelet:
             self.playing.discard(name)
 
     async def _play(self, name: str, job: dict[str, Any]) -> None:
+        if "acdc.dev/evaluation" in job["metadata"]["labels"]:
+            return await self._play_command(name, job)
         step = Step.parse(job["metadata"]["labels"]["acdc.dev/step"])
         backoff = job["spec"]["backoffLimit"]
         while True:
@@ -220,6 +222,23 @@ class Kubelet:
             if attempt >= backoff:
                 return await self._finish(name, "Failed", "BackoffLimitExceeded")
 
+    async def _play_command(self, name: str, job: dict[str, Any]) -> None:
+        """An evaluation Job: its container's own `acdc ...` command, in-process, against the 'PVC'."""
+        from acdc.cli.main import main
+        from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG
+
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        termination = self.state.parent / "mounts" / f"{name}.termination"
+        mounts = {STATE_MOUNT: str(self.state), SPEC_FILE: str(self._mount_spec(job)), TERMINATION_LOG: str(termination)}
+        argv = [mounts.get(arg, arg) for arg in container["command"][1:]]
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+        code = await asyncio.to_thread(main, argv)
+        message = termination.read_text() if termination.exists() else None
+        await self._pod(name, job["spec"]["template"]["metadata"]["labels"], 0, code, None, message)
+        with (self.state / "executed.log").open("a") as log:
+            log.write(name + "\n")
+        await self._finish(name, "Complete" if code == 0 else "Failed", "Completed" if code == 0 else "BackoffLimitExceeded")
+
     def _mount_spec(self, job: dict[str, Any]) -> Path:
         """The Job's spec ConfigMap as the file its container sees at /etc/acdc/run.yaml."""
         volumes = job["spec"]["template"]["spec"]["volumes"]
@@ -232,10 +251,10 @@ class Kubelet:
         return mount / "run.yaml"
 
     async def _pod(self, job: str, template_labels: dict[str, str], attempt: int, code: int,
-                   record: StepRecord | None) -> None:
+                   record: StepRecord | None, message: str | None = None) -> None:
         terminated: dict[str, Any] = {"exitCode": code}
-        if record is not None:
-            terminated["message"] = json.dumps(record.to_dict())
+        if record is not None or message is not None:
+            terminated["message"] = message if message is not None else json.dumps(record.to_dict())
         labels = {**template_labels, "batch.kubernetes.io/job-name": job}  # as the Job controller labels pods
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": f"{job}-{attempt}", "namespace": NAMESPACE, "labels": labels},

@@ -2,7 +2,8 @@
 
 Sharded and resumable: each (benchmark, model, variant, shard) writes its per-sample log
 once it is complete, and a rerun skips the logs that exist, so a killed evaluation goes on
-where it stopped. The operator runs one shard per Job (``--shard``) and a final summary.
+where it stopped. The operator runs the same command in its evaluation Jobs: ``--plan``
+(reports the shard count), ``--shard-index I`` (one shard per Job), then the summary.
 """
 
 from __future__ import annotations
@@ -15,47 +16,55 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="benchmark the archive (lm-eval): coverage@N, best-of-N, diversity")
     parser.add_argument("state", type=Path, help="the run's state folder")
+    parser.add_argument("--run", type=Path, default=None, help="spec file to use instead of STATE/run.yaml")
     parser.add_argument("--shard", action="append", default=None, metavar="NAME",
                         help="evaluate only this shard (TASK/MODEL/VARIANT/KofS, see --plan); repeatable")
-    parser.add_argument("--plan", action="store_true", help="list the shards and whether each is done, then exit")
+    parser.add_argument("--shard-index", type=int, default=None, metavar="I",
+                        help="evaluate only the I-th shard of the plan (one evaluation Job each)")
+    parser.add_argument("--plan", action="store_true", help="choose the models, list the shards and exit")
     parser.add_argument("--no-summary", action="store_true", help="only run shards; do not compute the results")
+    parser.add_argument("--report", action="store_true", help="write STATE/report.html after the summary")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1)")
+    parser.add_argument("--termination-log", type=Path, default=None,
+                        help="write a small JSON result here (the Job's termination message)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=handle_evaluate)
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
+    from acdc.atomic import write_text
     from acdc.errors import UserError
     from acdc.evaluation.harness import pin_threads
+    from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation, prepare
+    from acdc.evaluation.plan import plan_shards
+    from acdc.evaluation.results import render_headline
+    from acdc.evaluation.samples import is_done
 
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
+    snapshot = open_evaluation(args.state, args.run)
     pin_threads(args.threads)
     if args.plan:
-        return _print_plan(args.state)
-    from acdc.evaluation.pipeline import apply_offline, evaluate_run
-    from acdc.evaluation.results import render_headline
-
-    apply_offline(args.state)
-    results = evaluate_run(args.state, device=args.device, shards=args.shard, summary=not args.no_summary)
-    if results is None:
-        print("evaluation: shards run; results not computed yet (other shards are missing or --no-summary)")
-    elif args.json:
-        print(json.dumps(results, indent=2))
+        planned = plan_shards(snapshot.run.spec.evaluation, prepare(snapshot))
+        for index, shard in enumerate(planned):
+            print(f"{index:>4} {'done   ' if is_done(args.state, shard) else 'pending'} {shard.name}")
+        report: dict[str, object] = {"shards": len(planned)}
     else:
-        print(render_headline(results.get("headline")))
-    return 0
+        apply_offline(snapshot)
+        results = evaluate_run(snapshot, device=args.device, shards=args.shard, shard_index=args.shard_index,
+                               summary=not args.no_summary)
+        if results is None:
+            print("evaluation: shards run; results not computed yet (other shards are missing or --no-summary)")
+        elif args.json:
+            print(json.dumps(results, indent=2))
+        else:
+            print(render_headline(results.get("headline")))
+        report = {"headline": results.get("headline")} if results else {}
+        if results is not None and args.report:
+            from acdc.runner.report import build_report
 
-
-def _print_plan(state: Path) -> int:
-    from acdc.evaluation.pipeline import prepare
-    from acdc.evaluation.plan import plan_shards
-    from acdc.evaluation.samples import is_done
-    from acdc.runner.snapshot import open_snapshot
-
-    snapshot = open_snapshot(state)
-    snapshot.require_archive()
-    for shard in plan_shards(snapshot.run.spec.evaluation, prepare(snapshot)):
-        print(f"{'done   ' if is_done(state, shard) else 'pending'} {shard.name}")
+            print(f"report: {build_report(args.state, heldout=False).resolve()}")
+    if args.termination_log is not None:
+        write_text(args.termination_log, json.dumps(report))
     return 0

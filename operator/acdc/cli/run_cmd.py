@@ -96,12 +96,13 @@ def _evaluate(state: Path, name: str) -> None:
     """spec.evaluation.enabled: benchmark the final archive (resumable: a rerun of `acdc run` goes on)."""
     from acdc import metrics
     from acdc.evaluation.harness import pin_threads
-    from acdc.evaluation.pipeline import apply_offline, evaluate_run
+    from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation
     from acdc.evaluation.results import render_headline
 
     pin_threads(1)
-    apply_offline(state)
-    results = evaluate_run(state)
+    snapshot = open_evaluation(state)
+    apply_offline(snapshot)
+    results = evaluate_run(snapshot)
     if results is not None:
         metrics.set_evaluation("local", name, results)
     print(f"evaluation: {render_headline(results.get('headline') if results else None)}")

@@ -22,6 +22,7 @@ from typing import Any
 from acdc import metrics
 from acdc.controller import names, tenancy
 from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
+from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
@@ -97,6 +98,8 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         return _finish(kube, ref, old, status, result)
     _delete_closed_jobs(kube, ref, spec, status)  # from what the server holds: outcomes already saved
     if status.get("phase") in ("Succeeded", "Failed") and _failed_reason(status) != "InvalidSpec":
+        if evaluation_pending(spec, status):  # the separate stage after the final generation
+            advance_evaluation(kube, ref, spec, status, emit, result.created)
         return _finish(kube, ref, old, status, result)
     if _failed_reason(status) == "InvalidSpec":
         status["conditions"] = set_condition(status.get("conditions", []), "Failed", "False", "SpecValid", "")
@@ -325,5 +328,5 @@ def _finish(kube: Kube, ref: RunRef, old: dict[str, Any], status: dict[str, Any]
 
 def _public_status(status: dict[str, Any]) -> dict[str, Any]:
     """The status fields the metrics mirror (the model rejects unknown keys)."""
-    keys = ("phase", "generation", "archive", "taskPoolSize")
+    keys = ("phase", "generation", "archive", "taskPoolSize", "evaluation")
     return {key: status[key] for key in keys if status.get(key) is not None}

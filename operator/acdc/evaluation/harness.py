@@ -10,6 +10,7 @@ with the hub switched off, so an evaluation Job never downloads anything.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +85,9 @@ def document_count(task: Any, limit: int | None) -> int:
 
 def _model(config: HarnessConfig, model_path: str) -> tuple[str, dict[str, Any]]:
     if config.backend == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError("the vllm backend of lm-eval needs the vllm package (the worker image has it); "
+                            "set evaluation.backend: hf or resources.evaluate.gpus: 0 to use transformers")
         return "vllm", {"pretrained": model_path, "dtype": config.dtype, "max_model_len": config.max_model_len,
                         "gpu_memory_utilization": config.gpu_memory_utilization}
     return "hf", {"pretrained": model_path, "dtype": config.dtype}

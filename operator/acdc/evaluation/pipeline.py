@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from acdc.evaluation.samples import Sample, Shard, is_done, load_answers, save_s
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
 from acdc.evaluation.toyworld_task import write_task_dir
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
+from acdc.spec import load_run
 from acdc.spec.run import BenchmarkSpec, CoevolutionRunSpec
 from acdc.tasks.answers import SYSTEM_PROMPTS
 
@@ -47,14 +49,22 @@ SELECTIONS_FILE = "selections.json"
 ShardRunner = Callable[[Shard, str, HarnessConfig, float, int], list[Sample]]
 
 
-def apply_offline(root: Path) -> None:
+def open_evaluation(root: Path, run_path: Path | None = None) -> RunSnapshot:
+    """The run's newest committed generation, with the spec from ``run_path`` when given (the
+    operator mounts the live spec: spec.evaluation may be edited after the run started)."""
+    snapshot = open_snapshot(root)
+    snapshot.require_archive()
+    return replace(snapshot, run=load_run(run_path)) if run_path is not None else snapshot
+
+
+def apply_offline(snapshot: RunSnapshot) -> None:
     """Point the HF caches at the run's dataset cache (when filled) and switch the hub off, per spec.evaluation.
 
     Set before lm-eval (and with it ``datasets``) is imported: both read these at import time.
     """
-    spec = open_snapshot(root).run.spec.evaluation
+    spec = snapshot.run.spec.evaluation
     cache = Path(spec.dataset_cache)
-    cache = cache if cache.is_absolute() else root / cache
+    cache = cache if cache.is_absolute() else snapshot.root / cache
     for key, value in offline_environment(cache if cache.is_dir() else None, spec.offline).items():
         os.environ.setdefault(key, value)
 
@@ -208,21 +218,25 @@ def best_of_n_pickers(snapshot: RunSnapshot, device: str = "cpu") -> tuple[Numbe
     return judge, reward
 
 
-def evaluate_run(root: Path, device: str = "cpu", runner: ShardRunner = run_shard,
-                 shards: Sequence[str] | None = None, summary: bool = True) -> dict[str, Any] | None:
-    """Run every missing shard (or only the named ones), then summarise when all are done."""
-    snapshot = open_snapshot(root)
-    snapshot.require_archive()
+def evaluate_run(snapshot: RunSnapshot, device: str = "cpu", runner: ShardRunner = run_shard,
+                 shards: Sequence[str] | None = None, shard_index: int | None = None,
+                 summary: bool = True) -> dict[str, Any] | None:
+    """Run every missing shard (or only the named ones, or the plan's ``shard_index``-th), then
+    summarise when all are done. Returns the results, or None when shards are still missing."""
     spec = snapshot.run.spec
     selections = prepare(snapshot)
     planned = plan_shards(spec.evaluation, selections)
+    if shard_index is not None:
+        if not 0 <= shard_index < len(planned):
+            raise UserError(f"--shard-index {shard_index} is outside the plan's {len(planned)} shards")
+        shards = [planned[shard_index].name]
     chosen = [s for s in planned if shards is None or s.name in shards]
     if shards is not None and len(chosen) != len(set(shards)):
         unknown = sorted(set(shards) - {s.name for s in planned})
         raise UserError(f"no such evaluation shard(s): {', '.join(unknown)}")
-    ran = sum(run_one(root, spec, selections, shard, device, runner) for shard in chosen)
+    ran = sum(run_one(snapshot.root, spec, selections, shard, device, runner) for shard in chosen)
     log.info("evaluation: %d shard(s) run, %d already done", ran, len(chosen) - ran)
-    if not summary or not all(is_done(root, s) for s in planned):
+    if not summary or not all(is_done(snapshot.root, s) for s in planned):
         return None
     judge, reward = best_of_n_pickers(snapshot, device)
     return summarise(snapshot, selections, judge, reward)

@@ -108,6 +108,16 @@ class MetricsRecorder:
             {"archive": archive.size, "bestFitness": archive.best_fitness, "meanFitness": archive.mean_fitness,
              "coverage": archive.coverage, "pool": status.task_pool_size},
         )
+        evaluation = status.evaluation
+        if evaluation is not None and evaluation.shards_total is not None:
+            self.set_evaluation_shards(namespace, run, evaluation.shards_done,
+                                       evaluation.shards_total - evaluation.shards_done)
+        if evaluation is not None and evaluation.benchmark and evaluation.size is not None:
+            for selection in ("taskforce", "seeds", "best"):
+                value = getattr(evaluation, selection)
+                if value is not None:
+                    f.benchmark_coverage.labels(namespace, run, evaluation.benchmark, selection,
+                                                str(evaluation.size)).set(float(value))
 
     def set_evaluation(self, namespace: str, run: str, results: Mapping[str, Any]) -> None:
         """Mirror an evaluation summary (``acdc evaluate``'s results.json) into the benchmark gauges."""

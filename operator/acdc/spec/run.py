@@ -558,6 +558,9 @@ class EvaluationSpec(SpecModel):
     def _consistent(self) -> EvaluationSpec:
         if "rewardModel" in self.best_of_n and self.reward_model is None:
             raise ValueError("evaluation.rewardModel is required when bestOfN lists rewardModel")
+        if self.judge is not None and self.judge.url is None:
+            raise ValueError("evaluation.judge must name a url (the operator deploys only the run's judge and "
+                             "scientist servers; leave evaluation.judge unset to use them)")
         tasks = [b.task for b in self.benchmarks]
         if len(set(tasks)) != len(tasks):
             raise ValueError(f"evaluation.benchmarks lists a task twice: {tasks}")

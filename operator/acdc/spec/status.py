@@ -32,15 +32,18 @@ class ArchiveSummary(SpecModel):
 
 
 class EvaluationSummary(SpecModel):
-    """The benchmark headline once evaluation has run: coverage@N of the task force, the seeds, the best model."""
+    """Benchmark evaluation after the run (spec.evaluation): progress, then the headline coverage@N."""
 
-    benchmark: str
-    size: int
-    taskforce: float
+    phase: Literal["Running", "Succeeded", "Failed"] = "Running"
+    message: str | None = None
+    shards_total: int | None = None
+    shards_done: int = 0
+    benchmark: str | None = None
+    size: int | None = None
+    taskforce: float | None = None
+    """Coverage@N of the run's task force on the first benchmark (N = size)."""
     seeds: float | None = None
     best: float | None = None
-    shards_done: int = 0
-    shards_total: int = 0
 
 
 class StepProgress(SpecModel):

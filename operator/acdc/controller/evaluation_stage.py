@@ -1,0 +1,144 @@
+"""The benchmark evaluation stage: Jobs the operator runs after a run's final generation.
+
+It is a separate, small stage after the generation DAG (which ends when the run is
+Succeeded), so the DAG stays the single description of a generation. Three kinds of Job,
+all running ``acdc evaluate`` against the run's volume with the live spec:
+
+    plan (CPU)  ->  shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)  ->  summary (CPU)
+
+The plan Job chooses the compared models on the volume and reports the number of shards S
+in its termination message (the operator cannot read the volume); each shard Job writes
+one per-sample log; the summary Job computes coverage@N and best-of-N, writes the report
+and reports the headline, which lands in ``status.evaluation``. Job names are
+deterministic, so a restarted operator re-derives everything from status and Jobs, and a
+re-created shard Job finds its log and exits at once (finished shards are never re-run).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from acdc.controller import names
+from acdc.controller.job_env import api_key_env
+from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG, build_job
+from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
+from acdc.controller.kube import JOBS, PODS, Kube
+from acdc.controller.run_ref import RunRef
+from acdc.controller.volume_manifests import claim_name
+from acdc.phases.dag import Phase, Step
+from acdc.spec import CoevolutionRunSpec
+
+STAGE = "benchmark"
+LABEL_EVALUATION = f"{names.GROUP}/evaluation"
+Emit = Callable[[str, str, str], None]
+
+
+def evaluation_pending(spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:
+    """A finished run whose spec asks for evaluation that has not ended yet."""
+    phase = (status.get("evaluation") or {}).get("phase")
+    return spec.evaluation.enabled and status.get("phase") == "Succeeded" and phase not in ("Succeeded", "Failed")
+
+
+def job_name(run: str, part: str) -> str:
+    return f"{names.short(run, names.MAX_NAME - len('-eval-summary'))}-eval-{part}"
+
+
+def _command(part: str, device: str) -> list[str]:
+    base = ["acdc", "evaluate", STATE_MOUNT, "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
+    if part == "plan":
+        return [*base, "--plan"]
+    if part == "summary":
+        return [*base, "--report"]
+    return [*base, "--shard-index", str(int(part)), "--no-summary", "--device", device]
+
+
+def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int, part: str) -> dict[str, Any]:
+    """A Job of the stage: the phase Job of the same resource class, renamed and given its command.
+
+    Shards use spec.resources.evaluate (GPU Jobs); plan and summary the small control class.
+    """
+    shard = part not in ("plan", "summary")
+    template = Step(generation, Phase.EVALUATE, 0) if shard else Step(generation, Phase.SELECT)
+    job = build_job(ref, spec, template, claim_name(ref, spec))
+    labels = {**names.run_labels(ref.name), names.LABEL_GENERATION: str(generation), names.LABEL_PHASE: STAGE,
+              LABEL_EVALUATION: part}
+    name = job_name(ref.name, part)
+    job["metadata"]["name"] = name
+    job["metadata"]["labels"] = {**labels, **{k: v for k, v in job["metadata"]["labels"].items()
+                                              if k == names.LABEL_KUEUE_QUEUE}}
+    job["spec"]["template"]["metadata"]["labels"] = labels
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    device = "cuda" if spec.resources.evaluate.gpus > 0 else "cpu"
+    container["command"] = _command(part, device)
+    endpoint = spec.best_of_n_judge
+    if part == "summary" and "judge" in spec.evaluation.best_of_n and endpoint and endpoint.api_key_secret:
+        secret = endpoint.api_key_secret
+        container["env"].append({"name": api_key_env("judge"),
+                                 "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    return job
+
+
+def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any]:
+    """The JSON the Job's container wrote to its termination log ({} when none)."""
+    pods = pods_of(job["metadata"]["name"], kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
+    for pod in reversed(pods):
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            message = ((container.get("state") or {}).get("terminated") or {}).get("message")
+            try:
+                return dict(json.loads(message)) if message else {}
+            except (ValueError, TypeError):
+                continue
+    return {}
+
+
+def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit,
+                       created: list[str]) -> None:
+    """One level-triggered step of the stage: read its Jobs, record what finished, create what is due."""
+    generation = int(status.get("generation", 0))
+    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
+    jobs = {job["metadata"]["labels"].get(LABEL_EVALUATION): job for job in listed
+            if (job["metadata"].get("labels") or {}).get(LABEL_EVALUATION)}
+    evaluation = dict(status.get("evaluation") or {"phase": "Running"})
+    status["evaluation"] = evaluation
+
+    def create(part: str) -> None:
+        if part not in jobs and kube.create(build_evaluation_job(ref, spec, generation, part)):
+            created.append(job_name(ref.name, part))
+
+    def failed(part: str) -> bool:
+        condition = finished_condition(jobs[part])
+        if condition is None or condition["type"] != "Failed":
+            return False
+        message = f"evaluation {part} Job failed: {condition.get('reason')} {condition.get('message') or ''}".strip()
+        evaluation.update(phase="Failed", message=message[:300])
+        emit("Warning", "EvaluationFailed", message)
+        return True
+
+    if "plan" not in jobs or not is_finished(jobs["plan"]):
+        create("plan")
+        return
+    if failed("plan"):
+        return
+    if "shardsTotal" not in evaluation:
+        evaluation["shardsTotal"] = int(_reported(kube, ref, jobs["plan"]).get("shards", 0))
+        emit("Normal", "EvaluationStarted", f"benchmark evaluation: {evaluation['shardsTotal']} shard Job(s)")
+    total = int(evaluation["shardsTotal"])
+    parts = [f"{i:03d}" for i in range(total)]
+    if any(part in jobs and failed(part) for part in parts):
+        return
+    evaluation["shardsDone"] = sum(part in jobs and is_finished(jobs[part]) for part in parts)
+    for part in parts:
+        create(part)
+    if evaluation["shardsDone"] < total:
+        return
+    if "summary" not in jobs or not is_finished(jobs["summary"]):
+        create("summary")
+        return
+    if failed("summary"):
+        return
+    headline = _reported(kube, ref, jobs["summary"]).get("headline") or {}
+    evaluation.update({k: headline[k] for k in ("benchmark", "size", "taskforce", "seeds", "best") if k in headline})
+    evaluation["phase"] = "Succeeded"
+    emit("Normal", "EvaluationSucceeded", json.dumps(headline)[:500])

@@ -1,0 +1,58 @@
+"""The operator's benchmark evaluation stage against kmock: after the final generation it
+creates the plan Job, one Job per model x benchmark shard, then the summary Job; the
+Jobs run the real `acdc evaluate` commands on the 'PVC', and the headline reaches status."""
+
+from __future__ import annotations
+
+import json
+
+from acdc.controller.evaluation_stage import job_name
+from acdc.evaluation.results import load_results
+from tests.controller.cluster import JOBS, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.test_operator_run import create_run, phase_of
+
+EVALUATION = {"enabled": True, "benchmarks": [{"task": "acdc_toyworld", "shards": 2, "limit": 30}],
+              "taskForceSizes": [1, 2]}
+
+
+def evaluation_of(cluster) -> dict:
+    return ((run_object(cluster) or {}).get("status") or {}).get("evaluation") or {}
+
+
+async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    async with kubelet(cluster, state) as player, operator():
+        await create_run(cluster, run_body(evaluation=EVALUATION,  # a CPU cluster: lm-eval's HF backend
+                                           resources={"evaluate": {"gpus": 0, "cpu": "1", "memory": "2Gi"}}))
+        await wait_for(lambda: evaluation_of(cluster).get("phase") in ("Succeeded", "Failed"), timeout=900)
+    evaluation = evaluation_of(cluster)
+    assert phase_of(cluster) == "Succeeded"
+    assert evaluation["phase"] == "Succeeded", evaluation
+
+    executed = (state / "executed.log").read_text().split()
+    total = evaluation["shardsTotal"]
+    shards = [job_name("demo", f"{i:03d}") for i in range(total)]
+    evaluation_jobs = [job_name("demo", "plan"), *shards, job_name("demo", "summary")]
+    assert [name for name in executed if "-eval-" in name][0] == job_name("demo", "plan")
+    assert sorted(n for n in executed if "-eval-" in n) == sorted(evaluation_jobs)  # each exactly once
+    assert executed.index(job_name("demo", "summary")) > max(executed.index(s) for s in shards)
+    assert executed.index(job_name("demo", "plan")) > executed.index("g0001-select")
+    assert all(player.attempts[name] == 1 for name in evaluation_jobs)
+    assert evaluation["shardsDone"] == total == len(list((state / "evaluation" / "samples").rglob("shard-*.json")))
+
+    jobs = {key[2]: obj.raw for key, obj in cluster.objects.items() if key[0] == JOBS and not obj.deleted}
+    shard_job = jobs[shards[0]]
+    container = shard_job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:2] == ["acdc", "evaluate"] and "--shard-index" in container["command"]
+    assert shard_job["metadata"]["labels"]["acdc.dev/phase"] == "benchmark"
+    assert "acdc.dev/step" not in shard_job["metadata"]["labels"]
+    assert "--device" in container["command"] and container["command"][-1] == "cpu"
+    assert "nvidia.com/gpu" not in container["resources"]["requests"]
+
+    results = load_results(state)
+    assert results is not None
+    assert {k: evaluation[k] for k in ("benchmark", "size", "taskforce")} == \
+        {k: results["headline"][k] for k in ("benchmark", "size", "taskforce")}
+    assert (state / "report.html").is_file() and "coverage-acdc_toyworld" in (state / "report.html").read_text()
+    assert json.loads((state / "evaluation" / "selections-g0001.json").read_text())["taskforce"]
