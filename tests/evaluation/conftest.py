@@ -1,4 +1,4 @@
-"""A copy of the shared finished MINI run whose spec asks for a benchmark evaluation."""
+"""Copies of the shared finished MINI run whose spec asks for a benchmark evaluation."""
 
 from __future__ import annotations
 
@@ -9,18 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.runner.conftest import MINI, acdc_run
+from tests.runner.conftest import finished_state  # noqa: F401 (fixture)
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="session")
-def mini_state(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> Path:  # noqa: F811 (fixture)
-    """A finished MINI run without its report (the report's held-out grading is not needed here)."""
-    folder = tmp_path_factory.mktemp("evaluation")
-    (folder / "mini.yaml").write_text(yaml.safe_dump(MINI))
-    result = acdc_run(str(folder / "mini.yaml"), "--state", str(folder / "state"), timeout=3600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder / "state"
+def mini_state(finished_state: Path) -> Path:  # noqa: F811 (fixture)
+    """The session's one finished MINI run (tests.runner.conftest); tests change copies only."""
+    return finished_state
 
 
 @pytest.fixture(autouse=True)

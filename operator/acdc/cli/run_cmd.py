@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
+    from acdc.phases.integrity import require_committed
     from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
@@ -50,7 +51,9 @@ def handle(args: argparse.Namespace) -> int:
         with StateLock(state):
             run = effective_run(args.file, state, args.generations)
             if already_finished(run.spec, state):
-                # Checked before building the toy world or the report: both take seconds.
+                # Checked before building the toy world or the report: both take seconds. The
+                # cheap integrity check still runs: a finished run's damage is named, not hidden.
+                require_committed(state)
                 report = state / REPORT_FILE
                 print(f"run {run.metadata.name!r} already finished; state in {state}"
                       + (f"; report: {report.resolve()}" if report.is_file() else ""))
