@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import UserError
-    from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
+    from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import effective_run, prepare_toy_world, store_run
     from acdc.spec import load_run
@@ -46,11 +45,7 @@ def handle(args: argparse.Namespace) -> int:
             metrics.start_server(args.metrics_port)
         options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
         runner = LocalRunner(state, run.metadata.name, run.spec, options)
-        try:
-            runner.run()
-        except (RunFailed, Interrupted) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
+        runner.run()  # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if not args.no_report:
         _write_report(state)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
+from acdc.errors import Interrupted, RunFailed
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, generation_complete, ready, run_finished, skipped
 from acdc.runner.pool import WorkerPool
@@ -24,16 +25,6 @@ from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
 
 log = logging.getLogger(__name__)
-
-
-class RunFailed(Exception):
-    """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
-
-    exit_code = 1
-
-
-class Interrupted(Exception):
-    exit_code = 130
 
 
 @dataclass
