@@ -83,3 +83,13 @@ def test_step_names_round_trip(step: Step) -> None:
 
 def test_only_per_model_steps_are_droppable() -> None:
     assert {p for p in Phase if p.droppable} == {Phase.MERGE, Phase.EVALUATE, Phase.SCORE, Phase.REEVALUATE, Phase.RESCORE}
+
+
+def test_adaptation_interval_is_the_references() -> None:
+    """The pool adapts when g % interval == 0 for g >= 1; interval 0 never adapts."""
+    shape = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2,
+                     adaptation_interval=5, generations=None)
+    assert [g for g in range(12) if shape.adapts(g)] == [5, 10]
+    never = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2,
+                     adaptation_interval=0, generations=None)
+    assert not any(never.adapts(g) for g in range(12))

@@ -30,7 +30,7 @@ def _client(ctx: PhaseContext, role: str) -> Any:
     from acdc.phases.world import endpoint_client
 
     endpoint = ctx.spec.scientist.endpoint if role == "scientist" else ctx.spec.embedding.endpoint
-    return endpoint_client(endpoint, f"{ctx.run_name}-{role}", role, ctx.run_name)
+    return endpoint_client(endpoint, role, ctx.run_name)
 
 
 def make_scientist(ctx: PhaseContext, pool: Any) -> Any:

@@ -132,14 +132,22 @@ def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
         yield pool
 
 
-def endpoint_client(endpoint: Any, service_name: str, role: str, run_name: str) -> Any:
-    """An OpenAIClient for an endpoint spec; a deployed server is reached through its Service."""
+def endpoint_client(endpoint: Any, role: str, run_name: str) -> Any:
+    """An OpenAIClient for an endpoint spec.
+
+    Phases only ever see a URL: the operator rewrites a ``deploy`` endpoint to its Service's
+    URL before a Job starts (``controller.server_manifests.in_cluster_spec``), and nothing
+    deploys servers for the local runner, so an endpoint without one cannot be reached.
+    """
     import os
 
     from acdc import metrics
     from acdc.llm_client import OpenAIClient
 
-    url = endpoint.url or f"http://{service_name}:8000/v1"
+    url = endpoint.url
+    if url is None:
+        raise PhaseError(f"the {role} endpoint has no url: a `deploy` endpoint is served only when the "
+                         "operator runs the run; locally, give the url of a running server")
     api_key = os.environ.get(f"ACDC_{role.upper()}_API_KEY") if endpoint.api_key_secret else None
     namespace = os.environ.get("ACDC_NAMESPACE", "local")
     return OpenAIClient(
@@ -159,6 +167,5 @@ def make_judge(ctx: PhaseContext) -> Any:
         return None
     from acdc.tasks.judge import LLMJudge
 
-    service = f"{ctx.run_name}-{'judge' if ctx.spec.judge.endpoint else 'scientist'}"
-    client = endpoint_client(endpoint, service, "judge", ctx.run_name)
+    client = endpoint_client(endpoint, "judge", ctx.run_name)
     return LLMJudge(client, temperature=ctx.spec.judge.temperature, max_tokens=ctx.spec.judge.max_tokens)

@@ -32,6 +32,7 @@ from typing import Any
 
 from acdc.atomic import read_json, write_json
 from acdc.engine.rng import derived_seed
+from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, tasks_dir
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_task_force
@@ -43,7 +44,7 @@ HELDOUT_FILE = "heldout.json"
 HELDOUT_VERSION = 2  # 2: coverage per area (domain or "combined") instead of per skill
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
-SOLVED_FRACTION = 0.5
+SOLVED_FRACTION = SOLVED_THRESHOLD  # the run's own "solved" rule, applied to held-out buckets
 
 Grader = Callable[[str, Sequence["HeldoutTask"]], dict[str, float]]
 

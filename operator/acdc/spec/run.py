@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.spec.base import SpecModel
 from acdc.spec.quantity import Quantity
 
@@ -20,7 +21,6 @@ API_VERSION = "v1alpha1"
 KIND = "CoevolutionRun"
 PLURAL = "coevolutionruns"
 
-TOYWORLD_MODELS = ("base", "arithmetic", "strings", "lists")
 SEED_TASK_PATTERN = r"^(builtin:(reference|toyworld)|[^:]+)$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -119,7 +119,7 @@ class SelectionSpec(SpecModel):
     """dns: dominated novelty; topFitness: the elitist ablation."""
     k_neighbors: PositiveInt = 3
     """Fitter neighbours averaged in the dominated-novelty score."""
-    skill_threshold: Fraction = 0.5
+    skill_threshold: Fraction = SOLVED_THRESHOLD
     """A task counts as solved when its score is at least this."""
     use_skill_ratio: bool = True
     """Distance = share of tasks solved that the fitter model fails; false: Hamming distance."""

@@ -124,6 +124,10 @@ class ProceduralScientist:
             params = FamilyParams(skills, _clamp(skill, min(current.difficulty, (low + high) // 2)), current.instances)
         return self._write(params, context, parent=parent, kind=kind, pass_rate=pass_rate)
 
+    def write_family(self, params: FamilyParams, context: ScientistContext) -> Path:
+        """Write one task of a chosen family, as generation 0 writes it (the built-in seed tasks)."""
+        return self._write(params.validate(), context, parent=None, kind="initial")
+
     def _write(self, params: FamilyParams, context: ScientistContext, parent: Path | None, kind: str,
                pass_rate: float | None = None) -> Path:
         number = context.next_number()
