@@ -58,7 +58,7 @@ def _evaluate(ctx: PhaseContext, model_id: str, model_dir: str, task_ids: list[s
     answers: dict[str, dict[str, list[str]]] = {t: {"raw": [], "answers": []} for t in task_ids}
     for task_id, completion in zip(owners, completions, strict=True):
         answers[task_id]["raw"].append(completion)
-        answers[task_id]["answers"].append(extract_answer(completion))
+        answers[task_id]["answers"].append(extract_answer(completion, ctx.spec.reference_parity.answer_extraction))
     state_of(ctx).save_answers(ctx.step.generation, model_id, answers, rescore)
     return {"model": model_id, "tasks": len(task_ids), "answers": len(chats)}
 

@@ -80,6 +80,7 @@ def dns_params(spec: CoevolutionRunSpec) -> DNSParams:
         use_top_fitness_selection=s.method == "topFitness",
         tie_rule=s.tie_rule,
         penalize_duplicates=s.penalize_duplicates,
+        arithmetic=spec.reference_parity.dns_arithmetic,
     )
 
 
@@ -116,9 +117,10 @@ def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
         wall_seconds=s.timeout_seconds,
         cpu_seconds=s.cpu_seconds,
         memory_mb=s.memory_mib,
-        file_mb=max(1, s.max_file_kib // 1024),
+        file_kib=s.max_file_kib,
         processes=s.max_processes,
         output_bytes=s.max_output_kib * 1024,
+        code_blocks=spec.reference_parity.answer_extraction,
     )
 
 

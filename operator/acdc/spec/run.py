@@ -405,6 +405,20 @@ class RetentionSpec(SpecModel):
     """Keep or delete the run's PVC when the CoevolutionRun is deleted."""
 
 
+class ReferenceParitySpec(SpecModel):
+    """Where the project deliberately computes differently from the reference implementation,
+    with a switch back to the reference's behaviour (docs/reference-deviations.md lists all)."""
+
+    dns_arithmetic: Literal["exact", "reference"] = "exact"
+    """exact: DNS scores from integer failure counts, so exactly equal scores are equal and keep
+    list order (archive first); reference: the reference's float weights and sums bit for bit,
+    so exact ties are ordered by rounding noise as it orders them."""
+    answer_extraction: Literal["lenient", "reference"] = "lenient"
+    """lenient: a completion without an answer marker is the answer, and code outside a
+    ```python fence still runs; reference: "No answer found." and only ```python blocks run
+    (both score 0), a greedy \\boxed{...} and the unstripped text after "Answer:"."""
+
+
 class CoevolutionRunSpec(SpecModel):
     """An AC/DC run: coevolve merged models and synthetic tasks."""
 
@@ -425,6 +439,7 @@ class CoevolutionRunSpec(SpecModel):
     storage: StorageSpec = StorageSpec()
     images: ImagesSpec = ImagesSpec()
     retention: RetentionSpec = RetentionSpec()
+    reference_parity: ReferenceParitySpec = ReferenceParitySpec()
     suspend: bool = False
     """Pause after the current phase; set back to false to continue."""
 
@@ -444,4 +459,5 @@ class CoevolutionRunSpec(SpecModel):
 
 
 # Fields that define what a run *is*; changing them mid-run would corrupt its state.
-IMMUTABLE_FIELDS = ("seed", "models", "crossover", "mutation", "selection", "tasks", "storage", "scientist.kind")
+IMMUTABLE_FIELDS = ("seed", "models", "crossover", "mutation", "selection", "tasks", "storage", "scientist.kind",
+                    "reference_parity")

@@ -133,6 +133,7 @@ def run(mode: str, workdir: str, task_path: str, items: list[dict[str, Any]], li
     cpu = limits["cpu_seconds"] * max(1, len(items))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     acdc_sandbox._judge_channel = (out_fd, judge_reply_fd)
+    acdc_sandbox._python_fences_only = limits.get("code_blocks") == "reference"
     sink = _BoundedSink(limits["output_bytes"])
     sys.stdout = sys.stderr = sink
     _install_audit_hook(workdir)
