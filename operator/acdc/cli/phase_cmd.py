@@ -1,6 +1,7 @@
 """`acdc phase NAME --state DIR --generation G [--index J]`: run one step of the DAG.
 
-This is the command every Job container and every local-runner subprocess executes.
+This is the command every Job container executes. The local runner's worker processes
+call the same ``acdc.phases.execute.execute`` in process, without starting this command.
 """
 
 from __future__ import annotations
