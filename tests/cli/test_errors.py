@@ -59,6 +59,8 @@ CASES = {
                                          "no-such-model"),
     "phase: state error (no archive)": (["phase", "plan", "--state", "no-init", "--generation", "1"], 1,
                                         "0000.json"),
+    "phase: per-model step without --index": (["phase", "merge", "--state", "no-init", "--generation", "1"], 2,
+                                               "pass --index"),
     "phase: phase error (init never ran)": (["phase", "merge", "--state", "no-init", "--generation", "1",
                                               "--index", "0"], 1, "init phase has not run"),
     "run: broken yaml": (["run", "broken.yaml", "--state", "run-state"], 2, "not valid YAML"),

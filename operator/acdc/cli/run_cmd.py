@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
     parser.add_argument("file", nargs="?", type=Path, help="run.yaml (omit to resume --state with its stored spec)")
     parser.add_argument("--state", type=Path, default=None, help="state folder (default: runs/<metadata.name>)")

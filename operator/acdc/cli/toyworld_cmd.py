@@ -32,7 +32,7 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `toyworld` command group to the CLI."""
     parser = subparsers.add_parser("toyworld", help="build the offline toy world of tiny models")
     commands = parser.add_subparsers(dest="toyworld_command", required=True)

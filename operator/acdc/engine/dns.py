@@ -157,8 +157,8 @@ def _reference_distances(skills: np.ndarray, params: DNSParams) -> np.ndarray:
     """d[x, y] computed with the reference's float operations, in its order (see the module doc)."""
     n, n_tasks = skills.shape
     if not params.use_skill_ratio:
-        solved = skills.astype(np.int64)
-        return (solved[:, None, :] != solved[None, :, :]).sum(axis=2).astype(np.float64)
+        hamming: np.ndarray = (skills[:, None, :] != skills[None, :, :]).sum(axis=2).astype(np.float64)
+        return hamming
     unsolved = ~skills
     out = np.zeros((n, n))
     if params.use_difficulty_weights:

@@ -72,7 +72,8 @@ def pass_rates(
 
 def failure_counts(skills: np.ndarray) -> np.ndarray:
     """Per task, how many models of the population fail it (integer weights numerator)."""
-    return skills.shape[0] - skills.sum(axis=0, dtype=np.int64)
+    counts: np.ndarray = skills.shape[0] - skills.sum(axis=0, dtype=np.int64)
+    return counts
 
 
 def difficulty_weights(skills: np.ndarray) -> np.ndarray:
@@ -83,4 +84,5 @@ def difficulty_weights(skills: np.ndarray) -> np.ndarray:
     """
     if skills.shape[0] == 0:
         return np.zeros(skills.shape[1])
-    return failure_counts(skills) / skills.shape[0]
+    weights: np.ndarray = failure_counts(skills) / skills.shape[0]
+    return weights

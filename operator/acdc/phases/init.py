@@ -43,6 +43,8 @@ def _download(source: ModelSource, state: Path) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError as exc:  # pragma: no cover - the worker image has it
         raise PhaseError("huggingface_hub is needed to fetch hf models") from exc
+    if source.hf is None:
+        raise UserError(f"model {source.display_name!r} has no hf id to fetch")
     try:
         snapshot_download(repo_id=source.hf, revision=source.revision, local_dir=target)
     except Exception as exc:  # network, auth, missing repo: all user-visible

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acdc.atomic import read_json
 from acdc.engine.dns import DNSParams
 from acdc.engine.ids import seed_model_id
+from acdc.engine.parents import Method as ParentMethod
 from acdc.engine.parents import ParentParams
 from acdc.engine.retention import RetentionPolicy
 from acdc.engine.state import RunState
@@ -22,6 +23,13 @@ from acdc.engine.taskpool import TaskPoolParams
 from acdc.errors import PhaseError
 from acdc.phases.context import PhaseContext
 from acdc.spec import CoevolutionRunSpec
+from acdc.spec.run import EndpointSpec
+
+if TYPE_CHECKING:  # imported where used: `acdc phase plan` never loads the sandbox or HTTP client
+    from acdc.llm_client import OpenAIClient
+    from acdc.metrics import LLMRole
+    from acdc.tasks.judge import LLMJudge
+    from acdc.tasks.sandbox import SandboxLimits, SandboxPool
 
 SEEDS_FILE = "seeds.json"
 BASE_MODEL_ID = "base"  # the base model's key in SEEDS_FILE, beside the seeds' model ids
@@ -85,7 +93,8 @@ def dns_params(spec: CoevolutionRunSpec) -> DNSParams:
 
 
 def parent_params(spec: CoevolutionRunSpec) -> ParentParams:
-    method = {"uniform": "uniform", "fitness": "fitness_proportional", "tournament": "tournament"}
+    method: dict[str, ParentMethod] = {"uniform": "uniform", "fitness": "fitness_proportional",
+                                       "tournament": "tournament"}
     return ParentParams(method[spec.selection.parent_selection], spec.selection.tournament_size)
 
 
@@ -109,7 +118,7 @@ def retention_policy(spec: CoevolutionRunSpec) -> RetentionPolicy:
                            keep_initial_generation=r.keep_initial_generation)
 
 
-def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
+def sandbox_limits(spec: CoevolutionRunSpec) -> SandboxLimits:
     from acdc.tasks.sandbox import SandboxLimits
 
     s = spec.sandbox
@@ -125,7 +134,7 @@ def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
 
 
 @contextmanager
-def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
+def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[SandboxPool]:
     """A started sandbox pool with the run's limits, relaying judge calls when configured."""
     from acdc.tasks.sandbox import SandboxPool
 
@@ -134,7 +143,7 @@ def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
         yield pool
 
 
-def endpoint_client(endpoint: Any, role: str, run_name: str) -> Any:
+def endpoint_client(endpoint: EndpointSpec, role: LLMRole, run_name: str) -> OpenAIClient:
     """An OpenAIClient for an endpoint spec.
 
     Phases only ever see a URL: the operator rewrites a ``deploy`` endpoint to its Service's
@@ -162,7 +171,7 @@ def endpoint_client(endpoint: Any, role: str, run_name: str) -> Any:
     )
 
 
-def make_judge(ctx: PhaseContext) -> Any:
+def make_judge(ctx: PhaseContext) -> LLMJudge | None:
     """The LLM judge for tasks that ask for one: the judge endpoint, else the scientist's."""
     endpoint = ctx.spec.judge.endpoint or ctx.spec.scientist.endpoint
     if endpoint is None:

@@ -114,7 +114,7 @@ class WorkerPool:
             if worker.step is None:
                 continue
             step, worker.step = worker.step, None
-            if handle is worker.conn and worker.conn.poll():
+            if handle == worker.conn and worker.conn.poll():  # a reply, not the process's death
                 kind, payload = worker.conn.recv()
                 if kind == "ok":
                     outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.spec.base import SpecModel
@@ -32,7 +32,7 @@ class CelRule:
     """Attach a Kubernetes CEL validation rule to a model's CRD schema."""
 
     @staticmethod
-    def exactly_one(*fields: str) -> dict:
+    def exactly_one(*fields: str) -> dict[str, JsonValue]:
         terms = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in fields)
         return {"rule": f"{terms} == 1", "message": f"set exactly one of: {', '.join(fields)}"}
 
@@ -40,9 +40,9 @@ class CelRule:
 class ModelSource(SpecModel):
     """Where a model's weights come from: exactly one of hf, path or toyworld."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
-    }
+    model_config = ConfigDict(  # pydantic merges it with SpecModel's
+        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
+    )
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)] | None = None
     """Short name used in model ids (seed_<name>); derived from the source when omitted."""
@@ -250,9 +250,9 @@ class ServerDeploy(SpecModel):
 class EndpointSpec(SpecModel):
     """An OpenAI-compatible server: an existing URL, or one the operator deploys."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
-    }
+    model_config = ConfigDict(  # pydantic merges it with SpecModel's
+        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
+    )
 
     url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     """Base URL ending in /v1, e.g. http://scientist.ml.svc:8000/v1."""

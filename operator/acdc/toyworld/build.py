@@ -200,4 +200,5 @@ def ensure_built(cache_root: Path | str | None = None, recipe: WorldRecipe = Wor
 
 def load_world(world_dir: Path | str) -> dict[str, Any]:
     """world.json of a built toy world (raises StateError naming the file when missing)."""
-    return read_json(Path(world_dir) / WORLD_FILE)
+    world: dict[str, Any] = read_json(Path(world_dir) / WORLD_FILE)
+    return world

@@ -123,6 +123,7 @@ class ProceduralScientist:
             if not choices:
                 return None
             skill = rng.choice(choices)
+            skills: tuple[str, ...]
             if kind == "novel" and rng.random() < COMPOSITION_PROBABILITY:
                 skills = (skill, primary)  # a composition: instances alternate between two skills
             else:

@@ -37,7 +37,7 @@ class Worker:
     def __init__(self, req_fd: int, resp_fd: int, config: dict[str, Any]) -> None:
         self.req_fd = req_fd
         self.resp_fd = resp_fd
-        self.limits: dict[str, int] = config["limits"]
+        self.limits: dict[str, Any] = config["limits"]  # integers, and code_blocks
         self.workdir: str = config["workdir"]
         self.requests = lines.LineReader(req_fd, self.limits["message_bytes"] * 64)
         self.own_uid = False

@@ -125,7 +125,7 @@ def _send(fd: int, message: dict[str, Any]) -> None:
         view = view[os.write(fd, view):]
 
 
-def run(mode: str, workdir: str, task_path: str, items: list[dict[str, Any]], limits: dict[str, int],
+def run(mode: str, workdir: str, task_path: str, items: list[dict[str, Any]], limits: dict[str, Any],
         out_fd: int, judge_reply_fd: int) -> None:
     """Body of the forked task process; reports one message per item (or one for materialize)."""
     os.setpgid(0, 0)
