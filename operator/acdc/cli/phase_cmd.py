@@ -1,6 +1,7 @@
 """`acdc phase NAME --state DIR --generation G [--index J]`: run one step of the DAG.
 
-This is the command every Job container and every local-runner subprocess executes.
+This is the command every Job container executes. The local runner's worker processes
+call the same ``acdc.phases.execute.execute`` in process, without starting this command.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Phase, Step
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("phase", help="run one phase step against a state folder (what Jobs run)")
     parser.add_argument("phase", choices=[p.value for p in Phase])
     parser.add_argument("--state", type=Path, required=True, help="the run's state folder (the PVC in a cluster)")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
     parser.add_argument("file", nargs="?", type=Path, help="run.yaml (omit to resume --state with its stored spec)")
     parser.add_argument("--state", type=Path, default=None, help="state folder (default: runs/<metadata.name>)")
@@ -25,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import UserError
-    from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
+    from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
     from acdc.runner.report import REPORT_FILE
@@ -60,11 +59,7 @@ def handle(args: argparse.Namespace) -> int:
             metrics.start_server(args.metrics_port)
         options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
         runner = LocalRunner(state, run.metadata.name, run.spec, options)
-        try:
-            runner.run()
-        except (RunFailed, Interrupted) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
+        runner.run()  # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if not args.no_report:
         _write_report(state)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
+from acdc.errors import UserError
 from acdc.phases.dag import Step, StepRecord
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 
@@ -44,6 +45,13 @@ class PhaseContext:
     @property
     def run_name(self) -> str:
         return self.run.metadata.name
+
+    @property
+    def index(self) -> int:
+        """Which child or archive member a per-model step (merge, evaluate, score...) works on."""
+        if self.step.index is None:
+            raise UserError(f"{self.step.name}: phase {self.step.phase.value} works on one model; pass --index")
+        return self.step.index
 
 
 def steps_dir(state: Path) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
+from acdc.errors import Interrupted, RunFailed
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
@@ -25,16 +26,6 @@ from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
 
 log = logging.getLogger(__name__)
-
-
-class RunFailed(Exception):
-    """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
-
-    exit_code = 1
-
-
-class Interrupted(Exception):
-    exit_code = 130
 
 
 @dataclass

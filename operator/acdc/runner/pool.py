@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from acdc.errors import AcdcError
 from acdc.phases.dag import Step, StepRecord
 
 _PR_SET_PDEATHSIG = 1
@@ -65,7 +66,7 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
             conn.send(("ok", record.to_dict()))
         except BaseException as exc:  # report everything: the runner decides about retries
             detail = f"{type(exc).__name__}: {exc}"
-            if not hasattr(exc, "exit_code"):
+            if not isinstance(exc, AcdcError):  # an expected failure's message says it all
                 detail += "\n" + traceback.format_exc(limit=8)
             conn.send(("error", detail))
 
@@ -123,7 +124,7 @@ class WorkerPool:
             if worker.step is None:
                 continue
             step, worker.step = worker.step, None
-            if handle is worker.conn and worker.conn.poll():
+            if handle == worker.conn and worker.conn.poll():  # a reply, not the process's death
                 kind, payload = worker.conn.recv()
                 if kind == "ok":
                     outcomes.append(Outcome(step, StepRecord.from_dict(payload), None))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from acdc.errors import UserError
 from acdc.spec.run import API_GROUP, API_VERSION, DNS_LABEL, KIND, CoevolutionRunSpec
@@ -25,11 +25,18 @@ class ObjectMeta(BaseModel):
 class CoevolutionRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    api_version: Literal["acdc.dev/v1alpha1"] = Field(alias="apiVersion")
+    api_version: str = Field(alias="apiVersion")
     kind: Literal["CoevolutionRun"]
     metadata: ObjectMeta
     spec: CoevolutionRunSpec
     status: CoevolutionRunStatus | None = None
+
+    @field_validator("api_version")
+    @classmethod
+    def _served_version(cls, value: str) -> str:
+        if value != api_version():
+            raise ValueError(f"expected {api_version()} (got {value!r})")
+        return value
 
 
 class SpecInvalid(UserError):
@@ -92,10 +99,19 @@ def load_run(path: Path | str) -> CoevolutionRun:
     try:
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
-        raise SpecInvalid(str(path), [f"(top level): not valid YAML: {exc}"]) from None
+        raise SpecInvalid(str(path), [f"(top level): not valid YAML: {_yaml_problem(exc)}"]) from None
     if len(documents) != 1:
         raise SpecInvalid(str(path), [f"(top level): expected one YAML document, found {len(documents)}"])
     return parse_run(documents[0], str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: what is wrong and where (its own text adds a code excerpt)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
 
 
 def api_version() -> str:

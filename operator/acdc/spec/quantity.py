@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import StringConstraints
@@ -12,16 +11,3 @@ from pydantic import StringConstraints
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
-
-_FACTORS = {
-    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}
-
-
-def to_number(quantity: str) -> float:
-    """Value of a quantity in base units (bytes, or cores)."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", quantity)
-    if not match or match.group(2) not in _FACTORS:
-        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
-    return float(match.group(1)) * _FACTORS[match.group(2)]

@@ -105,7 +105,7 @@ def chat_prefix(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": marker}], add_generation_prompt=True, tokenize=False
     )
-    head, tail = rendered.split(marker)
+    head, tail = str(rendered).split(marker)
     return head, tail
 
 
