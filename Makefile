@@ -40,6 +40,7 @@ crd: install
 
 lint: install
 	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
 	$(BIN)/acdc validate examples/*.yaml
 
 bench: install

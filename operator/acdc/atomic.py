@@ -76,16 +76,6 @@ def read_json(path: Path | str) -> Any:
         raise StateError(path, f"file is corrupt or partially written ({exc})") from exc
 
 
-def read_yaml(path: Path | str) -> Any:
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise StateError(path, "file is missing") from exc
-    except yaml.YAMLError as exc:
-        raise StateError(path, f"not valid YAML ({exc})") from exc
-
-
 @contextlib.contextmanager
 def staged_dir(target: Path | str) -> Iterator[Path]:
     """Yield a scratch dir beside ``target``; on success it is renamed onto ``target``.

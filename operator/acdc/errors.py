@@ -1,7 +1,8 @@
-"""Exceptions that carry a message meant for the user.
+"""Exceptions that carry a message meant for the person running a command.
 
-The CLI prints these without a traceback (exit code 2 for bad input, 1 for a failed
-operation); anything else escaping a command is a bug and keeps its traceback.
+Every one derives from ``AcdcError`` and carries the exit code the CLI returns for it;
+``acdc.cli.main`` catches ``AcdcError`` once and prints its message on one line, without
+a traceback. Anything else escaping a command is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class UserError(Exception):
+class AcdcError(Exception):
+    """An expected failure with a message that says what went wrong; no traceback needed."""
+
+    exit_code = 1
+
+
+class UserError(AcdcError):
     """A mistake the user can fix: bad input file, bad flag, missing path."""
 
     exit_code = 2
@@ -26,7 +33,7 @@ class StateError(UserError):
         super().__init__(f"{self.path}: {problem}")
 
 
-class PhaseError(Exception):
+class PhaseError(AcdcError):
     """A phase could not do its work (a broken merge input, a full disk); the step fails cleanly."""
 
     exit_code = 1
@@ -56,3 +63,13 @@ class IntegrityError(StateError):
 class StateBusy(UserError):
     """Another acdc command holds the state folder's lock. For `acdc run` a user error (exit 2);
     for a phase an infrastructure fault: a step refused entry is never the step's own failure."""
+
+
+class RunFailed(AcdcError):
+    """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
+
+
+class Interrupted(AcdcError):
+    """The run was stopped by a signal; ``acdc run`` again resumes it."""
+
+    exit_code = 130

@@ -99,7 +99,7 @@ class OpenAIClient:
             try:
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    payload = json.loads(response.read().decode("utf-8"))
+                    payload: dict[str, Any] = json.loads(response.read().decode("utf-8"))
                 self._report(endpoint, started, ok=True)
                 return payload
             except urllib.error.HTTPError as exc:

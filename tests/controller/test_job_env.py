@@ -71,7 +71,7 @@ def test_the_phase_side_reads_the_variable_the_job_sets(role, monkeypatch):
     assert api_key_env(role) in secret_refs(env)
     monkeypatch.setenv(api_key_env(role), f"key-of-{role}")
     monkeypatch.setenv(NAMESPACE_ENV, env[NAMESPACE_ENV]["value"])
-    client = endpoint_client(used_endpoint(run_spec, role), f"demo-{role}", role, "demo")
+    client = endpoint_client(used_endpoint(run_spec, role), role, "demo")
     assert client.api_key == f"key-of-{role}"
 
 
@@ -88,3 +88,17 @@ def test_only_init_may_reach_the_hub_and_gets_the_token(phase):
 
 def test_runs_without_hub_models_leave_init_offline():
     assert "HF_HUB_OFFLINE" not in env_of(spec(), Phase.INIT)
+
+
+def test_a_deployed_endpoint_is_reached_only_through_the_url_the_operator_writes():
+    """No guessed Service name: in a Job the spec already carries the Service URL; elsewhere a
+    ``deploy`` endpoint has no server, and the phase says so instead of calling a made-up host."""
+    from acdc.controller.server_manifests import in_cluster_spec
+    from acdc.errors import PhaseError
+
+    deployed = {"kind": "llm", "endpoint": {"deploy": {"model": "Qwen/Qwen2.5-7B-Instruct"}}}
+    run_spec = spec(scientist=deployed)
+    with pytest.raises(PhaseError, match="scientist endpoint has no url"):
+        endpoint_client(run_spec.scientist.endpoint, "scientist", "demo")
+    in_job = in_cluster_spec(REF, run_spec).scientist.endpoint
+    assert endpoint_client(in_job, "scientist", "demo").base_url == in_job.url

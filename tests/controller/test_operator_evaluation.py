@@ -25,7 +25,7 @@ async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, mo
     async with kubelet(cluster, state) as player, operator():
         await create_run(cluster, run_body(evaluation=EVALUATION,  # a CPU cluster: lm-eval's HF backend
                                            resources={"evaluate": {"gpus": 0, "cpu": "1", "memory": "2Gi"}}))
-        await wait_for(lambda: evaluation_of(cluster).get("phase") in ("Succeeded", "Failed"), timeout=900)
+        await wait_for(lambda: evaluation_of(cluster).get("phase") in ("Succeeded", "Failed"))
     evaluation = evaluation_of(cluster)
     assert phase_of(cluster) == "Succeeded"
     assert evaluation["phase"] == "Succeeded", evaluation

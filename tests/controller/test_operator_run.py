@@ -96,7 +96,7 @@ async def test_infrastructure_fault_of_a_child_fails_the_run_and_drops_nothing(c
     """Exit 75 (a full volume): the Job is not retried, the child is not dropped, the run fails."""
     async with kubelet(cluster, state, failing("g0000-merge-02", 75)) as player, operator():
         await create_run(cluster, run_body())
-        await wait_for(lambda: phase_of(cluster) == "Failed", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
     assert player.attempts["demo-g0000-merge-02"] == 1
     assert "g0000-merge-02" not in run_object(cluster)["status"]["progress"]
     failed = condition(cluster, "Failed")
@@ -210,7 +210,7 @@ async def test_reconcile_reads_one_generation_and_deletes_closed_generations_job
     population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 3}
     async with kubelet(cluster, state, failing_fake("g0002-merge-00")), operator():
         await create_run(cluster, run_body(population=population))
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
         await wait_for(lambda: run_object(cluster)["status"].get("jobsDeletedThrough") == 3)
     assert job_names(cluster) == {"demo-g0002-merge-00"}  # kept for debugging (spec.jobHistory.keepFailed)
     for plural in ("jobs", "pods"):
@@ -232,7 +232,7 @@ async def test_coverage_budget_ends_the_run_succeeded_with_the_reason(cluster, s
     population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 5}
     async with kubelet(cluster, state, fake_phase), operator():
         await create_run(cluster, run_body(population=population, budget={"stopWhenCoverageStaleFor": 1}))
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     progressing = condition(cluster, "Progressing")
     assert progressing["reason"] == "CoverageStalled" and "after generation 1" in progressing["message"]
     assert run_object(cluster)["status"]["generation"] == 1

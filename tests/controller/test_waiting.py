@@ -57,12 +57,12 @@ async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(c
         for attempt, (reason, pod_status, words) in enumerate(REASONS):
             await put_pod(cluster, pod_status, attempt)
             waiting = await wait_for(lambda r=reason: condition(cluster, "Waiting").get("reason") == r
-                                     and condition(cluster, "Waiting"), timeout=60)
+                                     and condition(cluster, "Waiting"))
             assert waiting["status"] == "True" and "g0000-init" in waiting["message"] and words in waiting["message"]
             await wait_for(lambda r=reason: any(e.get("reason") == r and "g0000-init" in e.get("message", "")
                                                 for e in events(cluster)))
         player.paused = False
-        await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert condition(cluster, "Waiting")["status"] == "False"
 
 
@@ -86,7 +86,7 @@ async def test_kueue_admission_preemption_and_readmission(cluster, state):
                     player.paused = False
                     await patch_job(cluster, name, {"status": {"active": 0, "conditions": [
                         {"type": "Suspended", "status": "True", "reason": "JobSuspended"}]}}, status=True)
-                    await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Preempted", timeout=60)
+                    await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Preempted")
                     assert phase_of(cluster) == "Running" and not condition(cluster, "Failed")
                     status = cluster.objects[JOBS, NAMESPACE, name].raw["status"]
                     await patch_job(cluster, name, {"status": {**status, "conditions": None}}, status=True)
@@ -96,12 +96,12 @@ async def test_kueue_admission_preemption_and_readmission(cluster, state):
     async with kubelet(cluster, state) as player, operator():
         player.paused = True
         await create_run(cluster, run_body(resources={"kueueQueueName": "gpu"}))
-        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission", timeout=60)
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
         assert "g0000-init" in condition(cluster, "Waiting")["message"] and "gpu" in condition(cluster, "Waiting")["message"]
         player.paused = False
         playing = asyncio.create_task(kueue("demo-g0000-plan", player))
         try:
-            await wait_for(lambda: phase_of(cluster) == "Succeeded", timeout=240)
+            await wait_for(lambda: phase_of(cluster) == "Succeeded")
         finally:
             playing.cancel()
     assert all(count == 1 for count in player.attempts.values())  # preemption cost no attempt

@@ -36,7 +36,7 @@ def plain_distance(x: Sequence[bool], y: Sequence[bool], weights: Sequence[float
         denominator = sum(w)
     else:
         denominator = sum(w[t] for t in range(n_tasks) if not y[t])
-    return 100.0 * only_x / denominator if denominator > 0 else 0.0
+    return only_x / denominator * 100.0 if denominator > 0 else 0.0  # the reference's order of operations
 
 
 def plain_row_score(

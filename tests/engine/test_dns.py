@@ -237,3 +237,69 @@ def test_exact_sums_in_both_precision_paths(monkeypatch: pytest.MonkeyPatch, flo
     assert update_archive(dup, fitness, DNSParams(population_size=20)).survivors == tuple(
         plain_truncate([round(s, 9) for s in expected], 20)
     )
+
+
+def _rational_scores(skills: np.ndarray, fitness: np.ndarray, params: DNSParams) -> list[float]:
+    """The reference formulas in exact rational arithmetic, each score rounded once at the end."""
+    from fractions import Fraction
+
+    from acdc.engine.dns import fitter_mask
+
+    n, n_tasks = skills.shape
+    fails = [int((~skills[:, t]).sum()) for t in range(n_tasks)]
+    weights = [Fraction(f, n) if params.use_difficulty_weights else Fraction(1) for f in fails]
+
+    def distance(x: int, y: int) -> Fraction:
+        if not params.use_skill_ratio:
+            return Fraction(int((skills[x] != skills[y]).sum()))
+        only_x = sum((weights[t] for t in range(n_tasks) if skills[x, t] and not skills[y, t]), Fraction(0))
+        total = sum((weights[t] for t in range(n_tasks) if params.skill_ratio_to_full or not skills[y, t]), Fraction(0))
+        return 100 * only_x / total if total else Fraction(0)
+
+    mask = fitter_mask(fitness, params.tie_rule)
+    scores = []
+    for x in range(n):
+        fitter = sorted(distance(x, y) for y in range(n) if mask[x, y])[: params.k_neighbors]
+        scores.append(float(sum(fitter, Fraction(0)) / len(fitter)) if fitter else params.dominated_score)
+    return scores
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), param_sets)
+def test_exact_arithmetic_rounds_each_score_once(pop: tuple[np.ndarray, np.ndarray], params: DNSParams) -> None:
+    """Scores equal as rational numbers are the same double, so exact ties are real ties."""
+    skills, fitness = pop
+    assert dns_scores(skills, fitness, params).tolist() == _rational_scores(skills, fitness, params)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), param_sets)
+def test_reference_arithmetic_is_the_references_bit_for_bit(pop: tuple[np.ndarray, np.ndarray], params: DNSParams) -> None:
+    """The plain oracle does the reference's float operations in its order (Python sums, left to right)."""
+    skills, fitness = pop
+    expected = plain_dns_scores(
+        skills.tolist(), fitness.tolist(), k_neighbors=params.k_neighbors, dominated_score=params.dominated_score,
+        use_skill_ratio=params.use_skill_ratio, use_difficulty_weights=params.use_difficulty_weights,
+        skill_ratio_to_full=params.skill_ratio_to_full,
+    )
+    reference = DNSParams(**{**params.__dict__, "arithmetic": "reference"})
+    assert dns_scores(skills, fitness, reference).tolist() == expected
+    assert update_archive(skills, fitness, reference).survivors == tuple(plain_truncate(expected, params.population_size))
+
+
+def test_exact_ties_keep_list_order_where_the_reference_rounding_decides() -> None:
+    """Found by search: rows 0, 2 and 4 all score exactly 10 (k = 3, ratio to full); the
+    reference's float sums make row 4 10.000000000000002, so it evicts row 2 instead of row 4."""
+    skills = _bits("10101", "01101", "10101", "11110", "10110", "10111")
+    fitness = skills.mean(axis=1)
+    exact = DNSParams(population_size=5)
+    assert dns_scores(skills, fitness, exact)[[0, 2, 4]].tolist() == [10.0, 10.0, 10.0]
+    assert update_archive(skills, fitness, exact).evicted() == (4,)
+    reference = DNSParams(population_size=5, arithmetic="reference")
+    assert dns_scores(skills, fitness, reference)[4] > 10.0
+    assert update_archive(skills, fitness, reference).evicted() == (2,)
+
+
+def test_unknown_arithmetic_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="arithmetic"):
+        DNSParams(arithmetic="approximate")  # type: ignore[arg-type]

@@ -12,11 +12,9 @@ from acdc.engine.taskpool import (
     TaskPoolParams,
     apply_adaptation,
     band,
-    is_adaptation_generation,
     plan_adaptation,
     pool_pass_rates,
     prune,
-    tasks_to_evaluate,
 )
 from acdc.errors import UserError
 
@@ -30,11 +28,6 @@ def test_bands_follow_reference_thresholds() -> None:
     assert band(0.51, P) == "easy" and band(1.0, P) == "easy"
     assert band(math.nan, P) is None
     assert band(0.1, TaskPoolParams(hard_threshold=0.3)) == "hard"
-
-
-def test_adaptation_interval() -> None:
-    assert [g for g in range(12) if is_adaptation_generation(g, P)] == [5, 10]
-    assert not any(is_adaptation_generation(g, TaskPoolParams(adaptation_interval=0)) for g in range(12))
 
 
 def test_plan_discards_impossible_parks_easy_parents_and_reserves_numbers() -> None:
@@ -97,10 +90,8 @@ def test_pool_growth_keeps_canonical_order_and_bounds() -> None:
     assert set(to_eval) <= set(new_pool.active)
 
 
-def test_what_each_model_must_evaluate_and_pass_rates() -> None:
+def test_pass_rates_over_the_active_pool() -> None:
     pool = TaskPool().with_tasks(T[:3])
-    assert tasks_to_evaluate(pool, []) == T[:3]
-    assert tasks_to_evaluate(pool, [T[0], T[2], "task_000099_gone"]) == [T[1]]
     rates = pool_pass_rates(pool, [{T[0]: 1.0, T[1]: None}, {T[0]: 0.0}])
     assert rates[T[0]] == 0.5 and rates[T[1]] == 0.0 and math.isnan(rates[T[2]])
 

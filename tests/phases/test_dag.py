@@ -109,3 +109,13 @@ def test_given_up_per_model_step_is_dropped_with_its_reason_and_others_fail_the_
     record = give_up(Step(2, Phase.EVALUATE, 1), "BackoffLimitExceeded", "out of memory\ntraceback ...")
     assert record == StepRecord("dropped", {"failed": "BackoffLimitExceeded", "message": "out of memory"})
     assert give_up(Step(2, Phase.SELECT), "BackoffLimitExceeded", "") is None
+
+
+def test_adaptation_interval_is_the_references() -> None:
+    """The pool adapts when g % interval == 0 for g >= 1; interval 0 never adapts."""
+    shape = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2,
+                     adaptation_interval=5, generations=None)
+    assert [g for g in range(12) if shape.adapts(g)] == [5, 10]
+    never = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2,
+                     adaptation_interval=0, generations=None)
+    assert not any(never.adapts(g) for g in range(12))

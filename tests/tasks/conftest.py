@@ -11,7 +11,7 @@ import pytest
 
 from acdc.tasks.sandbox import SandboxLimits, SandboxPool
 
-FAST_LIMITS = SandboxLimits(wall_seconds=1.5, cpu_seconds=1, memory_mb=512, file_mb=4, processes=8)
+FAST_LIMITS = SandboxLimits(wall_seconds=1.5, cpu_seconds=1, memory_mb=512, file_kib=4096, processes=8)
 
 
 @pytest.fixture(scope="module")

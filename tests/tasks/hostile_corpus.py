@@ -311,7 +311,7 @@ def main() -> None:
         judge_calls.append(submission)
         return submission.startswith("honest_b-")
 
-    limits = SandboxLimits(wall_seconds=4.0, cpu_seconds=2, memory_mb=512, file_mb=4, processes=8,
+    limits = SandboxLimits(wall_seconds=4.0, cpu_seconds=2, memory_mb=512, file_kib=4096, processes=8,
                            instruction_chars=20_000, instance_bytes=64 << 10, judge_calls_per_item=2)
     report: dict[str, object] = {"uid": os.getuid()}
     with SandboxPool(workers=2, limits=limits, judge=judge, unsafe=unsafe) as pool:

@@ -82,3 +82,18 @@ def test_judge_relay_from_sandbox(tmp_path: Path) -> None:
         assert [r.score for r in results] == [1.0, 0.0, 0.0, 0.0]
         assert "polite" in fake.requests[0][1]["messages"][1]["content"]
         assert "go away" in fake.requests[1][1]["messages"][1]["content"]
+
+
+def test_checked_in_toyworld_seed_tasks_equal_what_the_generator_writes(tmp_path):
+    """The built-in toy-world seeds are generated files: a change to the skills, the prompt
+    split or the task template must come with regenerated seeds (`python -m acdc.tasks.seed_tasks`)."""
+    from acdc.tasks.seed_tasks import write_toyworld_seeds
+
+    checked_in = list_task_dirs(resolve_seed_tasks("builtin:toyworld"))
+    written = write_toyworld_seeds(tmp_path)
+    assert [p.name for p in written] == [p.name for p in checked_in]
+    for fresh, stored in zip(written, checked_in, strict=True):
+        files = sorted(f.name for f in stored.iterdir() if f.is_file())
+        assert files == sorted(f.name for f in fresh.iterdir() if f.is_file())
+        for name in files:
+            assert (fresh / name).read_bytes() == (stored / name).read_bytes(), f"{stored.name}/{name} is stale"

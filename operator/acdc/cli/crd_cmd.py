@@ -9,7 +9,7 @@ from acdc.atomic import write_text
 from acdc.spec.crd import render_crd
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("crd", help="print the CoevolutionRun CRD generated from the spec")
     parser.add_argument("--output", "-o", type=Path, action="append", default=[], help="write to this file (repeatable)")
     parser.set_defaults(handler=handle)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = subparsers.add_parser("status", help="where a run stands: generation, archive, task pool, recent steps")
     status.add_argument("state", type=Path, help="the run's state folder")
     status.add_argument("--json", action="store_true", help="machine-readable output")

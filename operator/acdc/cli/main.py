@@ -1,9 +1,10 @@
 """The `acdc` command line.
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a
-parser whose ``handler`` default is called with the parsed arguments. User mistakes
-(UserError) print one clear message and exit with the error's code; only real bugs
-show a traceback.
+parser whose ``handler`` default is called with the parsed arguments. Every expected
+failure (``acdc.errors.AcdcError``: a user mistake, a corrupt state file, a failed phase
+or run, an interruption) is caught here, once: it prints one line and exits with the
+error's code. Only real bugs show a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from acdc import __version__
-from acdc.errors import UserError
+from acdc.errors import AcdcError
 
 # Modules are imported when the parser is built; each keeps heavy imports (torch,
 # kopf) inside its handler so `acdc validate` stays fast.
@@ -65,14 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # inside the guard: a reader that left early fails this flush
         return code
-    except UserError as exc:
+    except BrokenPipeError:  # an OSError too: it must be caught before the generic one below
+        return _closed_pipe()
+    except AcdcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the file system refused (a path through a file, no permission, a full
+        # disk): the environment's problem, not a bug, and the message names the path
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return _closed_pipe()
 
 
 def _closed_pipe() -> int:

@@ -19,7 +19,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 HEALTH_PATH = "/healthz"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("operator", help="reconcile CoevolutionRuns on a Kubernetes cluster (kopf)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")

@@ -1,7 +1,8 @@
 """`acdc phase NAME --state DIR --generation G [--index J]`: run one step of the DAG.
 
-This is the command every Job container and every local-runner subprocess executes. Its
-exit code is the contract with the operator (``acdc.phases.faults``): 0 done, 3 rejected
+This is the command every Job container executes; the local runner's worker processes call
+the same ``acdc.phases.execute.execute`` in process, without starting this command. Its exit
+code is the contract with the operator (``acdc.phases.faults``): 0 done, 3 rejected
 (dropped), 75 an infrastructure fault (not recorded, run again later), 1 a step failure.
 """
 
@@ -16,7 +17,7 @@ from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import Phase, Step
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("phase", help="run one phase step against a state folder (what Jobs run)")
     parser.add_argument("phase", choices=[p.value for p in Phase])
     parser.add_argument("--state", type=Path, required=True, help="the run's state folder (the PVC in a cluster)")

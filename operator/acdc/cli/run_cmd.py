@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
     parser.add_argument("file", nargs="?", type=Path, help="run.yaml (omit to resume --state with its stored spec)")
     parser.add_argument("--state", type=Path, default=None, help="state folder (default: runs/<metadata.name>)")
@@ -24,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
-    from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
+    from acdc.errors import InfrastructureFault, UserError
     from acdc.phases.integrity import require_committed
-    from acdc.runner.executor import Interrupted, LocalRunner, RunFailed, RunnerOptions, default_workers
+    from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
     from acdc.runner.report import REPORT_FILE
@@ -66,14 +65,11 @@ def handle(args: argparse.Namespace) -> int:
             if args.metrics_port is not None:
                 metrics.start_server(args.metrics_port)
             options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
+            # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
             LocalRunner(state, run.metadata.name, run.spec, options).run()
-    except (RunFailed, Interrupted) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (OSError, InfrastructureFault) as exc:  # the runner's own state writes (a full disk): nothing dropped
-        print(f"error: cannot update {state}: {exc}; fix the cause and run `acdc run` again to resume",
-              file=sys.stderr)
-        return EXIT_INFRASTRUCTURE
+    except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
+        raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run `acdc run` again "
+                                  "to resume") from exc
     print(f"run {run.metadata.name!r} finished; state in {state}")
     if run.spec.evaluation.enabled:
         _evaluate(state, run.metadata.name)

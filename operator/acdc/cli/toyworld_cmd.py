@@ -35,16 +35,16 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `toyworld` command group to the CLI."""
     parser = subparsers.add_parser("toyworld", help="build the offline toy world of tiny models")
     commands = parser.add_subparsers(dest="toyworld_command", required=True)
     build = commands.add_parser("build", help="build tokenizer, base and specialists into DIR")
     build.add_argument("dir", help="output directory (created atomically)")
     build.add_argument("--force", action="store_true", help="rebuild even if DIR holds a toy world")
-    build.set_defaults(func=_build)
+    build.set_defaults(handler=_build)
     path = commands.add_parser("path", help="print the toy world's directory: the packaged one, else the cached "
                                              "build (built first if absent)")
     path.add_argument("--cache-root", default=None,
                       help="cache root for a build (default $ACDC_CACHE or ~/.cache/acdc)")
-    path.set_defaults(func=_path)
+    path.set_defaults(handler=_path)

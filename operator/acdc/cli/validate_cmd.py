@@ -9,7 +9,7 @@ from acdc.errors import UserError
 from acdc.spec import load_run
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("validate", help="check run.yaml files against the CoevolutionRun spec")
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.set_defaults(handler=handle)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 
 from acdc.phases.dag import Step
+from acdc.spec import API_GROUP
 
-GROUP = "acdc.dev"
+GROUP = API_GROUP
 LABEL_RUN = f"{GROUP}/run"
 LABEL_GENERATION = f"{GROUP}/generation"
 LABEL_PHASE = f"{GROUP}/phase"
@@ -25,7 +26,7 @@ MANAGED_BY = {"app.kubernetes.io/name": "acdc", "app.kubernetes.io/managed-by": 
 
 MAX_NAME = 63
 LONGEST_STEP = len("g0000-reevaluate-00")  # generation and index may grow past 4 / 2 digits
-SERVER_ROLES = ("scientist", "judge", "embedding")
+SERVER_ROLES = ("scientist", "judge", "embedding")  # the endpoints a run may use (tenancy checks their secrets)
 
 
 def short(run: str, room: int) -> str:

@@ -15,7 +15,8 @@ import numpy as np
 
 from acdc.engine.dns import DNSParams, update_archive
 from acdc.engine.ids import canonical_task_order, model_generation
-from acdc.engine.skills import DEFAULT_SKILL_THRESHOLD, fitness, skill_matrix
+from acdc.engine.skills import fitness, skill_matrix
+from acdc.engine.solved import SOLVED_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def with_scores(
     member: ArchiveMember,
     new_scores: Mapping[str, float | None],
     active_tasks: Sequence[str],
-    threshold: float = DEFAULT_SKILL_THRESHOLD,
+    threshold: float = SOLVED_THRESHOLD,
 ) -> ArchiveMember:
     """Merge re-evaluation results, drop tasks no longer active, and recompute fitness.
 
@@ -89,7 +90,7 @@ def select_survivors(
     children: Sequence[ArchiveMember],
     active_tasks: Sequence[str],
     params: DNSParams,
-    threshold: float = DEFAULT_SKILL_THRESHOLD,
+    threshold: float = SOLVED_THRESHOLD,
 ) -> SelectionOutcome:
     """DNS (or top-fitness) over archive + children, in that order (the reference's order).
 

@@ -27,17 +27,28 @@ distances to others), so adding a clone can evict a unique skill holder. When on
 row whose skill vector equals an earlier row's with at least its fitness scores 0:
 it adds nothing the archive lacks, and any unique skill holder (score > 0) outranks it.
 
-Numerics (a deliberate deviation from the reference's float arithmetic): the weights
-w_t = fails_t / |P| share the denominator |P|, which cancels in every ratio, so we work
-with the integer failure counts. All sums of integers are then exact in the matrix
-products (float32 when every sum stays below 2**24, float64 otherwise), so equal
-distances are bit-identical and ties in the truncation are real ties, never rounding
-noise. The reference's distances agree with ours up to the last bits of a double.
+Arithmetic ("exact", the default; a deliberate deviation from the reference's float
+arithmetic, see docs/reference-deviations.md): the weights w_t = fails_t / |P| share the
+denominator |P|, which cancels in every ratio, so we work with the integer failure
+counts. Every distance is then 100 * a / b for integers a, b summed exactly in the
+matrix products (float32 when every sum stays below 2**24, float64 otherwise), and the
+mean of the k nearest is taken as a fraction of integers and rounded once. So two
+scores that are equal as rational numbers are the same double, and exactly tied scores
+keep list order in the truncation (archive first). A float mean of rounded distances
+would not give that: 100/3 + 200/3 and 0 + 100 can differ in the last bit.
+
+"reference" arithmetic reproduces the reference bit for bit instead: float weights
+w_t = fails_t / |P|, sums taken left to right in task order (as Python's ``sum``), each
+ratio as ``unique / total * 100.0``, the k nearest summed in ascending order and divided
+by k. Its scores differ from the exact ones by a few ulps; where the exact scores tie,
+the reference's rounding noise decides the order, as it does in the reference. It costs
+a pass over (|P| x T) per candidate, so it is meant for parity runs and checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -46,6 +57,7 @@ from acdc.engine.skills import failure_counts
 from acdc.errors import UserError
 
 TieRule = Literal["reference", "strict"]
+Arithmetic = Literal["exact", "reference"]
 
 _FLOAT32_EXACT_LIMIT = 2**24
 
@@ -63,6 +75,7 @@ class DNSParams:
     use_top_fitness_selection: bool = False
     tie_rule: TieRule = "reference"
     penalize_duplicates: bool = False
+    arithmetic: Arithmetic = "exact"
 
     def __post_init__(self) -> None:
         if self.population_size < 1:
@@ -71,6 +84,8 @@ class DNSParams:
             raise UserError(f"dns.k_neighbors must be >= 1, got {self.k_neighbors}")
         if self.tie_rule not in ("reference", "strict"):
             raise UserError(f"dns.tie_rule must be 'reference' or 'strict', got {self.tie_rule!r}")
+        if self.arithmetic not in ("exact", "reference"):
+            raise UserError(f"dns.arithmetic must be 'exact' or 'reference', got {self.arithmetic!r}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,18 @@ def distance_matrix(skills: np.ndarray, params: DNSParams) -> np.ndarray:
     100 * sum_U c / sum_{t: not b_y} c (0 when the denominator is 0);
     without skill ratio: the Hamming distance (weights unused, as in the reference).
     """
+    numerator, denominator = _distance_fractions(skills, params)
+    out = np.zeros_like(numerator)
+    np.divide(100.0 * numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _distance_fractions(skills: np.ndarray, params: DNSParams) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with d[x, y] = 100 * a / b (0 where b is 0); a Hamming distance is 100 * d / 100.
+
+    Both hold integers (as float64, exact below 2**53), which is what lets ``dns_scores``
+    take the k-mean without rounding each distance first.
+    """
     skills = np.asarray(skills, dtype=bool)
     n_tasks = skills.shape[1]
     if params.use_skill_ratio and params.use_difficulty_weights:
@@ -116,16 +143,41 @@ def distance_matrix(skills: np.ndarray, params: DNSParams) -> np.ndarray:
     own = weighted.sum(axis=1, dtype=np.float64)  # sum of c_t over tasks x solves (exact)
     shared = shared.astype(np.float64)
     if not params.use_skill_ratio:
-        return own[:, None] + own[None, :] - 2.0 * shared
+        hamming = own[:, None] + own[None, :] - 2.0 * shared
+        return hamming, np.full_like(hamming, 100.0)
     only_x = own[:, None] - shared
     if params.skill_ratio_to_full:
         denominator = np.full(skills.shape[0], float(total))
     else:
         denominator = float(total) - own
-    denominator = np.broadcast_to(denominator[None, :], only_x.shape)
-    out = np.zeros_like(only_x)
-    np.divide(100.0 * only_x, denominator, out=out, where=denominator > 0)
-    return out
+    return only_x, np.broadcast_to(denominator[None, :], only_x.shape)
+
+
+def _reference_distances(skills: np.ndarray, params: DNSParams) -> np.ndarray:
+    """d[x, y] computed with the reference's float operations, in its order (see the module doc)."""
+    n, n_tasks = skills.shape
+    if not params.use_skill_ratio:
+        hamming: np.ndarray = (skills[:, None, :] != skills[None, :, :]).sum(axis=2).astype(np.float64)
+        return hamming
+    unsolved = ~skills
+    out = np.zeros((n, n))
+    if params.use_difficulty_weights:
+        weights = unsolved.sum(axis=0) / n  # the reference's w_t, one rounding each
+        # np.cumsum adds left to right like Python's sum; adding 0.0 for a skipped task is exact.
+        if params.skill_ratio_to_full:
+            totals = np.full(n, np.cumsum(weights)[-1] if n_tasks else 0.0)
+        else:
+            totals = np.cumsum(np.where(unsolved, weights, 0.0), axis=1)[:, -1] if n_tasks else np.zeros(n)
+        for x in range(n):
+            only_x = skills[x][None, :] & unsolved
+            unique = np.cumsum(np.where(only_x, weights, 0.0), axis=1)[:, -1] if n_tasks else np.zeros(n)
+            np.divide(unique, totals, out=out[x], where=totals != 0)
+        return out * 100.0
+    counts = (skills[:, None, :] & unsolved[None, :, :]).sum(axis=2).astype(np.float64)
+    totals = np.full(n, float(n_tasks)) if params.skill_ratio_to_full else unsolved.sum(axis=1).astype(np.float64)
+    totals = np.broadcast_to(totals[None, :], counts.shape)
+    np.divide(counts, totals, out=out, where=totals != 0)
+    return out * 100.0
 
 
 def fitter_mask(fitness: np.ndarray, tie_rule: TieRule = "reference") -> np.ndarray:
@@ -154,18 +206,41 @@ def dns_scores(skills: np.ndarray, fitness: np.ndarray, params: DNSParams) -> np
     if n == 0:
         return np.zeros(0)
     mask = fitter_mask(fitness, params.tie_rule)
-    distances = np.where(mask, distance_matrix(skills, params), np.inf)
     n_fitter = mask.sum(axis=1)
     k = min(params.k_neighbors, n)
-    nearest = np.sort(np.partition(distances, k - 1, axis=1)[:, :k], axis=1)
     k_used = np.minimum(n_fitter, params.k_neighbors)
-    nearest = np.where(np.arange(k)[None, :] < k_used[:, None], nearest, 0.0)
     scores = np.full(n, float(params.dominated_score))
     has_fitter = n_fitter > 0
-    scores[has_fitter] = nearest[has_fitter].sum(axis=1) / k_used[has_fitter]
+    if params.arithmetic == "reference":
+        distances = np.where(mask, _reference_distances(skills, params), np.inf)
+        nearest = np.sort(np.partition(distances, k - 1, axis=1)[:, :k], axis=1)
+        nearest = np.where(np.arange(k)[None, :] < k_used[:, None], nearest, 0.0)
+        running = np.cumsum(nearest, axis=1)  # ascending, left to right, as the reference sums
+        rows = np.flatnonzero(has_fitter)
+        scores[rows] = running[rows, k_used[rows] - 1] / k_used[rows]
+    else:
+        numerator, denominator = _distance_fractions(skills, params)
+        distances = np.zeros_like(numerator)
+        np.divide(100.0 * numerator, denominator, out=distances, where=denominator > 0)
+        distances = np.where(mask, distances, np.inf)
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]  # the k smallest, in any order
+        for x in np.flatnonzero(has_fitter):
+            columns = nearest[x] if k_used[x] == k else nearest[x][np.isfinite(distances[x, nearest[x]])]
+            scores[x] = _exact_mean(numerator[x], denominator[x], columns)
     if params.penalize_duplicates:
         scores[duplicate_rows(skills, fitness)] = 0.0
     return scores
+
+
+def _exact_mean(numerator: np.ndarray, denominator: np.ndarray, columns: np.ndarray) -> float:
+    """mean over ``columns`` of 100 * a / b as one correctly rounded double (0 where b is 0).
+
+    Choosing the k nearest by their rounded distances is safe: two distinct fractions with
+    denominators below 2**26 are further apart than a double's spacing below 128.
+    """
+    total = sum((Fraction(100 * int(numerator[y]), int(denominator[y])) for y in columns if denominator[y] > 0),
+                Fraction(0))
+    return float(total / len(columns))
 
 
 def duplicate_rows(skills: np.ndarray, fitness: np.ndarray) -> np.ndarray:

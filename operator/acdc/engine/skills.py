@@ -2,8 +2,8 @@
 
 A model's raw record is ``{task_id: score}`` with score in [0, 1], or ``None`` when
 scoring failed (kept distinguishable in stored records, but counted as not solved
-here, like the reference's missing entries). The skill threshold is the reference's
-``acdc_skill_threshold`` (solved iff score >= 0.5).
+here, like the reference's missing entries). The skill threshold defaults to the reference's
+``acdc_skill_threshold`` (solved iff score >= ``SOLVED_THRESHOLD``, 0.5).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-Scores = Mapping[str, float | None]
+from acdc.engine.solved import SOLVED_THRESHOLD
 
-DEFAULT_SKILL_THRESHOLD = 0.5
+Scores = Mapping[str, float | None]
 
 
 def skill_matrix(
-    scores: Sequence[Scores], task_ids: Sequence[str], threshold: float = DEFAULT_SKILL_THRESHOLD
+    scores: Sequence[Scores], task_ids: Sequence[str], threshold: float = SOLVED_THRESHOLD
 ) -> np.ndarray:
     """Boolean (models x tasks) matrix in the given (canonical) task order.
 
@@ -35,7 +35,7 @@ def skill_matrix(
     return matrix
 
 
-def fitness(record: Scores, task_ids: Sequence[str], threshold: float = DEFAULT_SKILL_THRESHOLD) -> float:
+def fitness(record: Scores, task_ids: Sequence[str], threshold: float = SOLVED_THRESHOLD) -> float:
     """Pass rate over ``task_ids`` (the active pool).
 
     The reference averages the stored 0/1 scores; thresholding first gives the same
@@ -49,7 +49,7 @@ def fitness(record: Scores, task_ids: Sequence[str], threshold: float = DEFAULT_
 
 
 def pass_rates(
-    scores: Sequence[Scores], task_ids: Sequence[str], threshold: float = DEFAULT_SKILL_THRESHOLD
+    scores: Sequence[Scores], task_ids: Sequence[str], threshold: float = SOLVED_THRESHOLD
 ) -> np.ndarray:
     """Per task: models that solve it / models that have an entry for it (NaN if none).
 
@@ -72,7 +72,8 @@ def pass_rates(
 
 def failure_counts(skills: np.ndarray) -> np.ndarray:
     """Per task, how many models of the population fail it (integer weights numerator)."""
-    return skills.shape[0] - skills.sum(axis=0, dtype=np.int64)
+    counts: np.ndarray = skills.shape[0] - skills.sum(axis=0, dtype=np.int64)
+    return counts
 
 
 def difficulty_weights(skills: np.ndarray) -> np.ndarray:
@@ -83,4 +84,5 @@ def difficulty_weights(skills: np.ndarray) -> np.ndarray:
     """
     if skills.shape[0] == 0:
         return np.zeros(skills.shape[1])
-    return failure_counts(skills) / skills.shape[0]
+    weights: np.ndarray = failure_counts(skills) / skills.shape[0]
+    return weights

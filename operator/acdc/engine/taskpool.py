@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from acdc.engine.ids import canonical_task_order, task_number
 from acdc.engine.rng import generator
-from acdc.engine.skills import DEFAULT_SKILL_THRESHOLD, pass_rates
+from acdc.engine.skills import pass_rates
+from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.errors import UserError
 
 Band = Literal["impossible", "hard", "medium", "easy"]
@@ -90,11 +91,6 @@ class TaskPool:
             active=tuple(t for t in self.active if t not in gone),
             limbo={c: p for c, p in self.limbo.items() if c not in gone},
         )
-
-
-def is_adaptation_generation(generation: int, params: TaskPoolParams) -> bool:
-    """The reference adapts when ``g % interval == 0`` for g >= 1 (interval 0 disables)."""
-    return params.adaptation_interval > 0 and generation >= 1 and generation % params.adaptation_interval == 0
 
 
 def band(pass_rate: float, params: TaskPoolParams) -> Band | None:
@@ -247,14 +243,8 @@ def prune(pool: TaskPool, max_size: int) -> TaskPool:
     return pool.without(pool.active[:excess]) if excess > 0 else pool
 
 
-def tasks_to_evaluate(pool: TaskPool, already_scored: Iterable[str]) -> list[str]:
-    """Active tasks a model still needs (a new child: all of them; a survivor: the new ones)."""
-    done = set(already_scored)
-    return [t for t in pool.active if t not in done]
-
-
 def pool_pass_rates(
-    pool: TaskPool, scores: Sequence[Mapping[str, float | None]], threshold: float = DEFAULT_SKILL_THRESHOLD
+    pool: TaskPool, scores: Sequence[Mapping[str, float | None]], threshold: float = SOLVED_THRESHOLD
 ) -> dict[str, float]:
     """Pass rate per active task over the archive's score records (NaN where unevaluated)."""
     return dict(zip(pool.active, pass_rates(scores, pool.active, threshold).tolist(), strict=True))

@@ -54,19 +54,6 @@ class ChildRecipe:
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"parents": list(self.parents)}
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ChildRecipe:
-        def op(value: Mapping[str, Any] | None) -> Operator | None:
-            return Operator(value["method"], dict(value.get("params") or {})) if value else None
-
-        return cls(
-            parents=tuple(data["parents"]),
-            seed=int(data["seed"]),
-            base_model=data.get("base_model"),
-            crossover=op(data.get("crossover")),
-            mutation=op(data.get("mutation")),
-        )
-
 
 def tensor_shapes(model_dir: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape from a model dir's safetensors headers (no weights read)."""

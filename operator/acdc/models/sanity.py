@@ -53,7 +53,8 @@ def toy_probes(count: int = 12, seed: int = 0) -> list[Chat]:
 def probe_loss(model_dir: Path | str, probes: Sequence[Chat], device: str = "auto") -> float:
     """Mean next-token loss on the probes' assistant turns (inf when not finite)."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(resolve_device(device)).eval()
+    # transformers types .to() through a decorator that hides torch's signature
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(resolve_device(device)).eval()  # type: ignore[arg-type]
     total, count = 0.0, 0
     with torch.inference_mode():
         for chat in probes:

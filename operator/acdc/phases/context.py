@@ -47,6 +47,13 @@ class PhaseContext:
     def run_name(self) -> str:
         return self.run.metadata.name
 
+    @property
+    def index(self) -> int:
+        """Which child or archive member a per-model step (merge, evaluate, score...) works on."""
+        if self.step.index is None:
+            raise UserError(f"{self.step.name}: phase {self.step.phase.value} works on one model; pass --index")
+        return self.step.index
+
 
 def steps_dir(state: Path) -> Path:
     return state / "steps"

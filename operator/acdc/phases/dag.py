@@ -1,7 +1,8 @@
 """The generation DAG: which phase steps exist, in what order, and when a run is done.
 
-This one pure module is shared by both executors, the local runner (subprocesses) and
-the Kubernetes operator (Jobs), so they cannot disagree about what a generation is.
+This one pure module is shared by both executors, the local runner (long-lived worker
+processes calling ``acdc.phases.execute.execute``) and the Kubernetes operator (Jobs
+running ``Step.argv``), so they cannot disagree about what a generation is.
 An executor keeps a record of finished steps (the runner in the state folder's steps/,
 the operator in the run's status) and asks ``ready()`` what may start now.
 
@@ -75,7 +76,8 @@ class Step:
         return base if self.index is None else f"{base}-{self.index:02d}"
 
     def argv(self, state_dir: str) -> list[str]:
-        """The phase command, identical for a local subprocess and a Job container."""
+        """The phase command a Job container runs; the local runner's workers call the same
+        ``execute()`` that this command calls, in process."""
         args = ["acdc", "phase", self.phase.value, "--state", state_dir, "--generation", str(self.generation)]
         if self.index is not None:
             args += ["--index", str(self.index)]

@@ -62,20 +62,20 @@ def _evaluate(ctx: PhaseContext, model_id: str, model_dir: str, task_ids: list[s
     answers: dict[str, dict[str, list[str]]] = {t: {"raw": [], "answers": []} for t in task_ids}
     for task_id, completion in zip(owners, completions, strict=True):
         answers[task_id]["raw"].append(completion)
-        answers[task_id]["answers"].append(extract_answer(completion))
+        answers[task_id]["answers"].append(extract_answer(completion, ctx.spec.reference_parity.answer_extraction))
     state_of(ctx).save_answers(ctx.step.generation, model_id, answers, rescore)
     return {"model": model_id, "tasks": len(task_ids), "answers": len(chats)}
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
     g = ctx.step.generation
-    model_id = evaluated_models(ctx, g)[ctx.step.index]
+    model_id = evaluated_models(ctx, g)[ctx.index]
     tasks = list(evaluation_pool(state_of(ctx), g).active)
     return _evaluate(ctx, model_id, model_path(ctx, model_id), tasks, rescore=False)
 
 
 def run_archive(ctx: PhaseContext) -> dict[str, Any]:
     g = ctx.step.generation
-    member = selected(ctx, g)[ctx.step.index]
+    member = selected(ctx, g)[ctx.index]
     tasks = missing_tasks(member, state_of(ctx).load_pool(g).active)
     return _evaluate(ctx, member.model_id, model_path(ctx, member.model_id), tasks, rescore=True)

@@ -40,7 +40,8 @@ def _download(source: ModelSource, hub: HubSpec, state: Path) -> Path:
     """Fetch a hub model into the run's volume once (resumable, verified; skipped when present)."""
     from acdc.models.hub import fetch
 
-    assert source.hf is not None
+    if source.hf is None:
+        raise UserError(f"model {source.display_name!r} has no hf id to fetch")
     return fetch(source.hf, source.revision, hub.endpoint, state / "hub" / source.display_name)
 
 

@@ -21,7 +21,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     from acdc.models.merge import ChildRecipe, Operator, make_child
     from acdc.models.sanity import check_model
 
-    g, j = ctx.step.generation, ctx.step.index
+    g, j = ctx.step.generation, ctx.index
     state = state_of(ctx)
     child_id = evaluated_models(ctx, g)[j]
     plan = next(p for p in state.load_plan(g) if p.child_id == child_id)

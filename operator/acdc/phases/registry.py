@@ -28,4 +28,5 @@ _IMPLEMENTATIONS = {
 
 def implementation(phase: Phase) -> PhaseFn:
     module, _, attr = _IMPLEMENTATIONS[phase].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    function: PhaseFn = getattr(importlib.import_module(module), attr)
+    return function

@@ -43,8 +43,8 @@ def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
-    return _score(ctx, evaluated_models(ctx, ctx.step.generation)[ctx.step.index], rescore=False)
+    return _score(ctx, evaluated_models(ctx, ctx.step.generation)[ctx.index], rescore=False)
 
 
 def run_archive(ctx: PhaseContext) -> dict[str, Any]:
-    return _score(ctx, selected(ctx, ctx.step.generation)[ctx.step.index].model_id, rescore=True)
+    return _score(ctx, selected(ctx, ctx.step.generation)[ctx.index].model_id, rescore=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from acdc.engine.ids import task_number
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
@@ -21,21 +22,30 @@ from acdc.phases.integrity import require_tasks
 from acdc.phases.records import selected
 from acdc.phases.world import pool_params, sandbox, state_of, task_path, tasks_dir
 
+if TYPE_CHECKING:  # imported where used: the procedural scientist needs no HTTP client or embedder
+    from acdc.llm_client import OpenAIClient
+    from acdc.tasks.novelty import NoveltyFilter
+    from acdc.tasks.sandbox import SandboxPool
+    from acdc.tasks.scientist.base import AdaptationKind, Scientist, ScientistContext
+
 log = logging.getLogger(__name__)
 
-_KIND_OF_PROMPT = {"make_easier": "easier", "make_harder": "harder", "make_novel": "novel",
+_KIND_OF_PROMPT: dict[str, AdaptationKind] = {"make_easier": "easier", "make_harder": "harder", "make_novel": "novel",
                    "make_novel_similar": "novel_similar"}
 
 
-def _client(ctx: PhaseContext, role: str) -> Any:
+def _client(ctx: PhaseContext, role: Literal["scientist", "embedding"]) -> OpenAIClient:
     """OpenAI client for the scientist or embedding endpoint of this run."""
+    from acdc.errors import UserError
     from acdc.phases.world import endpoint_client
 
     endpoint = ctx.spec.scientist.endpoint if role == "scientist" else ctx.spec.embedding.endpoint
-    return endpoint_client(endpoint, f"{ctx.run_name}-{role}", role, ctx.run_name)
+    if endpoint is None:  # the spec's validator requires it for kinds that call it
+        raise UserError(f"spec.{role}.endpoint is required here")
+    return endpoint_client(endpoint, role, ctx.run_name)
 
 
-def make_scientist(ctx: PhaseContext, pool: Any) -> Any:
+def make_scientist(ctx: PhaseContext, pool: SandboxPool) -> Scientist:
     """The run's scientist; the LLM one validates its drafts in the given sandbox pool."""
     spec = ctx.spec
     if spec.scientist.kind == "procedural":
@@ -50,7 +60,7 @@ def make_scientist(ctx: PhaseContext, pool: Any) -> Any:
                         seed=spec.seed)
 
 
-def make_novelty_filter(ctx: PhaseContext) -> Any | None:
+def make_novelty_filter(ctx: PhaseContext) -> NoveltyFilter | None:
     novelty = ctx.spec.tasks.novelty
     if not novelty.enabled:
         return None
@@ -66,7 +76,7 @@ def make_novelty_filter(ctx: PhaseContext) -> Any | None:
                          max_neighbours=novelty.max_neighbors)
 
 
-def _accept(ctx: PhaseContext, pool: Any, written: Sequence[Path | None], novelty: Any | None,
+def _accept(ctx: PhaseContext, pool: SandboxPool, written: Sequence[Path | None], novelty: NoveltyFilter | None,
             check_novelty: Callable[[Path], bool]) -> tuple[list[str], int, int]:
     """Keep the written tasks that load in the sandbox and pass the novelty filter."""
     from acdc.tasks.format import read_card
@@ -92,7 +102,8 @@ def _accept(ctx: PhaseContext, pool: Any, written: Sequence[Path | None], novelt
     return accepted, invalid, rejected
 
 
-def _context(ctx: PhaseContext, numbers: Callable[[], int], examples: Sequence[tuple[Path, float]] = ()) -> Any:
+def _context(ctx: PhaseContext, numbers: Callable[[], int],
+             examples: Sequence[tuple[Path, float]] = ()) -> ScientistContext:
     from acdc.tasks.scientist.base import ScientistContext
 
     return ScientistContext(pool_dir=tasks_dir(ctx.state), generation=ctx.step.generation, next_number=numbers,
@@ -138,7 +149,7 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
             parent = task_path(ctx.state, request.parent)
             try:
                 path = scientist.adapt(parent, _KIND_OF_PROMPT[request.prompt],
-                                       _context(ctx, lambda it=reserved: next(it), examples), request.parent_pass_rate)
+                                       _context(ctx, partial(next, reserved), examples), request.parent_pass_rate)
             except Exception as exc:  # one bad draft must not sink the adaptation; a full disk must
                 if classify(exc) is Fault.INFRASTRUCTURE:
                     raise

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acdc.atomic import read_json
 from acdc.engine.dns import DNSParams
 from acdc.engine.ids import seed_model_id
+from acdc.engine.parents import Method as ParentMethod
 from acdc.engine.parents import ParentParams
 from acdc.engine.retention import RetentionPolicy
 from acdc.engine.state import RunState
@@ -22,6 +23,13 @@ from acdc.engine.taskpool import TaskPoolParams
 from acdc.errors import PhaseError
 from acdc.phases.context import PhaseContext
 from acdc.spec import CoevolutionRunSpec
+from acdc.spec.run import EndpointSpec
+
+if TYPE_CHECKING:  # imported where used: `acdc phase plan` never loads the sandbox or HTTP client
+    from acdc.llm_client import OpenAIClient
+    from acdc.metrics import LLMRole
+    from acdc.tasks.judge import LLMJudge
+    from acdc.tasks.sandbox import SandboxLimits, SandboxPool
 
 SEEDS_FILE = "seeds.json"
 BASE_MODEL_ID = "base"  # the base model's key in SEEDS_FILE, beside the seeds' model ids
@@ -87,11 +95,13 @@ def dns_params(spec: CoevolutionRunSpec) -> DNSParams:
         use_top_fitness_selection=s.method == "topFitness",
         tie_rule=s.tie_rule,
         penalize_duplicates=s.penalize_duplicates,
+        arithmetic=spec.reference_parity.dns_arithmetic,
     )
 
 
 def parent_params(spec: CoevolutionRunSpec) -> ParentParams:
-    method = {"uniform": "uniform", "fitness": "fitness_proportional", "tournament": "tournament"}
+    method: dict[str, ParentMethod] = {"uniform": "uniform", "fitness": "fitness_proportional",
+                                       "tournament": "tournament"}
     return ParentParams(method[spec.selection.parent_selection], spec.selection.tournament_size)
 
 
@@ -115,7 +125,7 @@ def retention_policy(spec: CoevolutionRunSpec) -> RetentionPolicy:
                            keep_initial_generation=r.keep_initial_generation)
 
 
-def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
+def sandbox_limits(spec: CoevolutionRunSpec) -> SandboxLimits:
     from acdc.tasks.sandbox import SandboxLimits
 
     s = spec.sandbox
@@ -123,17 +133,18 @@ def sandbox_limits(spec: CoevolutionRunSpec) -> Any:
         wall_seconds=s.timeout_seconds,
         cpu_seconds=s.cpu_seconds,
         memory_mb=s.memory_mib,
-        file_mb=max(1, s.max_file_kib // 1024),
+        file_kib=s.max_file_kib,
         processes=s.max_processes,
         message_bytes=s.max_output_kib * 1024,
         instruction_chars=s.max_instruction_chars,
         instance_bytes=s.max_instance_kib * 1024,
         judge_calls_per_item=s.max_judge_calls_per_item,
+        code_blocks=spec.reference_parity.answer_extraction,
     )
 
 
 @contextmanager
-def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
+def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[SandboxPool]:
     """A started sandbox pool with the run's limits, relaying judge calls when configured."""
     from acdc.tasks.sandbox import SandboxPool
 
@@ -142,14 +153,22 @@ def sandbox(ctx: PhaseContext, judge: bool = True) -> Iterator[Any]:
         yield pool
 
 
-def endpoint_client(endpoint: Any, service_name: str, role: str, run_name: str) -> Any:
-    """An OpenAIClient for an endpoint spec; a deployed server is reached through its Service."""
+def endpoint_client(endpoint: EndpointSpec, role: LLMRole, run_name: str) -> OpenAIClient:
+    """An OpenAIClient for an endpoint spec.
+
+    Phases only ever see a URL: the operator rewrites a ``deploy`` endpoint to its Service's
+    URL before a Job starts (``controller.server_manifests.in_cluster_spec``), and nothing
+    deploys servers for the local runner, so an endpoint without one cannot be reached.
+    """
     import os
 
     from acdc import metrics
     from acdc.llm_client import OpenAIClient
 
-    url = endpoint.url or f"http://{service_name}:8000/v1"
+    url = endpoint.url
+    if url is None:
+        raise PhaseError(f"the {role} endpoint has no url: a `deploy` endpoint is served only when the "
+                         "operator runs the run; locally, give the url of a running server")
     api_key = os.environ.get(f"ACDC_{role.upper()}_API_KEY") if endpoint.api_key_secret else None
     namespace = os.environ.get("ACDC_NAMESPACE", "local")
     return OpenAIClient(
@@ -162,13 +181,12 @@ def endpoint_client(endpoint: Any, service_name: str, role: str, run_name: str) 
     )
 
 
-def make_judge(ctx: PhaseContext) -> Any:
+def make_judge(ctx: PhaseContext) -> LLMJudge | None:
     """The LLM judge for tasks that ask for one: the judge endpoint, else the scientist's."""
     endpoint = ctx.spec.judge.endpoint or ctx.spec.scientist.endpoint
     if endpoint is None:
         return None
     from acdc.tasks.judge import LLMJudge
 
-    service = f"{ctx.run_name}-{'judge' if ctx.spec.judge.endpoint else 'scientist'}"
-    client = endpoint_client(endpoint, service, "judge", ctx.run_name)
+    client = endpoint_client(endpoint, "judge", ctx.run_name)
     return LLMJudge(client, temperature=ctx.spec.judge.temperature, max_tokens=ctx.spec.judge.max_tokens)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
-from acdc.errors import EXIT_INFRASTRUCTURE
+from acdc.errors import EXIT_INFRASTRUCTURE, Interrupted, RunFailed
 from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, Step, StepRecord, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
@@ -30,21 +30,11 @@ from acdc.spec import CoevolutionRunSpec
 log = logging.getLogger(__name__)
 
 
-class RunFailed(Exception):
-    """A non-droppable step failed after its retries; the run stops (and can be resumed)."""
-
-    exit_code = 1
-
-
 class RunStopped(RunFailed):
     """A step hit an infrastructure fault (full disk, damaged input, lost worker): the run stops
     at once, the step is not recorded, and `acdc run` resumes it once the cause is fixed."""
 
     exit_code = EXIT_INFRASTRUCTURE
-
-
-class Interrupted(Exception):
-    exit_code = 130
 
 
 @dataclass

@@ -37,6 +37,7 @@ from typing import Any
 from acdc.atomic import read_json, write_json
 from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
+from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids, tasks_dir
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
@@ -49,7 +50,7 @@ HELDOUT_FILE = "heldout.json"
 HELDOUT_VERSION = 3  # 2: coverage per area (domain or "combined"); 3: starting team, tasks beyond the start
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
-SOLVED_FRACTION = 0.5
+SOLVED_FRACTION = SOLVED_THRESHOLD  # the run's own "solved" rule, applied to held-out buckets
 
 log = logging.getLogger(__name__)
 

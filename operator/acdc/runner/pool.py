@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from acdc.errors import AcdcError
 from acdc.phases.dag import Step, StepRecord
 from acdc.phases.faults import Fault
 
@@ -68,7 +69,7 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
             conn.send(("ok", record.to_dict()))
         except BaseException as exc:  # report everything: the runner decides about retries
             detail = f"{type(exc).__name__}: {exc}"
-            if not hasattr(exc, "exit_code"):
+            if not isinstance(exc, AcdcError):  # an expected failure's message says it all
                 detail += "\n" + traceback.format_exc(limit=8)
             conn.send(("error", (classify(exc).value, detail)))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from acdc.atomic import dump_yaml
 from acdc.spec.run import API_GROUP, API_VERSION, KIND, PLURAL, CoevolutionRunSpec
 from acdc.spec.status import CoevolutionRunStatus
@@ -76,10 +78,11 @@ def _structural(node: Any) -> Any:
     return out
 
 
-def openapi_schema(model: type) -> dict[str, Any]:
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """Structural OpenAPI v3.0 schema of a pydantic model, as the CRD embeds it."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _structural(_resolve(raw, raw.get("$defs", {})))
+    schema: dict[str, Any] = _structural(_resolve(raw, raw.get("$defs", {})))
+    return schema
 
 
 def build_crd() -> dict[str, Any]:
@@ -117,7 +120,7 @@ def build_crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": CoevolutionRunSpec.__doc__.strip(),
+                            "description": (CoevolutionRunSpec.__doc__ or "").strip(),
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},

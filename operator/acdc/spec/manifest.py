@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from acdc.errors import UserError
 from acdc.spec.base import DnsLabel, LabelMap, label_keys
@@ -33,11 +33,18 @@ class ObjectMeta(BaseModel):
 class CoevolutionRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    api_version: Literal["acdc.dev/v1alpha1"] = Field(alias="apiVersion")
+    api_version: str = Field(alias="apiVersion")
     kind: Literal["CoevolutionRun"]
     metadata: ObjectMeta
     spec: CoevolutionRunSpec
     status: CoevolutionRunStatus | None = None
+
+    @field_validator("api_version")
+    @classmethod
+    def _served_version(cls, value: str) -> str:
+        if value != api_version():
+            raise ValueError(f"expected {api_version()} (got {value[:80]!r})")
+        return value
 
 
 class SpecInvalid(UserError):

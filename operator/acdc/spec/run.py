@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
+from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.spec.base import (
     DNS_LABEL,
     INT64_MAX,
@@ -53,7 +54,7 @@ class CelRule:
     """Attach a Kubernetes CEL validation rule to a model's CRD schema."""
 
     @staticmethod
-    def exactly_one(*fields: str) -> dict:
+    def exactly_one(*fields: str) -> dict[str, JsonValue]:
         terms = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in fields)
         return {"rule": f"{terms} == 1", "message": f"set exactly one of: {', '.join(fields)}"}
 
@@ -61,9 +62,9 @@ class CelRule:
 class ModelSource(SpecModel):
     """Where a model's weights come from: exactly one of hf, path or toyworld."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
-    }
+    model_config = ConfigDict(  # pydantic merges it with SpecModel's
+        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
+    )
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)] | None = None
     """Short name used in model ids (seed_<name>); derived from the source when omitted."""
@@ -174,7 +175,7 @@ class SelectionSpec(SpecModel):
     """dns: dominated novelty; topFitness: the elitist ablation."""
     k_neighbors: PositiveInt = 3
     """Fitter neighbours averaged in the dominated-novelty score."""
-    skill_threshold: Fraction = 0.5
+    skill_threshold: Fraction = SOLVED_THRESHOLD
     """A task counts as solved when its score is at least this."""
     use_skill_ratio: bool = True
     """Distance = share of tasks solved that the fitter model fails; false: Hamming distance."""
@@ -298,9 +299,9 @@ class ServerDeploy(SpecModel):
 class EndpointSpec(SpecModel):
     """An OpenAI-compatible server: an existing URL, or one the operator deploys."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
-    }
+    model_config = ConfigDict(  # pydantic merges it with SpecModel's
+        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
+    )
 
     url: Url | None = None
     """Base URL ending in /v1, e.g. http://scientist.ml.svc:8000/v1."""
@@ -379,6 +380,7 @@ class SandboxSpec(SpecModel):
     max_output_kib: Annotated[int, Field(ge=1, le=2**20)] = 256
     """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
     max_file_kib: Annotated[int, Field(ge=0, le=2**30)] = 1024
+    """Largest file a scored task may write, in KiB (0: it may write nothing)."""
     workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     """Task sandboxes running at once; defaults to twice the CPU count (starting one mostly waits)."""
     runtime_class_name: DnsSubdomain | None = None
@@ -567,6 +569,20 @@ class EvaluationSpec(SpecModel):
         return self
 
 
+class ReferenceParitySpec(SpecModel):
+    """Where the project deliberately computes differently from the reference implementation,
+    with a switch back to the reference's behaviour (docs/reference-deviations.md lists all)."""
+
+    dns_arithmetic: Literal["exact", "reference"] = "exact"
+    """exact: DNS scores from integer failure counts, so exactly equal scores are equal and keep
+    list order (archive first); reference: the reference's float weights and sums bit for bit,
+    so exact ties are ordered by rounding noise as it orders them."""
+    answer_extraction: Literal["lenient", "reference"] = "lenient"
+    """lenient: a completion without an answer marker is the answer, and code outside a
+    ```python fence still runs; reference: "No answer found." and only ```python blocks run
+    (both score 0), a greedy \\boxed{...} and the unstripped text after "Answer:"."""
+
+
 class CoevolutionRunSpec(SpecModel):
     """An AC/DC run: coevolve merged models and synthetic tasks."""
 
@@ -590,6 +606,7 @@ class CoevolutionRunSpec(SpecModel):
     job_history: JobHistorySpec = JobHistorySpec()
     budget: BudgetSpec = BudgetSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
+    reference_parity: ReferenceParitySpec = ReferenceParitySpec()
     suspend: bool = False
     """Pause after the current phase; set back to false to continue."""
 
@@ -618,5 +635,5 @@ class CoevolutionRunSpec(SpecModel):
 
 # Fields that define what a run *is*; changing them mid-run would corrupt its state. models.hub
 # is not among them: after init failed on a gated repo, adding the token must not need a new run.
-IMMUTABLE_FIELDS = ("seed", "models.seeds", "models.base", "models.dtype", "crossover", "mutation", "selection",
-                    "tasks", "storage", "scientist.kind")
+IMMUTABLE_FIELDS = ("seed", "models.seeds", "models.base", "models.dtype", "models.base_candidate", "crossover",
+                    "mutation", "selection", "tasks", "storage", "scientist.kind", "reference_parity")

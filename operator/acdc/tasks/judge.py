@@ -27,7 +27,7 @@ _DECISION = re.compile(r"^\W*decision\W*:\W*(yes|no)\b", re.IGNORECASE | re.MULT
 
 def parse_decision(text: str) -> bool | None:
     """The last DECISION line's verdict; None when there is none."""
-    found = _DECISION.findall(text or "")
+    found: list[str] = _DECISION.findall(text or "")
     if not found:
         return None
     return found[-1].lower() == "yes"

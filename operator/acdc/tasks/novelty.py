@@ -152,7 +152,7 @@ _BARE = re.compile(r"^\W*(yes|no)\W*$", re.IGNORECASE)
 
 def parse_yes_no(text: str) -> bool | None:
     """The last 'Decision: Yes/No' in the text, or a bare Yes/No reply; None otherwise."""
-    found = _DECISION.findall(text or "")
+    found: list[str] = _DECISION.findall(text or "")
     if found:
         return found[-1].lower() == "yes"
     bare = _BARE.match(text or "")

@@ -69,4 +69,5 @@ def ensure_built(cache_root: Path | str | None = None, recipe: WorldRecipe | Non
 
 def load_world(world_dir: Path | str) -> dict[str, Any]:
     """world.json of a built toy world (raises StateError naming the file when missing)."""
-    return read_json(Path(world_dir) / WORLD_FILE)
+    world: dict[str, Any] = read_json(Path(world_dir) / WORLD_FILE)
+    return world

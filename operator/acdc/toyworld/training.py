@@ -105,7 +105,9 @@ def chat_prefix(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": marker}], add_generation_prompt=True, tokenize=False
     )
-    head, tail = rendered.split(marker)
+    # tokenize=False returns a str; the stubs type every return of the call. (An ignore, not a
+    # str(): a code change here would change world_hash and invalidate the shipped world.)
+    head, tail = rendered.split(marker)  # type: ignore[union-attr]
     return head, tail
 
 

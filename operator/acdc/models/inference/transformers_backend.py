@@ -42,12 +42,14 @@ class TransformersBackend:
         if not (path / "config.json").is_file():
             raise PhaseError(f"{path}: not a model directory (no config.json)")
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(resolve_device(device))
+        # transformers types .to() through a decorator that hides torch's signature
+        model = AutoModelForCausalLM.from_pretrained(path).to(resolve_device(device))  # type: ignore[arg-type]
         return cls(model, tokenizer, batch_size, max_model_len)
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[str]:
         prompts = [
-            self.tokenizer.apply_chat_template(list(chat), add_generation_prompt=True, tokenize=False) for chat in chats
+            str(self.tokenizer.apply_chat_template(list(chat), add_generation_prompt=True, tokenize=False))
+            for chat in chats
         ]
         completions: list[str] = []
         for start in range(0, len(prompts), self.batch_size):

@@ -99,7 +99,7 @@ def pca_2d(matrix: np.ndarray) -> np.ndarray:
     """First two principal components (numpy SVD of the centred rows); zeros pad a 1-D case."""
     centred = matrix - matrix.mean(axis=0, keepdims=True)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ vt[:2].T
+    projected: np.ndarray = centred @ vt[:2].T
     if projected.shape[1] < 2:
         projected = np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
     return projected

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from acdc.engine.solved import SOLVED_THRESHOLD
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 WIDTH, HEIGHT = 640, 300
@@ -192,7 +194,7 @@ def heatmap(plot: str, rows: Sequence[str], columns: Sequence[str], values: Sequ
         y = top + i * cell_h
         body.append(_text(label_width - 6, y + 12, row, "end"))
         for j, value in enumerate(values[i]):
-            fill = "#ccc" if value is None else "#2ca02c" if value >= 0.5 else "#fbe3d6"
+            fill = "#ccc" if value is None else "#2ca02c" if value >= SOLVED_THRESHOLD else "#fbe3d6"
             shown = "unscored" if value is None else f"{value:.2f}"
             body.append(f'<rect class="mark" x="{label_width + j * cell_w:.1f}" y="{y}" width="{cell_w - 1:.1f}" '
                         f'height="{cell_h - 1}" fill="{fill}"><title>{escape(row)} · {escape(columns[j])}: '

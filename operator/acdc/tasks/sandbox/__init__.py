@@ -2,7 +2,7 @@
 
 from acdc.tasks.sandbox.limits import SandboxLimits
 from acdc.tasks.sandbox.pool import SandboxPool, ScoreItem
-from acdc.tasks.sandbox.results import SUCCESS_THRESHOLD, Instance, Materialized, ResultKind, ScoreResult
+from acdc.tasks.sandbox.results import Instance, Materialized, ResultKind, ScoreResult
 
-__all__ = ["SUCCESS_THRESHOLD", "Instance", "Materialized", "ResultKind", "SandboxLimits", "SandboxPool",
+__all__ = ["Instance", "Materialized", "ResultKind", "SandboxLimits", "SandboxPool",
            "ScoreItem", "ScoreResult"]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from acdc.errors import UserError
+
+MIN_SCRATCH_BYTES = 1 << 20
+"""The scratch tmpfs is never smaller: a tmpfs of size 0 would be unlimited, not empty."""
 
 
 @dataclass(frozen=True)
@@ -12,17 +16,21 @@ class SandboxLimits:
     """Per-item limits; tests shrink ``wall_seconds``/``cpu_seconds`` to keep hostile cases fast.
 
     ``memory_mb`` caps the address space of a task process; ``processes`` caps processes
-    per uid; ``file_mb`` one file, and four times that the scratch tmpfs. ``message_bytes``
-    caps one reply line (the output a task can return per item). ``instruction_chars`` and
-    ``instance_bytes`` cap what materialisation may produce per instance (a 900,000-char
-    instruction would pad every inference batch it joins); ``judge_calls_per_item`` caps
-    relayed LLM-judge calls (more fail the item).
+    per uid; ``file_kib`` one file (RLIMIT_FSIZE; 0 forbids writing at all), and four times
+    that the scratch tmpfs. ``message_bytes`` caps one reply line (the output a task can
+    return per item). ``instruction_chars`` and ``instance_bytes`` cap what materialisation
+    may produce per instance (a 900,000-char instruction would pad every inference batch it
+    joins); ``judge_calls_per_item`` caps relayed LLM-judge calls (more fail the item).
+
+    ``code_blocks`` is not a limit but travels with them into the task process: which code
+    ``get_function_name_to_callable`` runs ("lenient": any fenced block, else the whole
+    submission; "reference": only ```python blocks, as the reference's helper).
     """
 
     wall_seconds: float = 10.0
     cpu_seconds: int = 10
     memory_mb: int = 1024
-    file_mb: int = 16
+    file_kib: int = 16 * 1024
     processes: int = 16
     open_files: int = 64
     message_bytes: int = 1 << 20
@@ -30,10 +38,14 @@ class SandboxLimits:
     instruction_chars: int = 20_000
     instance_bytes: int = 64 << 10
     judge_calls_per_item: int = 4
+    code_blocks: Literal["lenient", "reference"] = "lenient"
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value <= 0:
+            if name == "code_blocks":
+                if value not in ("lenient", "reference"):
+                    raise UserError(f"sandbox code_blocks must be 'lenient' or 'reference', got {value!r}")
+            elif value < 0 or (value == 0 and name != "file_kib"):
                 raise UserError(f"sandbox limit {name} must be positive, got {value}")
 
     @property
@@ -43,15 +55,16 @@ class SandboxLimits:
 
     @property
     def scratch_bytes(self) -> int:
-        return 4 * (self.file_mb << 20)
+        return max(MIN_SCRATCH_BYTES, 4 * (self.file_kib << 10))
 
-    def for_task_process(self) -> dict[str, float]:
-        """The limits the stdlib-only task process applies to itself (rlimits)."""
+    def for_task_process(self) -> dict[str, float | str]:
+        """The limits the stdlib-only task process applies to itself (rlimits), and ``code_blocks``."""
         return {
             "cpu_seconds": self.cpu_seconds,
             "memory_bytes": self.memory_mb << 20,
-            "file_bytes": self.file_mb << 20,
+            "file_bytes": self.file_kib << 10,
             "processes": self.processes,
             "open_files": self.open_files,
             "max_instances": self.max_instances,
+            "code_blocks": self.code_blocks,
         }

@@ -108,7 +108,7 @@ class TaskProcess:
         self.limits = limits
         self.scratch = cwd if scratch else None
         self._pidfd: int | None = None
-        config = {"uid": uid, "limits": limits.for_task_process()}
+        config: dict[str, object] = {"uid": uid, "limits": limits.for_task_process()}
         info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built by us

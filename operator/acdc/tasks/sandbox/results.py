@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ResultKind = Literal["ok", "timeout", "memory", "violation", "exception", "bad_return"]
+from acdc.engine.solved import SOLVED_THRESHOLD
 
-SUCCESS_THRESHOLD = 0.5
-"""Reference semantics: a score of at least 0.5 counts as solving the item."""
+ResultKind = Literal["ok", "timeout", "memory", "violation", "exception", "bad_return"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class ScoreResult:
 
     @property
     def solved(self) -> bool:
-        return self.score is not None and self.score >= SUCCESS_THRESHOLD
+        return self.score is not None and self.score >= SOLVED_THRESHOLD  # the reference's per-item cut
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ from acdc.tasks.scientist.base import AdaptationKind, ScientistContext, derived_
 from acdc.toyworld.skills import SKILLS
 from acdc.toyworld.splits import Split, examples_in
 
+COMPOSITION_PROBABILITY = 0.3
+"""How often a "novel" adaptation composes the new skill with the parent's (instances alternate)."""
+HUMAN_DIFFICULTY_MAX = 5
+"""The top of the reference's 1-5 ``estimated_human_difficulty`` rubric."""
+LEVELS_PER_HUMAN_STEP = 3
+"""Difficulty-knob levels per step of that rubric (knob 0-2 -> 1, 3-5 -> 2, ...)."""
+
 _TEMPLATE = '''"""Procedural toy-world task ({family}). Generated; self-contained."""
 
 INSTANCES = {instances}
@@ -116,13 +123,18 @@ class ProceduralScientist:
             if not choices:
                 return None
             skill = rng.choice(choices)
-            if kind == "novel" and rng.random() < 0.3:
+            skills: tuple[str, ...]
+            if kind == "novel" and rng.random() < COMPOSITION_PROBABILITY:
                 skills = (skill, primary)  # a composition: instances alternate between two skills
             else:
                 skills = (skill,)
             low, high = SKILLS[skill].difficulty_range
             params = FamilyParams(skills, _clamp(skill, min(current.difficulty, (low + high) // 2)), current.instances)
         return self._write(params, context, parent=parent, kind=kind, pass_rate=pass_rate)
+
+    def write_family(self, params: FamilyParams, context: ScientistContext) -> Path:
+        """Write one task of a chosen family, as generation 0 writes it (the built-in seed tasks)."""
+        return self._write(params.validate(), context, parent=None, kind="initial")
 
     def _write(self, params: FamilyParams, context: ScientistContext, parent: Path | None, kind: str,
                pass_rate: float | None = None) -> Path:
@@ -138,7 +150,7 @@ class ProceduralScientist:
             name_of_task=f"{'_'.join(params.skills)}_d{params.difficulty}",
             description_of_task=f"Toy-world task: {names}, difficulty {params.difficulty}.",
             capability_being_measured=", ".join(sorted({SKILLS[s].domain for s in params.skills})),
-            estimated_human_difficulty=str(min(5, 1 + params.difficulty // 3)),
+            estimated_human_difficulty=str(min(HUMAN_DIFFICULTY_MAX, 1 + params.difficulty // LEVELS_PER_HUMAN_STEP)),
             example_instruction=instances["1"]["prompt"],
         )
         metadata = {"parent": parent.name if parent else None, "adaptation": kind, "generation": context.generation,

@@ -16,6 +16,7 @@ import os
 import re
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_PYTHON_FENCE = re.compile(r"```python\n(.*?)\n```", re.DOTALL)  # the only blocks the reference runs
 
 
 class Channel:
@@ -43,12 +44,20 @@ class Channel:
         return json.loads(line)
 
 
-# Set by task_process before any task code runs.
+# Both set by task_process before any task code runs. ``_python_fences_only`` comes from the
+# run's referenceParity.answerExtraction: "reference" runs only ```python blocks.
 channel: Channel | None = None
+_python_fences_only = False
 
 
 def extract_code_blocks(submission: str) -> list[str]:
-    """Fenced code blocks of a submission; the whole text when it has no fence."""
+    """Fenced code blocks of a submission; the whole text when it has no fence.
+
+    With ``_python_fences_only`` (the reference's rule): only ```python blocks, and none
+    when there are none, so code outside such a fence defines nothing and scores 0.
+    """
+    if _python_fences_only:
+        return _PYTHON_FENCE.findall(submission)
     blocks = _FENCE.findall(submission)
     return blocks if blocks else [submission]
 

@@ -193,6 +193,7 @@ def main() -> None:
     limits = config["limits"]
     _set_limits(limits, int(header.get("items") or 1))
     acdc_sandbox.channel = channel
+    acdc_sandbox._python_fences_only = limits.get("code_blocks") == "reference"
     workdir = os.getcwd()
     _install_audit_hook(workdir)
     try:

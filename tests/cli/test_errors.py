@@ -1,0 +1,138 @@
+"""Every CLI command answers a bad input with one line and an exit code, never a traceback.
+
+The real commands run as a user runs them (a subprocess of ``python -m acdc.cli.main``);
+the error classes themselves are checked in-process through ``main``'s one handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from acdc.cli import main as cli_main
+from acdc.engine.parents import ChildPlan
+from acdc.engine.state import RunState
+from acdc.errors import AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+
+
+def acdc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of bad inputs: broken YAML, a plain file where a folder belongs, an empty folder,
+    a run with a missing seed, and a state folder whose merge step finds no init output."""
+    root = tmp_path_factory.mktemp("bad")
+    (root / "broken.yaml").write_text("spec: [\n")
+    (root / "a-file").write_text("not a folder\n")
+    (root / "empty").mkdir()
+    run = yaml.safe_load(QUICKSTART.read_text())
+    run["spec"]["models"]["seeds"] = [{"path": str(root / "no-such-model")}]
+    (root / "missing-seed").mkdir()
+    (root / "missing-seed" / "run.yaml").write_text(yaml.safe_dump(run))
+    (root / "no-init").mkdir()
+    (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
+    state = RunState(root / "no-init")
+    state.init()
+    state.save_plan(1, [ChildPlan("child_g0001_00", ("seed_arithmetic", "seed_strings"), 1)])
+    return root
+
+
+# (arguments, exit code, words the one line must contain)
+CASES = {
+    "validate: broken yaml": (["validate", "broken.yaml"], 2, "not valid YAML"),
+    "validate: missing file": (["validate", "nope.yaml"], 2, "no such file"),
+    "crd: output below a file": (["crd", "-o", "a-file/crd.yaml"], 1, "a-file"),
+    "toyworld build: into a file": (["toyworld", "build", "a-file"], 1, "a-file"),
+    "phase: no run file": (["phase", "plan", "--state", "empty", "--generation", "1"], 2, "run.yaml"),
+    "phase: user error (missing seed)": (["phase", "init", "--state", "missing-seed", "--generation", "0"], 2,
+                                         "no-such-model"),
+    "phase: state error (no archive)": (["phase", "plan", "--state", "no-init", "--generation", "1"], 1,
+                                        "0000.json"),
+    "phase: per-model step without --index": (["phase", "merge", "--state", "no-init", "--generation", "1"], 2,
+                                               "pass --index"),
+    "phase: phase error (init never ran)": (["phase", "merge", "--state", "no-init", "--generation", "1",
+                                              "--index", "0"], 1, "init phase has not run"),
+    "run: broken yaml": (["run", "broken.yaml", "--state", "run-state"], 2, "not valid YAML"),
+    "run: empty state": (["run", "--state", "empty"], 2, "holds no run"),
+    "run: negative generations": (["run", str(QUICKSTART), "--generations", "-1"], 2, "--generations"),
+    "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
+    "report: no such folder": (["report", "nope"], 2, "no such state folder"),
+    "taskforce: no such folder": (["taskforce", "nope", "--size", "2"], 2, "no such state folder"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_input_gives_one_line_and_an_exit_code(bad_inputs: Path, case: str) -> None:
+    args, code, words = CASES[case]
+    result = acdc(bad_inputs, *args)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    detail = lines[errors[0] + 1:]  # only an invalid run file adds lines: one per field, indented
+    assert all(line.startswith("  ") and ": " in line for line in detail), result.stderr
+    assert words in "\n".join(lines[errors[0]:]), result.stderr
+
+
+def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(
+    bad_inputs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a world that is not the shipped one is looked up in the cache (a subprocess would
+    just print the shipped world), so the recipe hash is made to differ from the shipped one."""
+    monkeypatch.setattr("acdc.toyworld.store.world_hash", lambda recipe: "not-the-shipped-hash")
+    assert cli_main.main(["toyworld", "path", "--cache-root", str(bad_inputs / "a-file")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "a-file" in err, err
+
+
+def test_a_bad_flag_is_argparse_usage_not_a_traceback(bad_inputs: Path) -> None:
+    result = acdc(bad_inputs, "operator", "--metrics-port", "99999")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("not a port number (0-65535): '99999'")
+
+
+def _parser_raising(exc: BaseException) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acdc")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def handler(_args: argparse.Namespace) -> int:
+        raise exc
+
+    commands.add_parser("boom").set_defaults(handler=handler)
+    return parser
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (UserError("bad flag"), 2),
+    (StateError("state/x.json", "not valid JSON"), 1),
+    (PhaseError("merge input is broken"), 1),
+    (RunFailed("g0001-merge-00 failed after 3 attempts"), 1),
+    (Interrupted("stopped by SIGTERM"), 130),
+    (PermissionError(13, "Permission denied", "state/run.yaml"), 1),
+], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
+def test_each_expected_failure_is_caught_once_in_main(
+    exc: BaseException, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert isinstance(exc, (AcdcError, OSError))
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_raising(exc))
+    assert cli_main.main(["boom"]) == code
+    err = capsys.readouterr().err
+    assert err == f"error: {exc}\n"
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_raising(KeyError("bug")))
+    with pytest.raises(KeyError):
+        cli_main.main(["boom"])
