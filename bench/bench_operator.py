@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 from tests.controller.chaos import ChaosEmulator  # noqa: E402
 from tests.controller.cluster import NAMESPACE, Kubelet, declare, fake_phase, run_body, run_object, write_kubeconfig  # noqa: E402
 
+STALL_S = 120.0
+"""A configuration whose Jobs stop finishing for this long is reported stalled, not waited for."""
 BASELINE_REF = "8ab08a5"
 """The operator before issue 15 (the DAG loop in reconcile.py, no resync, whole-run listing)."""
 
@@ -87,10 +89,16 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
                     async with server.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns",
                                            json=body) as response:
                         assert response.status < 300, await response.text()
+                loop = asyncio.get_running_loop()
+                last, since = -1, loop.time()
                 while not all(((run_object(server, n) or {}).get("status") or {}).get("phase") == "Succeeded"
                               for n in names):
                     if process.poll() is not None:
                         raise SystemExit(f"operator exited with {process.returncode}; see its log")
+                    if len(player.finished) != last:
+                        last, since = len(player.finished), loop.time()
+                    elif loop.time() - since > STALL_S:
+                        return {"stalled": float(last)}
                     await asyncio.sleep(0.2)
                 peak = peak_rss_mib(process.pid)
             finally:
@@ -114,6 +122,8 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
 
 
 def line(label: str, m: dict[str, float]) -> str:
+    if "stalled" in m:
+        return f"  {label:9s} STALLED: no Job finished for {STALL_S:.0f} s after {m['stalled']:.0f} Jobs"
     return (f"  {label:9s} requests/gen/run g1 {m['first']:6.1f}  last {m['last']:6.1f} | "
             f"listed objects/gen/run g1 {m['listed_first']:7.1f}  last {m['listed_last']:7.1f} | "
             f"peak RSS {m['peak']:6.1f} MiB | completion->next Job p50 {m['p50'] * 1000:6.0f} ms  "

@@ -2,12 +2,10 @@
 
 Plain kmock re-sends every existing object whenever a watch (re)connects, so an operator
 that lost an event is rescued when kopf's watch times out (about 70 s without events).
-A real API server sends BOOKMARK events and resumes a watch from its resourceVersion,
-sending exactly the events after it. ``ChaosEmulator`` does the same: it keeps every
-event in ``history`` (resourceVersion = position), lists and events carry it, a watch
-from a resourceVersion (every watch after kopf's initial list) gets only later events,
-and every watch gets a bookmark each ``bookmark_s``. Nothing is lost but what the chaos
-drops. On top of that it injects, for the operator's
+A real API server sends BOOKMARK events and resumes a watch from its resourceVersion
+without re-sending anything. ``ChaosEmulator`` does the same: a watch that names a
+resourceVersion (every watch after kopf's initial list) gets only new events, and every
+watch gets a bookmark each ``bookmark_s``. On top of that it injects, for the operator's
 own client only (its User-Agent):
 
 - API errors on create, patch, delete, list and get: every ``every``-th request of each
@@ -109,9 +107,7 @@ class ChaosEmulator(KubernetesEmulator):
         self.chaos = Chaos()
         self.kill = KillSwitch()
         self.created = collections.Counter()
-        self.history: list[tuple[Any, dict[str, Any]]] = []
-        self.recorders: dict[Any, asyncio.Task[None]] = {}
-        self.tick = asyncio.Event()
+        self.resource_version = 0
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
 
@@ -139,9 +135,7 @@ class ChaosEmulator(KubernetesEmulator):
         return run, int((body.get("status") or {}).get("generation") or 0)
 
     async def _serve_list(self, request: Request) -> Any:
-        await self._record(request.resource)
         listing = await super()._serve_list(request)
-        listing["metadata"]["resourceVersion"] = str(len(self.history))
         wanted = _selector(request.params.get("labelSelector", ""))
         listing["items"] = [item for item in listing["items"]
                             if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
@@ -177,56 +171,46 @@ class ChaosEmulator(KubernetesEmulator):
             await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
         return response
 
-    async def _record(self, resource: Any) -> None:
-        """Keep every event of ``resource`` in ``history`` (its index + 1 is the resourceVersion)."""
-        if resource in self.recorders:
-            return
-
-        async def record() -> None:
-            async for event in self._buses[resource]:
-                self.history.append((resource, event))
-                self.tick.set()
-                self.tick = asyncio.Event()
-
-        self.recorders[resource] = asyncio.create_task(record())
-        await asyncio.sleep(0)  # subscribed from here on
-
     async def _serve_watch(self, request: Request) -> AsyncIterator[Any]:
-        """A watch as a real API server serves it: from a resourceVersion (a list's, an event's
-        or a bookmark's) it sends exactly the later events, and it sends bookmarks."""
+        """A watch as a real API server serves it: resumed without replay, with bookmarks.
+        (Events between a list and the watch after it can be missed here: only the resync
+        repairs that, as it repairs any other lost event.)"""
         yield b""
-        await self._record(request.resource)
-        since = request.params.get("resourceVersion", "")
-        position = int(since) if since.isdigit() else len(self.history)
-        if not since:  # a fresh watch starts with the current objects
-            for key, obj in list(self.objects.items()):
-                event = {"type": "ADDED", "object": obj.raw}
-                if key[0] == request.resource and not obj.deleted and self._watched(request, event):
-                    yield event
-        while True:
-            if position >= len(self.history):
-                tick = self.tick
+        bus = self._buses[request.resource]
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for event in bus:
+                await queue.put(event)
+
+        pumping = asyncio.create_task(pump())
+        await asyncio.sleep(0)  # subscribed from here on
+        try:
+            if "resourceVersion" not in request.params:  # a fresh watch starts with the current objects
+                for key, obj in list(self.objects.items()):
+                    event = {"type": "ADDED", "object": obj.raw}
+                    if key[0] == request.resource and not obj.deleted and self._watched(request, event):
+                        yield event
+            while True:
                 try:
-                    await asyncio.wait_for(tick.wait(), self.bookmark_s)
+                    event = await asyncio.wait_for(queue.get(), self.bookmark_s)
                 except TimeoutError:
+                    self.resource_version += 1
                     yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
-                                                         "metadata": {"resourceVersion": str(len(self.history))}}}
-                continue
-            resource, event = self.history[position]
-            position += 1
-            if resource != request.resource or not self._watched(request, event):
-                continue
-            obj = event.get("object") or {}
-            event = {**event, "object": {**obj, "metadata": {**(obj.get("metadata") or {}),
-                                                             "resourceVersion": str(position)}}}
-            roll = self.chaos.rng.random()
-            if roll < self.chaos.drop_rate:
-                self.chaos.injected["dropped event"] += 1
-                continue
-            yield event
-            if roll < self.chaos.drop_rate + self.chaos.duplicate_rate:
-                self.chaos.injected["duplicated event"] += 1
+                                                         "metadata": {"resourceVersion": str(self.resource_version)}}}
+                    continue
+                if not self._watched(request, event):
+                    continue
+                roll = self.chaos.rng.random()
+                if roll < self.chaos.drop_rate:
+                    self.chaos.injected["dropped event"] += 1
+                    continue
                 yield event
+                if roll < self.chaos.drop_rate + self.chaos.duplicate_rate:
+                    self.chaos.injected["duplicated event"] += 1
+                    yield event
+        finally:
+            pumping.cancel()
 
     def _watched(self, request: Request, event: dict[str, Any]) -> bool:
         meta = (event.get("object") or {}).get("metadata") or {}

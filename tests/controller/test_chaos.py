@@ -100,32 +100,27 @@ async def finish_run(server: Any, state: Path, tmp: Path, kills: KillSwitch | No
     return player
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, toy_world: Path) -> dict[str, str]:  # noqa: F811
-    """The final state of the same run without any chaos."""
-    import kmock
+_REFERENCE: dict[str, str] = {}
 
-    from tests.controller.cluster import declare, write_kubeconfig
 
-    folder = tmp_path_factory.mktemp("undisturbed")
-    state = folder / "pvc"
-    state.mkdir()
+@pytest.fixture
+async def reference(tmp_path_factory: pytest.TempPathFactory, toy_world: Path, monkeypatch) -> dict[str, str]:  # noqa: F811
+    """The final state of the same run without any chaos: computed once, on the test's own loop."""
+    if not _REFERENCE:
+        import kmock
 
-    async def undisturbed() -> None:
+        from tests.controller.cluster import declare, write_kubeconfig
+
+        folder = tmp_path_factory.mktemp("undisturbed")
+        state = folder / "pvc"
+        state.mkdir()
         async with ChaosEmulator() as server, kmock.Server(server):
             declare(server)
-            os.environ["KUBECONFIG"] = str(write_kubeconfig(folder / "kubeconfig", str(server.url).rstrip("/")))
-            await finish_run(server, state, folder)
-
-    saved = os.environ.get("KUBECONFIG")
-    try:
-        asyncio.run(undisturbed())
-    finally:
-        if saved is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = saved
-    return final_state(state)
+            with monkeypatch.context() as patch:
+                patch.setenv("KUBECONFIG", str(write_kubeconfig(folder / "kubeconfig", str(server.url).rstrip("/"))))
+                await finish_run(server, state, folder)
+        _REFERENCE.update(final_state(state))
+    return _REFERENCE
 
 
 def assert_same_run(server: Any, state: Path, player: Kubelet, reference: dict[str, str]) -> None:
