@@ -17,7 +17,7 @@ import yaml
 from acdc.cli import main as cli_main
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import RunState
-from acdc.errors import AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
+from acdc.errors import EXIT_INFRASTRUCTURE, AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart.yaml"
@@ -53,10 +53,14 @@ CASES = {
     "validate: missing file": (["validate", "nope.yaml"], 2, "no such file"),
     "crd: output below a file": (["crd", "-o", "a-file/crd.yaml"], 1, "a-file"),
     "toyworld build: into a file": (["toyworld", "build", "a-file"], 1, "a-file"),
-    "phase: no run file": (["phase", "plan", "--state", "empty", "--generation", "1"], 2, "run.yaml"),
+    # A phase that cannot read its inputs is an infrastructure fault (acdc.phases.faults): exit 75,
+    # so no executor records the step as the step's own failure.
+    "phase: no run file": (["phase", "plan", "--state", "empty", "--generation", "1"], EXIT_INFRASTRUCTURE,
+                           "run.yaml"),
     "phase: user error (missing seed)": (["phase", "init", "--state", "missing-seed", "--generation", "0"], 2,
                                          "no-such-model"),
-    "phase: state error (no archive)": (["phase", "plan", "--state", "no-init", "--generation", "1"], 1,
+    "phase: state error (no archive)": (["phase", "plan", "--state", "no-init", "--generation", "1"],
+                                        EXIT_INFRASTRUCTURE,
                                         "0000.json"),
     "phase: per-model step without --index": (["phase", "merge", "--state", "no-init", "--generation", "1"], 2,
                                                "pass --index"),

@@ -23,7 +23,12 @@ from tests.controller.chaos import ChaosEmulator, KillSwitch
 from tests.controller.cluster import NAMESPACE, Kubelet, kubelet, run_body, run_object
 from tests.runner.test_local_run import final_state
 
-pytestmark = pytest.mark.kmock(cls=ChaosEmulator)
+pytestmark = [
+    pytest.mark.kmock(cls=ChaosEmulator),
+    # Opt-in until an intermittent hang of the harness is found (issue 15): a run of this module
+    # sometimes waits forever after the last Job, operator silent. ACDC_CHAOS=1 runs it.
+    pytest.mark.skipif(os.environ.get("ACDC_CHAOS") != "1", reason="chaos tests are opt-in: set ACDC_CHAOS=1"),
+]
 
 STALL_S = 90.0
 """A run that makes no progress at all (no Job created or finished, no status change) for

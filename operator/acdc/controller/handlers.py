@@ -132,8 +132,14 @@ def job_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> N
                 log.warning("%s/%s: %s; the resync will retry", namespace, owner["name"], exc)
 
 
-def _active(status: kopf.Status, **_: Any) -> bool:
-    return RESYNC_SECONDS > 0 and status.get("phase") not in TERMINAL_PHASES
+def _active(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
+    """Running, or Succeeded with its benchmark evaluation (spec.evaluation) still to finish."""
+    if RESYNC_SECONDS <= 0:
+        return False
+    if status.get("phase") not in TERMINAL_PHASES:
+        return True
+    evaluating = (spec.get("evaluation") or {}).get("enabled") and status.get("phase") == "Succeeded"
+    return bool(evaluating) and (status.get("evaluation") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
 @kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, idle=RESYNC_SECONDS * RESYNC_IDLE,
