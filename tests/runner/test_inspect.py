@@ -121,3 +121,19 @@ def test_run_on_a_finished_state_answers_without_rebuilding(finished_state: Path
     assert result.returncode == 0, result.stderr
     assert "already finished" in result.stdout and "report.html" in result.stdout
     assert (finished_state / "report.html").stat().st_mtime_ns == before
+
+
+def test_archive_paths_are_usable_from_a_relative_state_path(finished_state: Path, monkeypatch) -> None:
+    """`make quickstart` passes `--state runs/quickstart`: the report's held-out grading once joined
+    such a relative state folder to the model paths twice and could not load any child."""
+    from acdc.engine.state import RunState
+    from acdc.runner.snapshot import resolved_members
+
+    monkeypatch.chdir(finished_state.parent)
+    state = RunState(Path(finished_state.name))
+    members = resolved_members(state, state.latest_generation())
+    assert members
+    for member in members:
+        path = Path(member.model_path)
+        assert path.is_absolute() and state.resolve_model(member.model_path) == path
+        assert (path / "config.json").is_file(), path

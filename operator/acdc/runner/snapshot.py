@@ -64,5 +64,10 @@ def open_snapshot(root: Path) -> RunSnapshot:
 
 
 def resolved_members(state: RunState, generation: int) -> list[ArchiveMember]:
-    """Archive members with usable model paths (records keep children relative to the state)."""
-    return [replace(m, model_path=str(state.resolve_model(m.model_path))) for m in state.load_archive(generation)]
+    """Archive members with usable model paths (records keep children relative to the state).
+
+    Absolute, so the paths stay usable from any working directory and resolving them again
+    (``RunState.resolve_model``) leaves them as they are: with ``--state runs/x`` a relative
+    result would be joined to the state folder a second time."""
+    return [replace(m, model_path=str(state.resolve_model(m.model_path).absolute()))
+            for m in state.load_archive(generation)]
