@@ -209,7 +209,7 @@ def best_of_n_pickers(snapshot: RunSnapshot, device: str = "cpu") -> tuple[Numbe
 
         endpoint = spec.best_of_n_judge
         assert endpoint is not None  # the spec validator requires one
-        client = endpoint_client(endpoint, f"{snapshot.name}-judge", "judge", snapshot.name)
+        client = endpoint_client(endpoint, "judge", snapshot.name)
         judge = NumberedCandidatesJudge(client, temperature=spec.judge.temperature, max_tokens=spec.judge.max_tokens)
     if "rewardModel" in spec.evaluation.best_of_n and spec.evaluation.reward_model is not None:
         path = Path(spec.evaluation.reward_model.path)
