@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("evaluate", help="benchmark the archive (lm-eval): coverage@N, best-of-N, diversity")
     parser.add_argument("state", type=Path, help="the run's state folder")
     parser.add_argument("--run", type=Path, default=None, help="spec file to use instead of STATE/run.yaml")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("verify", help="check a state folder's models and tasks against their hashes")
     parser.add_argument("state", type=Path, help="the run's state folder")
     parser.set_defaults(handler=handle)

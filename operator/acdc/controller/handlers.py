@@ -19,7 +19,7 @@ import logging
 import os
 import random
 import threading
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import kubernetes.config
@@ -30,7 +30,7 @@ from acdc.controller import names
 from acdc.controller.cleanup import cleanup
 from acdc.controller.job_outcome import is_finished
 from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube
-from acdc.controller.reconcile import reconcile
+from acdc.controller.reconcile import Emit, reconcile
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,22 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         metrics.start_server(port)
 
 
-def _emitter(body: kopf.Body) -> Any:
+def _emitter(raw: dict[str, Any]) -> Emit:
+    # The object as the API server returned it: what kopf calls a RawBody (a TypedDict that a
+    # JSON-decoded dict cannot be inferred as).
+    body = kopf.Body(cast(kopf.RawBody, raw))
+
     def emit(type_: str, reason: str, message: str) -> None:
         kopf.event(body, type=type_, reason=reason, message=message)
     return emit
+
+
+def _namespace(namespace: str | None, name: str) -> str:
+    """kopf types ``namespace`` as optional for every resource; runs and their Jobs are
+    namespaced (the CRD's scope), so None means a broken CRD: a permanent error."""
+    if namespace is None:
+        raise kopf.PermanentError(f"{name!r} has no namespace: the {KIND} CRD must be namespace-scoped")
+    return namespace
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -112,8 +124,8 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
-def run_changed(memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
-    _reconcile(memo, namespace, name)
+def run_changed(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
+    _reconcile(memo, _namespace(namespace, name), name)
 
 
 def _job_moved(body: kopf.Body, type: str | None, **_: Any) -> bool:
@@ -122,12 +134,12 @@ def _job_moved(body: kopf.Body, type: str | None, **_: Any) -> bool:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, when=_job_moved)
-def job_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
+def job_changed(body: kopf.Body, memo: kopf.Memo, namespace: str | None, **_: Any) -> None:
     """Fast path only: kopf drops a failed event handler, so a failure is left to the resync."""
     for owner in body.get("metadata", {}).get("ownerReferences") or []:
         if owner.get("kind") == KIND and owner.get("apiVersion", "").startswith(f"{API_GROUP}/"):
             try:
-                _reconcile(memo, namespace, owner["name"])
+                _reconcile(memo, _namespace(namespace, owner["name"]), owner["name"])
             except kopf.TemporaryError as exc:
                 log.warning("%s/%s: %s; the resync will retry", namespace, owner["name"], exc)
 
@@ -144,12 +156,13 @@ def _active(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
 
 @kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, idle=RESYNC_SECONDS * RESYNC_IDLE,
                when=_active)
-def resync(memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
-    _reconcile(memo, namespace, name)
+def resync(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
+    _reconcile(memo, _namespace(namespace, name), name)
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL)
-def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str, name: str, **_: Any) -> None:
+def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
+    namespace = _namespace(namespace, name)
     with _locks[(namespace, name)]:
         removed = cleanup(memo.kube, dict(body))
     metrics.forget_run(namespace, name)

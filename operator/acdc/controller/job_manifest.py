@@ -41,7 +41,8 @@ WORKER_UID = 1000
 
 
 def phase_resources(spec: CoevolutionRunSpec, phase: Phase) -> PhaseResources:
-    return getattr(spec.resources, phase.resource_class)
+    resources: PhaseResources = getattr(spec.resources, phase.resource_class)
+    return resources
 
 
 def _container_resources(res: PhaseResources) -> dict[str, Any]:

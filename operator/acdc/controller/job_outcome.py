@@ -12,7 +12,7 @@ step fails the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,8 @@ class Outcome:
 
 
 def finished_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for condition in (job.get("status") or {}).get("conditions") or []:
+    conditions: list[Mapping[str, Any]] = (job.get("status") or {}).get("conditions") or []
+    for condition in conditions:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
             return condition
     return None
@@ -42,7 +43,7 @@ def is_finished(job: Mapping[str, Any]) -> bool:
     return finished_condition(job) is not None
 
 
-def pods_of(job_name: str, pods: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def pods_of(job_name: str, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [pod for pod in pods
             if any((pod.get("metadata", {}).get("labels") or {}).get(key) == job_name for key in JOB_NAME_LABELS)]
 

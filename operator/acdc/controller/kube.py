@@ -90,7 +90,8 @@ class Kube:
 
     def _get(self, res: Resource, namespace: str, name: str, accept: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", res.path(namespace, name), accept=accept)
+            found: dict[str, Any] | None = self._call("GET", res.path(namespace, name), accept=accept)
+            return found
         except ApiError as exc:
             if exc.status == 404:
                 return None

@@ -31,9 +31,11 @@ class NotOwned(Exception):
 
 
 def _controller_uid(meta: Mapping[str, Any]) -> str | None:
-    for ref in meta.get("ownerReferences") or []:
+    refs: list[Mapping[str, Any]] = meta.get("ownerReferences") or []
+    for ref in refs:
         if ref.get("controller"):
-            return ref.get("uid")
+            uid: str | None = ref.get("uid")
+            return uid
     return None
 
 

@@ -160,9 +160,11 @@ def _delete_closed_jobs(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, statu
 
 
 def _failed_reason(status: dict[str, Any]) -> str | None:
-    for condition in status.get("conditions", []):
+    conditions: list[dict[str, Any]] = status.get("conditions", [])
+    for condition in conditions:
         if condition.get("type") == "Failed" and condition.get("status") == "True":
-            return condition.get("reason")
+            reason: str | None = condition.get("reason")
+            return reason
     return None
 
 
@@ -248,7 +250,7 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
 def _say_why_waiting(status: dict[str, Any], waits: list[Waiting], emit: Emit) -> None:
     """One Waiting condition for the run (the first reason, every waiting step), and an Event
     when it changes, so `kubectl describe` shows why nothing is happening."""
-    before = next((c for c in status.get("conditions", []) if c.get("type") == "Waiting"), {})
+    before: dict[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Waiting"), {})
     if not waits:
         if before.get("status") == "True":
             status["conditions"] = set_condition(status["conditions"], "Waiting", "False", "StepsRunning", "")

@@ -199,7 +199,7 @@ def record(status: dict[str, Any], old: Mapping[str, Any], emit: Callable[[str, 
         return
     message = "; ".join(refusal.message for refusal in found)
     status["conditions"] = set_condition(conditions, CONDITION, "False", found[0].reason, message)
-    before = next((c for c in old.get("conditions", []) if c.get("type") == CONDITION), {})
+    before: dict[str, Any] = next((c for c in old.get("conditions", []) if c.get("type") == CONDITION), {})
     if before.get("status") != "False" or before.get("message") != message:
         for refusal in found:
             emit("Warning", refusal.reason, refusal.message[:1000])

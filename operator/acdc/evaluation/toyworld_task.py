@@ -39,7 +39,7 @@ _UTILS = '"""lm-eval hooks of the acdc_toyworld task (generated; the code lives 
 
 def documents(seed: int, per_level: int = DEFAULT_PER_LEVEL) -> list[dict[str, Any]]:
     """``per_level`` held-out prompts of every skill at every difficulty, in a fixed order."""
-    docs = []
+    docs: list[dict[str, Any]] = []
     for name, skill in SKILLS.items():
         low, high = skill.difficulty_range
         for difficulty in range(low, high + 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acdc.atomic import read_json
 from acdc.engine.ids import is_seed_model, model_generation
@@ -21,7 +22,7 @@ from acdc.phases.world import SEEDS_FILE, task_path
 Checked = tuple[Path, Mapping[str, FileDigest] | None]
 
 
-def record_seeds(models: Mapping[str, str]) -> dict[str, dict[str, dict]]:
+def record_seeds(models: Mapping[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
     """Manifests of the seed and base models, for seeds.json (init records them once)."""
     return {model_id: digest_folder(Path(path)) for model_id, path in models.items()}
 
@@ -30,9 +31,11 @@ def _seeds(state: Path) -> tuple[dict[str, str], dict[str, Mapping[str, FileDige
     path = state / SEEDS_FILE
     data = read_json(path)
     try:
-        recorded = {model_id: {name: FileDigest.from_dict(entry) for name, entry in files.items()}
-                    for model_id, files in (data.get("integrity") or {}).items()}
-        return dict(data["models"]), recorded
+        recorded: dict[str, Mapping[str, FileDigest]] = {
+            model_id: {name: FileDigest.from_dict(entry) for name, entry in files.items()}
+            for model_id, files in (data.get("integrity") or {}).items()}
+        models: dict[str, str] = dict(data["models"])
+        return models, recorded
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateError(path, f"malformed seeds record ({type(exc).__name__})") from exc
 
@@ -103,8 +106,10 @@ def _remedy(state: Path, error: StateError, seeds: Mapping[str, str]) -> str:
 def _model_remedy(state: Path, model_id: str, seeds: Mapping[str, str]) -> str:
     """A child is recomputable by its merge step while its parents are intact. The weights come out
     bit-identical only under the thread count the run used (BLAS sums in thread-dependent order)."""
+    generation = model_generation(model_id)
+    if generation is None:
+        return "not recomputable: no generation of this run merged it"
     try:
-        generation = model_generation(model_id)
         plan = next(p for p in RunState(state).load_plan(generation) if p.child_id == model_id)
     except (UserError, StopIteration):  # StateError is a UserError
         return "not recomputable: its generation's plan is gone"

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from acdc.errors import UserError
-from acdc.spec.base import DnsLabel, LabelMap, label_keys
+from acdc.spec.base import DNS_LABEL, DnsLabel, LabelMap, label_keys
 from acdc.spec.reader import load_documents, read_bounded
-from acdc.spec.run import API_GROUP, API_VERSION, DNS_LABEL, KIND, CoevolutionRunSpec
+from acdc.spec.run import API_GROUP, API_VERSION, KIND, CoevolutionRunSpec
 from acdc.spec.status import CoevolutionRunStatus
 
 

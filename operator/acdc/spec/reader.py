@@ -23,7 +23,7 @@ import os
 import stat
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -34,7 +34,12 @@ MAX_DEPTH = 32
 MAX_NODES = 20_000
 MAX_INT_DIGITS = 24  # an int64 has 19; beyond this a number cannot be meant
 
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    # libyaml's CSafeLoader and the pure-Python SafeLoader share SafeConstructor's methods,
+    # the only part the loader below overrides; mypy checks it against the latter.
+    _Base = yaml.SafeLoader
+else:
+    _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RunFileError(UserError):

@@ -26,6 +26,17 @@ import types
 
 import acdc_sandbox
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing into every sandbox
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Family(Protocol):
+        """What ``_load_family`` checked a TaskFamily has; everything it returns is untrusted."""
+
+        def get_tasks(self) -> object: ...
+        def get_instructions(self, data: object) -> object: ...
+        def score(self, data: object, answer: object) -> object: ...
+
 _BLOCKED_EVENTS = {
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.gethostbyname",
     "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn", "os.system", "subprocess.Popen",
@@ -60,6 +71,8 @@ def _install_audit_hook(workdir: str) -> None:
     def inside(path: object) -> bool:
         if isinstance(path, int):
             return True
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return False
         return os.path.realpath(os.fsdecode(path)).startswith(root)
 
     def hook(event: str, args: tuple[object, ...]) -> None:
@@ -67,7 +80,8 @@ def _install_audit_hook(workdir: str) -> None:
             raise SandboxViolation(f"sandbox forbids {event}")
         if event == "open" and len(args) >= 3:
             path, mode, flags = args[0], args[1], args[2]
-            writes = any(c in (mode or "") for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & _WRITE_FLAGS)
+            writes = (any(c in mode for c in "wax+") if isinstance(mode, str)
+                      else isinstance(flags, int) and bool(flags & _WRITE_FLAGS))
             if writes and not inside(path):
                 raise SandboxViolation(f"sandbox forbids writing {path!r} outside the task's work dir")
         elif event in _PATH_EVENTS and args and not all(inside(a) for a in args[:2] if isinstance(a, (str, bytes))):
@@ -80,7 +94,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
-def _failure(exc: BaseException) -> dict[str, str]:
+def _failure(exc: BaseException) -> dict[str, object]:
     if isinstance(exc, MemoryError):
         kind = "memory"
     elif isinstance(exc, SandboxViolation) or (isinstance(exc, OSError) and exc.errno == 27):  # EFBIG: RLIMIT_FSIZE
@@ -91,7 +105,9 @@ def _failure(exc: BaseException) -> dict[str, str]:
 
 
 def _as_score(value: object) -> float:
-    if value is None or isinstance(value, (dict, list, tuple, set, str, bytes)):
+    # A number is what converts itself to float (int, bool, Fraction, numpy scalars...); a
+    # "0.5" string or buffer is not a score, though float() would parse it.
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
         raise TypeError(f"score() returned {type(value).__name__}, expected a number")
     number = float(value)
     if not math.isfinite(number):
@@ -99,7 +115,7 @@ def _as_score(value: object) -> float:
     return number
 
 
-def _load_family(source: str) -> object:
+def _load_family(source: str) -> _Family:
     module = types.ModuleType("task")
     module.__file__ = os.path.join(os.getcwd(), "task.py")
     sys.modules["task"] = module
@@ -110,13 +126,15 @@ def _load_family(source: str) -> object:
     missing = [m for m in ("get_tasks", "get_instructions", "score") if not callable(getattr(family_cls, m, None))]
     if missing:
         raise AttributeError(f"TaskFamily lacks {', '.join(missing)}")
+    family: _Family
     try:
-        return family_cls()
+        family = family_cls()
     except Exception:  # the reference calls the methods on an instance; static methods work on the class too
-        return family_cls
+        family = family_cls
+    return family
 
 
-def _materialize(family: object, max_instances: int) -> dict[str, object]:
+def _materialize(family: _Family, max_instances: int) -> dict[str, object]:
     try:
         tasks = family.get_tasks()
         if not isinstance(tasks, dict) or not tasks:
@@ -135,8 +153,10 @@ def _materialize(family: object, max_instances: int) -> dict[str, object]:
     return {"instances": instances}
 
 
-def _score(family: object, item: object) -> dict[str, object]:
+def _score(family: _Family, item: object) -> dict[str, object]:
     try:
+        if not isinstance(item, dict):
+            raise TypeError(f"score item is {type(item).__name__}, expected an object")
         value = family.score(item["data"], item["answer"])
     except BaseException as exc:  # noqa: BLE001
         return _failure(exc)
