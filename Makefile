@@ -36,7 +36,7 @@ quickstart: install
 # Regenerate everything derived from the spec, the RBAC rules and the metrics registry:
 # crds/, the chart's CRD copy, its dashboard JSON and its RBAC rules.
 crd: install
-	$(BIN)/python -m acdc.metrics.chart_files charts/acdc-operator crds/coevolutionrun.yaml
+	$(BIN)/python -m acdc.chart_files charts/acdc-operator crds/coevolutionrun.yaml
 
 lint: install
 	$(BIN)/ruff check operator tests bench

@@ -24,9 +24,9 @@ import random
 import tempfile
 from pathlib import Path
 
+from acdc.evaluation.heldout import SOLVED_FRACTION, heldout_tasks, transformers_grader
 from acdc.models.merge import ChildRecipe, Operator, make_child
 from acdc.phases.plan import crossover_params
-from acdc.runner.heldout import SOLVED_FRACTION, heldout_tasks, transformers_grader
 from acdc.spec.manifest import load_run
 from acdc.toyworld.build import WorldRecipe
 from acdc.toyworld.skills import SKILLS

@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from acdc.chart_files import CRD_FILE, generated_files
 from acdc.controller import rbac
 from acdc.controller.server_args import DANGEROUS
-from acdc.metrics.chart_files import CRD_FILE, generated_files
 from acdc.spec.crd import render_crd
 from tests.chart.rendering import CHART_DIR, NAMESPACE, by_kind, load_chart, render
 
@@ -53,12 +53,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 def test_generated_chart_files_are_current():
     for relative, text in generated_files().items():
         assert (CHART_DIR / relative).read_text(encoding="utf-8") == text, (
-            f"{relative} is stale: run `python -m acdc.metrics.chart_files charts/acdc-operator crds/coevolutionrun.yaml`"
+            f"{relative} is stale: run `python -m acdc.chart_files charts/acdc-operator crds/coevolutionrun.yaml`"
         )
 
 
 def test_chart_crd_equals_committed_crd():
-    assert REPO_CRD.is_file(), "crds/coevolutionrun.yaml is missing: run `python -m acdc.metrics.chart_files ...`"
+    assert REPO_CRD.is_file(), "crds/coevolutionrun.yaml is missing: run `python -m acdc.chart_files ...`"
     assert REPO_CRD.read_text(encoding="utf-8") == (CHART_DIR / CRD_FILE).read_text(encoding="utf-8") == render_crd()
 
 

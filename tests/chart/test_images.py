@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from acdc.cli.main import build_parser
-from acdc.phases.dag import Phase, Step
+from acdc.steps import Phase, Step
 from tests.progress import run_progressing
 
 IMAGES = Path(__file__).resolve().parents[2] / "images"

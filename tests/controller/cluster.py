@@ -28,10 +28,10 @@ from kopf.testing import KopfRunner
 
 from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
-from acdc.phases.dag import Step, StepRecord
 from acdc.phases.execute import execute
 from acdc.phases.faults import classify
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
+from acdc.steps import Step, StepRecord
 from tests.progress import StallWatch, own_cpu_seconds
 
 NAMESPACE = "ml"

@@ -20,9 +20,10 @@ from acdc.controller.job_manifest import build_job
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import build_spec_configmap
 from acdc.models.hub import MARKER
-from acdc.phases.dag import DagShape, Phase, Step
+from acdc.phases.dag import DagShape
 from acdc.phases.world import SEEDS_FILE
 from acdc.spec import CoevolutionRun, load_run
+from acdc.steps import Phase, Step
 from tests.container_env import Cluster, Sandbox, image_env, run_job
 from tests.controller.cluster import run_body
 from tests.fakes.hub_server import HubServer, serve_hub

@@ -9,8 +9,8 @@ from acdc.controller import names, rbac
 from acdc.controller.job_manifest import TASK_CODE_PHASES, build_job
 from acdc.controller.reconcile import infra_manifests, parse_spec
 from acdc.controller.run_ref import RunRef
-from acdc.phases.dag import Phase, Step
 from acdc.spec import load_run
+from acdc.steps import Phase, Step
 from tests.controller.cluster import run_body
 from tests.controller.pod_security import restricted_violations, selects
 

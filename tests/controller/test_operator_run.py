@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from acdc.phases.dag import StepRecord
 from acdc.spec import load_run
+from acdc.steps import StepRecord
 from tests.controller.cluster import (
     JOBS,
     NAMESPACE,

@@ -4,6 +4,7 @@ from safetensors.torch import load_file, save_file
 
 from acdc.models.merge import ChildRecipe, Operator, make_child
 from acdc.models.sanity import check_model, is_repetitive
+from acdc.toyworld.probes import toy_probes
 
 
 def _scaled_copy(source, target, factor):
@@ -20,20 +21,20 @@ def test_a_merge_of_two_specialists_passes_against_its_parents(toy_world, tmp_pa
         parents=tuple(map(str, parents)), seed=2, crossover=Operator("linear"), mutation=Operator("svd_gaussian")
     )
     child = make_child(recipe, tmp_path / "child", device="cpu")
-    report = check_model(child, parents=parents, device="cpu")
+    report = check_model(child, toy_probes(), parents=parents, device="cpu")
     assert report.ok, report.reasons
 
 
 def test_blown_up_weights_are_rejected_by_their_loss(toy_world, tmp_path):
     broken = _scaled_copy(toy_world / "lists", tmp_path / "scaled", 100.0)
-    report = check_model(broken, parents=[toy_world / "lists"], device="cpu")
+    report = check_model(broken, toy_probes(), parents=[toy_world / "lists"], device="cpu")
     assert not report.ok
     assert any("probe loss" in reason for reason in report.reasons), report.reasons
 
 
 def test_zeroed_weights_are_rejected_by_their_empty_answers(toy_world, tmp_path):
     broken = _scaled_copy(toy_world / "lists", tmp_path / "zeroed", 0.0)
-    report = check_model(broken, parents=[toy_world / "lists"], device="cpu")
+    report = check_model(broken, toy_probes(), parents=[toy_world / "lists"], device="cpu")
     assert not report.ok
     assert any("empty" in reason for reason in report.reasons), report.reasons
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.metrics.server import start_server
-from acdc.phases.dag import Phase, Step, StepRecord
+from acdc.steps import Phase, Step, StepRecord
 from tests.observability.prometheus_server import free_port, prometheus
 from tests.progress import wait_progressing
 from tests.runner.conftest import MINI

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from acdc.metrics import METRIC_NAMES, MetricFamilies, MetricsRecorder, exported_series
-from acdc.phases.dag import Phase, Step, StepRecord
+from acdc.steps import Phase, Step, StepRecord
 
 
 class Clock:

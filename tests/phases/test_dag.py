@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from acdc.phases.dag import DagShape, Phase, Step, StepRecord, generation_complete, run_finished, skipped
+from acdc.phases.dag import DagShape, generation_complete, run_finished, skipped
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
+from acdc.steps import Phase, Step, StepRecord
 
 SHAPE = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2, adaptation_interval=2, generations=2)
 

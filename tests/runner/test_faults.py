@@ -103,10 +103,10 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
 
 
 def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:
-    from acdc.phases.dag import Phase, Step
     from acdc.runner.executor import LocalRunner, RunnerOptions, RunStopped
     from acdc.runner.pool import WorkerPool
     from acdc.spec import load_run
+    from acdc.steps import Phase, Step
 
     step = Step(0, Phase.PLAN)
     pool = WorkerPool(tmp_path, 1, 1)

@@ -113,7 +113,7 @@ def test_run_on_a_finished_state_answers_without_rebuilding(finished_state: Path
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither the toy world (seconds of torch imports) nor the report (held-out grading) is touched."""
     monkeypatch.setattr("acdc.runner.prepare.prepare_toy_world", lambda spec: pytest.fail("toy world prepared"))
-    monkeypatch.setattr("acdc.runner.report.build_report", lambda *a, **k: pytest.fail("report rebuilt"))
+    monkeypatch.setattr("acdc.report.build_report", lambda *a, **k: pytest.fail("report rebuilt"))
     run_file = tmp_path / "mini.yaml"
     run_file.write_text(yaml.safe_dump(MINI))
     before = (finished_state / "report.html").stat().st_mtime_ns

@@ -86,8 +86,8 @@ def test_changing_an_immutable_field_is_refused(mini_run: Path, tmp_path: Path) 
 def test_every_step_run_again_gives_the_same_state(finished_state: Path, tmp_path: Path) -> None:
     """Idempotency: re-executing any finished step (as after a kill) rewrites identical records."""
     from acdc.phases.context import load_records
-    from acdc.phases.dag import Phase, Step
     from acdc.phases.execute import execute
+    from acdc.steps import Phase, Step
 
     state = tmp_path / "state"
     shutil.copytree(finished_state, state)

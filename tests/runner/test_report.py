@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.runner.heldout import (
+from acdc.evaluation.heldout import (
     AREAS,
     HELDOUT_FILE,
     SOLVED_FRACTION,

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from acdc.runner.report import render, svg
-from acdc.runner.report.data import GenerationRow
+from acdc.report import render, svg
+from acdc.report.data import GenerationRow
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 

@@ -62,7 +62,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
             print(render_headline(results.get("headline")))
         report = {"headline": results.get("headline")} if results else {}
         if results is not None and args.report:
-            from acdc.runner.report import build_report
+            from acdc.report import build_report
 
             print(f"report: {build_report(args.state, heldout=False).resolve()}")
     if args.termination_log is not None:

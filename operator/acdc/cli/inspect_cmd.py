@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handle_status(args: argparse.Namespace) -> int:
-    from acdc.runner.status import collect_status, render_status
+    from acdc.report.status import collect_status, render_status
 
     status = collect_status(args.state)
     print(json.dumps(status.to_dict(), indent=2) if args.json else render_status(status))
@@ -44,7 +44,7 @@ def handle_status(args: argparse.Namespace) -> int:
 
 
 def handle_report(args: argparse.Namespace) -> int:
-    from acdc.runner.report import build_report
+    from acdc.report import build_report
 
     print(f"report: {build_report(args.state, args.output, heldout=not args.no_heldout).resolve()}")
     return 0

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from acdc.phases.context import EXIT_REJECTED
-from acdc.phases.dag import Phase, Step
+from acdc.steps import Phase, Step
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

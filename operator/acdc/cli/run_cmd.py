@@ -25,10 +25,10 @@ def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import InfrastructureFault, UserError
     from acdc.phases.integrity import require_committed
+    from acdc.report import REPORT_FILE
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
-    from acdc.runner.report import REPORT_FILE
     from acdc.spec import load_run
     from acdc.tasks.sandbox.pool import make_undumpable
 
@@ -82,7 +82,7 @@ def _write_report(state: Path) -> None:
     """The report is a by-product: failing to build it must not turn a finished run into an error."""
     import logging
 
-    from acdc.runner.report import build_report
+    from acdc.report import build_report
 
     try:
         print(f"report: {build_report(state).resolve()}")

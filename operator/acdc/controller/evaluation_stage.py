@@ -27,8 +27,8 @@ from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
-from acdc.phases.dag import Phase, Step
 from acdc.spec import CoevolutionRunSpec
+from acdc.steps import Phase, Step
 
 STAGE = "benchmark"
 LABEL_EVALUATION = f"{names.GROUP}/evaluation"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from acdc.controller.run_ref import RunRef
-from acdc.phases.dag import Phase
 from acdc.spec import CoevolutionRunSpec
 from acdc.spec.run import EndpointSpec
+from acdc.steps import Phase
 
 NAMESPACE_ENV = "ACDC_NAMESPACE"
 HF_TOKEN_ENV = "HF_TOKEN"

@@ -22,9 +22,9 @@ from acdc.controller.job_env import run_env
 from acdc.controller.run_ref import RunRef
 from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
-from acdc.phases.dag import Phase, Step
 from acdc.spec import CoevolutionRunSpec
 from acdc.spec.run import PhaseResources
+from acdc.steps import Phase, Step
 
 STATE_MOUNT = "/state"
 SPEC_DIR = "/etc/acdc"

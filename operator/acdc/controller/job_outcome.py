@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from acdc.phases.dag import Step, StepRecord
 from acdc.phases.dag_actions import give_up
 from acdc.phases.faults import Fault, fault_of_exit_code
+from acdc.steps import Step, StepRecord
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-from acdc.phases.dag import Step
 from acdc.spec import API_GROUP
+from acdc.steps import Step
 
 GROUP = API_GROUP
 LABEL_RUN = f"{GROUP}/run"

@@ -34,10 +34,11 @@ from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
 from acdc.controller.waiting import Waiting, job_waiting, needs_pods, pod_waiting
-from acdc.phases.dag import DagShape, Phase, Step, StepRecord
+from acdc.phases.dag import DagShape
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
 from acdc.spec.run import BudgetSpec
+from acdc.steps import Phase, Step, StepRecord
 
 log = logging.getLogger(__name__)
 

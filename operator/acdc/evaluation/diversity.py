@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from acdc.atomic import read_json
+from acdc.phases.world import tasks_dir
+
+NOVELTY_DIR = "novelty"
 
 
 def vendi_score(vectors: np.ndarray) -> float:
@@ -48,3 +54,28 @@ def diversity_curve(pools: Mapping[int, Sequence[str]], ids: Sequence[str], vect
         points.append(DiversityPoint(generation, round(vendi_score(vectors[active]), 6),
                                      round(vendi_score(vectors[ever]), 6), len(active), len(ever)))
     return points
+
+
+def task_embeddings(root: Path) -> tuple[list[str], np.ndarray, str]:
+    """Vectors of every task folder, and which embedding they come from.
+
+    The novelty store holds only the tasks the filter admitted, so it is used when it
+    covers every task; otherwise all task cards are embedded with the feature embedder
+    (deterministic, no model), so no task is missing from the picture.
+    """
+    from acdc.tasks.embedders import FeatureEmbedder
+    from acdc.tasks.format import is_task_dir, read_card
+    from acdc.tasks.novelty import INDEX_FILE, MATRIX_FILE
+
+    folder = tasks_dir(root)
+    names = sorted(p.name for p in folder.glob("*") if is_task_dir(p)) if folder.is_dir() else []
+    store = root / NOVELTY_DIR
+    if (store / INDEX_FILE).is_file() and (store / MATRIX_FILE).is_file():
+        index = read_json(store / INDEX_FILE)
+        ids = list(index["ids"])
+        if set(names) <= set(ids):
+            matrix = np.load(store / MATRIX_FILE, allow_pickle=False)[: len(ids)]
+            return ids, matrix, f"the run's novelty store ({index.get('embedder')})"
+    texts = [read_card(folder / n).embedding_text() for n in names]
+    embedder = FeatureEmbedder()
+    return names, embedder.embed(texts) if texts else np.zeros((0, 0)), f"{embedder.name} embeddings of the task cards"

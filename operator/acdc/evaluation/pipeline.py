@@ -22,7 +22,7 @@ from acdc.engine.rng import derived_seed
 from acdc.errors import UserError
 from acdc.evaluation import coverage as cov
 from acdc.evaluation.bestofn import NumberedCandidatesJudge, RewardModel, judge_best_of_n, reward_best_of_n
-from acdc.evaluation.diversity import diversity_curve
+from acdc.evaluation.diversity import diversity_curve, task_embeddings
 from acdc.evaluation.harness import HarnessConfig, offline_environment, run_shard
 from acdc.evaluation.plan import (
     GREEDY,
@@ -156,9 +156,7 @@ def _selection_answers(root: Path, spec: CoevolutionRunSpec, benchmark: Benchmar
 
 def task_pool_diversity(snapshot: RunSnapshot) -> list[dict[str, Any]]:
     """Vendi scores per committed generation (local and cumulative); needs no benchmark evaluation."""
-    from acdc.runner.report.data import _embeddings  # the run's own task embeddings (novelty store)
-
-    ids, vectors, _source = _embeddings(snapshot.root)
+    ids, vectors, _source = task_embeddings(snapshot.root)
     state = snapshot.state
     pools = {g: state.load_pool(g).active for g in state.committed_generations() if g <= (snapshot.generation or 0)}
     return [vars(p) for p in diversity_curve(pools, ids, vectors)] if len(ids) else []

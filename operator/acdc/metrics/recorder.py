@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from acdc.metrics.families import MetricFamilies
-from acdc.phases.dag import Phase, Step, StepRecord
 from acdc.spec.status import CoevolutionRunStatus, RunPhase
+from acdc.steps import Phase, Step, StepRecord
 
 LLMRole = Literal["scientist", "judge", "embedding"]
 SandboxOutcome = Literal["timeout", "violation"]

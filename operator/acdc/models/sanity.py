@@ -13,7 +13,6 @@ Here the check is model-based and cheap, so it runs with no scientist at all:
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from acdc.models.device import resolve_device
 from acdc.models.inference.base import Chat, SamplingParams
 from acdc.models.inference.transformers_backend import TransformersBackend
-from acdc.toyworld.skills import SKILLS
 
 
 @dataclass(frozen=True)
@@ -36,18 +34,6 @@ class SanityReport:
     probe_loss: float
     parent_loss: float | None
     samples: list[str] = field(default_factory=list)
-
-
-def toy_probes(count: int = 12, seed: int = 0) -> list[Chat]:
-    """Probe chats (question and answer) drawn from every toy skill at its lowest difficulty."""
-    rng = random.Random(seed)
-    names = sorted(SKILLS)
-    chats = []
-    for index in range(count):
-        skill = SKILLS[names[index % len(names)]]
-        example = skill.sample(skill.difficulty_range[0], rng)
-        chats.append([{"role": "user", "content": example.prompt}, {"role": "assistant", "content": example.answer}])
-    return chats
 
 
 def probe_loss(model_dir: Path | str, probes: Sequence[Chat], device: str = "auto") -> float:
@@ -85,13 +71,13 @@ def is_repetitive(text: str, min_length: int = 24, max_period: int = 4) -> bool:
 
 def check_model(
     model_dir: Path | str,
+    probes: Sequence[Chat],
     parents: Sequence[Path | str] = (),
-    probes: Sequence[Chat] | None = None,
     max_loss_ratio: float = 3.0,
     device: str = "auto",
 ) -> SanityReport:
-    """Decide whether the model at ``model_dir`` is sane enough to evaluate."""
-    probes = list(probes) if probes is not None else toy_probes()
+    """Decide whether the model at ``model_dir`` is sane enough to evaluate, on ``probes``
+    (chats whose last turn is the expected answer; ``acdc.toyworld.probes`` draws them)."""
     reasons: list[str] = []
     loss = probe_loss(model_dir, probes, device)
     parent_loss = max((probe_loss(p, probes, device) for p in parents), default=None)

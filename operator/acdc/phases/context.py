@@ -17,8 +17,8 @@ from typing import Any
 from acdc.atomic import read_json, write_json
 from acdc.engine.state import RunState
 from acdc.errors import InfrastructureFault, UserError
-from acdc.phases.dag import Phase, Step, StepRecord
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
+from acdc.steps import Phase, Step, StepRecord
 
 EXIT_REJECTED = 3
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes the kubelet keeps from /dev/termination-log

@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from acdc.phases.dag import DagShape, Done, Step, StepRecord, generation_complete, ready, run_finished, skipped
+from acdc.phases.dag import DagShape, Done, generation_complete, ready, run_finished, skipped
+from acdc.steps import Step, StepRecord
 
 SKIPPED = StepRecord("dropped", {"skipped": "an input of this step was dropped"})
 """The record of a step never run because a per-model input of it was dropped."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from acdc.atomic import write_text
 from acdc.phases.context import StepRejected, commit, load_context, termination_message
-from acdc.phases.dag import Step, StepRecord
 from acdc.phases.registry import implementation
+from acdc.steps import Step, StepRecord
 
 log = logging.getLogger(__name__)
 

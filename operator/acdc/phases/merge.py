@@ -20,6 +20,7 @@ from acdc.phases.world import BASE_MODEL_ID, model_path, resolved_models, state_
 def run(ctx: PhaseContext) -> dict[str, Any]:
     from acdc.models.merge import ChildRecipe, Operator, make_child
     from acdc.models.sanity import check_model
+    from acdc.toyworld.probes import toy_probes
 
     g, j = ctx.step.generation, ctx.index
     state = state_of(ctx)
@@ -38,7 +39,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     out = make_child(recipe, state.model_dir(child_id))
     result: dict[str, Any] = {"model": child_id, "bytes": directory_size(out)}
     if ctx.spec.population.sanity_check:
-        report = check_model(out, parents=sorted(set(parents)))
+        report = check_model(out, toy_probes(), parents=sorted(set(parents)))
         if not report.ok:
             raise StepRejected("gibberish", {**result, "reasons": report.reasons})
     return result

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from acdc.phases.context import PhaseContext
-from acdc.phases.dag import Phase
+from acdc.steps import Phase
 
 PhaseFn = Callable[[PhaseContext], dict[str, Any]]
 

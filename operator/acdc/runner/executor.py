@@ -19,13 +19,14 @@ from acdc import metrics
 from acdc.atomic import sweep_staging_tree
 from acdc.errors import EXIT_INFRASTRUCTURE, Interrupted, RunFailed
 from acdc.phases.context import commit, load_records
-from acdc.phases.dag import DagShape, Step, StepRecord, first_incomplete_generation
+from acdc.phases.dag import DagShape, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.phases.faults import Fault
 from acdc.phases.integrity import require_committed
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
+from acdc.steps import Step, StepRecord
 
 log = logging.getLogger(__name__)
 

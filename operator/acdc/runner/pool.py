@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from acdc.errors import AcdcError
-from acdc.phases.dag import Step, StepRecord
 from acdc.phases.faults import Fault
+from acdc.steps import Step, StepRecord
 
 _PR_SET_PDEATHSIG = 1
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acdc.phases.dag import Phase, Step, StepRecord
+from acdc.steps import Phase, Step, StepRecord
 
 log = logging.getLogger("acdc.run")
 

@@ -6,7 +6,7 @@ of the same domain, and a composition family mixes the instances of two skills. 
 task.py it writes embeds its instances and answers as literals and uses only the stdlib,
 so it runs in the sandbox exactly like an LLM-written task. Instances are drawn from the
 tasks side of the toy world's fixed split (``acdc.toyworld.splits``): prompts no model
-trained on, and never the held-out ones that ``acdc.runner.heldout`` compares on.
+trained on, and never the held-out ones that ``acdc.evaluation.heldout`` compares on.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import numpy as np
 
 from acdc.atomic import read_json
 from acdc.engine.ids import model_generation
+from acdc.evaluation.diversity import task_embeddings
 from acdc.phases.select import summary
 from acdc.phases.world import tasks_dir
+from acdc.report.status import band_counts
 from acdc.runner.snapshot import RunSnapshot
-from acdc.runner.status import band_counts
 
-NOVELTY_DIR = "novelty"
 LINEAGE_TOP = 3
 
 
@@ -71,30 +71,6 @@ def _task_generation(task: Path) -> int:
     return int(read_json(meta).get("generation") or 0) if meta.exists() else 0
 
 
-def _embeddings(root: Path) -> tuple[list[str], np.ndarray, str]:
-    """Vectors of every task folder, and which embedding they come from.
-
-    The novelty store holds only the tasks the filter admitted, so it is used when it
-    covers every task; otherwise all task cards are embedded with the feature embedder
-    (deterministic, no model), so no task is missing from the picture.
-    """
-    from acdc.tasks.embedders import FeatureEmbedder
-    from acdc.tasks.format import is_task_dir, read_card
-
-    folder = tasks_dir(root)
-    names = sorted(p.name for p in folder.glob("*") if is_task_dir(p)) if folder.is_dir() else []
-    store = root / NOVELTY_DIR
-    if (store / "ids.json").is_file() and (store / "embeddings.npy").is_file():
-        index = read_json(store / "ids.json")
-        ids = list(index["ids"])
-        if set(names) <= set(ids):
-            matrix = np.load(store / "embeddings.npy", allow_pickle=False)[: len(ids)]
-            return ids, matrix, f"the run's novelty store ({index.get('embedder')})"
-    texts = [read_card(folder / n).embedding_text() for n in names]
-    embedder = FeatureEmbedder()
-    return names, embedder.embed(texts) if texts else np.zeros((0, 0)), f"{embedder.name} embeddings of the task cards"
-
-
 def pca_2d(matrix: np.ndarray) -> np.ndarray:
     """First two principal components (numpy SVD of the centred rows); zeros pad a 1-D case."""
     centred = matrix - matrix.mean(axis=0, keepdims=True)
@@ -113,7 +89,7 @@ class Projection:
 
 def task_projection(snapshot: RunSnapshot) -> Projection:
     """Every task the run created, projected to 2-D; grouped by the generation that made it."""
-    ids, matrix, source = _embeddings(snapshot.root)
+    ids, matrix, source = task_embeddings(snapshot.root)
     if len(ids) < 2:
         return Projection([], source)
     coords = pca_2d(np.asarray(matrix, dtype=np.float64))

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from acdc.runner.heldout import AREAS, HeldoutComparison
-from acdc.runner.report import svg
-from acdc.runner.report.data import GenerationRow, Lineage, Projection, SkillMap
+from acdc.evaluation.heldout import AREAS, HeldoutComparison
+from acdc.report import svg
+from acdc.report.data import GenerationRow, Lineage, Projection, SkillMap
 
 BAND_COLOURS = {"easy": "#2ca02c", "medium": "#ffbf00", "hard": "#ff7f0e", "impossible": "#d62728",
                 "unevaluated": "#bbbbbb"}

@@ -5,7 +5,7 @@ Grafana dashboard (from ``acdc.metrics.dashboard``) and the operator's RBAC rule
 ``acdc.controller.rbac``). A test compares each copy with ``generated_files()``, so
 editing a copy by hand, or changing a source without regenerating, fails CI.
 
-    python -m acdc.metrics.chart_files charts/acdc-operator crds/coevolutionrun.yaml
+    python -m acdc.chart_files charts/acdc-operator crds/coevolutionrun.yaml
 """
 
 from __future__ import annotations

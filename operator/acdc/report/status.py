@@ -17,12 +17,13 @@ from acdc.engine.archive import ArchiveMember
 from acdc.engine.taskpool import TaskPool, bands, pool_pass_rates
 from acdc.evaluation.results import load_results, render_headline
 from acdc.phases.context import steps_dir
-from acdc.phases.dag import DagShape, StepRecord
+from acdc.phases.dag import DagShape
 from acdc.phases.select import summary
 from acdc.phases.world import pool_params
 from acdc.runner.lock import runner_active
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import CoevolutionRunSpec
+from acdc.steps import StepRecord
 
 BAND_ORDER = ("easy", "medium", "hard", "impossible", "unevaluated")
 RECENT_STEPS = 8

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from acdc.atomic import write_text
+from acdc.evaluation.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
 from acdc.evaluation.pipeline import task_pool_diversity
 from acdc.evaluation.results import load_results
-from acdc.runner.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
-from acdc.runner.report import data, render
-from acdc.runner.report.evaluation_section import coverage_sections, diversity_section
+from acdc.report import data, render
+from acdc.report.evaluation_section import coverage_sections, diversity_section
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 
 REPORT_FILE = "report.html"

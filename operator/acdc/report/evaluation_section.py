@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from acdc.runner.report import svg
-from acdc.runner.report.render import _section, _table
+from acdc.report import svg
+from acdc.report.render import _section, _table
 
 RULE_LABELS = {"taskforce": "task force", "seeds": "seeds", "best": "best single model",
                "control": "control (N samples of one model)"}
