@@ -37,6 +37,8 @@ from pathlib import Path
 
 import yaml
 
+from acdc.engine.state import RunState
+
 TARGET_SECONDS = 600
 TARGET_BYTES = 4 * 1024**3
 SAMPLE_SECONDS = 0.2
@@ -106,7 +108,8 @@ def run_once(run_file: Path, seed: int | None, state: Path, generations: int | N
     commits = sorted((state / "archives").glob("*.json"))
     times = [started, *(p.stat().st_mtime for p in commits)]
     per_generation = [round(b - a, 1) for a, b in itertools.pairwise(times)]
-    heldout = json.loads((state / "heldout.json").read_text()) if (state / "heldout.json").exists() else None
+    heldout_file = RunState(state).heldout_file
+    heldout = json.loads(heldout_file.read_text()) if heldout_file.exists() else None
     comparison = next(iter(heldout["comparisons"].values())) if heldout else None
     return {"seed": document["spec"]["seed"], "wall": wall, "per_generation": per_generation, "tree_peak": peak,
             "comparison": comparison}

@@ -19,9 +19,9 @@ import yaml
 from acdc.controller.job_manifest import build_job
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import build_spec_configmap
+from acdc.engine.state import RunState
 from acdc.models.hub import MARKER
 from acdc.phases.dag import DagShape
-from acdc.phases.world import SEEDS_FILE
 from acdc.spec import CoevolutionRun, load_run
 from acdc.steps import Phase, Step
 from tests.container_env import Cluster, Sandbox, image_env, run_job
@@ -65,7 +65,7 @@ def test_init_fetches_gated_hf_seeds_in_the_worker_image_environment(tmp_path: P
         run = CoevolutionRun.model_validate(body)
         result, state = init_in_worker_image(run, tmp_path, {"hf": {"token": TOKEN}})
     assert result.returncode == 0, result.stderr[-3000:]
-    seeds = json.loads((state / SEEDS_FILE).read_text())["models"]
+    seeds = json.loads(RunState(state).seeds_file.read_text())["models"]
     fetched = Path(seeds["seed_arithmetic"])
     assert fetched.is_relative_to(state / "hub")
     assert (fetched / "model.safetensors").read_bytes() == (toy_world / "arithmetic" / "model.safetensors").read_bytes()
@@ -106,7 +106,7 @@ def test_the_paper_example_fetches_its_seeds_and_merges_in_generation_0(tmp_path
         again, _ = init_in_worker_image(run, tmp_path, {})  # a retried init Job: no second download
         assert again.returncode == 0, again.stderr[-3000:]
         assert sum(1 for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path) == downloads
-    seeds = json.loads((state / SEEDS_FILE).read_text())["models"]
+    seeds = json.loads(RunState(state).seeds_file.read_text())["models"]
     assert sorted(seeds) == ["base", "seed_coder", "seed_instruct", "seed_math"]
     for model_id, repo in zip(["base", "seed_coder", "seed_math", "seed_instruct"], PAPER_REPOS, strict=True):
         weights = Path(seeds[model_id]) / "model.safetensors"

@@ -135,3 +135,33 @@ def test_kill_and_resume_loses_and_duplicates_no_generation(tmp_path: Path) -> N
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     state.init()  # sweeps scratch files of killed writers
     assert not [p for p in leftovers if p.exists() and p.parent in (tmp_path / "archives", tmp_path / "pools")]
+
+
+def test_step_and_seed_records_carry_the_envelope_and_older_ones_still_load(tmp_path: Path) -> None:
+    """Steps and seeds.json are enveloped now; a state folder written before (no envelope)
+    must still resume, so the plain form is read as layout 1."""
+    from acdc.steps import Phase, Step, StepRecord
+
+    state = RunState(tmp_path)
+    step = Step(2, Phase.MERGE, 1)
+    record = StepRecord("succeeded", {"model": "gen_0002_ind_01"})
+    state.save_step(step, record)
+    written = json.loads(state.step_file(step).read_text())
+    assert (written["layout_version"], written["kind"], written["generation"]) == (LAYOUT_VERSION, "step", 2)
+    state.save_seeds({"seed_a": "/m/a"}, {"seed_a": {"config.json": {"size": 1, "head": "h", "sha256": "s"}}})
+    assert json.loads(state.seeds_file.read_text())["kind"] == "seeds"
+    assert state.load_steps() == {step.name: record}
+    assert state.load_seeds()[0] == {"seed_a": "/m/a"}
+
+    older = Step(1, Phase.SELECT)
+    state.step_file(older).write_text(json.dumps({"step": older.name, "status": "succeeded", "result": {}}))
+    state.seeds_file.write_text(json.dumps({"models": {"seed_b": "/m/b"}}))
+    assert state.load_steps()[older.name] == StepRecord("succeeded", {})
+    assert state.load_seeds() == ({"seed_b": "/m/b"}, {})
+
+    state.seeds_file.write_text(json.dumps({"layout_version": LAYOUT_VERSION + 1, "kind": "seeds", "models": {}}))
+    with pytest.raises(StateError, match="upgrade acdc"):
+        state.load_seeds()
+    state.step_file(older).write_text(json.dumps({"layout_version": 1, "kind": "step", "result": {}}))
+    with pytest.raises(StateError, match="malformed step record"):
+        state.load_steps()

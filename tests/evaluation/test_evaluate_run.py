@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from acdc.engine.state import RunState
 from acdc.evaluation.plan import plan_shards
 from acdc.evaluation.results import results_path
-from acdc.evaluation.samples import EVALUATION_DIR
 from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.runner.snapshot import open_snapshot
 from tests.evaluation.conftest import build_reward_model, evaluated_copy
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 def _shard_files(state: Path) -> dict[Path, tuple[int, int]]:
     return {p: (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in (state / EVALUATION_DIR / "samples").rglob("shard-*.json")}
+            for p in (RunState(state).evaluation_dir / "samples").rglob("shard-*.json")}
 
 
 def _kill_after_first_shard(state: Path) -> None:

@@ -85,14 +85,14 @@ def test_changing_an_immutable_field_is_refused(mini_run: Path, tmp_path: Path) 
 
 def test_every_step_run_again_gives_the_same_state(finished_state: Path, tmp_path: Path) -> None:
     """Idempotency: re-executing any finished step (as after a kill) rewrites identical records."""
-    from acdc.phases.context import load_records
+    from acdc.engine.state import RunState
     from acdc.phases.execute import execute
     from acdc.steps import Phase, Step
 
     state = tmp_path / "state"
     shutil.copytree(finished_state, state)
     before = final_state(state)
-    records = load_records(state)
+    records = RunState(state).load_steps()
     # After a generation commits, models that left the archive are garbage-collected, so a
     # model step can only run again while its model (and a merge's parents) are on disk; a kill
     # only ever interrupts the generation in progress, before its garbage collection.

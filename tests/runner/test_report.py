@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from acdc.engine.state import RunState
 from acdc.evaluation.heldout import (
     AREAS,
-    HELDOUT_FILE,
     SOLVED_FRACTION,
     area_of,
     compare_heldout,
@@ -139,7 +139,7 @@ def test_heldout_prompts_were_never_instances_of_the_run(finished_state: Path) -
 
 def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> None:
     snapshot = open_snapshot(finished_state)
-    cache = json.loads((finished_state / HELDOUT_FILE).read_text())
+    cache = json.loads((RunState(finished_state).heldout_file).read_text())
     calls: list[str] = []
     real = transformers_grader(snapshot.run.spec)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from acdc.engine.state import RunState
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
@@ -25,7 +27,6 @@ def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import InfrastructureFault, UserError
     from acdc.phases.integrity import require_committed
-    from acdc.report import REPORT_FILE
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
@@ -53,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
                 # Checked before building the toy world or the report: both take seconds. The
                 # cheap integrity check still runs: a finished run's damage is named, not hidden.
                 require_committed(state)
-                report = state / REPORT_FILE
+                report = RunState(state).report_file
                 print(f"run {run.metadata.name!r} already finished; state in {state}"
                       + (f"; report: {report.resolve()}" if report.is_file() else ""))
                 return 0

@@ -3,10 +3,13 @@
 Each phase reads only records earlier steps finished and writes its own, named by
 generation, so re-running a phase (after a kill, or twice) rewrites identical bytes.
 There is no mutable "current" pointer: the current generation is the newest one whose
-commit record (``archives/GGGG.json``, written last) exists. Every file is wrapped in an
-envelope ``{"layout_version", "kind", "generation", ...}``; a missing, corrupt,
+commit record (``archives/GGGG.json``, written last) exists. Every record is wrapped in
+an envelope ``{"layout_version", "kind", "generation", ...}``; a missing, corrupt,
 partial, mistyped or newer-version file raises StateError naming it. The layout is
 documented in docs/state-layout.md.
+
+Every name directly under the state folder is defined here (``RunState``'s paths); the
+inside of a task, model, novelty-store or evaluation folder is its own module's format.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from acdc.engine.ids import model_generation
 from acdc.engine.parents import ChildPlan
 from acdc.engine.taskpool import AdaptationRequest, TaskPool
 from acdc.errors import StateError
+from acdc.steps import Step, StepRecord
 
 LAYOUT_VERSION = 1
 _GEN_FILE = re.compile(r"^(\d{4,})\.json$")
@@ -106,6 +110,57 @@ class RunState:
     def adaptation_file(self, generation: int) -> Path:
         return self.generation_dir(generation) / "adaptation.json"
 
+    @property
+    def run_file(self) -> Path:
+        """The run as `acdc run` was given it (YAML, so `kubectl apply` takes the same file)."""
+        return self.root / "run.yaml"
+
+    @property
+    def steps_dir(self) -> Path:
+        """The local runner's record of every finished step (the operator keeps them in status)."""
+        return self.root / "steps"
+
+    def step_file(self, step: Step) -> Path:
+        return self.steps_dir / f"{step.name}.json"
+
+    @property
+    def seeds_file(self) -> Path:
+        return self.root / "seeds.json"
+
+    @property
+    def tasks_dir(self) -> Path:
+        """Every task the run ever created (the active pool is a list of ids)."""
+        return self.root / "tasks"
+
+    def task_dir(self, task_id: str) -> Path:
+        if not task_id or "/" in task_id or task_id in (".", ".."):
+            raise StateError(self.tasks_dir, f"{task_id!r} is not a task id")
+        return self.tasks_dir / task_id
+
+    @property
+    def hub_dir(self) -> Path:
+        """Hub models init fetched into the run's volume (``acdc.models.hub``), one folder each."""
+        return self.root / "hub"
+
+    @property
+    def novelty_dir(self) -> Path:
+        """The novelty filter's embedding store (``acdc.tasks.novelty``)."""
+        return self.root / "novelty"
+
+    @property
+    def heldout_file(self) -> Path:
+        """The toy world's held-out grades and comparisons, a cache (``acdc.evaluation.heldout``)."""
+        return self.root / "heldout.json"
+
+    @property
+    def evaluation_dir(self) -> Path:
+        """Benchmark evaluation: samples, selections and results (``acdc.evaluation``)."""
+        return self.root / "evaluation"
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / "report.html"
+
     # -- envelope ----------------------------------------------------------------------
     def check_layout(self) -> None:
         """layout.json names this folder as acdc state of a version this acdc reads; every phase
@@ -121,13 +176,17 @@ class RunState:
         for sub in (self.root, self.root / "archives", self.root / "pools"):
             sweep_staging(sub)
 
-    def _write(self, path: Path, kind: str, generation: int, payload: Mapping[str, Any]) -> None:
-        write_json(path, {"layout_version": LAYOUT_VERSION, "kind": kind, "generation": generation, **payload})
+    def _write(self, path: Path, kind: str, generation: int | None, payload: Mapping[str, Any]) -> None:
+        write_json(path, envelope(kind, generation, payload))
 
-    def _read(self, path: Path, kind: str, generation: int | None) -> dict[str, Any]:
+    def _read(self, path: Path, kind: str, generation: int | None, legacy: bool = False) -> dict[str, Any]:
+        """The record at ``path``, its envelope checked. ``legacy``: a record acdc wrote before
+        it had an envelope (steps, seeds) is read as version 1, so an older run resumes."""
         data = read_json(path)
         if not isinstance(data, dict):
             raise StateError(path, f"expected a JSON object ({kind} record)")
+        if legacy and "layout_version" not in data and "kind" not in data:
+            return data
         version = data.get("layout_version")
         if not isinstance(version, int):
             raise StateError(path, "has no layout_version; not an acdc state file")
@@ -223,6 +282,31 @@ class RunState:
         data = self._read(path, "adaptation", generation)
         return self._decode(path, "adaptation", lambda: [AdaptationRequest.from_dict(r) for r in data["requests"]])
 
+    def save_step(self, step: Step, record: StepRecord) -> None:
+        """The local runner's commit point of one step."""
+        self._write(self.step_file(step), "step", step.generation, {"step": step.name, **record.to_dict()})
+
+    def load_steps(self) -> dict[str, StepRecord]:
+        """Every committed step record, keyed by step name."""
+        if not self.steps_dir.is_dir():
+            return {}
+        return {path.stem: self._load_step(path) for path in sorted(self.steps_dir.glob("g*.json"))}
+
+    def _load_step(self, path: Path) -> StepRecord:
+        data = self._read(path, "step", None, legacy=True)
+        return self._decode(path, "step", lambda: StepRecord.from_dict(data))
+
+    def save_seeds(self, models: Mapping[str, str], integrity: Mapping[str, Any]) -> None:
+        """Seed (and base) model id -> folder, and each one's manifest: written once, by init."""
+        self._write(self.seeds_file, "seeds", None, {"models": dict(models), "integrity": dict(integrity)})
+
+    def load_seeds(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """(model id -> folder, model id -> manifest as recorded; {} for a record from before manifests)."""
+        path = self.seeds_file
+        data = self._read(path, "seeds", None, legacy=True)
+        return self._decode(path, "seeds", lambda: ({str(k): str(v) for k, v in data["models"].items()},
+                                                    dict(data.get("integrity") or {})))
+
     # -- where the run stands ----------------------------------------------------------
     def committed_generations(self) -> list[int]:
         """Generations whose commit record exists (atomic writes: existing means complete)."""
@@ -247,3 +331,11 @@ class RunState:
     def next_generation(self) -> int:
         latest = self.latest_generation()
         return 0 if latest is None else latest + 1
+
+
+def envelope(kind: str, generation: int | None, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as the state folder stores it: versioned and typed (and dated by generation)."""
+    head: dict[str, Any] = {"layout_version": LAYOUT_VERSION, "kind": kind}
+    if generation is not None:
+        head["generation"] = generation
+    return {**head, **payload}

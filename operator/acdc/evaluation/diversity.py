@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from acdc.atomic import read_json
-from acdc.phases.world import tasks_dir
-
-NOVELTY_DIR = "novelty"
+from acdc.engine.state import RunState
 
 
 def vendi_score(vectors: np.ndarray) -> float:
@@ -67,9 +65,9 @@ def task_embeddings(root: Path) -> tuple[list[str], np.ndarray, str]:
     from acdc.tasks.format import is_task_dir, read_card
     from acdc.tasks.novelty import INDEX_FILE, MATRIX_FILE
 
-    folder = tasks_dir(root)
+    folder = RunState(root).tasks_dir
     names = sorted(p.name for p in folder.glob("*") if is_task_dir(p)) if folder.is_dir() else []
-    store = root / NOVELTY_DIR
+    store = RunState(root).novelty_dir
     if (store / INDEX_FILE).is_file() and (store / MATRIX_FILE).is_file():
         index = read_json(store / INDEX_FILE)
         ids = list(index["ids"])

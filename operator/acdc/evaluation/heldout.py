@@ -38,7 +38,8 @@ from acdc.atomic import read_json, write_json
 from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
 from acdc.engine.solved import SOLVED_THRESHOLD
-from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids, tasks_dir
+from acdc.engine.state import RunState, envelope
+from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force
@@ -46,7 +47,6 @@ from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
-HELDOUT_FILE = "heldout.json"
 HELDOUT_VERSION = 3  # 2: coverage per area (domain or "combined"); 3: starting team, tasks beyond the start
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
@@ -104,7 +104,7 @@ def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
 def prompts_seen_by_run(root: Path) -> frozenset[str]:
     """Every instance prompt of every task the run created (from the sandbox's instances.json)."""
     seen: set[str] = set()
-    for path in sorted((tasks_dir(root)).glob("*/instances.json")):
+    for path in sorted((RunState(root).tasks_dir).glob("*/instances.json")):
         seen.update(str(i.get("instructions", "")) for i in read_json(path).get("instances", []))
     return frozenset(seen)
 
@@ -235,12 +235,12 @@ def _group(key: str, label: str, models: Sequence[str], grades: dict[str, dict[s
 
 def _load_cache(path: Path, digest: str) -> dict[str, Any]:
     """The cache if it grades this exact held-out set; otherwise an empty one."""
-    empty: dict[str, Any] = {"layout_version": HELDOUT_VERSION, "kind": "heldout", "set": digest,
-                             "grades": {}, "comparisons": {}}
+    empty = envelope("heldout", None, {"cache_version": HELDOUT_VERSION, "set": digest, "grades": {},
+                                       "comparisons": {}})
     if not path.exists():
         return empty
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("set") != digest or data.get("layout_version") != HELDOUT_VERSION:
+    data = read_json(path)  # a file from before the envelope has no cache_version: graded again
+    if not isinstance(data, dict) or data.get("set") != digest or data.get("cache_version") != HELDOUT_VERSION:
         return empty
     return data
 
@@ -259,7 +259,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     n = min(size or len(seeds), len(snapshot.archive), len(seeds))
     tasks = heldout_tasks(snapshot.run.spec.seed, instances, prompts_seen_by_run(snapshot.root))
     digest = set_digest(tasks)
-    path = snapshot.root / HELDOUT_FILE
+    path = RunState(snapshot.root).heldout_file
     cache = _load_cache(path, digest)
     key = f"{snapshot.generation}:{n}"
     if key in cache["comparisons"]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from acdc.atomic import read_json, write_json
 from acdc.engine.rng import derived_seed
+from acdc.engine.state import RunState, envelope
 from acdc.errors import UserError
 from acdc.evaluation import coverage as cov
 from acdc.evaluation.bestofn import NumberedCandidatesJudge, RewardModel, judge_best_of_n, reward_best_of_n
@@ -34,7 +35,7 @@ from acdc.evaluation.plan import (
     select_models,
     shards_of,
 )
-from acdc.evaluation.results import evaluation_dir, headline, results_path
+from acdc.evaluation.results import headline, results_path
 from acdc.evaluation.samples import Sample, Shard, is_done, load_answers, save_shard
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
 from acdc.evaluation.toyworld_task import write_task_dir
@@ -102,13 +103,13 @@ def prepare(snapshot: RunSnapshot) -> Selections:
             folder = include_path(root, benchmark)
             assert folder is not None
             write_task_dir(folder, spec.seed, max_tokens=spec.inference.max_tokens)
-    path = evaluation_dir(root) / f"selections-g{snapshot.generation:04d}.json"
+    path = RunState(root).evaluation_dir / f"selections-g{snapshot.generation:04d}.json"
     fresh = select_models(snapshot)
     if path.is_file():
         recorded = read_json(path)
         return Selections(tuple(recorded["taskforce"]), tuple(recorded["seeds"]), recorded["best"],
                           recorded["control"], {**fresh.paths, **recorded["paths"]})
-    write_json(path, {**fresh.to_dict(), "generation": snapshot.generation, "paths": fresh.paths})
+    write_json(path, envelope("evaluation-selections", snapshot.generation, {**fresh.to_dict(), "paths": fresh.paths}))
     return fresh
 
 
@@ -190,8 +191,9 @@ def summarise(snapshot: RunSnapshot, selections: Selections, judge: NumberedCand
             "coverage": {rule: {str(n): v for n, v in curve.items()} for rule, curve in cov.curves(rules, sizes).items()},
             "bestOfN": best_of_n,
         }
-    results = {"kind": "evaluation-results", "generation": snapshot.generation, "sizes": sorted(set(sizes)),
-               "selections": selections.to_dict(), "benchmarks": benchmarks, "diversity": task_pool_diversity(snapshot)}
+    results = envelope("evaluation-results", snapshot.generation, {
+        "sizes": sorted(set(sizes)), "selections": selections.to_dict(), "benchmarks": benchmarks,
+        "diversity": task_pool_diversity(snapshot)})
     results["headline"] = headline(results)
     write_json(results_path(root, snapshot.generation), results)
     write_json(results_path(root), results)

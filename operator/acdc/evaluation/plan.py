@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acdc.engine.state import RunState
 from acdc.evaluation.samples import Shard
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
 from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids
@@ -72,7 +73,7 @@ def include_path(root: Path, benchmark: BenchmarkSpec) -> Path | None:
         path = Path(benchmark.include_path)
         return path if path.is_absolute() else root / path
     if benchmark.task == TOYWORLD_TASK:
-        return root / "evaluation" / TOYWORLD_DIR
+        return RunState(root).evaluation_dir / TOYWORLD_DIR
     return None
 
 

@@ -10,18 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json
-from acdc.evaluation.samples import EVALUATION_DIR
+from acdc.engine.state import RunState
 
 RESULTS_FILE = "results.json"
 
 
-def evaluation_dir(root: Path) -> Path:
-    return root / EVALUATION_DIR
-
-
 def results_path(root: Path, generation: int | None = None) -> Path:
     name = RESULTS_FILE if generation is None else f"results-g{generation:04d}.json"
-    return evaluation_dir(root) / name
+    return RunState(root).evaluation_dir / name
 
 
 def load_results(root: Path) -> dict[str, Any] | None:

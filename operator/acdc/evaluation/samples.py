@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
+from acdc.engine.state import RunState, envelope
 from acdc.errors import StateError
-
-EVALUATION_DIR = "evaluation"
-LAYOUT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Shard:
     count: int
 
     def path(self, root: Path) -> Path:
-        return (root / EVALUATION_DIR / "samples" / self.task / self.model_id / self.variant
+        return (RunState(root).evaluation_dir / "samples" / self.task / self.model_id / self.variant
                 / f"shard-{self.index:03d}-of-{self.count:03d}.json")
 
     @property
@@ -60,8 +58,8 @@ def is_done(root: Path, shard: Shard) -> bool:
 
 
 def save_shard(root: Path, shard: Shard, samples: list[Sample], seconds: float) -> None:
-    write_json(shard.path(root), {"layout_version": LAYOUT_VERSION, "kind": "evaluation-shard", **asdict(shard),
-                                  "seconds": round(seconds, 3), "samples": [asdict(s) for s in samples]})
+    write_json(shard.path(root), envelope("evaluation-shard", None, {
+        **asdict(shard), "seconds": round(seconds, 3), "samples": [asdict(s) for s in samples]}))
 
 
 def load_shard(root: Path, shard: Shard) -> list[Sample]:

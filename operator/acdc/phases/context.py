@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import read_json, write_json
 from acdc.engine.state import RunState
 from acdc.errors import InfrastructureFault, UserError
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
@@ -55,18 +54,6 @@ class PhaseContext:
         return self.step.index
 
 
-def steps_dir(state: Path) -> Path:
-    return state / "steps"
-
-
-def record_path(state: Path, step: Step) -> Path:
-    return steps_dir(state) / f"{step.name}.json"
-
-
-def run_file(state: Path) -> Path:
-    return state / "run.yaml"
-
-
 def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
     """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml.
 
@@ -74,24 +61,12 @@ def load_context(state: Path, step: Step, run_path: Path | None = None) -> Phase
     never the step's: the step must not be dropped for it.
     """
     try:
-        run = load_run(run_path or run_file(state))
+        run = load_run(run_path or RunState(state).run_file)
     except UserError as exc:
         raise InfrastructureFault(f"cannot read the run's spec: {exc}") from exc
     if step.phase is not Phase.INIT:
         RunState(state).check_layout()
     return PhaseContext(state=state, run=run, step=step)
-
-
-def commit(state: Path, step: Step, record: StepRecord) -> None:
-    write_json(record_path(state, step), {"step": step.name, **record.to_dict()})
-
-
-def load_records(state: Path) -> dict[str, StepRecord]:
-    """Every committed step record in the state folder, keyed by step name."""
-    folder = steps_dir(state)
-    if not folder.is_dir():
-        return {}
-    return {path.stem: StepRecord.from_dict(read_json(path)) for path in sorted(folder.glob("g*.json"))}
 
 
 def termination_message(record: StepRecord) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from acdc.engine.archive import missing_tasks
+from acdc.engine.state import RunState
 from acdc.phases.context import PhaseContext
 from acdc.phases.integrity import require_models, require_tasks
 from acdc.phases.records import evaluated_models, evaluation_pool, selected
-from acdc.phases.world import model_path, sandbox, state_of, task_path
+from acdc.phases.world import model_path, sandbox, state_of
 
 
 def backend_kind(requested: str) -> str:
@@ -51,7 +52,7 @@ def _evaluate(ctx: PhaseContext, model_id: str, model_dir: str, task_ids: list[s
     require_models(ctx.state, [model_id])
     require_tasks(ctx.state, task_ids)
     with sandbox(ctx, judge=False) as pool:
-        materialized = load_instances(pool, [task_path(ctx.state, t) for t in task_ids])
+        materialized = load_instances(pool, [RunState(ctx.state).task_dir(t) for t in task_ids])
     per_task = ctx.spec.tasks.instances_per_task
     chats, owners = [], []
     for task_id, outcome in zip(task_ids, materialized, strict=True):

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from acdc.atomic import write_text
-from acdc.phases.context import StepRejected, commit, load_context, termination_message
+from acdc.engine.state import RunState
+from acdc.phases.context import StepRejected, load_context, termination_message
 from acdc.phases.registry import implementation
 from acdc.steps import Step, StepRecord
 
@@ -40,7 +41,7 @@ def execute(state: Path, step: Step, run_path: Path | None = None, termination_l
         log.warning("%s rejected: %s", step.name, rejected.reason)
         record = StepRecord("dropped", rejected.result)
     record = StepRecord(record.status, {**record.result, "seconds": round(time.monotonic() - started, 3)})
-    commit(state, step, record)
+    RunState(state).save_step(step, record)
     if termination_log is not None:
         write_text(termination_log, termination_message(record))
     return record

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import dump_yaml, write_json, write_text
+from acdc.atomic import dump_yaml, write_text
 from acdc.engine.ids import seed_model_id
+from acdc.engine.state import RunState
 from acdc.errors import UserError
-from acdc.phases.context import PhaseContext, run_file
+from acdc.phases.context import PhaseContext
 from acdc.phases.integrity import record_seeds
-from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, SEEDS_FILE, state_of, tasks_dir
+from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, state_of
 from acdc.spec.run import HubSpec, ModelSource
 
 
@@ -42,21 +43,21 @@ def _download(source: ModelSource, hub: HubSpec, state: Path) -> Path:
 
     if source.hf is None:
         raise UserError(f"model {source.display_name!r} has no hf id to fetch")
-    return fetch(source.hf, source.revision, hub.endpoint, state / "hub" / source.display_name)
+    return fetch(source.hf, source.revision, hub.endpoint, RunState(state).hub_dir / source.display_name)
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
     state = state_of(ctx)
     state.init()
-    tasks_dir(ctx.state).mkdir(parents=True, exist_ok=True)
-    if not run_file(ctx.state).exists():
+    state.tasks_dir.mkdir(parents=True, exist_ok=True)
+    if not state.run_file.exists():
         document = ctx.run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
-        write_text(run_file(ctx.state), dump_yaml(document))
+        write_text(state.run_file, dump_yaml(document))
     models = {seed_model_id(seed.display_name): _resolve(seed, ctx.spec.models.hub, ctx.state) for seed in ctx.spec.models.seeds}
     if ctx.spec.models.base is not None:
         models[BASE_MODEL_ID] = _resolve(ctx.spec.models.base, ctx.spec.models.hub, ctx.state)
         if ctx.spec.models.base_is_candidate:  # the same weights, under a candidate's id
             models[BASE_CANDIDATE_ID] = models[BASE_MODEL_ID]
     # Seeds live outside the state: their manifests are recorded here, checked before each use.
-    write_json(ctx.state / SEEDS_FILE, {"models": models, "integrity": record_seeds(models)})
+    state.save_seeds(models, record_seeds(models))
     return {"seeds": len(ctx.spec.models.seeds)}

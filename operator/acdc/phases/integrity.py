@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import read_json
 from acdc.engine.ids import is_seed_model, model_generation
 from acdc.engine.integrity import FileDigest, check_folder, digest_folder, require_intact
 from acdc.engine.state import RunState
 from acdc.errors import StateError, UserError
-from acdc.phases.world import SEEDS_FILE, task_path
 
 Checked = tuple[Path, Mapping[str, FileDigest] | None]
 
@@ -28,16 +26,15 @@ def record_seeds(models: Mapping[str, str]) -> dict[str, dict[str, dict[str, Any
 
 
 def _seeds(state: Path) -> tuple[dict[str, str], dict[str, Mapping[str, FileDigest]]]:
-    path = state / SEEDS_FILE
-    data = read_json(path)
+    run_state = RunState(state)
+    models, integrity = run_state.load_seeds()
     try:
         recorded: dict[str, Mapping[str, FileDigest]] = {
             model_id: {name: FileDigest.from_dict(entry) for name, entry in files.items()}
-            for model_id, files in (data.get("integrity") or {}).items()}
-        models: dict[str, str] = dict(data["models"])
+            for model_id, files in integrity.items()}
         return models, recorded
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StateError(path, f"malformed seeds record ({type(exc).__name__})") from exc
+        raise StateError(run_state.seeds_file, f"malformed seeds record ({type(exc).__name__})") from exc
 
 
 def model_folders(state: Path, model_ids: Iterable[str]) -> list[Checked]:
@@ -54,7 +51,7 @@ def model_folders(state: Path, model_ids: Iterable[str]) -> list[Checked]:
 
 
 def task_folders(state: Path, task_ids: Iterable[str]) -> list[Checked]:
-    return [(task_path(state, task_id), None) for task_id in task_ids]
+    return [(RunState(state).task_dir(task_id), None) for task_id in task_ids]
 
 
 def require_models(state: Path, model_ids: Iterable[str]) -> None:

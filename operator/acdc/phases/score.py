@@ -6,10 +6,11 @@ from collections import Counter
 from typing import Any
 
 from acdc.engine.skills import fitness
+from acdc.engine.state import RunState
 from acdc.phases.context import PhaseContext
 from acdc.phases.integrity import require_tasks
 from acdc.phases.records import evaluated_models, selected
-from acdc.phases.world import sandbox, state_of, task_path
+from acdc.phases.world import sandbox, state_of
 
 
 def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:
@@ -19,13 +20,13 @@ def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:
     state = state_of(ctx)
     answers = state.load_answers(g, model_id, rescore)
     require_tasks(ctx.state, answers)  # a task whose code is gone must not score null for this model only
-    by_dir = {task_path(ctx.state, t): a["answers"] for t, a in answers.items()}
+    by_dir = {RunState(ctx.state).task_dir(t): a["answers"] for t, a in answers.items()}
     with sandbox(ctx) as pool:
         graded = score_tasks(pool, by_dir, ctx.spec.tasks.instances_per_task)
     scores: dict[str, float | None] = {}
     kinds: Counter[str] = Counter()
     for task_id in answers:
-        task_score = graded[task_path(ctx.state, task_id)]
+        task_score = graded[RunState(ctx.state).task_dir(task_id)]
         kinds.update(r.kind for r in task_score.results)
         # No instance could be scored at all: a broken task, not a failing model.
         scores[task_id] = task_score.score if task_score.results else None

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from acdc.engine.ids import task_number
+from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
 from acdc.phases.context import PhaseContext
 from acdc.phases.faults import Fault, classify
 from acdc.phases.integrity import require_tasks
 from acdc.phases.records import selected
-from acdc.phases.world import pool_params, sandbox, state_of, task_path, tasks_dir
+from acdc.phases.world import pool_params, sandbox, state_of
 
 if TYPE_CHECKING:  # imported where used: the procedural scientist needs no HTTP client or embedder
     from acdc.llm_client import OpenAIClient
@@ -72,7 +73,7 @@ def make_novelty_filter(ctx: PhaseContext) -> NoveltyFilter | None:
     llm_check = None
     if novelty.llm_check and ctx.spec.scientist.kind == "llm":
         llm_check = InterestinglyNewCheck(_client(ctx, "scientist"))
-    return NoveltyFilter(ctx.state / "novelty", embedder, novelty.similarity_threshold, llm_check=llm_check,
+    return NoveltyFilter(RunState(ctx.state).novelty_dir, embedder, novelty.similarity_threshold, llm_check=llm_check,
                          max_neighbours=novelty.max_neighbors)
 
 
@@ -106,7 +107,7 @@ def _context(ctx: PhaseContext, numbers: Callable[[], int],
              examples: Sequence[tuple[Path, float]] = ()) -> ScientistContext:
     from acdc.tasks.scientist.base import ScientistContext
 
-    return ScientistContext(pool_dir=tasks_dir(ctx.state), generation=ctx.step.generation, next_number=numbers,
+    return ScientistContext(pool_dir=RunState(ctx.state).tasks_dir, generation=ctx.step.generation, next_number=numbers,
                             seed=ctx.spec.seed, examples=tuple(examples))
 
 
@@ -140,13 +141,13 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
     plan = plan_adaptation(before, rates, params, ctx.spec.seed, g)
     state.save_adaptation(g, plan.requests)
     novelty = make_novelty_filter(ctx)
-    examples = [(task_path(ctx.state, t), rates[t]) for t in before.active]
+    examples = [(RunState(ctx.state).task_dir(t), rates[t]) for t in before.active]
     written: list[Path | None] = []
     with sandbox(ctx) as pool:
         scientist = make_scientist(ctx, pool)
         for request in plan.requests:
             reserved = iter([request.number])
-            parent = task_path(ctx.state, request.parent)
+            parent = RunState(ctx.state).task_dir(request.parent)
             try:
                 path = scientist.adapt(parent, _KIND_OF_PROMPT[request.prompt],
                                        _context(ctx, partial(next, reserved), examples), request.parent_pass_rate)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from acdc.atomic import read_json
 from acdc.engine.dns import DNSParams
 from acdc.engine.ids import seed_model_id
 from acdc.engine.parents import Method as ParentMethod
@@ -31,31 +30,20 @@ if TYPE_CHECKING:  # imported where used: `acdc phase plan` never loads the sand
     from acdc.tasks.judge import LLMJudge
     from acdc.tasks.sandbox import SandboxLimits, SandboxPool
 
-SEEDS_FILE = "seeds.json"
-BASE_MODEL_ID = "base"  # the base model's key in SEEDS_FILE, beside the seeds' model ids
+BASE_MODEL_ID = "base"  # the base model's key in seeds.json, beside the seeds' model ids
 BASE_CANDIDATE_ID = seed_model_id(BASE_MODEL_ID)  # the base's model id when it runs as a candidate
-TASKS_DIR = "tasks"
 
 
 def state_of(ctx: PhaseContext) -> RunState:
     return RunState(ctx.state)
 
 
-def tasks_dir(state: Path) -> Path:
-    """Where every task the run ever created lives (the active pool is a list of ids)."""
-    return state / TASKS_DIR
-
-
-def task_path(state: Path, task_id: str) -> Path:
-    return tasks_dir(state) / task_id
-
-
 def resolved_models(state: Path) -> dict[str, str]:
     """seed model id (and BASE_MODEL_ID) -> model dir, as the init phase recorded them."""
-    path = state / SEEDS_FILE
-    if not path.exists():
-        raise PhaseError(f"{path} is missing: the init phase has not run")
-    return dict(read_json(path)["models"])
+    run_state = RunState(state)
+    if not run_state.seeds_file.exists():
+        raise PhaseError(f"{run_state.seeds_file} is missing: the init phase has not run")
+    return run_state.load_seeds()[0]
 
 
 def stored_model_path(ctx: PhaseContext, model_id: str) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from acdc.atomic import write_text
+from acdc.engine.state import RunState
 from acdc.evaluation.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
 from acdc.evaluation.pipeline import task_pool_diversity
 from acdc.evaluation.results import load_results
 from acdc.report import data, render
 from acdc.report.evaluation_section import coverage_sections, diversity_section
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
-
-REPORT_FILE = "report.html"
 
 
 def _heldout(snapshot: RunSnapshot, enabled: bool) -> tuple[HeldoutComparison | None, str]:
@@ -52,9 +51,9 @@ def build_report(root: Path, output: Path | None = None, heldout: bool = True) -
         render.lineage_section(data.lineage(snapshot)),
         diversity_section(task_pool_diversity(snapshot)),
     ])
-    target = output or root / REPORT_FILE
+    target = output or RunState(root).report_file
     write_text(target, html)
     return target
 
 
-__all__ = ["REPORT_FILE", "build_report"]
+__all__ = ["build_report"]

@@ -13,9 +13,9 @@ import numpy as np
 
 from acdc.atomic import read_json
 from acdc.engine.ids import model_generation
+from acdc.engine.state import RunState
 from acdc.evaluation.diversity import task_embeddings
 from acdc.phases.select import summary
-from acdc.phases.world import tasks_dir
 from acdc.report.status import band_counts
 from acdc.runner.snapshot import RunSnapshot
 
@@ -93,7 +93,7 @@ def task_projection(snapshot: RunSnapshot) -> Projection:
     if len(ids) < 2:
         return Projection([], source)
     coords = pca_2d(np.asarray(matrix, dtype=np.float64))
-    folder = tasks_dir(snapshot.root)
+    folder = RunState(snapshot.root).tasks_dir
     return Projection([TaskPoint(t, _task_generation(folder / t), float(coords[i, 0]), float(coords[i, 1]))
                        for i, t in enumerate(ids)], source)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from acdc.atomic import read_json
 from acdc.engine.archive import ArchiveMember
+from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, bands, pool_pass_rates
 from acdc.evaluation.results import load_results, render_headline
-from acdc.phases.context import steps_dir
 from acdc.phases.dag import DagShape
 from acdc.phases.select import summary
 from acdc.phases.world import pool_params
@@ -73,7 +73,7 @@ def _run_state(snapshot: RunSnapshot) -> str:
         return "finished"
     if runner_active(snapshot.root):
         return "running"
-    return "stopped" if steps_dir(snapshot.root).is_dir() else "not started"
+    return "stopped" if RunState(snapshot.root).steps_dir.is_dir() else "not started"
 
 
 def band_counts(members: Sequence[ArchiveMember], pool: TaskPool, spec: CoevolutionRunSpec) -> dict[str, int]:
@@ -86,7 +86,7 @@ def band_counts(members: Sequence[ArchiveMember], pool: TaskPool, spec: Coevolut
 
 def _step_rows(root: Path) -> tuple[list[StepRow], list[StepRow]]:
     """Dropped steps (all) and the most recently committed ones (by record write time)."""
-    folder = steps_dir(root)
+    folder = RunState(root).steps_dir
     if not folder.is_dir():
         return [], []
     paths = sorted(folder.glob("g*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from acdc import metrics
 from acdc.atomic import sweep_staging_tree
+from acdc.engine.state import RunState
 from acdc.errors import EXIT_INFRASTRUCTURE, Interrupted, RunFailed
-from acdc.phases.context import commit, load_records
 from acdc.phases.dag import DagShape, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.phases.faults import Fault
@@ -86,7 +86,7 @@ class LocalRunner:
         swept = sweep_staging_tree(self.state)  # safe: we hold the state lock
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
-        self.records = load_records(self.state)
+        self.records = RunState(self.state).load_steps()
         require_committed(self.state)  # damage to what the last commit points at stops the run here
         self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         generation = self.first_incomplete_generation()
@@ -164,7 +164,7 @@ class LocalRunner:
         raise RunFailed(f"{step.name} failed after {limit + 1} attempts: {error}")
 
     def _commit(self, step: Step, record: StepRecord, progress: Progress) -> None:
-        commit(self.state, step, record)
+        RunState(self.state).save_step(step, record)
         self.records[step.name] = record
         metrics.record_step(self.options.namespace, self.name, step, record)
         progress.step_finished(step, record)

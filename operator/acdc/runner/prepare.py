@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from acdc.atomic import dump_yaml, write_text
+from acdc.engine.state import RunState
 from acdc.errors import UserError
-from acdc.phases.context import load_records, run_file
 from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run
 
 
 def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
     """The run to execute: the given file (checked against the stored one) or the stored one."""
-    stored_path = run_file(state)
+    stored_path = RunState(state).run_file
     stored = load_run(stored_path) if stored_path.exists() else None
     if run_path is None and stored is None:
         raise UserError(f"{state} holds no run: pass a run file, e.g. `acdc run examples/quickstart.yaml`")
@@ -38,7 +38,7 @@ def store_run(run: CoevolutionRun, state: Path) -> None:
     """Write the run the phases will read (the local stand-in for the operator's ConfigMap)."""
     state.mkdir(parents=True, exist_ok=True)
     document = run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
-    write_text(run_file(state), dump_yaml(document))
+    write_text(RunState(state).run_file, dump_yaml(document))
 
 
 def prepare_toy_world(spec: CoevolutionRunSpec) -> Path | None:
@@ -61,7 +61,7 @@ def already_finished(spec: CoevolutionRunSpec, state: Path) -> bool:
     Read from the step records alone (milliseconds), so `acdc run` on a finished state answers
     at once instead of building the toy world and the report first.
     """
-    records = load_records(state)
+    records = RunState(state).load_steps()
     if not records:
         return False
     shape = DagShape.from_spec(spec)

@@ -15,7 +15,6 @@ from acdc.engine.archive import ArchiveMember
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
 from acdc.errors import UserError
-from acdc.phases.context import run_file
 from acdc.spec import CoevolutionRun, load_run
 
 
@@ -53,9 +52,9 @@ def open_snapshot(root: Path) -> RunSnapshot:
         raise UserError(f"{root}: no such state folder")
     if not root.is_dir():
         raise UserError(f"{root}: not a directory")
-    if not run_file(root).is_file() or not RunState(root).layout_file.is_file():
+    if not RunState(root).run_file.is_file() or not RunState(root).layout_file.is_file():
         raise UserError(f"{root}: not an acdc state folder (no run.yaml/layout.json); pass the --state folder of `acdc run`")
-    run = load_run(run_file(root))
+    run = load_run(RunState(root).run_file)
     state = RunState(root)
     generation = state.latest_generation()
     if generation is None:

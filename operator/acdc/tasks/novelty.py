@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from acdc.atomic import read_json, write_bytes, write_json
+from acdc.engine.state import envelope
 from acdc.errors import StateError, UserError
 from acdc.llm_client import LLMError, OpenAIClient
 from acdc.tasks.embedders import Embedder
@@ -137,8 +138,8 @@ class NoveltyFilter:
         buffer = io.BytesIO()
         np.save(buffer, matrix.astype(np.float32), allow_pickle=False)
         write_bytes(self.store_dir / MATRIX_FILE, buffer.getvalue())
-        write_json(self.store_dir / INDEX_FILE, {"embedder": self.embedder.name, "ids": self._ids + [task_id],
-                                                 "texts": self._texts + [text]})
+        write_json(self.store_dir / INDEX_FILE, envelope("novelty-index", None, {
+            "embedder": self.embedder.name, "ids": self._ids + [task_id], "texts": self._texts + [text]}))
         self._ids, self._texts, self._matrix = self._ids + [task_id], self._texts + [text], matrix
 
 
