@@ -47,7 +47,7 @@ from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
-HELDOUT_VERSION = 3  # 2: coverage per area (domain or "combined"); 3: starting team, tasks beyond the start
+HELDOUT_VERSION = 4  # 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = SOLVED_THRESHOLD  # the run's own "solved" rule, applied to held-out buckets
@@ -117,7 +117,8 @@ def set_digest(tasks: Sequence[HeldoutTask]) -> str:
 
 @dataclass(frozen=True)
 class TransformersGrader:
-    """Greedy decoding with the run's prompt style and answer extraction; exact match per prompt.
+    """Greedy decoding with the run's prompt style and answer extraction (lenient, or the
+    reference's under ``spec.referenceParity.answerExtraction``); exact match per prompt.
 
     A plain object rather than a closure so that grading workers (other processes) can receive it.
     """
@@ -136,7 +137,8 @@ class TransformersGrader:
             completions = iter(backend.generate(chats, SamplingParams(max_tokens=inference.max_tokens)))
         finally:
             backend.close()
-        return {t.name: round(sum(check(e.answer, extract_answer(next(completions))) for e in t.examples)
+        extraction = self.spec.reference_parity.answer_extraction
+        return {t.name: round(sum(check(e.answer, extract_answer(next(completions), extraction)) for e in t.examples)
                               / len(t.examples), 6) for t in tasks}
 
 
