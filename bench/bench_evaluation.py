@@ -22,9 +22,10 @@ from pathlib import Path
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from acdc.evaluation.harness import HarnessConfig, load_task, pin_threads, run_shard  # noqa: E402
+from acdc.evaluation.harness import HarnessConfig, load_task, run_shard  # noqa: E402
 from acdc.evaluation.samples import Shard  # noqa: E402
 from acdc.evaluation.toyworld_task import TASK_NAME, documents, write_task_dir  # noqa: E402
+from acdc.runner.pool import pin_threads  # noqa: E402
 from acdc.toyworld.build import ensure_built  # noqa: E402
 from acdc.toyworld.skills import check  # noqa: E402
 

@@ -35,11 +35,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle_evaluate(args: argparse.Namespace) -> int:
     from acdc.atomic import write_text
     from acdc.errors import UserError
-    from acdc.evaluation.harness import pin_threads
     from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation, prepare
     from acdc.evaluation.plan import plan_shards
     from acdc.evaluation.results import render_headline
     from acdc.evaluation.samples import is_done
+    from acdc.runner.pool import pin_threads
 
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")

@@ -95,9 +95,9 @@ def _write_report(state: Path) -> None:
 def _evaluate(state: Path, name: str) -> None:
     """spec.evaluation.enabled: benchmark the final archive (resumable: a rerun of `acdc run` goes on)."""
     from acdc import metrics
-    from acdc.evaluation.harness import pin_threads
     from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation
     from acdc.evaluation.results import render_headline
+    from acdc.runner.pool import pin_threads
 
     pin_threads(1)
     snapshot = open_evaluation(state)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +137,3 @@ def _graded(entries: Sequence[dict[str, Any]], task: Any, metric: str) -> list[S
     return [by_doc[i] for i in sorted(by_doc)]
 
 
-def pin_threads(threads: int) -> None:
-    """One BLAS/torch thread per evaluation process by default (oversubscription stalls small models)."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    import torch
-
-    torch.set_num_threads(threads)
