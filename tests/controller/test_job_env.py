@@ -7,7 +7,7 @@ import pytest
 
 from acdc.controller.job_env import NAMESPACE_ENV, api_key_env, used_endpoint
 from acdc.controller.job_manifest import build_job
-from acdc.phases.world import endpoint_client
+from acdc.phases.services import endpoint_client
 from acdc.steps import Phase, Step
 from tests.controller.test_manifests import REF, spec
 

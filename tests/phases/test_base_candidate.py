@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from acdc.phases.dag import DagShape
-from acdc.phases.world import BASE_CANDIDATE_ID, seed_ids, starting_ids
+from acdc.phases.run_models import BASE_CANDIDATE_ID, seed_ids, starting_ids
 from acdc.spec import CoevolutionRunSpec, load_run
 
 ROOT = Path(__file__).resolve().parents[2]

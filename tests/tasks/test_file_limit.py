@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acdc.phases.world import sandbox_limits
+from acdc.phases.params import sandbox_limits
 from acdc.spec import parse_run
 from acdc.tasks.sandbox import SandboxLimits, SandboxPool, ScoreItem
 

@@ -2,7 +2,7 @@
 
 An endpoint's ``apiKeySecret`` never enters the spec ConfigMap or the state volume: the key
 reaches a pod only as ``ACDC_<ROLE>_API_KEY`` from a secretKeyRef, and only in the pods of
-phases that call that endpoint (``acdc.phases.world.endpoint_client`` reads it there).
+phases that call that endpoint (``acdc.phases.services.endpoint_client`` reads it there).
 A pod referencing a missing Secret does not start, so unused keys are left out as well.
 The same holds for the hub token (``models.hub.tokenSecret``): only init gets it.
 """

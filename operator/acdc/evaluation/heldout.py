@@ -39,7 +39,7 @@ from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.engine.state import RunState, envelope
-from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
+from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force

@@ -205,7 +205,7 @@ def best_of_n_pickers(snapshot: RunSnapshot, device: str = "cpu") -> tuple[Numbe
     spec = snapshot.run.spec
     judge = reward = None
     if "judge" in spec.evaluation.best_of_n:
-        from acdc.phases.world import endpoint_client
+        from acdc.phases.services import endpoint_client
 
         endpoint = spec.best_of_n_judge
         assert endpoint is not None  # the spec validator requires one

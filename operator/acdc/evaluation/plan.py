@@ -17,7 +17,7 @@ from pathlib import Path
 from acdc.engine.state import RunState
 from acdc.evaluation.samples import Shard
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
-from acdc.phases.world import BASE_MODEL_ID, resolved_models, seed_ids
+from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids
 from acdc.runner.snapshot import RunSnapshot
 from acdc.runner.taskforce import pick_task_force
 from acdc.spec.run import BenchmarkSpec, EvaluationSpec

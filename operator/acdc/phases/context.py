@@ -54,6 +54,10 @@ class PhaseContext:
         return self.step.index
 
 
+def state_of(ctx: PhaseContext) -> RunState:
+    return RunState(ctx.state)
+
+
 def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
     """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml.
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from acdc.engine.archive import missing_tasks
 from acdc.engine.state import RunState
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.integrity import require_models, require_tasks
 from acdc.phases.records import evaluated_models, evaluation_pool, selected
-from acdc.phases.world import model_path, sandbox, state_of
+from acdc.phases.run_models import model_path
+from acdc.phases.services import sandbox
 
 
 def backend_kind(requested: str) -> str:

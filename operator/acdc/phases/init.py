@@ -15,9 +15,9 @@ from acdc.atomic import dump_yaml, write_text
 from acdc.engine.ids import seed_model_id
 from acdc.engine.state import RunState
 from acdc.errors import UserError
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.integrity import record_seeds
-from acdc.phases.world import BASE_CANDIDATE_ID, BASE_MODEL_ID, state_of
+from acdc.phases.run_models import BASE_CANDIDATE_ID, BASE_MODEL_ID
 from acdc.spec.run import HubSpec, ModelSource
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from acdc.engine.retention import directory_size, ensure_free_space
-from acdc.phases.context import PhaseContext, StepRejected
+from acdc.phases.context import PhaseContext, StepRejected, state_of
 from acdc.phases.integrity import require_models
 from acdc.phases.records import evaluated_models
-from acdc.phases.world import BASE_MODEL_ID, model_path, resolved_models, state_of
+from acdc.phases.run_models import BASE_MODEL_ID, model_path, resolved_models
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from typing import Any
 
 from acdc.engine.ids import model_id
 from acdc.engine.parents import plan_children
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.dag import DagShape
+from acdc.phases.params import parent_params
 from acdc.phases.records import previous_archive
-from acdc.phases.world import parent_params, seed_ids, state_of
+from acdc.phases.run_models import seed_ids
 from acdc.spec.run import CrossoverSpec
 
 

@@ -14,7 +14,7 @@ from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
 from acdc.phases.context import PhaseContext
 from acdc.phases.dag import DagShape
-from acdc.phases.world import starting_ids, stored_model_path
+from acdc.phases.run_models import starting_ids, stored_model_path
 
 
 def evaluated_models(ctx: PhaseContext, generation: int) -> list[str]:

@@ -7,10 +7,10 @@ from typing import Any
 
 from acdc.engine.skills import fitness
 from acdc.engine.state import RunState
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.integrity import require_tasks
 from acdc.phases.records import evaluated_models, selected
-from acdc.phases.world import sandbox, state_of
+from acdc.phases.services import sandbox
 
 
 def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:

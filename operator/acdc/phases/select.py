@@ -15,10 +15,10 @@ from acdc.engine.retention import collect_garbage
 from acdc.engine.skills import skill_matrix
 from acdc.engine.state import SelectionRecord
 from acdc.engine.taskpool import TaskPool
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.dag import DagShape
+from acdc.phases.params import dns_params, retention_policy
 from acdc.phases.records import children, evaluation_pool, previous_archive, selected
-from acdc.phases.world import dns_params, retention_policy, state_of
 
 
 def summary(members: Sequence[ArchiveMember], pool: TaskPool, threshold: float) -> dict[str, Any]:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from acdc.engine.ids import task_number
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
-from acdc.phases.context import PhaseContext
+from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.faults import Fault, classify
 from acdc.phases.integrity import require_tasks
+from acdc.phases.params import pool_params
 from acdc.phases.records import selected
-from acdc.phases.world import pool_params, sandbox, state_of
+from acdc.phases.services import sandbox
 
 if TYPE_CHECKING:  # imported where used: the procedural scientist needs no HTTP client or embedder
     from acdc.llm_client import OpenAIClient
@@ -38,7 +39,7 @@ _KIND_OF_PROMPT: dict[str, AdaptationKind] = {"make_easier": "easier", "make_har
 def _client(ctx: PhaseContext, role: Literal["scientist", "embedding"]) -> OpenAIClient:
     """OpenAI client for the scientist or embedding endpoint of this run."""
     from acdc.errors import UserError
-    from acdc.phases.world import endpoint_client
+    from acdc.phases.services import endpoint_client
 
     endpoint = ctx.spec.scientist.endpoint if role == "scientist" else ctx.spec.embedding.endpoint
     if endpoint is None:  # the spec's validator requires it for kinds that call it

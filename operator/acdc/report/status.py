@@ -18,8 +18,8 @@ from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, bands, pool_pass_rates
 from acdc.evaluation.results import load_results, render_headline
 from acdc.phases.dag import DagShape
+from acdc.phases.params import pool_params
 from acdc.phases.select import summary
-from acdc.phases.world import pool_params
 from acdc.runner.lock import runner_active
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import CoevolutionRunSpec

@@ -17,7 +17,7 @@ from acdc.engine.ids import is_seed_model
 from acdc.engine.skills import skill_matrix
 from acdc.engine.taskforce import coverage, exact_task_force, greedy_task_force
 from acdc.errors import UserError
-from acdc.phases.world import starting_ids
+from acdc.phases.run_models import starting_ids
 from acdc.runner.snapshot import RunSnapshot, resolved_members
 
 Method = Literal["greedy", "exact"]
