@@ -15,7 +15,7 @@ import random
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class OpenAIClient:
     max_retries: int = 3
     backoff_s: float = 0.5
     max_backoff_s: float = 20.0
-    on_request: Any = None
+    on_request: Callable[[str, float, bool], None] | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def chat(

@@ -7,9 +7,13 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acdc.steps import Phase, Step, StepRecord
+
+if TYPE_CHECKING:  # rich is imported only when a terminal shows the live table
+    from rich.live import Live
+    from rich.table import Table
 
 log = logging.getLogger("acdc.run")
 
@@ -72,7 +76,7 @@ class Progress:
     def __init__(self, view: RunView, live: bool | None = None) -> None:
         self.view = view
         self.live = sys.stderr.isatty() if live is None else live
-        self._live: Any = None
+        self._live: Live | None = None
 
     def __enter__(self) -> Progress:
         if self.live:
@@ -103,7 +107,7 @@ class Progress:
         else:
             log.info("%s", text)
 
-    def _render(self) -> Any:
+    def _render(self) -> Table:
         from rich.table import Table
 
         table = Table(title=f"AC/DC · {self.view.name}", show_header=False, min_width=48)
