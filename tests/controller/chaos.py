@@ -193,7 +193,8 @@ class ChaosEmulator(KubernetesEmulator):
                         yield event
             while True:
                 try:
-                    event = await asyncio.wait_for(queue.get(), self.bookmark_s)
+                    async with asyncio.timeout(self.bookmark_s):  # not wait_for: see Kubelet.run
+                        event = await queue.get()
                 except TimeoutError:
                     self.resource_version += 1
                     yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
