@@ -149,7 +149,8 @@ class LocalRunner:
             raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
                              "nothing was dropped: fix the cause and run `acdc run` again to resume")
         self.attempts[step.name] += 1
-        limit = getattr(self.spec.resources, step.phase.resource_class).backoff_limit
+        resources = getattr(self.spec.resources, step.phase.resource_class)
+        limit = self.spec.phases.resolve(step.phase.value, resources).backoff_limit
         retry = self.attempts[step.name] <= limit
         metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=retry)
         progress.message(f"{step.name} failed (attempt {self.attempts[step.name]}): {error.splitlines()[0]}")
