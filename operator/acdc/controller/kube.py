@@ -97,19 +97,19 @@ class Kube:
                 return None
             raise
 
-    def list(self, res: Resource, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-        """Objects carrying ``labels``; filtered here too, since not every server honours selectors."""
-        selector = ",".join(f"{key}={value}" for key, value in labels.items())
-        items = self._call("GET", res.path(namespace), query=[("labelSelector", selector)])["items"]
-        return [item for item in items
-                if all((item.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
-
     def events_about(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
         """The Events whose involvedObject is ``kind``/``name`` (filtered here too, as ``list``)."""
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
         items = self._call("GET", EVENTS.path(namespace), query=[("fieldSelector", selector)])["items"]
         about = [(item, item.get("involvedObject") or {}) for item in items]
         return [item for item, subject in about if subject.get("kind") == kind and subject.get("name") == name]
+
+    def list(self, res: Resource, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Objects carrying ``labels``; filtered here too, since not every server honours selectors."""
+        selector = ",".join(f"{key}={value}" for key, value in labels.items())
+        items = self._call("GET", res.path(namespace), query=[("labelSelector", selector)])["items"]
+        return [item for item in items
+                if all((item.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
 
     def create(self, manifest: dict[str, Any]) -> bool:
         """Create ``manifest``; False if the run's own object of that name exists (names are

@@ -21,7 +21,7 @@ from typing import Any
 
 from acdc import metrics
 from acdc.controller import names, tenancy
-from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
+from acdc.controller.budget import job_gpu_hours
 from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
@@ -34,6 +34,7 @@ from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
 from acdc.controller.waiting import Waiting, creation_waiting, job_waiting, needs_pods, pod_waiting, pods_refused
+from acdc.phases.budget import exhausted, track_coverage
 from acdc.phases.dag import DagShape, Phase, Step, StepRecord
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
