@@ -98,20 +98,29 @@ class KillSwitch:
             self.kills += 1
 
 
+HISTORY = 20_000
+"""Events kept per resource for resuming watches; an older resourceVersion gets 410 Gone and
+kopf lists again, as when a real server has compacted its history (a bench's many runs)."""
+
+
 class HistoryBus(Bus[Any]):
-    """kmock's event bus that also keeps every event with its revision, so a watch can resume."""
+    """kmock's event bus that also keeps recent events with their revision, so a watch can resume."""
 
     def __init__(self, server: ChaosEmulator) -> None:
         super().__init__()
         self.server = server
-        self.history: list[tuple[int, dict[str, Any]]] = []
+        self.history: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
         self.revision_of: dict[int, int] = {}  # id(event) -> revision (the history keeps the events alive)
+        self.compacted = 0  # the newest revision no longer in the history
 
     async def put(self, *items: Any) -> None:
         for item in items:
             self.server.revision += 1
             self.history.append((self.server.revision, item))
             self.revision_of[id(item)] = self.server.revision
+            if len(self.history) > HISTORY:
+                self.compacted, old = self.history.popleft()
+                del self.revision_of[id(old)]
         await super().put(*items)
 
 
@@ -216,6 +225,10 @@ class ChaosEmulator(KubernetesEmulator):
                         yield event
             else:  # resumed: what happened since, from the history
                 start = int(since) if since.isdigit() else self.revision
+                if start < bus.compacted:
+                    yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
+                                                       "message": f"too old resource version: {start}"}}
+                    return
                 for _, event in [entry for entry in bus.history if entry[0] > start]:
                     if self._watched(request, event):
                         yield event

@@ -203,3 +203,19 @@ async def test_a_watch_from_a_lists_resource_version_misses_nothing(cluster):
     events = [json.loads(line) for line in lines if line.strip()]
     names = [event["object"]["metadata"].get("name") for event in events if event["type"] != "BOOKMARK"]
     assert names[:1] == ["late"] and "early" not in names, events
+
+
+async def test_a_watch_from_a_compacted_resource_version_is_told_410_gone(cluster, monkeypatch):
+    """Past the kept history the server answers 410 Gone, and kopf lists again (bounded memory)."""
+    import tests.controller.chaos as chaos
+
+    monkeypatch.setattr(chaos, "HISTORY", 1)
+    path = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    for name in ("a", "b", "c"):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NAMESPACE}}
+        async with cluster.post(path, json=body) as response:
+            assert response.status < 300
+    async with cluster.get(f"{path}?watch=true&resourceVersion=0") as response:
+        lines = [await response.content.readline() for _ in range(2)]
+    events = [json.loads(line) for line in lines if line.strip()]
+    assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410, events
