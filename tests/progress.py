@@ -5,6 +5,10 @@ minutes; a fixed deadline then fails a healthy test. A wait here fails only when
 has *stalled*: for ``STALL_S`` seconds it neither used ``MIN_CPU_S`` of CPU (its process
 tree) nor wrote output nor changed a watched folder. A hang (a deadlock, a lost child, a
 read that never returns) uses no CPU and is caught; slow-but-working never is.
+
+Work that runs in a thread of the test process (the controller tests' kubelet stand-in
+plays each Job's phase in a worker thread) is counted by ``counted_work`` per thread, never
+by the whole process: an operator thread idling through resyncs beside it is not progress.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +112,36 @@ def wait_progressing(process: subprocess.Popen[Any], *, watch: Sequence[Path] = 
     return process.returncode
 
 
-def own_cpu_seconds() -> float:
-    """CPU of this test process (phases that run in its threads) and its children."""
-    return tree_cpu_seconds(os.getpid())
+_work_done_s = 0.0
+_work_live: dict[int, tuple[int, float]] = {}  # thread ident -> (its CPU clock, its CPU at the start)
+_work_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def counted_work() -> Iterator[None]:
+    """Count the CPU this thread uses inside the block as progress (``work_cpu_seconds``).
+
+    For work run in a thread of the test process (a phase the kubelet stand-in plays): the
+    process's own CPU would also count an operator thread that idles through resyncs, so a
+    hung run would look busy forever. Only the threads doing the run's work count."""
+    global _work_done_s
+    ident = threading.get_ident()
+    clock = time.pthread_getcpuclockid(ident)
+    with _work_lock:
+        _work_live[ident] = (clock, time.clock_gettime(clock))
+    try:
+        yield
+    finally:
+        with _work_lock:
+            _, start = _work_live.pop(ident)
+            _work_done_s += time.clock_gettime(clock) - start
+
+
+def work_cpu_seconds() -> float:
+    """CPU used so far inside ``counted_work`` blocks, finished and running."""
+    with _work_lock:
+        total = _work_done_s
+        for clock, start in _work_live.values():
+            with contextlib.suppress(OSError):
+                total += time.clock_gettime(clock) - start
+    return total

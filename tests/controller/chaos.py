@@ -3,10 +3,11 @@
 Plain kmock re-sends every existing object whenever a watch (re)connects, so an operator
 that lost an event is rescued when kopf's watch times out (about 70 s without events).
 A real API server sends BOOKMARK events and resumes a watch from its resourceVersion
-without re-sending anything. ``ChaosEmulator`` does the same: a watch that names a
-resourceVersion (every watch after kopf's initial list) gets only new events, and every
-watch gets a bookmark each ``bookmark_s``. On top of that it injects, for the operator's
-own client only (its User-Agent):
+without re-sending anything. ``ChaosEmulator`` does the same: every change gets the next
+number of one counter (its resourceVersion, as etcd's revision), lists and bookmarks carry
+the current one, a watch that names a resourceVersion (every watch after kopf's initial
+list) gets exactly the events after it, and every watch gets a bookmark each ``bookmark_s``.
+On top of that it injects, for the operator's own client only (its User-Agent):
 
 - API errors on create, patch, delete, list and get: every ``every``-th request of each
   method fails, in turn with 500, 409 (writes only) and a timeout (the request is applied,
@@ -34,6 +35,7 @@ from typing import Any
 
 import aiohttp.web
 import kmock
+from kmock._internal.aiobus import Bus
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 from kmock._internal.rendering import Request
 
@@ -96,6 +98,32 @@ class KillSwitch:
             self.kills += 1
 
 
+HISTORY = 20_000
+"""Events kept per resource for resuming watches; an older resourceVersion gets 410 Gone and
+kopf lists again, as when a real server has compacted its history (a bench's many runs)."""
+
+
+class HistoryBus(Bus[Any]):
+    """kmock's event bus that also keeps recent events with their revision, so a watch can resume."""
+
+    def __init__(self, server: ChaosEmulator) -> None:
+        super().__init__()
+        self.server = server
+        self.history: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
+        self.revision_of: dict[int, int] = {}  # id(event) -> revision (the history keeps the events alive)
+        self.compacted = 0  # the newest revision no longer in the history
+
+    async def put(self, *items: Any) -> None:
+        for item in items:
+            self.server.revision += 1
+            self.history.append((self.server.revision, item))
+            self.revision_of[id(item)] = self.server.revision
+            if len(self.history) > HISTORY:
+                self.compacted, old = self.history.popleft()
+                del self.revision_of[id(old)]
+        await super().put(*items)
+
+
 class ChaosEmulator(KubernetesEmulator):
     chaos: Chaos
     kill: KillSwitch
@@ -107,7 +135,8 @@ class ChaosEmulator(KubernetesEmulator):
         self.chaos = Chaos()
         self.kill = KillSwitch()
         self.created = collections.Counter()
-        self.resource_version = 0
+        self.revision = 0
+        self._buses = collections.defaultdict(lambda: HistoryBus(self))
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
 
@@ -136,6 +165,7 @@ class ChaosEmulator(KubernetesEmulator):
 
     async def _serve_list(self, request: Request) -> Any:
         listing = await super()._serve_list(request)
+        listing["metadata"]["resourceVersion"] = str(self.revision)  # a watch from here misses nothing
         wanted = _selector(request.params.get("labelSelector", ""))
         listing["items"] = [item for item in listing["items"]
                             if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
@@ -172,11 +202,11 @@ class ChaosEmulator(KubernetesEmulator):
         return response
 
     async def _serve_watch(self, request: Request) -> AsyncIterator[Any]:
-        """A watch as a real API server serves it: resumed without replay, with bookmarks.
-        (Events between a list and the watch after it can be missed here: only the resync
-        repairs that, as it repairs any other lost event.)"""
+        """A watch as a real API server serves it: from a resourceVersion, exactly the events after
+        it (none re-sent, none lost); without one, the current objects first; bookmarks when idle."""
         yield b""
         bus = self._buses[request.resource]
+        assert isinstance(bus, HistoryBus)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def pump() -> None:
@@ -186,19 +216,32 @@ class ChaosEmulator(KubernetesEmulator):
         pumping = asyncio.create_task(pump())
         await asyncio.sleep(0)  # subscribed from here on
         try:
-            if "resourceVersion" not in request.params:  # a fresh watch starts with the current objects
+            since = request.params.get("resourceVersion")
+            sent = self.revision
+            if since is None:  # a fresh watch starts with the current objects
                 for key, obj in list(self.objects.items()):
                     event = {"type": "ADDED", "object": obj.raw}
                     if key[0] == request.resource and not obj.deleted and self._watched(request, event):
                         yield event
+            else:  # resumed: what happened since, from the history
+                start = int(since) if since.isdigit() else self.revision
+                if start < bus.compacted:
+                    yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
+                                                       "message": f"too old resource version: {start}"}}
+                    return
+                for _, event in [entry for entry in bus.history if entry[0] > start]:
+                    if self._watched(request, event):
+                        yield event
             while True:
                 try:
-                    event = await asyncio.wait_for(queue.get(), self.bookmark_s)
+                    async with asyncio.timeout(self.bookmark_s):  # not wait_for: see Kubelet.run
+                        event = await queue.get()
                 except TimeoutError:
-                    self.resource_version += 1
                     yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
-                                                         "metadata": {"resourceVersion": str(self.resource_version)}}}
+                                                         "metadata": {"resourceVersion": str(self.revision)}}}
                     continue
+                if bus.revision_of.get(id(event), sent + 1) <= sent and since is not None:
+                    continue  # already replayed from the history
                 if not self._watched(request, event):
                     continue
                 roll = self.chaos.rng.random()

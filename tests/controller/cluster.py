@@ -32,7 +32,7 @@ from acdc.phases.execute import execute
 from acdc.phases.faults import classify
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 from acdc.steps import Step, StepRecord
-from tests.progress import StallWatch, own_cpu_seconds
+from tests.progress import STALL_S, StallWatch, counted_work, work_cpu_seconds
 
 NAMESPACE = "ml"
 RUNS = kmock.resource(API_GROUP, API_VERSION, PLURAL)
@@ -164,7 +164,11 @@ class Kubelet:
                 events.put_nowait(job)
             while True:
                 try:
-                    batch = [await asyncio.wait_for(events.get(), self.sweep_s)]
+                    # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives with an
+                    # event (the test's end, as the last Jobs are deleted) and this loop then runs
+                    # on, so the test hung forever waiting for it to stop.
+                    async with asyncio.timeout(self.sweep_s):
+                        batch = [await events.get()]
                 except TimeoutError:
                     batch = list(self.jobs().values())
                 while not events.empty():
@@ -211,7 +215,7 @@ class Kubelet:
             attempt = self.attempts.get(name, 0)
             self.attempts[name] = attempt + 1
             # In a worker thread: a real phase takes seconds and must not stall kmock's loop.
-            code, record = await asyncio.to_thread(self.phase_runner, self.state, step, self._mount_spec(job))
+            code, record = await asyncio.to_thread(_counted, self.phase_runner, self.state, step, self._mount_spec(job))
             await self._pod(name, job["spec"]["template"]["metadata"]["labels"], attempt, code, record)
             if code == 0:
                 with (self.state / "executed.log").open("a") as log:
@@ -232,7 +236,7 @@ class Kubelet:
         mounts = {STATE_MOUNT: str(self.state), SPEC_FILE: str(self._mount_spec(job)), TERMINATION_LOG: str(termination)}
         argv = [mounts.get(arg, arg) for arg in container["command"][1:]]
         self.attempts[name] = self.attempts.get(name, 0) + 1
-        code = await asyncio.to_thread(main, argv)
+        code = await asyncio.to_thread(_counted, main, argv)
         message = termination.read_text() if termination.exists() else None
         await self._pod(name, job["spec"]["template"]["metadata"]["labels"], 0, code, None, message)
         with (self.state / "executed.log").open("a") as log:
@@ -269,6 +273,12 @@ class Kubelet:
         self.finished[name] = asyncio.get_running_loop().time()
 
 
+def _counted(work: Callable[..., Any], *args: Any) -> Any:
+    """Run ``work`` (in a worker thread) with its CPU counted as the run's progress."""
+    with counted_work():
+        return work(*args)
+
+
 @contextlib.asynccontextmanager
 async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
     player = Kubelet(server, state, phase_runner)
@@ -289,14 +299,40 @@ def run_object(server: Any, name: str = "demo") -> dict[str, Any] | None:
     return obj
 
 
+WATCHED: list[Any] = []
+"""The fake cluster of the running test (the ``cluster`` fixture sets it): what ``wait_for``
+reads progress from."""
+
+
+def cluster_progress(server: Any) -> str:
+    """A fingerprint of what moves when runs advance: each run's status (kopf's own
+    bookkeeping aside) and each Job (created, suspended, finished, deleted). Writes that change
+    nothing (a no-op patch, an Event, a failed retry) leave it as it was."""
+    runs, jobs = [], []
+    for key, obj in list(server.objects.items()):
+        if obj.deleted:
+            continue
+        if key[0] == RUNS:
+            runs.append((key[2], {k: v for k, v in (obj.raw.get("status") or {}).items() if k != "kopf"}))
+        elif key[0] == JOBS:
+            jobs.append((key[2], bool(obj.raw["spec"].get("suspend")), (obj.raw.get("status") or {}).get("conditions")))
+    return json.dumps([sorted(runs, key=lambda run: run[0]), sorted(jobs, key=lambda job: job[0])], sort_keys=True)
+
+
+def run_stall_watch(server: Any, stall_s: float = STALL_S) -> StallWatch:
+    """Progress of the runs on ``server``: their status and Jobs moving, or a phase the
+    kubelet stand-in plays using CPU. The operator idling or retrying in vain is not progress."""
+    return StallWatch(work_cpu_seconds, lambda: cluster_progress(server), stall_s=stall_s)
+
+
 async def wait_for(predicate: Callable[[], Any]) -> Any:
-    """Poll ``predicate`` until it holds; fail once this process (operator, kmock and the phases
-    the kubelet player runs in threads) has stalled, never on a deadline (tests.progress)."""
-    watcher = StallWatch(own_cpu_seconds)
+    """Poll ``predicate`` until it holds; fail once the run has stalled (``run_stall_watch`` on the
+    running test's cluster), never on a deadline (tests.progress)."""
+    watcher = run_stall_watch(WATCHED[-1]) if WATCHED else StallWatch(work_cpu_seconds)
     while True:
         value = predicate()
         if value:
             return value
         if not watcher.moved():
-            raise AssertionError(f"condition not reached: no progress for {watcher.stall_s:.0f} s")
+            raise AssertionError(f"condition not reached: the run made no progress for {watcher.stall_s:.0f} s")
         await asyncio.sleep(0.05)

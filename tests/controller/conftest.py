@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.cluster import declare, write_kubeconfig
+from tests.controller.cluster import WATCHED, declare, write_kubeconfig
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
 # The in-thread operator reads this when kopf first imports its handlers: a 2 s resync lets
@@ -19,7 +19,9 @@ async def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     declare(kmock)
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url).rstrip("/"))))
     monkeypatch.setenv("ACDC_METRICS_PORT", "0")
-    return kmock
+    WATCHED.append(kmock)  # wait_for's progress: this cluster's runs and Jobs moving
+    yield kmock
+    WATCHED.remove(kmock)
 
 
 @pytest.fixture

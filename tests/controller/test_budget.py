@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 
-from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
+from acdc.controller.budget import job_gpu_hours
+from acdc.phases.budget import exhausted, track_coverage
 from acdc.spec.run import BudgetSpec
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)

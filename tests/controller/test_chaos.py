@@ -3,16 +3,21 @@ an operator killed again and again. Each run must end with the archive of an und
 byte for byte, each Job created once, and never sit still.
 
 The operator is the real `acdc operator` process (so a kill is a SIGKILL) with a 1 s resync;
-the server is ``ChaosEmulator`` (bookmarks, resumed watches re-send nothing: lost events stay
-lost, as on a real cluster); the Jobs run the real phase commands on the toy world.
+the server is ``ChaosEmulator`` (bookmarks; a watch resumes from its resourceVersion, so nothing
+is re-sent and an event the chaos drops stays lost, as on a real cluster); the Jobs run the real
+phase commands on the toy world.
+``ACDC_CHAOS_LOG=debug`` gives the operator processes' log (tmp_path/operator.log) kopf's and
+urllib3's detail, for a failure's post-mortem.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,19 +25,16 @@ from typing import Any
 import pytest
 
 from tests.controller.chaos import ChaosEmulator, KillSwitch
-from tests.controller.cluster import NAMESPACE, Kubelet, kubelet, run_body, run_object
+from tests.controller.cluster import NAMESPACE, Kubelet, cluster_progress, kubelet, run_body, run_object, run_stall_watch
+from tests.progress import StallWatch
 from tests.runner.test_local_run import final_state
 
-pytestmark = [
-    pytest.mark.kmock(cls=ChaosEmulator),
-    # Opt-in until an intermittent hang of the harness is found (issue 15): a run of this module
-    # sometimes waits forever after the last Job, operator silent. ACDC_CHAOS=1 runs it.
-    pytest.mark.skipif(os.environ.get("ACDC_CHAOS") != "1", reason="chaos tests are opt-in: set ACDC_CHAOS=1"),
-]
+pytestmark = pytest.mark.kmock(cls=ChaosEmulator)
 
 STALL_S = 90.0
-"""A run that makes no progress at all (no Job created or finished, no status change) for
-this long is stalled: with a 1 s resync, any lost event is repaired in about a second."""
+"""A run that makes no progress at all (no Job created, suspended or finished, no status change,
+no phase using CPU) for this long is stalled: with a 1 s resync, any lost event is repaired in
+about a second."""
 
 
 KILL_SPREAD = 10
@@ -41,31 +43,53 @@ reconcile is about 4-10 requests, so kills land before and after reads, creates 
 patches, and some lives finish one."""
 
 
+def kill_point(life: int, barren: int) -> tuple[int, bool]:
+    """(request to die at, whether a write there lands first) for the ``life``-th operator process.
+
+    The (point, landed) pairs cycle with period 2 x KILL_SPREAD, so every point is hit both
+    before and after its write lands. ``barren`` counts the lives in a row that ended with no
+    progress at all: each adds KILL_SPREAD requests. Without it the schedule itself can livelock
+    a run: re-applying the run's infrastructure takes 9 requests before the status patch that
+    saves it, every point of the cycle kills before that patch lands, and the run never moves.
+    """
+    return 1 + (life * 3) % KILL_SPREAD + KILL_SPREAD * barren, (life + life // KILL_SPREAD) % 2 == 0
+
+
 def start_operator(log: Path) -> subprocess.Popen[str]:
     """`acdc operator` as in a pod: one process, which the kill switch may SIGKILL."""
     env = {**os.environ, "ACDC_RESYNC_SECONDS": "1", "ACDC_API_TIMEOUT_SECONDS": "0.5"}
+    level = ["--log-level", os.environ["ACDC_CHAOS_LOG"]] if os.environ.get("ACDC_CHAOS_LOG") else []
     with log.open("a") as out:
+        out.write(f"--- operator starts at {time.time():.3f}\n")
         return subprocess.Popen([sys.executable, "-m", "acdc.cli.main", "operator", "-A", "--standalone",
-                                 "--metrics-port", "0", "--health-port", "0"], env=env, stdout=out, stderr=out, text=True)
+                                 "--metrics-port", "0", "--health-port", "0", *level], env=env, stdout=out, stderr=out,
+                                text=True)
 
 
-def progress_mark(server: Any, player: Kubelet) -> tuple[Any, ...]:
+def describe(server: Any, player: Kubelet, processes: list[subprocess.Popen[str]]) -> str:
+    """What a stalled run looks like: its status, its Jobs, the kubelet, the operator, the chaos."""
     status = (run_object(server) or {}).get("status") or {}
-    return (sum(server.created.values()), len(player.finished), status.get("generation"), len(status.get("progress") or {}))
+    jobs = {name: ("finished" if (job.get("status") or {}).get("conditions") else
+                   "suspended" if job["spec"].get("suspend") else "playing" if name in player.playing else "waiting")
+            for name, job in player.jobs().items()}
+    lines = [f"status: phase {status.get('phase')} generation {status.get('generation')} "
+             f"progress {sorted(status.get('progress') or {})} kopf {status.get('kopf')}",
+             f"conditions: {[(c.get('type'), c.get('status'), c.get('reason')) for c in status.get('conditions') or []]}",
+             f"jobs: {jobs}", f"kubelet paused {player.paused}, attempts {player.attempts}",
+             f"operators: {[(p.pid, p.poll()) for p in processes]}",
+             f"chaos: {dict(server.chaos.injected)}, kills {server.kill.kills} armed {server.kill.pid} "
+             f"at {server.kill.at} after {server.kill.requests} requests"]
+    return "\n".join(lines)
 
 
-async def until(done: Callable[[], bool], mark: Callable[[], Any], *, tick: Callable[[], None] = lambda: None) -> None:
-    """Wait for ``done``; fail only if ``mark`` (what progress looks like) stops moving for STALL_S."""
-    loop = asyncio.get_running_loop()
-    last, since = mark(), loop.time()
+async def until(done: Callable[[], bool], watcher: StallWatch, *, tick: Callable[[], None] = lambda: None,
+                describe: Callable[[], str] = lambda: "") -> None:
+    """Wait for ``done``; fail only if the run stops moving (``run_stall_watch``) for STALL_S."""
     while not done():
         tick()
         await asyncio.sleep(0.1)
-        now, current = loop.time(), mark()
-        if current != last:
-            last, since = current, now
-        elif now - since > STALL_S:
-            raise AssertionError(f"run stalled: no progress for {STALL_S:.0f} s at {current}")
+        if not watcher.moved():
+            raise AssertionError(f"run stalled: no progress for {watcher.stall_s:.0f} s\n{describe()}")
 
 
 def phase(server: Any) -> str | None:
@@ -81,22 +105,28 @@ async def finish_run(server: Any, state: Path, tmp: Path, kills: KillSwitch | No
     """Run the tiny run to Succeeded; with ``kills``, every operator process is armed to die at
     one of its first few requests (before or after a write lands) and a fresh one replaces it."""
     processes: list[subprocess.Popen[str]] = []
+    marks: list[str] = []  # the run's progress when each process started
+    barren = 0
 
     def launch() -> None:
         processes.append(start_operator(tmp / "operator.log"))
+        marks.append(cluster_progress(server))
         if kills is not None:
-            life = len(processes)
-            kills.arm(processes[-1].pid, at=1 + (life * 3) % KILL_SPREAD, applied=life % 2 == 0)
+            at, applied = kill_point(len(processes), barren)
+            kills.arm(processes[-1].pid, at=at, applied=applied)
 
     def relaunch() -> None:
+        nonlocal barren
         if kills is not None and processes[-1].poll() is not None:
+            barren = barren + 1 if cluster_progress(server) == marks[-1] else 0
             launch()
 
     async with kubelet(server, state) as player:
         try:
             launch()
             await create_run(server)
-            await until(lambda: phase(server) == "Succeeded", lambda: progress_mark(server, player), tick=relaunch)
+            await until(lambda: phase(server) == "Succeeded", run_stall_watch(server, STALL_S), tick=relaunch,
+                        describe=lambda: describe(server, player, processes))
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -152,3 +182,40 @@ async def test_operator_killed_again_and_again_finishes_the_same_run(cluster, st
     player = await finish_run(cluster, state, tmp_path, kills=cluster.kill)
     assert cluster.kill.kills >= 20, f"only {cluster.kill.kills} kills"
     assert_same_run(cluster, state, player, reference)
+
+
+async def test_a_watch_from_a_lists_resource_version_misses_nothing(cluster):
+    """As on a real server (and unlike plain kmock): kopf lists, then watches from the list's
+    resourceVersion; an object created in between arrives, and nothing from before is re-sent."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+
+    async def create(name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NAMESPACE}}
+        async with cluster.post(path, json=body) as response:
+            assert response.status < 300
+
+    await create("early")
+    async with cluster.get(path) as response:
+        since = (await response.json())["metadata"]["resourceVersion"]
+    await create("late")  # between the list and the watch
+    async with cluster.get(f"{path}?watch=true&resourceVersion={since}") as response:
+        lines = [await response.content.readline() for _ in range(3)]  # a bookmark comes each second anyway
+    events = [json.loads(line) for line in lines if line.strip()]
+    names = [event["object"]["metadata"].get("name") for event in events if event["type"] != "BOOKMARK"]
+    assert names[:1] == ["late"] and "early" not in names, events
+
+
+async def test_a_watch_from_a_compacted_resource_version_is_told_410_gone(cluster, monkeypatch):
+    """Past the kept history the server answers 410 Gone, and kopf lists again (bounded memory)."""
+    import tests.controller.chaos as chaos
+
+    monkeypatch.setattr(chaos, "HISTORY", 1)
+    path = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    for name in ("a", "b", "c"):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NAMESPACE}}
+        async with cluster.post(path, json=body) as response:
+            assert response.status < 300
+    async with cluster.get(f"{path}?watch=true&resourceVersion=0") as response:
+        lines = [await response.content.readline() for _ in range(2)]
+    events = [json.loads(line) for line in lines if line.strip()]
+    assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410, events

@@ -219,3 +219,21 @@ def test_sandbox_dns_egress_goes_only_to_kube_dns_in_kube_system():
     assert peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
     judge = [rule for rule in policy["spec"]["egress"] if rule not in dns]
     assert all("namespaceSelector" not in peer for rule in judge for peer in rule["to"])
+
+
+def test_per_phase_retries_deadline_and_priority_override_the_resource_class():
+    run_spec = spec(resources={"control": {"backoffLimit": 4, "priorityClassName": "batch"}},
+                    phases={"select": {"backoffLimit": 0, "activeDeadlineSeconds": 120, "priorityClassName": "urgent"}})
+    select = build_job(REF, run_spec, Step(1, Phase.SELECT), "demo-state")
+    plan = build_job(REF, run_spec, Step(1, Phase.PLAN), "demo-state")  # same class, no override
+    assert (select["spec"]["backoffLimit"], select["spec"]["activeDeadlineSeconds"]) == (0, 120)
+    assert select["spec"]["template"]["spec"]["priorityClassName"] == "urgent"
+    assert (plan["spec"]["backoffLimit"], plan["spec"]["activeDeadlineSeconds"]) == (4, 3600)
+    assert plan["spec"]["template"]["spec"]["priorityClassName"] == "batch"
+    validate(select)
+
+
+def test_the_spec_has_a_policy_for_every_phase():
+    from acdc.spec.run import PhasesSpec
+
+    assert set(PhasesSpec.model_fields) == {phase.value for phase in Phase}

@@ -66,6 +66,33 @@ async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(c
     assert condition(cluster, "Waiting")["status"] == "False"
 
 
+QUOTA = ('Error creating: pods "demo-g0000-init-7xk2p" is forbidden: exceeded quota: compute, requested: '
+         'requests.cpu=8, used: requests.cpu=30, limited: requests.cpu=32')
+
+
+async def test_a_resource_quota_that_blocks_pod_creation_is_a_waiting_reason(cluster, state):
+    """No Kueue: the namespace's ResourceQuota refuses the Job's pod. The Job controller says so only
+    in a FailedCreate Event on the Job (the Job itself just has no pods); the run must say it too."""
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: JOB in job_names(cluster))
+        event = {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "FailedCreate", "message": QUOTA,
+                 "metadata": {"name": f"{JOB}.quota", "namespace": NAMESPACE},
+                 "involvedObject": {"kind": "Job", "apiVersion": "batch/v1", "name": JOB, "namespace": NAMESPACE}}
+        async with cluster.post(EVENTS_PATH, json=event) as response:
+            assert response.status < 300, await response.text()
+        await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z"}}, status=True)  # started, no pod
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "QuotaExceeded"
+                                 and condition(cluster, "Waiting"))
+        assert "g0000-init" in waiting["message"] and "exceeded quota: compute" in waiting["message"]
+        await wait_for(lambda: any(e.get("reason") == "QuotaExceeded" and "g0000-init" in e.get("message", "")
+                                   for e in events(cluster)))
+        player.paused = False  # quota freed: the pod is created and runs
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+    assert condition(cluster, "Waiting")["status"] == "False"
+
+
 async def test_kueue_admission_preemption_and_readmission(cluster, state):
     """Jobs are created suspended with the queue label; a preempted Job waits and is not a failure."""
     admitted: set[str] = set()

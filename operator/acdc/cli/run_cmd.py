@@ -27,6 +27,7 @@ def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import InfrastructureFault, UserError
     from acdc.phases.integrity import require_committed
+    from acdc.runner.budget import stopped
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
     from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
@@ -71,7 +72,9 @@ def handle(args: argparse.Namespace) -> int:
     except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
         raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run `acdc run` again "
                                   "to resume") from exc
-    print(f"run {run.metadata.name!r} finished; state in {state}")
+    stop = stopped(state)  # spec.budget ended it early: Succeeded, with the reason
+    print(f"run {run.metadata.name!r} finished" + (f" ({stop['reason']}: {stop['message']})" if stop else "")
+          + f"; state in {state}")
     if run.spec.evaluation.enabled:
         _evaluate(state, run.metadata.name)
     if not args.no_report:

@@ -88,6 +88,7 @@ def _state_mounts(phase: Phase) -> list[dict[str, Any]]:
 def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str) -> dict[str, Any]:
     """The Job manifest for ``step``; its name and labels are stable across restarts."""
     res = phase_resources(spec, step.phase)
+    policy = spec.phases.resolve(step.phase.value, res)
     sandboxed = step.phase in SANDBOXED_PHASES
     runs_task_code = step.phase in TASK_CODE_PHASES
     labels = names.step_labels(ref.name, step)
@@ -130,8 +131,8 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
         pod_spec["nodeSelector"] = dict(res.node_selector)
     if res.tolerations:
         pod_spec["tolerations"] = _tolerations(res)
-    if res.priority_class_name:
-        pod_spec["priorityClassName"] = res.priority_class_name
+    if policy.priority_class_name:
+        pod_spec["priorityClassName"] = policy.priority_class_name
     if spec.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": secret} for secret in spec.images.pull_secrets]
     if runs_task_code and spec.sandbox.runtime_class_name:
@@ -143,9 +144,9 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
         "spec": {
             # Kueue's contract: a queued Job is created suspended and Kueue unsuspends it on admission.
             "suspend": bool(spec.resources.kueue_queue_name),
-            "backoffLimit": res.backoff_limit,
+            "backoffLimit": policy.backoff_limit,
             "ttlSecondsAfterFinished": spec.job_history.ttl_seconds_after_finished,
-            "activeDeadlineSeconds": res.active_deadline_seconds,
+            "activeDeadlineSeconds": policy.active_deadline_seconds,
             "podFailurePolicy": {
                 "rules": [
                     {

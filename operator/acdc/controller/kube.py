@@ -41,6 +41,7 @@ CLAIMS = Resource("", "v1", "persistentvolumeclaims")
 SERVICES = Resource("", "v1", "services")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SECRETS = Resource("", "v1", "secrets")
+EVENTS = Resource("", "v1", "events")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 BY_KIND = {
     "Job": JOBS, "ConfigMap": CONFIGMAPS, "PersistentVolumeClaim": CLAIMS, "Service": SERVICES,
@@ -96,6 +97,13 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    def events_about(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events whose involvedObject is ``kind``/``name`` (filtered here too, as ``list``)."""
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        items = self._call("GET", EVENTS.path(namespace), query=[("fieldSelector", selector)])["items"]
+        about = [(item, item.get("involvedObject") or {}) for item in items]
+        return [item for item, subject in about if subject.get("kind") == kind and subject.get("name") == name]
 
     def list(self, res: Resource, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         """Objects carrying ``labels``; filtered here too, since not every server honours selectors."""

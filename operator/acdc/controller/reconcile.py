@@ -21,7 +21,7 @@ from typing import Any
 
 from acdc import metrics
 from acdc.controller import names, tenancy
-from acdc.controller.budget import exhausted, job_gpu_hours, track_coverage
+from acdc.controller.budget import job_gpu_hours
 from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
@@ -33,7 +33,8 @@ from acdc.controller.server_manifests import build_deployment, build_server_poli
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
-from acdc.controller.waiting import Waiting, job_waiting, needs_pods, pod_waiting
+from acdc.controller.waiting import Waiting, creation_waiting, job_waiting, needs_pods, pod_waiting, pods_refused
+from acdc.phases.budget import exhausted, track_coverage
 from acdc.phases.dag import DagShape
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
@@ -224,7 +225,8 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             progress[step.name] = SKIPPED.to_dict()
         if not actions.close:
             _launch(kube, ref, spec, status, actions, jobs, result)
-            waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector))
+            waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
+                             functools.partial(kube.events_about, ref.namespace, "Job"))
             _say_why_waiting(status, waits, emit)
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
@@ -232,8 +234,10 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
 
 
 def _waiting(jobs: dict[str | None, dict[str, Any]],
-             pods: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]) -> list[Waiting]:
-    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready."""
+             pods: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+             events: Callable[[str], list[dict[str, Any]]]) -> list[Waiting]:
+    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready, and a
+    Job's Events only when it has started without any pod (``pods_refused``)."""
     out: list[Waiting] = []
     for name, job in sorted(jobs.items(), key=lambda item: item[0] or ""):
         if not name or is_finished(job):
@@ -243,6 +247,8 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
             if callable(pods):
                 pods = pods()
             found = pod_waiting(name, pods_of(job["metadata"]["name"], pods))
+        elif found is None and pods_refused(job):
+            found = creation_waiting(name, events(job["metadata"]["name"]))
         if found is not None:
             out.append(found)
     return out

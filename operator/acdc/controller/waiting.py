@@ -3,12 +3,13 @@
 ``kubectl describe coevolutionrun`` should answer "why is nothing happening": the operator
 turns what the Job controller, the scheduler, the kubelet and Kueue wrote on the Job and
 its pods into one ``Waiting`` condition and an Event naming the step. Quota shows up as
-Kueue admission (Kueue holds a Job suspended until its ClusterQueue has quota).
+Kueue admission (Kueue holds a Job suspended until its ClusterQueue has quota) or, with a
+plain ResourceQuota, as the Job controller's FailedCreate Events on a Job that has no pod.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ IMAGE_PULL = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 class Waiting:
     step: str
     reason: str
-    """WaitingForAdmission, Preempted, Unschedulable, WaitingForVolume or ImagePullBackOff."""
+    """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume
+    or ImagePullBackOff."""
     message: str
 
     @property
@@ -37,6 +39,25 @@ def needs_pods(job: Mapping[str, Any]) -> bool:
     """A Job with a pod that is not ready yet: only then are its pods worth reading."""
     status = job.get("status") or {}
     return not suspended(job) and int(status.get("active") or 0) > 0 and not int(status.get("ready") or 0)
+
+
+def pods_refused(job: Mapping[str, Any]) -> bool:
+    """Started, not suspended, and not one pod yet: the Job controller may be failing to create
+    them (a ResourceQuota, an admission webhook). Only then are the Job's Events worth reading;
+    it says why in nothing but those Events."""
+    status = job.get("status") or {}
+    return (not suspended(job) and bool(status.get("startTime"))
+            and not any(int(status.get(key) or 0) for key in ("active", "ready", "failed", "succeeded")))
+
+
+def creation_waiting(step: str, events: Sequence[Mapping[str, Any]]) -> Waiting | None:
+    """The newest FailedCreate Event on the Job: QuotaExceeded when a ResourceQuota refused the pod."""
+    refused = [event for event in events if event.get("reason") == "FailedCreate"]
+    if not refused:
+        return None
+    newest = max(refused, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    message = str(newest.get("message") or "pod creation refused")
+    return Waiting(step, "QuotaExceeded" if "exceeded quota" in message else "FailedCreate", message)
 
 
 def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:

@@ -20,6 +20,7 @@ from acdc.evaluation.results import load_results, render_headline
 from acdc.phases.dag import DagShape
 from acdc.phases.params import pool_params
 from acdc.phases.select import summary
+from acdc.runner.budget import stopped
 from acdc.runner.lock import runner_active
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import CoevolutionRunSpec
@@ -69,8 +70,8 @@ class RunStatus:
 def _run_state(snapshot: RunSnapshot) -> str:
     """finished / running / stopped / not started: a stopped run resumes with `acdc run --state`."""
     shape = DagShape.from_spec(snapshot.run.spec)
-    if snapshot.generation is not None and shape.is_last(snapshot.generation):
-        return "finished"
+    if (snapshot.generation is not None and shape.is_last(snapshot.generation)) or stopped(snapshot.root):
+        return "finished"  # or ended early by spec.budget
     if runner_active(snapshot.root):
         return "running"
     return "stopped" if RunState(snapshot.root).steps_dir.is_dir() else "not started"

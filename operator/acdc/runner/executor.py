@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from acdc.phases.dag import DagShape, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.phases.faults import Fault
 from acdc.phases.integrity import require_committed
+from acdc.runner.budget import BudgetLedger, limited
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
@@ -60,6 +62,8 @@ class LocalRunner:
         self.attempts: Counter[str] = Counter()
         self._stop: int | None = None
         self._folder: int | None = None
+        self._ledger: BudgetLedger | None = None
+        self._launched: dict[str, float] = {}
 
     def _folder_replaced(self) -> bool:
         """Whether the state folder was deleted (and perhaps recreated) under the live run.
@@ -88,8 +92,14 @@ class LocalRunner:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = RunState(self.state).load_steps()
         require_committed(self.state)  # damage to what the last commit points at stops the run here
-        self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         generation = self.first_incomplete_generation()
+        if limited(self.spec):
+            self._ledger = BudgetLedger(self.state, self.spec)
+            # generations closed before a kill that beat the ledger's write are accounted now
+            if self._ledger.data.get("stopped") or (generation and self._ledger.close(self.shape, generation - 1,
+                                                                                      self.records)):
+                return
+        self._folder = os.open(self.state, os.O_RDONLY | os.O_DIRECTORY)
         view = RunView(self.name, self.shape.generations, generation=generation)
         view.absorb(self.records)
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -122,17 +132,25 @@ class LocalRunner:
                 return
             if actions.close:
                 progress.message(f"generation {generation} complete")
+                stop = self._ledger.close(self.shape, generation, self.records) if self._ledger else None
+                if stop is not None:
+                    progress.message(f"stopped after generation {generation} by spec.budget: {stop[1]} ({stop[0]})")
+                    return
                 generation += 1
                 view.generation, view.generations_timed = generation, view.generations_timed + 1
                 continue
             for step in actions.launch[: pool.idle]:
                 pool.submit(step)
+                self._launched[step.name] = time.monotonic()
             if not pool.running:
                 raise RunFailed(f"generation {generation} cannot progress (no step is ready); the state folder may be damaged")
             self._update_view(view, pool, generation)
             metrics.set_steps_in_flight(self.options.namespace, self.name, pool.running)
             progress.refresh()
             for outcome in pool.wait(timeout=0.5):
+                started = self._launched.pop(outcome.step.name, None)
+                if self._ledger is not None and started is not None:
+                    self._ledger.step_ran(outcome.step, time.monotonic() - started)
                 if outcome.record is not None:
                     self.records[outcome.step.name] = outcome.record
                     metrics.record_step(self.options.namespace, self.name, outcome.step, outcome.record)
@@ -150,7 +168,8 @@ class LocalRunner:
             raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
                              "nothing was dropped: fix the cause and run `acdc run` again to resume")
         self.attempts[step.name] += 1
-        limit = getattr(self.spec.resources, step.phase.resource_class).backoff_limit
+        resources = getattr(self.spec.resources, step.phase.resource_class)
+        limit = self.spec.phases.resolve(step.phase.value, resources).backoff_limit
         retry = self.attempts[step.name] <= limit
         metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=retry)
         progress.message(f"{step.name} failed (attempt {self.attempts[step.name]}): {error.splitlines()[0]}")

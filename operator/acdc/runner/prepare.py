@@ -8,6 +8,7 @@ from acdc.atomic import dump_yaml, write_text
 from acdc.engine.state import RunState
 from acdc.errors import UserError
 from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
+from acdc.runner.budget import stopped
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run
 
 
@@ -64,5 +65,7 @@ def already_finished(spec: CoevolutionRunSpec, state: Path) -> bool:
     records = RunState(state).load_steps()
     if not records:
         return False
+    if stopped(state) is not None:  # spec.budget ended it after a generation
+        return True
     shape = DagShape.from_spec(spec)
     return run_finished(shape, first_incomplete_generation(shape, records), records)

@@ -8,6 +8,7 @@ differs. The CRD in crds/ and the Helm chart's copy are generated from these cla
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
@@ -456,6 +457,49 @@ class ImagesSpec(SpecModel):
     pull_secrets: Annotated[list[DnsSubdomain], Field(max_length=MAX_LIST)] = []
 
 
+class PhasePolicy(SpecModel):
+    """Retries and deadline of one phase's Jobs; an unset field takes its spec.resources class's value."""
+
+    backoff_limit: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Retries of a failed Job before the step is dropped (children) or the run fails; 0: none."""
+    active_deadline_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
+    """Seconds a Job may run, over all its attempts, before Kubernetes fails it."""
+    priority_class_name: DnsSubdomain | None = None
+
+
+class PhasesSpec(SpecModel):
+    """Per-phase overrides of the retry, deadline and priority settings that spec.resources sets per
+    class of phase (control covers plan, select and sync; evaluate covers reevaluate too)."""
+
+    init: PhasePolicy = PhasePolicy()
+    tasks: PhasePolicy = PhasePolicy()
+    plan: PhasePolicy = PhasePolicy()
+    merge: PhasePolicy = PhasePolicy()
+    evaluate: PhasePolicy = PhasePolicy()
+    score: PhasePolicy = PhasePolicy()
+    select: PhasePolicy = PhasePolicy()
+    reevaluate: PhasePolicy = PhasePolicy()
+    rescore: PhasePolicy = PhasePolicy()
+    sync: PhasePolicy = PhasePolicy()
+
+    def resolve(self, phase: str, fallback: PhaseResources) -> JobPolicy:
+        """``phase``'s policy with every unset field taken from its resource class ``fallback``:
+        the one place the operator (Job manifests) and the local runner (its retries) read them."""
+        own: PhasePolicy = getattr(self, phase)
+        return JobPolicy(fallback.backoff_limit if own.backoff_limit is None else own.backoff_limit,
+                         own.active_deadline_seconds or fallback.active_deadline_seconds,
+                         own.priority_class_name or fallback.priority_class_name)
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """A phase's resolved retries, deadline and priority (``PhasesSpec.resolve``)."""
+
+    backoff_limit: int
+    active_deadline_seconds: int
+    priority_class_name: str | None
+
+
 class BudgetSpec(SpecModel):
     """Limits that end a run early and successfully, with the reason in its conditions.
     The operator checks them as each generation closes, so the archive is always whole."""
@@ -604,6 +648,7 @@ class CoevolutionRunSpec(SpecModel):
     images: ImagesSpec = ImagesSpec()
     retention: RetentionSpec = RetentionSpec()
     job_history: JobHistorySpec = JobHistorySpec()
+    phases: PhasesSpec = PhasesSpec()
     budget: BudgetSpec = BudgetSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     reference_parity: ReferenceParitySpec = ReferenceParitySpec()
