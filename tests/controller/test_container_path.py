@@ -109,18 +109,23 @@ def paper_example(tmp_path: Path, hub_url: str, pool_size: int) -> CoevolutionRu
       before); the quickstart's 32 is the toy world's longest answer.
     - ``retention.minFreeGib: 0``: the example keeps 50 GiB free for 7B children; the toy
       stand-ins need none, and CI disks vary.
+    - ``resources.merge.cpu``/``resources.evaluate.cpu``: "1" instead of "8". This machine is
+      one 2-core node: pods asking for 8 CPUs would never be scheduled on it, and their torch
+      threads follow the request (``job_env.thread_vars``). Two such pods run at once.
     - ``tasks.initialPoolSize``/``maxPoolSize``: the example asks the scientist for 300 tasks
       and keeps 250; every evaluate and score Job then runs each one in its own sandboxed
       process (16 x 250 here, serially on two cores). ``pool_size`` keeps the same pipeline
       (scientist, review round, sandbox validation, novelty filter) at a size CI can afford.
     Everything else (16 models from 3 seeds and 13 merges, linear crossover, SVD mutation,
-    DNS, the deployed scientist and embedder, gVisor, Kueue, GPU requests) is the example's.
+    DNS, the deployed scientist and embedder, gVisor, Kueue, GPU and memory requests) is the example's.
     """
     document = yaml.safe_load((ROOT / "examples" / "qwen2.5-7b.yaml").read_text())
     spec = document["spec"]
     spec["models"]["hub"] = {"endpoint": hub_url}
     spec["inference"].update(backend="transformers", maxTokens=32, maxModelLen=96)
     spec["retention"]["minFreeGib"] = 0
+    for gpu_class in ("merge", "evaluate"):
+        spec["resources"][gpu_class]["cpu"] = "1"
     spec["tasks"].update(initialPoolSize=pool_size, maxPoolSize=pool_size)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(document))
     return load_run(tmp_path / "run.yaml")
