@@ -1,4 +1,4 @@
-"""hack/loaded-test.sh: shellcheck-clean, and its loaders run during every `make test` and
+"""hack/loaded-test.sh: its loaders run during every `make test` and
 are gone afterwards, whether the runs pass or fail.
 
 The suite itself is not run here (that is the script's job, on a machine free for it): a
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import psutil
-import pytest
 
 from tests.progress import run_progressing
 
@@ -48,14 +46,6 @@ def assert_stopped(pids: list[int]) -> None:
         if psutil.pid_exists(pid):  # a recycled pid would not be our loader's child of bash
             assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE or \
                    psutil.Process(pid).name() not in ("yes", "stress-ng"), f"loader {pid} still runs"
-
-
-def test_the_script_is_shellcheck_clean() -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
-    result = run_progressing([shellcheck, str(SCRIPT)])
-    assert result.returncode == 0, result.stdout
 
 
 def test_every_run_is_loaded_and_reported_and_the_loaders_stop(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import json
 import random
 from typing import Any
 
+from acdc.tasks.scientist.procedural import task_code
 from acdc.tasks.scientist.reply import extract_json_object
 from acdc.toyworld.skills import SKILLS
 
@@ -28,30 +29,9 @@ EMBEDDING_DIM = 64
 BASE_SKILLS = ("add", "subtract", "reverse", "upper", "sort", "count")
 JUDGE_EVERY = 3
 
-_TASK = '''"""A toy-world {skill} family written by the scientist stand-in."""
-{judge_import}
-INSTANCES = {instances}
-
-
-def _normalise(text):
-    return " ".join(str(text).split())
-
-
-class TaskFamily:
-    @staticmethod
-    def get_tasks():
-        return dict(INSTANCES)
-
-    @staticmethod
-    def get_instructions(t):
-        return t["prompt"]
-
-    @staticmethod
-    def score(t, submission):
-        if _normalise(submission) == _normalise(t["answer"]):
-            return 1.0
-        return {near_miss}
-'''
+EXACT_SCORE = 'return 1.0 if _normalise(submission) == _normalise(t["answer"]) else 0.0'
+JUDGED_SCORE = ('if _normalise(submission) == _normalise(t["answer"]):\n            return 1.0\n'
+                '        return 1.0 if eval_with_llm_judge(t["prompt"], submission) else 0.0')
 
 
 def _digest(text: str) -> int:
@@ -66,11 +46,11 @@ def draft(seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     examples = [SKILLS[skill].sample(difficulty, rng) for _ in range(3)]
     instances = {str(i + 1): {"prompt": e.prompt, "answer": e.answer} for i, e in enumerate(examples)}
-    judged = seed % JUDGE_EVERY == 0
-    code = _TASK.format(
-        skill=skill, instances=json.dumps(instances, indent=4),
-        judge_import="\nfrom acdc_sandbox import eval_with_llm_judge\n" if judged else "",
-        near_miss="1.0 if eval_with_llm_judge(t[\"prompt\"], submission) else 0.0" if judged else "0.0")
+    code = task_code(f"{skill}@{difficulty}", instances)
+    if seed % JUDGE_EVERY == 0:  # near misses go to the judge, relayed out of the sandbox
+        assert EXACT_SCORE in code, "the toy-world task template changed"
+        code = code.replace(EXACT_SCORE, JUDGED_SCORE).replace(
+            "\nINSTANCES", "\nfrom acdc_sandbox import eval_with_llm_judge\n\nINSTANCES", 1)
     return {"name_of_task": f"{skill}_d{difficulty}_{seed % 100_000}",
             "description_of_task": f"Toy-world {skill} at difficulty {difficulty}.",
             "capability_being_measured": skill, "estimated_human_difficulty": str(difficulty),
