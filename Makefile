@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests use: a real Prometheus (+ promtool), Chromium for the report and
-# ShellCheck (hack/smoke-test.sh, and the run: steps actionlint checks in the image workflow).
+# ShellCheck (hack/*.sh, and the run: steps actionlint checks in the image workflow).
 system-deps:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null && command -v shellcheck >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus chromium shellcheck >/dev/null; \

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,23 @@ def image_workdir(dockerfile: Path) -> str:
 
 @dataclass
 class Cluster:
-    """The Secrets and ConfigMaps the kubelet would resolve references against."""
+    """The Secrets and ConfigMaps the kubelet would resolve references against, and the
+    Services a pod reaches by name.
+
+    ``services`` maps a Service's in-cluster base URL (``http://NAME.NAMESPACE.svc:PORT``)
+    to the local server standing in for it: with no cluster DNS here, the URL is rewritten
+    where the pod would read it (the mounted spec), which is what DNS plus the Service's
+    routing would do to the same request.
+    """
 
     secrets: dict[str, dict[str, str]]
     configmaps: dict[str, dict[str, str]]
+    services: dict[str, str] = field(default_factory=dict)
+
+    def resolve_services(self, text: str) -> str:
+        for inside, outside in self.services.items():
+            text = text.replace(inside, outside)
+        return text
 
     def value_from(self, source: Mapping[str, Any]) -> str:
         if "secretKeyRef" in source:
@@ -94,21 +108,31 @@ class Cluster:
 
 @dataclass
 class Sandbox:
-    """Folders of this machine standing in for the container's filesystem."""
+    """Folders of this machine standing in for one pod's filesystem.
+
+    ``volume`` is the run's PVC: pods of one run share it (default: a folder of this pod),
+    while each pod has its own /tmp, spec mount and termination log.
+    """
 
     root: Path
+    volume: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("state", "spec", "tmp"):
+        for name in ("spec", "tmp"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
 
     @property
     def state(self) -> Path:
-        return self.root / "state"
+        return self.volume if self.volume is not None else self.root / "state"
+
+    @property
+    def termination_log(self) -> Path:
+        return self.root / "termination-log"
 
     def mapping(self) -> list[tuple[str, str]]:
         return [(IMAGE_VENV, sys.prefix), (STATE_MOUNT, str(self.state)), (SPEC_DIR, str(self.root / "spec")),
-                ("/tmp", str(self.root / "tmp")), (TERMINATION_LOG, str(self.root / "termination-log"))]
+                ("/tmp", str(self.root / "tmp")), (TERMINATION_LOG, str(self.termination_log))]
 
     def host_path(self, value: str) -> str:
         """``value`` with every container path prefix replaced (in PATH-like lists too)."""
@@ -138,8 +162,18 @@ def run_job(job: Mapping[str, Any], spec_configmap: Mapping[str, Any], dockerfil
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     for name, text in spec_configmap["data"].items():
-        (sandbox.root / "spec" / name).write_text(text, encoding="utf-8")
+        (sandbox.root / "spec" / name).write_text(cluster.resolve_services(text), encoding="utf-8")
     env = {key: sandbox.host_path(value) for key, value in container_env(dockerfile, container, cluster).items()}
     argv = [sandbox.host_path(arg) for arg in container["command"]]
     cwd = Path(sandbox.host_path(image_workdir(dockerfile)))
     return run_progressing(argv, env=env, cwd=cwd, watch=[sandbox.state])
+
+
+def terminated_pod(result: subprocess.CompletedProcess[str], sandbox: Sandbox) -> dict[str, Any]:
+    """The pod status the kubelet reports after the container exits: exit code and the
+    termination message (the phase's record) that the operator reads (``job_outcome``)."""
+    log = sandbox.termination_log
+    terminated: dict[str, Any] = {"exitCode": result.returncode}
+    if log.exists():
+        terminated["message"] = log.read_text(encoding="utf-8")
+    return {"status": {"containerStatuses": [{"name": "phase", "state": {"terminated": terminated}}]}}

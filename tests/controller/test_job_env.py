@@ -5,7 +5,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from acdc.controller.job_env import NAMESPACE_ENV, api_key_env, used_endpoint
+from acdc.controller.job_env import NAMESPACE_ENV, THREADS_ENV, api_key_env, used_endpoint
 from acdc.controller.job_manifest import build_job
 from acdc.phases.services import endpoint_client
 from acdc.steps import Phase, Step
@@ -102,3 +102,11 @@ def test_a_deployed_endpoint_is_reached_only_through_the_url_the_operator_writes
         endpoint_client(run_spec.scientist.endpoint, "scientist", "demo")
     in_job = in_cluster_spec(REF, run_spec).scientist.endpoint
     assert endpoint_client(in_job, "scientist", "demo").base_url == in_job.url
+
+
+@pytest.mark.parametrize(("cpu", "threads"), [("500m", "1"), ("1", "1"), ("2.5", "3"), ("8", "8")])
+def test_torch_threads_follow_the_cpu_request_not_the_nodes_cores(cpu, threads):
+    """A pod sees all of its node's cores; torch would start a thread on each."""
+    run_spec = spec(resources={"evaluate": {"cpu": cpu}})
+    assert env_of(run_spec, Phase.EVALUATE)[THREADS_ENV] == {"name": THREADS_ENV, "value": threads}
+    assert env_of(run_spec, Phase.SCORE)[THREADS_ENV]["value"] == str(run_spec.resources.score.cpu)

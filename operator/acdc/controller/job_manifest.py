@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from acdc.controller import names
-from acdc.controller.job_env import run_env
+from acdc.controller.job_env import run_env, thread_vars
 from acdc.controller.run_ref import RunRef
 from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
@@ -113,7 +113,7 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
                 "resources": _container_resources(res),
                 "securityContext": _container_security(runs_task_code),
                 "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ACDC_CACHE", "value": f"{STATE_MOUNT}/cache"},
-                        *run_env(ref, spec, step.phase)],
+                        *run_env(ref, spec, step.phase), *thread_vars(res.cpu)],
                 "volumeMounts": [
                     *_state_mounts(step.phase),
                     {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},

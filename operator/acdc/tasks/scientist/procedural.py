@@ -52,6 +52,11 @@ class TaskFamily:
 '''
 
 
+
+def task_code(family: str, instances: dict[str, dict[str, str]]) -> str:
+    """task.py of a toy-world family: fixed ``{"prompt", "answer"}`` instances, exact-match score."""
+    return _TEMPLATE.format(family=family, instances=json.dumps(instances, indent=4))
+
 @dataclass(frozen=True)
 class FamilyParams:
     """The knobs of one procedural family; stored in metadata.json so it can be adapted."""
@@ -156,5 +161,5 @@ class ProceduralScientist:
         metadata = {"parent": parent.name if parent else None, "adaptation": kind, "generation": context.generation,
                     "scientist": self.name, "original_pass_rate": pass_rate,
                     "family": {**asdict(params), "skills": list(params.skills)}}
-        code = _TEMPLATE.format(family=params.family, instances=json.dumps(instances, indent=4))
+        code = task_code(params.family, instances)
         return write_task(context.pool_dir / task_dir_name(number, card.name_of_task), code, card, metadata)
