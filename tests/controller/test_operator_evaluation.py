@@ -1,14 +1,23 @@
 """The operator's benchmark evaluation stage against kmock: after the final generation it
 creates the plan Job, one Job per model x benchmark shard, then the summary Job; the
-Jobs run the real `acdc evaluate` commands on the 'PVC', and the headline reaches status."""
+Jobs run the real `acdc evaluate` commands on the 'PVC', and the headline reaches status.
+Then the finished run's report and task force are fetched the way a cluster user does
+(`acdc report --run`, `acdc taskforce --run --download`: reader pod + pod proxy)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
+from acdc.cli.main import main
 from acdc.controller.evaluation_stage import job_name
+from acdc.delivery.bundle import sha256_of
 from acdc.evaluation.results import load_results
-from tests.controller.cluster import JOBS, kubelet, operator, run_body, run_object, wait_for
+from acdc.runner.snapshot import open_snapshot
+from acdc.runner.taskforce import pick_task_force
+from tests.controller.cluster import JOBS, NAMESPACE, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.reader import reader_pods
 from tests.controller.test_operator_run import create_run, phase_of
 
 EVALUATION = {"enabled": True, "benchmarks": [{"task": "acdc_toyworld", "shards": 2, "limit": 30}],
@@ -19,13 +28,17 @@ def evaluation_of(cluster) -> dict:
     return ((run_object(cluster) or {}).get("status") or {}).get("evaluation") or {}
 
 
-async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, monkeypatch):
+async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    async with kubelet(cluster, state) as player, operator():
+    async with kubelet(cluster, state) as player, operator(), reader_pods(cluster, state) as readers:
         await create_run(cluster, run_body(evaluation=EVALUATION,  # a CPU cluster: lm-eval's HF backend
                                            resources={"evaluate": {"gpus": 0, "cpu": "1", "memory": "2Gi"}}))
         await wait_for(lambda: evaluation_of(cluster).get("phase") in ("Succeeded", "Failed"))
+        fetched_report = await asyncio.to_thread(main, ["report", "--run", "demo", "-n", NAMESPACE,
+                                                        "--output", str(tmp_path / "report.html")])
+        fetched_force = await asyncio.to_thread(main, ["taskforce", "--run", "demo", "-n", NAMESPACE, "--size", "2",
+                                                       "--download", str(tmp_path / "taskforce")])
     evaluation = evaluation_of(cluster)
     assert phase_of(cluster) == "Succeeded"
     assert evaluation["phase"] == "Succeeded", evaluation
@@ -56,3 +69,17 @@ async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, mo
         {k: results["headline"][k] for k in ("benchmark", "size", "taskforce")}
     assert (state / "report.html").is_file() and "coverage-acdc_toyworld" in (state / "report.html").read_text()
     assert json.loads((state / "evaluation" / "selections-g0001.json").read_text())["taskforce"]
+
+    # The cluster path: the report and the task force as they are on the volume, byte for byte.
+    assert fetched_report == 0 and fetched_force == 0
+    assert (tmp_path / "report.html").read_bytes() == (state / "report.html").read_bytes()
+    assert readers.proxied == ["/report.html", "/taskforce/2.tar"] and not readers.running
+    force = pick_task_force(open_snapshot(state), 2)
+    manifest = json.loads((tmp_path / "taskforce" / "manifest.json").read_text())
+    assert [m["id"] for m in manifest["members"]] == [m.model_id for m in force.members]
+    for member in force.members:
+        got = tmp_path / "taskforce" / "models" / member.model_id
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in got.iterdir()}
+        for path in got.rglob("*"):
+            source = Path(member.model_path) / path.relative_to(got)
+            assert sha256_of(path) == sha256_of(source)
