@@ -55,3 +55,15 @@ def test_stage_runs_only_after_success_and_until_it_ends():
     assert not evaluation_pending(spec, {"phase": "Failed"})
     disabled = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"enabled": False})})
     assert not evaluation_pending(disabled, {"phase": "Succeeded"})
+
+
+def test_the_hub_token_reaches_only_the_export_job_which_alone_may_reach_the_hub():
+    spec = _spec(export={"repo": "team/tf", "tokenSecret": {"name": "hub-write", "key": "token"}})
+    jobs = {part: build_evaluation_job(REF, spec, 1, part) for part in ("plan", "000", "summary", "export")}
+    kubernetes_validate.validate(jobs["export"], K8S, strict=True)
+    envs = {part: job["spec"]["template"]["spec"]["containers"][0]["env"] for part, job in jobs.items()}
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub-write", "key": "token"}}} in envs["export"]
+    assert {"name": "HF_HUB_OFFLINE", "value": "0"} in envs["export"]
+    assert not any(e["name"] in ("HF_TOKEN", "HF_HUB_OFFLINE") for p in ("plan", "000", "summary") for e in envs[p])
+    command = jobs["export"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["acdc", "export", "/state"] and "nvidia.com/gpu" not in str(jobs["export"])

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "acdc.cli.verify_cmd",
     "acdc.cli.evaluate_cmd",
     "acdc.cli.serve_cmd",
+    "acdc.cli.export_cmd",
     "acdc.cli.operator_cmd",
 )
 

@@ -5,11 +5,13 @@ Succeeded), so the DAG stays the single description of a generation. Three kinds
 all running ``acdc evaluate`` against the run's volume with the live spec:
 
     plan (CPU)  ->  shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)  ->  summary (CPU)
+                                                               -> export (CPU, when spec.evaluation.export)
 
 The plan Job chooses the compared models on the volume and reports the number of shards S
 in its termination message (the operator cannot read the volume); each shard Job writes
 one per-sample log; the summary Job computes coverage@N and best-of-N, writes the report
-and reports the headline, which lands in ``status.evaluation``. Job names are
+and reports the headline, which lands in ``status.evaluation``; the export Job uploads the
+task force (``acdc export``) with the token Secret as HF_TOKEN and reports the commit. Job names are
 deterministic, so a restarted operator re-derives everything from status and Jobs, and a
 re-created shard Job finds its log and exits at once (finished shards are never re-run).
 """
@@ -27,11 +29,13 @@ from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
+from acdc.delivery.export import TOKEN_ENV
 from acdc.phases.dag import Phase, Step
 from acdc.spec import CoevolutionRunSpec
 
 STAGE = "benchmark"
 LABEL_EVALUATION = f"{names.GROUP}/evaluation"
+CONTROL_PARTS = ("plan", "summary", "export")  # the stage's CPU Jobs; every other part is a shard
 Emit = Callable[[str, str, str], None]
 
 
@@ -51,6 +55,8 @@ def _command(part: str, device: str) -> list[str]:
         return [*base, "--plan"]
     if part == "summary":
         return [*base, "--report"]
+    if part == "export":
+        return ["acdc", "export", STATE_MOUNT, "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
     return [*base, "--shard-index", str(int(part)), "--no-summary", "--device", device]
 
 
@@ -59,7 +65,7 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
 
     Shards use spec.resources.evaluate (GPU Jobs); plan and summary the small control class.
     """
-    shard = part not in ("plan", "summary")
+    shard = part not in CONTROL_PARTS
     template = Step(generation, Phase.EVALUATE, 0) if shard else Step(generation, Phase.SELECT)
     job = build_job(ref, spec, template, claim_name(ref, spec))
     labels = {**names.run_labels(ref.name), names.LABEL_GENERATION: str(generation), names.LABEL_PHASE: STAGE,
@@ -77,6 +83,12 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
         secret = endpoint.api_key_secret
         container["env"].append({"name": api_key_env("judge"),
                                  "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    export = spec.evaluation.export
+    if part == "export" and export is not None:
+        container["env"].append({"name": "HF_HUB_OFFLINE", "value": "0"})  # the worker image sets it to 1
+        if export.token_secret is not None:
+            container["env"].append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {
+                "name": export.token_secret.name, "key": export.token_secret.key}}})
     return job
 
 
@@ -140,5 +152,12 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         return
     headline = _reported(kube, ref, jobs["summary"]).get("headline") or {}
     evaluation.update({k: headline[k] for k in ("benchmark", "size", "taskforce", "seeds", "best") if k in headline})
+    if spec.evaluation.export is not None:
+        if "export" not in jobs or not is_finished(jobs["export"]):
+            create("export")
+            return
+        if failed("export"):
+            return
+        evaluation["exported"] = _reported(kube, ref, jobs["export"]).get("commit")
     evaluation["phase"] = "Succeeded"
     emit("Normal", "EvaluationSucceeded", json.dumps(headline)[:500])

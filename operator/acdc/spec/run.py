@@ -528,6 +528,21 @@ class RewardModelSpec(SpecModel):
     batch_size: PositiveInt = 16
 
 
+class ExportSpec(SpecModel):
+    """Where the task force goes after evaluation: a Hugging Face Hub(-compatible) model repo."""
+
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,95}/[A-Za-z0-9][-A-Za-z0-9_.]{0,95}$", max_length=193)]
+    """The model repo, OWNER/NAME (created, private by default, if it does not exist)."""
+    endpoint: Url | None = None
+    """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
+    token_secret: SecretKeyRef | None = None
+    """Secret key holding a write token; in a cluster it reaches only the export Job, as HF_TOKEN.
+    `acdc export` uses the HF_TOKEN of its own environment."""
+    size: Annotated[int, Field(ge=1, le=64)] | None = None
+    """Task-force size N (default: the largest of taskForceSizes)."""
+    private: bool = True
+
+
 class EvaluationSpec(SpecModel):
     """Benchmark evaluation of the archive after the run (lm-evaluation-harness): coverage@N, best-of-N."""
 
@@ -555,6 +570,8 @@ class EvaluationSpec(SpecModel):
     """HF datasets/hub cache on the run's volume (relative to the state folder); evaluation runs offline
     (HF_DATASETS_OFFLINE, HF_HUB_OFFLINE) against it. Fill it with the prefetch Job or `acdc evaluate --prefetch`."""
     offline: bool = True
+    export: ExportSpec | None = None
+    """After evaluation, upload the task force (model folders + manifest.json with SHA-256s and lineage)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluationSpec:
