@@ -4,14 +4,17 @@ It is a separate, small stage after the generation DAG (which ends when the run 
 Succeeded), so the DAG stays the single description of a generation. Three kinds of Job,
 all running ``acdc evaluate`` against the run's volume with the live spec:
 
-    plan (CPU)  ->  shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)  ->  summary (CPU)
-                                                               -> export (CPU, when spec.evaluation.export)
+    [prefetch (CPU, network)] -> plan (CPU) -> shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)
+                              -> summary (CPU) -> [export (CPU, when spec.evaluation.export)]
 
 The plan Job chooses the compared models on the volume and reports the number of shards S
 in its termination message (the operator cannot read the volume); each shard Job writes
 one per-sample log; the summary Job computes coverage@N and best-of-N, writes the report
 and reports the headline, which lands in ``status.evaluation``; the export Job uploads the
-task force (``acdc export``) with the token Secret as HF_TOKEN and reports the commit. Job names are
+task force (``acdc export``) with the token Secret as HF_TOKEN and reports the commit.
+Every Job but prefetch and export runs offline against the dataset cache on the volume
+(``harness.offline_environment``: HF_HOME, HF_DATASETS_CACHE, HF_*_OFFLINE); the prefetch
+Job (``spec.evaluation.prefetch``) fills that cache first, with downloads allowed. Job names are
 deterministic, so a restarted operator re-derives everything from status and Jobs, and a
 re-created shard Job finds its log and exits at once (finished shards are never re-run).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from acdc.controller import names
@@ -30,12 +34,14 @@ from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
 from acdc.delivery.export import TOKEN_ENV
+from acdc.evaluation.harness import offline_environment
+from acdc.evaluation.prefetch import online_environment
 from acdc.phases.dag import Phase, Step
 from acdc.spec import CoevolutionRunSpec
 
 STAGE = "benchmark"
 LABEL_EVALUATION = f"{names.GROUP}/evaluation"
-CONTROL_PARTS = ("plan", "summary", "export")  # the stage's CPU Jobs; every other part is a shard
+CONTROL_PARTS = ("prefetch", "plan", "summary", "export")  # the stage's CPU Jobs; every other part is a shard
 Emit = Callable[[str, str, str], None]
 
 
@@ -53,6 +59,8 @@ def _command(part: str, device: str) -> list[str]:
     base = ["acdc", "evaluate", STATE_MOUNT, "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
     if part == "plan":
         return [*base, "--plan"]
+    if part == "prefetch":
+        return [*base, "--prefetch"]
     if part == "summary":
         return [*base, "--report"]
     if part == "export":
@@ -83,6 +91,15 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
         secret = endpoint.api_key_secret
         container["env"].append({"name": api_key_env("judge"),
                                  "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    cache = Path(spec.evaluation.dataset_cache)
+    cache = cache if cache.is_absolute() else Path(STATE_MOUNT) / cache
+    if part == "prefetch":
+        hub_env = online_environment(cache)
+    elif part == "export":
+        hub_env = {}
+    else:
+        hub_env = offline_environment(cache, spec.evaluation.offline)
+    container["env"] += [{"name": key, "value": value} for key, value in hub_env.items()]
     export = spec.evaluation.export
     if part == "export" and export is not None:
         container["env"].append({"name": "HF_HUB_OFFLINE", "value": "0"})  # the worker image sets it to 1
@@ -128,6 +145,12 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         emit("Warning", "EvaluationFailed", message)
         return True
 
+    if spec.evaluation.prefetch:
+        if "prefetch" not in jobs or not is_finished(jobs["prefetch"]):
+            create("prefetch")
+            return
+        if failed("prefetch"):
+            return
     if "plan" not in jobs or not is_finished(jobs["plan"]):
         create("plan")
         return

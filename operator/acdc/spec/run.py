@@ -570,6 +570,9 @@ class EvaluationSpec(SpecModel):
     """HF datasets/hub cache on the run's volume (relative to the state folder); evaluation runs offline
     (HF_DATASETS_OFFLINE, HF_HUB_OFFLINE) against it. Fill it with the prefetch Job or `acdc evaluate --prefetch`."""
     offline: bool = True
+    prefetch: bool = False
+    """Operator: fill datasetCache first, in a prefetch Job that alone may reach the hub (the cluster needs
+    network for it); locally: `acdc evaluate STATE --prefetch`. Off: fill the cache from outside (docs)."""
     export: ExportSpec | None = None
     """After evaluation, upload the task force (model folders + manifest.json with SHA-256s and lineage)."""
 
