@@ -26,7 +26,7 @@ from tests.controller.test_operator_run import create_run, phase_of
 from tests.fakes.hub_server import HubServer, serve_hub
 
 EVALUATION = {"enabled": True, "benchmarks": [{"task": "acdc_toyworld", "shards": 2, "limit": 30}],
-              "taskForceSizes": [1, 2]}
+              "taskForceSizes": [1, 2], "everyGenerations": 1}  # also a benchmark step inside generation 1's DAG
 
 
 def evaluation_of(cluster) -> dict:
@@ -68,7 +68,8 @@ async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, mo
     assert [name for name in executed if "-eval-" in name][0] == job_name("demo", "plan")
     assert sorted(n for n in executed if "-eval-" in n) == sorted(evaluation_jobs)  # each exactly once
     assert executed.index(job_name("demo", "summary")) > max(executed.index(s) for s in shards)
-    assert executed.index(job_name("demo", "plan")) > executed.index("g0001-select")
+    assert executed.index(job_name("demo", "plan")) > executed.index("g0001-benchmark") > executed.index("g0001-select")
+    assert (state / "steps" / "g0001-benchmark.json").is_file()
     assert all(player.attempts[name] == 1 for name in evaluation_jobs)
     assert evaluation["shardsDone"] == total == len(list((state / "evaluation" / "samples").rglob("shard-*.json")))
 

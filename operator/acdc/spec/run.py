@@ -549,6 +549,9 @@ class EvaluationSpec(SpecModel):
     enabled: bool = False
     """Evaluate once the final generation has committed (`acdc run`; the operator's evaluation Jobs).
     `acdc evaluate STATE` evaluates the newest committed generation at any time, enabled or not."""
+    every_generations: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    """Also evaluate after every K-th generation's commit, as a `benchmark` step of the generation DAG
+    (both executors), for the coverage-vs-generation curve in the report. 0: only after the run."""
     benchmarks: Annotated[list[BenchmarkSpec], Field(max_length=64)] = [BenchmarkSpec(task="acdc_toyworld")]
     task_force_sizes: Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1, max_length=64)] = [1, 2, 3]
     """The N of coverage@N and best-of-N."""
