@@ -45,7 +45,7 @@ async def test_fetch_failures_are_one_line_and_leave_no_pod(cluster, tmp_path, c
     state = tmp_path / "pvc"
     state.mkdir()  # no archive yet: the task force cannot be chosen
     await create_run(cluster, run_body())
-    async with reader_pods(cluster, state):
+    async with reader_pods(cluster, state) as player:
         missing = await asyncio.to_thread(main, ["report", "--run", "nope", "-n", NAMESPACE])
         first = capsys.readouterr().err.strip()
         empty = await asyncio.to_thread(main, ["taskforce", "--run", "demo", "-n", NAMESPACE, "--size", "2",
@@ -53,8 +53,14 @@ async def test_fetch_failures_are_one_line_and_leave_no_pod(cluster, tmp_path, c
         second = capsys.readouterr().err.strip()
         both = await asyncio.to_thread(main, ["report", str(state), "--run", "demo"])
         third = capsys.readouterr().err.strip()
+        (tmp_path / "taken").mkdir()
+        taken = await asyncio.to_thread(main, ["taskforce", "--run", "demo", "-n", NAMESPACE, "--size", "1",
+                                               "--download", str(tmp_path / "taken")])
+        fourth = capsys.readouterr().err.strip()
     assert missing != 0 and first == f"error: no CoevolutionRun {NAMESPACE}/nope"
     assert empty != 0 and "\n" not in second and "GET /taskforce/2.tar failed: HTTP 409" in second, second
     assert both != 0 and third == "error: give either a state folder or --run NAME"
+    assert taken != 0 and fourth.endswith("already exists; choose a new folder")
     assert not (tmp_path / "tf").exists()
     assert _live_pods(cluster) == []
+    assert len(player.pods) == 1  # only the taskforce fetch got as far as a pod

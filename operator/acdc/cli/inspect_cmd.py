@@ -102,6 +102,8 @@ def _download_taskforce(args: argparse.Namespace) -> int:
 
     if args.download is None:
         raise UserError("--run needs --download DIR: a new folder for the task force's models")
+    if args.download.exists():  # checked before a pod is started; unpack checks again
+        raise UserError(f"{args.download}: already exists; choose a new folder")
     if args.method != "greedy" or args.all_generations or args.evolved_only or args.output is not None:
         raise UserError("with --run only --size, --download, --max-bytes and --json apply")
     manifest = fetch_task_force(args.namespace, args.run, args.size, args.download, args.max_bytes, args.wait)
