@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,15 +298,23 @@ class Kubelet:
 
 
 @contextlib.asynccontextmanager
-async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
-    player = Kubelet(server, state, phase_runner)
-    task = asyncio.create_task(player.run())
+async def in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``work`` as a task of the running loop for the block's duration; cancel it at the end."""
+    task = asyncio.create_task(work)
+    await asyncio.sleep(0)
     try:
-        yield player
+        yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
+    player = Kubelet(server, state, phase_runner)
+    async with in_background(player.run()):
+        yield player
 
 
 def run_object(server: Any, name: str = "demo") -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ import kmock
 from acdc.controller.job_manifest import STATE_MOUNT
 from acdc.delivery.reader_pod import LABEL_READER
 from acdc.delivery.server import make_server
-from tests.controller.cluster import NAMESPACE
+from tests.controller.cluster import NAMESPACE, in_background
 
 PODS = kmock.resource("", "v1", "pods")
 _PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/:]+):([0-9]+)/proxy(/.*)$")
@@ -97,17 +97,11 @@ class ReaderPods:
 
 @contextlib.asynccontextmanager
 async def reader_pods(server: Any, state: Path) -> AsyncIterator[ReaderPods]:
-    import asyncio
-
     player = ReaderPods(server, state)
     server[lambda request: _PROXY.match(request.url.path) is not None] << player.proxy
-    task = asyncio.create_task(player.follow())
-    await asyncio.sleep(0)
-    try:
-        yield player
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        for name in list(player.running):
-            player._stop(name)
+    async with in_background(player.follow()):
+        try:
+            yield player
+        finally:
+            for name in list(player.running):
+                player._stop(name)

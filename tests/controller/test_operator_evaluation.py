@@ -16,7 +16,7 @@ from pathlib import Path
 from acdc.cli.main import main
 from acdc.controller.evaluation_stage import job_name
 from acdc.controller.tenancy import ALLOW_ANNOTATION
-from acdc.delivery.bundle import sha256_of
+from acdc.engine.integrity import file_sha256
 from acdc.evaluation.results import load_results
 from acdc.runner.snapshot import open_snapshot
 from acdc.runner.taskforce import pick_task_force
@@ -101,7 +101,7 @@ async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, mo
         assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in got.iterdir()}
         for path in got.rglob("*"):
             source = Path(member.model_path) / path.relative_to(got)
-            assert sha256_of(path) == sha256_of(source)
+            assert file_sha256(path) == file_sha256(source)
 
     # The export Job: the same task force, uploaded with the Secret's token, reported in status.
     exported = hub.repos["team/taskforce"].revisions["main"]

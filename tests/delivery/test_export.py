@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from acdc.delivery.bundle import sha256_of
 from acdc.delivery.export import ExportError, upload_bundle
+from acdc.engine.integrity import file_sha256
 from acdc.spec.run import ExportSpec
 from tests.delivery.test_unpack import _bundle
 from tests.fakes.hub_server import HubServer, serve_hub
@@ -35,7 +35,7 @@ def test_export_uploads_every_file_and_the_manifest_and_reads_back_identical(tmp
         got = tmp_path / "back"
         snapshot_download("team/taskforce", endpoint=hub.url, local_dir=got, token="write-token")
     for item in bundle.files:
-        assert sha256_of(got / item.relative) == item.sha256
+        assert file_sha256(got / item.relative) == item.sha256
     assert json.loads((got / "manifest.json").read_text())["members"] == bundle.manifest["members"]
     uploaded_via_lfs = {path for method, path, _ in hub.requests if method == "PUT"}
     assert uploaded_via_lfs == {f"/lfs-upload/{f.sha256}" for f in bundle.files if f.relative.endswith(".safetensors")}

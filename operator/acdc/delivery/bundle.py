@@ -9,7 +9,6 @@ link can never carry a file from elsewhere into the bundle.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from acdc.engine.integrity import file_sha256
 from acdc.errors import StateError
 
 MANIFEST = "manifest.json"
@@ -45,14 +45,6 @@ class Bundle:
         return sum(f.size for f in self.files)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _folder_files(model_id: str, folder: Path) -> list[BundleFile]:
     if not (folder / "config.json").is_file():
         raise StateError(f"model {model_id}: {folder} is not a model folder (no config.json)")
@@ -64,7 +56,7 @@ def _folder_files(model_id: str, folder: Path) -> list[BundleFile]:
             if path.is_symlink() or not path.is_file():
                 continue
             relative = f"{MODELS_DIR}/{model_id}/{path.relative_to(folder).as_posix()}"
-            files.append(BundleFile(relative, path, sha256_of(path), path.stat().st_size))
+            files.append(BundleFile(relative, path, file_sha256(path), path.stat().st_size))
     return files
 
 
