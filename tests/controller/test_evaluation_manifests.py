@@ -120,3 +120,18 @@ def test_the_prefetch_job_comes_first_and_plan_waits_for_it():
     without = _Jobs()
     advance_evaluation(without, REF, _spec(), {"phase": "Succeeded", "generation": 1}, lambda *a: None, [])
     assert list(without.jobs) == ["plan"]
+
+
+def test_an_export_to_another_claim_mounts_it_in_the_export_job_only():
+    from acdc.controller.tenancy import references
+
+    spec = _spec(export={"claim": "results", "directory": "demo-taskforce"})
+    jobs = {part: build_evaluation_job(REF, spec, 1, part) for part in ("plan", "000", "summary", "export")}
+    kubernetes_validate.validate(jobs["export"], K8S, strict=True)
+    pod = jobs["export"]["spec"]["template"]["spec"]
+    assert {"name": "export", "persistentVolumeClaim": {"claimName": "results"}} in pod["volumes"]
+    assert {"name": "export", "mountPath": "/export"} in pod["containers"][0]["volumeMounts"]
+    assert not any("results" in str(jobs[p]) for p in ("plan", "000", "summary"))
+    assert ("PersistentVolumeClaim", "results", "spec.evaluation.export.claim") in references(spec)
+    with pytest.raises(Exception, match="exactly one destination"):
+        _spec(export={"claim": "results", "repo": "a/b"})

@@ -50,3 +50,25 @@ def test_export_failures_are_one_line(tmp_path, monkeypatch, token, endpoint, me
     with serve_hub(HubServer(write_token="write-token")) as hub, pytest.raises(ExportError, match=message) as caught:
         upload_bundle(_bundle(tmp_path), ExportSpec(repo="team/taskforce", endpoint=endpoint or hub.url))
     assert "\n" not in str(caught.value)
+
+
+def test_copy_to_a_folder_is_verified_idempotent_and_never_overwrites(tmp_path):
+    from acdc.delivery.export import copy_bundle
+    from acdc.delivery.unpack import BadBundle
+    from acdc.errors import UserError
+
+    bundle = _bundle(tmp_path)
+    target = tmp_path / "pvc" / "run-a"
+    assert copy_bundle(bundle, target) == target
+    for item in bundle.files:
+        assert file_sha256(target / item.relative) == item.sha256
+    assert copy_bundle(bundle, target) == target  # a re-run export Job finds its finished copy
+    (tmp_path / "pvc" / "other").mkdir()
+    with pytest.raises(UserError, match="already exists"):
+        copy_bundle(bundle, tmp_path / "pvc" / "other")
+    changed = bundle.files[1].source  # changed after it was hashed: the copy must notice
+    data = changed.read_bytes()
+    changed.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    with pytest.raises(BadBundle, match="SHA-256 differs"):
+        copy_bundle(bundle, tmp_path / "pvc" / "run-b")
+    assert sorted(p.name for p in (tmp_path / "pvc").iterdir()) == ["other", "run-a"]

@@ -33,7 +33,7 @@ from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
-from acdc.delivery.export import TOKEN_ENV
+from acdc.delivery.export import EXPORT_MOUNT, TOKEN_ENV
 from acdc.evaluation.harness import offline_environment
 from acdc.evaluation.prefetch import online_environment
 from acdc.phases.dag import Phase, Step
@@ -101,7 +101,11 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
         hub_env = offline_environment(cache, spec.evaluation.offline)
     container["env"] += [{"name": key, "value": value} for key, value in hub_env.items()]
     export = spec.evaluation.export
-    if part == "export" and export is not None:
+    if part == "export" and export is not None and export.claim is not None:
+        job["spec"]["template"]["spec"]["volumes"].append({"name": "export", "persistentVolumeClaim": {
+            "claimName": export.claim}})
+        container["volumeMounts"].append({"name": "export", "mountPath": str(EXPORT_MOUNT)})
+    elif part == "export" and export is not None:
         container["env"].append({"name": "HF_HUB_OFFLINE", "value": "0"})  # the worker image sets it to 1
         if export.token_secret is not None:
             container["env"].append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {

@@ -529,18 +529,30 @@ class RewardModelSpec(SpecModel):
 
 
 class ExportSpec(SpecModel):
-    """Where the task force goes after evaluation: a Hugging Face Hub(-compatible) model repo."""
+    """Where the task force goes after evaluation: a Hugging Face Hub(-compatible) model repo, or another PVC."""
 
-    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,95}/[A-Za-z0-9][-A-Za-z0-9_.]{0,95}$", max_length=193)]
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,95}/[A-Za-z0-9][-A-Za-z0-9_.]{0,95}$",
+                               max_length=193)] | None = None
     """The model repo, OWNER/NAME (created, private by default, if it does not exist)."""
     endpoint: Url | None = None
     """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
     token_secret: SecretKeyRef | None = None
     """Secret key holding a write token; in a cluster it reaches only the export Job, as HF_TOKEN.
     `acdc export` uses the HF_TOKEN of its own environment."""
+    claim: DnsSubdomain | None = None
+    """Instead of a repo: an existing PVC in the run's namespace (open to the run, like storage.existingClaim);
+    the export Job mounts it and writes the verified task force into `directory` on it."""
+    directory: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,199}$", max_length=200)] | None = None
+    """Folder on the claim (default: the run's name); must not hold another export."""
     size: Annotated[int, Field(ge=1, le=64)] | None = None
     """Task-force size N (default: the largest of taskForceSizes)."""
     private: bool = True
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> ExportSpec:
+        if (self.repo is None) == (self.claim is None):
+            raise ValueError("evaluation.export needs exactly one destination: repo (a hub) or claim (a PVC)")
+        return self
 
 
 class EvaluationSpec(SpecModel):
