@@ -25,8 +25,10 @@ RBAC_FILE = "files/rbac-rules.yaml"
 
 
 def rbac_rules_text() -> str:
-    """Both scopes of the controller's rules; the chart picks one by ``watchNamespaces``."""
-    scopes = {scope: rbac.rules(scope) for scope in ("namespaced", "cluster")}
+    """Both scopes of the controller's rules (the chart picks one by ``watchNamespaces``) and
+    the users' results-reader rules (the opt-in ``resultsReader`` ClusterRole)."""
+    scopes: dict[str, object] = {scope: rbac.rules(scope) for scope in ("namespaced", "cluster")}
+    scopes["resultsReader"] = rbac.results_reader_rules()
     # A JSON round trip unshares lists, so the YAML carries no anchors.
     return "# Generated from acdc.controller.rbac.rules(); do not edit by hand.\n" + dump_yaml(json.loads(json.dumps(scopes)))
 

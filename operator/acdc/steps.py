@@ -28,6 +28,7 @@ class Phase(StrEnum):
     REEVALUATE = "reevaluate"
     RESCORE = "rescore"
     SYNC = "sync"
+    BENCHMARK = "benchmark"
 
     @property
     def droppable(self) -> bool:
@@ -46,6 +47,7 @@ _RESOURCE_CLASS = {
     Phase.PLAN: "control", Phase.SELECT: "control", Phase.SYNC: "control",
     Phase.MERGE: "merge", Phase.EVALUATE: "evaluate", Phase.REEVALUATE: "evaluate",
     Phase.SCORE: "score", Phase.RESCORE: "score",
+    Phase.BENCHMARK: "evaluate",
 }
 
 

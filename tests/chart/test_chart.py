@@ -195,3 +195,13 @@ def test_server_arg_choices_are_the_operators_dangerous_flags():
     schema = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))
     enum = schema["properties"]["security"]["properties"]["allowedServerArgs"]["items"]["enum"]
     assert enum == sorted(DANGEROUS)
+
+
+def test_results_reader_role_is_opt_in_and_holds_exactly_the_fetch_rules():
+    assert not [r for r in by_kind(render({}), "ClusterRole") if r["metadata"]["name"].endswith("-results-reader")]
+    (role,) = [r for r in by_kind(render({"resultsReader": {"create": True}}), "ClusterRole")
+               if r["metadata"]["name"].endswith("-results-reader")]
+    assert role["rules"] == rbac.results_reader_rules()
+    verbs = {(rule["resources"][0], verb) for rule in role["rules"] for verb in rule["verbs"]}
+    assert verbs == {("coevolutionruns", "get"), ("pods", "create"), ("pods", "get"), ("pods", "delete"),
+                     ("pods/proxy", "get")}

@@ -14,10 +14,13 @@ operator bench measures the operator alone and passes ``fake_phase`` instead.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ RUNS = kmock.resource(API_GROUP, API_VERSION, PLURAL)
 JOBS = kmock.resource("batch", "v1", "jobs")
 PVCS = kmock.resource("", "v1", "persistentvolumeclaims")
 CONFIGMAPS = kmock.resource("", "v1", "configmaps")
+SECRETS = kmock.resource("", "v1", "secrets")
 PEERINGS = kmock.resource("kopf.dev", "v1", "clusterkopfpeerings")
 
 PhaseRunner = Callable[[Path, Step, Path], tuple[int, StepRecord | None]]
@@ -227,7 +231,11 @@ class Kubelet:
                 return await self._finish(name, "Failed", "BackoffLimitExceeded")
 
     async def _play_command(self, name: str, job: dict[str, Any]) -> None:
-        """An evaluation Job: its container's own `acdc ...` command, in-process, against the 'PVC'."""
+        """An evaluation Job: its container's own `acdc ...` command against the 'PVC'.
+
+        In-process, except a Job whose env carries a Secret: that one runs in a child process
+        with the pod's env (Secrets resolved, /state mapped), as its pod would, so neither the
+        secret nor the pod's settings leak into the test process that every other Job shares."""
         from acdc.cli.main import main
         from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG
 
@@ -236,12 +244,32 @@ class Kubelet:
         mounts = {STATE_MOUNT: str(self.state), SPEC_FILE: str(self._mount_spec(job)), TERMINATION_LOG: str(termination)}
         argv = [mounts.get(arg, arg) for arg in container["command"][1:]]
         self.attempts[name] = self.attempts.get(name, 0) + 1
-        code = await asyncio.to_thread(_counted, main, argv)
+        if any("secretKeyRef" in (var.get("valueFrom") or {}) for var in container.get("env", [])):
+            env = {**os.environ, **self._pod_env(container["env"])}
+            process = await asyncio.create_subprocess_exec(sys.executable, "-m", "acdc.cli.main", *argv, env=env)
+            code = await process.wait()
+        else:
+            code = await asyncio.to_thread(_counted, main, argv)
         message = termination.read_text() if termination.exists() else None
         await self._pod(name, job["spec"]["template"]["metadata"]["labels"], 0, code, None, message)
         with (self.state / "executed.log").open("a") as log:
             log.write(name + "\n")
         await self._finish(name, "Complete" if code == 0 else "Failed", "Completed" if code == 0 else "BackoffLimitExceeded")
+
+    def _pod_env(self, variables: list[dict[str, Any]]) -> dict[str, str]:
+        """A container's env as its pod sees it: literal values (paths under /state on the 'PVC')
+        and Secret keys read from the API (a missing one fails, as the pod would not start)."""
+        from acdc.controller.job_manifest import STATE_MOUNT
+
+        out = {}
+        for var in variables:
+            if "value" in var:
+                value = var["value"]
+                out[var["name"]] = str(self.state) + value[len(STATE_MOUNT):] if value.startswith(STATE_MOUNT) else value
+            elif ref := (var.get("valueFrom") or {}).get("secretKeyRef"):
+                secret = self.server.objects[SECRETS, NAMESPACE, ref["name"]].raw
+                out[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        return out
 
     def _mount_spec(self, job: dict[str, Any]) -> Path:
         """The Job's spec ConfigMap as the file its container sees at /etc/acdc/run.yaml."""
@@ -280,15 +308,23 @@ def _counted(work: Callable[..., Any], *args: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
-    player = Kubelet(server, state, phase_runner)
-    task = asyncio.create_task(player.run())
+async def in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``work`` as a task of the running loop for the block's duration; cancel it at the end."""
+    task = asyncio.create_task(work)
+    await asyncio.sleep(0)
     try:
-        yield player
+        yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def kubelet(server: Any, state: Path, phase_runner: PhaseRunner = PHASE_RUNNER):
+    player = Kubelet(server, state, phase_runner)
+    async with in_background(player.run()):
+        yield player
 
 
 def run_object(server: Any, name: str = "demo") -> dict[str, Any] | None:

@@ -55,3 +55,83 @@ def test_stage_runs_only_after_success_and_until_it_ends():
     assert not evaluation_pending(spec, {"phase": "Failed"})
     disabled = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"enabled": False})})
     assert not evaluation_pending(disabled, {"phase": "Succeeded"})
+
+
+def test_the_hub_token_reaches_only_the_export_job_which_alone_may_reach_the_hub():
+    spec = _spec(export={"repo": "team/tf", "tokenSecret": {"name": "hub-write", "key": "token"}})
+    jobs = {part: build_evaluation_job(REF, spec, 1, part) for part in ("plan", "000", "summary", "export")}
+    kubernetes_validate.validate(jobs["export"], K8S, strict=True)
+    envs = {part: job["spec"]["template"]["spec"]["containers"][0]["env"] for part, job in jobs.items()}
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub-write", "key": "token"}}} in envs["export"]
+    assert {"name": "HF_HUB_OFFLINE", "value": "0"} in envs["export"]
+    assert not any(e["name"] == "HF_TOKEN" for p in ("plan", "000", "summary") for e in envs[p])
+    assert all({"name": "HF_HUB_OFFLINE", "value": "1"} in envs[p] for p in ("plan", "000", "summary"))
+    command = jobs["export"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["acdc", "export", "/state"] and "nvidia.com/gpu" not in str(jobs["export"])
+
+
+def _env(job) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_evaluation_jobs_run_offline_against_the_cache_that_the_prefetch_job_fills():
+    spec = _spec(prefetch=True, datasetCache="hf-cache")
+    prefetch = build_evaluation_job(REF, spec, 1, "prefetch")
+    kubernetes_validate.validate(prefetch, K8S, strict=True)
+    assert prefetch["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "--prefetch"
+    assert {k: _env(prefetch)[k] for k in ("HF_HOME", "HF_DATASETS_CACHE", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")} \
+        == {"HF_HOME": "/state/hf-cache", "HF_DATASETS_CACHE": "/state/hf-cache/datasets",
+            "HF_DATASETS_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}
+    for part in ("plan", "000", "summary"):
+        env = _env(build_evaluation_job(REF, spec, 1, part))
+        assert env["HF_HOME"] == "/state/hf-cache" and env["HF_DATASETS_CACHE"] == "/state/hf-cache/datasets"
+        assert env["HF_DATASETS_OFFLINE"] == env["HF_HUB_OFFLINE"] == "1", part
+
+
+class _Jobs:
+    """The two Kube calls the stage makes, over Jobs a test finishes by hand."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict] = {}
+
+    def list(self, res, namespace, labels):
+        return list(self.jobs.values())
+
+    def create(self, job) -> bool:
+        self.jobs.setdefault(job["metadata"]["labels"]["acdc.dev/evaluation"], job)
+        return True
+
+    def finish(self, part: str) -> None:
+        self.jobs[part]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+
+
+def test_the_prefetch_job_comes_first_and_plan_waits_for_it():
+    from acdc.controller.evaluation_stage import advance_evaluation
+
+    kube, status = _Jobs(), {"phase": "Succeeded", "generation": 1}
+    step = lambda spec: advance_evaluation(kube, REF, spec, status, lambda *a: None, [])  # noqa: E731
+    step(_spec(prefetch=True))
+    assert list(kube.jobs) == ["prefetch"]
+    step(_spec(prefetch=True))
+    assert list(kube.jobs) == ["prefetch"]  # still running: nothing else yet
+    kube.finish("prefetch")
+    step(_spec(prefetch=True))
+    assert list(kube.jobs) == ["prefetch", "plan"]
+    without = _Jobs()
+    advance_evaluation(without, REF, _spec(), {"phase": "Succeeded", "generation": 1}, lambda *a: None, [])
+    assert list(without.jobs) == ["plan"]
+
+
+def test_an_export_to_another_claim_mounts_it_in_the_export_job_only():
+    from acdc.controller.tenancy import references
+
+    spec = _spec(export={"claim": "results", "directory": "demo-taskforce"})
+    jobs = {part: build_evaluation_job(REF, spec, 1, part) for part in ("plan", "000", "summary", "export")}
+    kubernetes_validate.validate(jobs["export"], K8S, strict=True)
+    pod = jobs["export"]["spec"]["template"]["spec"]
+    assert {"name": "export", "persistentVolumeClaim": {"claimName": "results"}} in pod["volumes"]
+    assert {"name": "export", "mountPath": "/export"} in pod["containers"][0]["volumeMounts"]
+    assert not any("results" in str(jobs[p]) for p in ("plan", "000", "summary"))
+    assert ("PersistentVolumeClaim", "results", "spec.evaluation.export.claim") in references(spec)
+    with pytest.raises(Exception, match="exactly one destination"):
+        _spec(export={"claim": "results", "repo": "a/b"})

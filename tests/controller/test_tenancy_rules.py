@@ -69,11 +69,13 @@ def test_references_cover_every_secret_and_claim_a_pod_would_get():
     endpoint = {"url": "http://x/v1", "model": "m", "apiKeySecret": {"name": "sci"}}
     spec = parse_spec(run_body(scientist={"kind": "llm", "endpoint": endpoint},
                                embedding={"kind": "endpoint", "endpoint": {**endpoint, "apiKeySecret": {"name": "emb"}}},
-                               images={"pullSecrets": ["regcred"]}, storage={"existingClaim": "data"}))
+                               images={"pullSecrets": ["regcred"]}, storage={"existingClaim": "data"},
+                               evaluation={"export": {"repo": "a/b", "tokenSecret": {"name": "hub"}}}))
     assert references(spec) == [  # the judge falls back to the scientist's endpoint: one Secret, named once
         ("Secret", "regcred", "spec.images.pullSecrets[0]"),
         ("Secret", "sci", "spec.scientist.endpoint.apiKeySecret"),
         ("Secret", "emb", "spec.embedding.endpoint.apiKeySecret"),
+        ("Secret", "hub", "spec.evaluation.export.tokenSecret"),
         ("PersistentVolumeClaim", "data", "spec.storage.existingClaim"),
     ]
 

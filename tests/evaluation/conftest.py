@@ -26,8 +26,10 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def evaluated_copy(source: Path, target: Path, evaluation: dict[str, Any]) -> Path:
-    """Copy a finished state folder and set its run.yaml's spec.evaluation."""
+    """Copy a finished state folder and set its run.yaml's spec.evaluation; the copy starts with no
+    evaluation of its own (the MINI run benchmarks generation 2 inside its DAG)."""
     shutil.copytree(source, target, symlinks=True)
+    shutil.rmtree(target / "evaluation", ignore_errors=True)
     run = yaml.safe_load((target / "run.yaml").read_text())
     run["spec"]["evaluation"] = evaluation
     (target / "run.yaml").write_text(yaml.safe_dump(run))

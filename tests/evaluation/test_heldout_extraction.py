@@ -47,3 +47,14 @@ def test_heldout_grades_with_the_runs_answer_extraction(monkeypatch: pytest.Monk
     spec = spec.model_copy(update={"reference_parity": spec.reference_parity.model_copy(
         update={"answer_extraction": extraction})})
     assert TransformersGrader(spec)("unused-model-dir", [TASK]) == {TASK.name: expected}
+
+
+@pytest.mark.parametrize(("extraction", "expected"), [("lenient", 1.0), ("reference", 0.5)])
+def test_the_lm_eval_grader_extracts_as_the_run_does(extraction: str, expected: float) -> None:
+    """The default held-out grader (``LmEvalGrader``) scores through the lm-eval task's hook, which
+    reads the run's extraction from each document: the same verdicts as the plain grader above."""
+    from acdc.evaluation.toyworld_task import METRIC, process_results
+
+    verdicts = [process_results({"answer": example.answer, "extraction": extraction}, [completion])[METRIC]
+                for example, completion in zip(TASK.examples, COMPLETIONS, strict=True)]
+    assert sum(verdicts) / len(verdicts) == expected

@@ -9,10 +9,20 @@ sha256), and ``HEAD``/``GET /{repo}/resolve/{rev}/{file}`` with ``X-Repo-Commit`
 ``X-Linked-Etag`` and ``Range`` support. Errors carry the hub's ``X-Error-Code`` header
 (RepoNotFound, GatedRepo, RevisionNotFound, EntryNotFound) so the client raises its own
 typed exceptions, as it would against huggingface.co.
+
+It also takes uploads the way huggingface_hub's ``create_repo`` + ``create_commit`` send
+them without Xet (``HF_HUB_DISABLE_XET=1``, a documented setting): ``POST /api/repos/create``,
+``POST /api/models/{repo}/preupload/{rev}`` (LFS for the suffixes the hub tracks, regular
+otherwise), the git-LFS batch API ``POST /{repo}.git/info/lfs/objects/batch`` with a basic
+``PUT`` upload whose body must hash to its oid, and ``POST /api/models/{repo}/commit/{rev}``
+(NDJSON: header, base64 ``file``s, ``lfsFile``s that must have been uploaded). A commit
+becomes the branch's new revision, so ``snapshot_download`` reads back what was uploaded.
+Writes need ``write_token`` when it is set.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -76,6 +86,8 @@ def folder_files(folder: Path) -> dict[str, bytes]:
 class HubServer:
     repos: dict[str, Repo] = field(default_factory=dict)
     bytes_per_second: float | None = None  # throttles file bodies (to kill a download midway)
+    write_token: str | None = None  # when set, uploads need this bearer token
+    lfs: dict[str, bytes] = field(default_factory=dict)  # uploaded LFS objects by sha256
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -88,6 +100,10 @@ class HubServer:
 
 
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/(?P<kind>revision|tree)/(?P<rev>[^/?]+))?$")
+_CREATE = "/api/repos/create"
+_WRITE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>preupload|commit)/(?P<rev>[^/?]+)$")
+_BATCH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+_LFS_PUT = re.compile(r"^/lfs-upload/(?P<oid>[0-9a-f]{64})$")
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 
 
@@ -109,6 +125,69 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self._serve(body=True)
+
+        def do_POST(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            hub.requests.append((self.command, path, self._headers()))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if not self._may_write():
+                return
+            if path == _CREATE:
+                request = json.loads(body)
+                repo_id = f"{request['organization']}/{request['name']}"
+                if repo_id in hub.repos:
+                    return self._error(409, "RepoExists", "You already created this model repo")
+                hub.repos[repo_id] = Repo({"main": Revision({})})
+                return self._json({"url": f"{hub.url}/{repo_id}", "name": repo_id})
+            if match := _BATCH.match(path):
+                objects = json.loads(body)["objects"]
+                return self._json({"transfer": "basic", "objects": [
+                    {"oid": o["oid"], "size": o["size"], "authenticated": True,
+                     "actions": {"upload": {"href": f"{hub.url}/lfs-upload/{o['oid']}"}}} for o in objects]})
+            match = _WRITE.match(path)
+            if match is None:
+                return self._error(404, "EntryNotFound", "not a hub route")
+            revision = self._repo(match["repo"], match["rev"])
+            if revision is None:
+                return
+            if match["kind"] == "preupload":
+                files = json.loads(body)["files"]
+                return self._json({"files": [{"path": f["path"], "shouldIgnore": False,
+                                              "uploadMode": "lfs" if f["path"].endswith(LFS_SUFFIXES) else "regular"}
+                                             for f in files]})
+            self._commit(match["repo"], match["rev"], revision, body)
+
+        def do_PUT(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            hub.requests.append((self.command, path, self._headers()))
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            match = _LFS_PUT.match(path)
+            if match is None or hashlib.sha256(data).hexdigest() != match["oid"]:
+                return self._error(400, "BadRequest", "LFS object does not match its oid")
+            hub.lfs[match["oid"]] = data
+            self._json({})
+
+        def _may_write(self) -> bool:
+            if hub.write_token is None or self._headers().get("authorization") == f"Bearer {hub.write_token}":
+                return True
+            self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
+            return False
+
+        def _commit(self, repo_id: str, branch: str, revision: Revision, body: bytes) -> None:
+            files = dict(revision.files)
+            for line in body.decode().splitlines():
+                item = json.loads(line)
+                value = item["value"]
+                if item["key"] == "file":
+                    files[value["path"]] = base64.b64decode(value["content"])
+                elif item["key"] == "lfsFile":
+                    if value["oid"] not in hub.lfs:
+                        return self._error(400, "BadRequest", f"LFS object {value['oid']} was never uploaded")
+                    files[value["path"]] = hub.lfs[value["oid"]]
+            new = Revision(files)
+            hub.repos[repo_id].revisions[urllib.parse.unquote(branch)] = new
+            self._json({"commitUrl": f"{hub.url}/{repo_id}/commit/{new.commit}", "commitOid": new.commit,
+                        "success": True})
 
         def _error(self, status: int, code: str, message: str) -> None:
             payload = json.dumps({"error": message}).encode()

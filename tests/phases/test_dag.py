@@ -120,3 +120,20 @@ def test_adaptation_interval_is_the_references() -> None:
     never = DagShape(seeds=3, seeds_in_archive=True, initial_size=5, children_per_generation=2,
                      adaptation_interval=0, generations=None)
     assert not any(never.adapts(g) for g in range(12))
+
+
+def test_every_k_generations_the_committed_archive_is_benchmarked_before_the_generation_closes() -> None:
+    from dataclasses import replace
+
+    shape = replace(SHAPE, generations=4, benchmark_interval=2)
+    waves, done = drive(shape)
+    flat = sum(waves, [])
+    assert [n for n in flat if n.endswith("-benchmark")] == ["g0002-benchmark", "g0004-benchmark"]
+    assert flat.index("g0002-benchmark") > flat.index("g0002-sync")  # g2 adapts: after its commit (sync)
+    assert flat.index("g0004-benchmark") > flat.index("g0004-sync")
+    assert flat.index("g0003-plan") > flat.index("g0002-benchmark")  # the generation closes only after it
+    view = {k: v for k, v in done.items() if k != "g0002-benchmark"}
+    assert not generation_complete(shape, 2, view) and generation_complete(shape, 2, done)
+    assert next_actions(shape, 2, view).launch == (Step(2, Phase.BENCHMARK),)
+    assert Phase.BENCHMARK.resource_class == "evaluate" and not Phase.BENCHMARK.droppable
+    assert "g0002-benchmark" not in sum(drive(SHAPE)[0], [])  # interval 0: never

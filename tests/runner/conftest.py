@@ -34,6 +34,9 @@ MINI = {
         "inference": {"backend": "transformers", "maxTokens": 16, "promptStyle": "plain"},
         "sandbox": {"timeoutSeconds": 10, "workers": 1},
         "retention": {"keepEveryNthGeneration": 0, "cleanupInterval": 1},
+        # A benchmark step in generation 2's DAG (the smallest that exercises it: one model, 6 documents).
+        "evaluation": {"everyGenerations": 2, "benchmarks": [{"task": "acdc_toyworld", "limit": 6}],
+                       "taskForceSizes": [1], "selections": ["taskforce"]},
     },
 }
 

@@ -32,7 +32,8 @@ from acdc.toyworld.splits import Split, split_of
 from tests.progress import run_progressing
 from tests.runner.finished_run import acdc, latest_archive, latest_pool
 
-PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage")
+PLOTS = ("heldout", "fitness", "skills", "pool", "embeddings", "lineage",
+         "coverage-acdc_toyworld", "coverage-by-generation")  # MINI benchmarks generation 2 in its DAG
 
 
 class MarkCounter(HTMLParser):

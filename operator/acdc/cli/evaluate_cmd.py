@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--shard-index", type=int, default=None, metavar="I",
                         help="evaluate only the I-th shard of the plan (one evaluation Job each)")
     parser.add_argument("--plan", action="store_true", help="choose the models, list the shards and exit")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="download every benchmark's dataset into spec.evaluation.datasetCache and exit (needs network)")
     parser.add_argument("--no-summary", action="store_true", help="only run shards; do not compute the results")
     parser.add_argument("--report", action="store_true", help="write STATE/report.html after the summary")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -45,11 +47,22 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     snapshot = open_evaluation(args.state, args.run)
     pin_threads(args.threads)
-    if args.plan:
+    if args.prefetch:
+        from acdc.evaluation.pipeline import dataset_cache, harness_config
+        from acdc.evaluation.prefetch import prefetch_tasks
+
+        prepare(snapshot)
+        spec = snapshot.run.spec
+        counts = prefetch_tasks({b.task: harness_config(args.state, spec, b) for b in spec.evaluation.benchmarks},
+                                dataset_cache(snapshot))
+        for task, documents in counts.items():
+            print(f"prefetched {task}: {documents} documents")
+        report: dict[str, object] = {"prefetched": counts}
+    elif args.plan:
         planned = plan_shards(snapshot.run.spec.evaluation, prepare(snapshot))
         for index, shard in enumerate(planned):
             print(f"{index:>4} {'done   ' if is_done(args.state, shard) else 'pending'} {shard.name}")
-        report: dict[str, object] = {"shards": len(planned)}
+        report = {"shards": len(planned)}
     else:
         apply_offline(snapshot)
         results = evaluate_run(snapshot, device=args.device, shards=args.shard, shard_index=args.shard_index,

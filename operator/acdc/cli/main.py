@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "acdc.cli.inspect_cmd",
     "acdc.cli.verify_cmd",
     "acdc.cli.evaluate_cmd",
+    "acdc.cli.serve_cmd",
+    "acdc.cli.export_cmd",
     "acdc.cli.operator_cmd",
 )
 

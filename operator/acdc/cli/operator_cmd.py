@@ -106,7 +106,8 @@ def handle(args: argparse.Namespace) -> int:
     os.environ.update(policy.to_env())
     import kopf
 
-    from acdc.controller.handlers import api_configuration  # importing registers the handlers
+    import acdc.controller.handlers  # noqa: F401  (importing registers the handlers)
+    from acdc.controller.kube import api_configuration
 
     _require_credentials(api_configuration)
     kopf.run(

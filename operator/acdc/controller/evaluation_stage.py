@@ -4,12 +4,17 @@ It is a separate, small stage after the generation DAG (which ends when the run 
 Succeeded), so the DAG stays the single description of a generation. Three kinds of Job,
 all running ``acdc evaluate`` against the run's volume with the live spec:
 
-    plan (CPU)  ->  shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)  ->  summary (CPU)
+    [prefetch (CPU, network)] -> plan (CPU) -> shard 0..S-1 (spec.resources.evaluate: GPUs, vLLM)
+                              -> summary (CPU) -> [export (CPU, when spec.evaluation.export)]
 
 The plan Job chooses the compared models on the volume and reports the number of shards S
 in its termination message (the operator cannot read the volume); each shard Job writes
 one per-sample log; the summary Job computes coverage@N and best-of-N, writes the report
-and reports the headline, which lands in ``status.evaluation``. Job names are
+and reports the headline, which lands in ``status.evaluation``; the export Job uploads the
+task force (``acdc export``) with the token Secret as HF_TOKEN and reports the commit.
+Every Job but prefetch and export runs offline against the dataset cache on the volume
+(``harness.offline_environment``: HF_HOME, HF_DATASETS_CACHE, HF_*_OFFLINE); the prefetch
+Job (``spec.evaluation.prefetch``) fills that cache first, with downloads allowed. Job names are
 deterministic, so a restarted operator re-derives everything from status and Jobs, and a
 re-created shard Job finds its log and exits at once (finished shards are never re-run).
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from acdc.controller import names
@@ -27,11 +33,15 @@ from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
+from acdc.delivery.export import EXPORT_MOUNT, TOKEN_ENV
+from acdc.evaluation.harness import offline_environment
+from acdc.evaluation.prefetch import online_environment
 from acdc.spec import CoevolutionRunSpec
 from acdc.steps import Phase, Step
 
 STAGE = "benchmark"
 LABEL_EVALUATION = f"{names.GROUP}/evaluation"
+CONTROL_PARTS = ("prefetch", "plan", "summary", "export")  # the stage's CPU Jobs; every other part is a shard
 Emit = Callable[[str, str, str], None]
 
 
@@ -49,8 +59,12 @@ def _command(part: str, device: str) -> list[str]:
     base = ["acdc", "evaluate", STATE_MOUNT, "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
     if part == "plan":
         return [*base, "--plan"]
+    if part == "prefetch":
+        return [*base, "--prefetch"]
     if part == "summary":
         return [*base, "--report"]
+    if part == "export":
+        return ["acdc", "export", STATE_MOUNT, "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
     return [*base, "--shard-index", str(int(part)), "--no-summary", "--device", device]
 
 
@@ -59,7 +73,7 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
 
     Shards use spec.resources.evaluate (GPU Jobs); plan and summary the small control class.
     """
-    shard = part not in ("plan", "summary")
+    shard = part not in CONTROL_PARTS
     template = Step(generation, Phase.EVALUATE, 0) if shard else Step(generation, Phase.SELECT)
     job = build_job(ref, spec, template, claim_name(ref, spec))
     labels = {**names.run_labels(ref.name), names.LABEL_GENERATION: str(generation), names.LABEL_PHASE: STAGE,
@@ -77,6 +91,25 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
         secret = endpoint.api_key_secret
         container["env"].append({"name": api_key_env("judge"),
                                  "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}})
+    cache = Path(spec.evaluation.dataset_cache)
+    cache = cache if cache.is_absolute() else Path(STATE_MOUNT) / cache
+    if part == "prefetch":
+        hub_env = online_environment(cache)
+    elif part == "export":
+        hub_env = {}
+    else:
+        hub_env = offline_environment(cache, spec.evaluation.offline)
+    container["env"] += [{"name": key, "value": value} for key, value in hub_env.items()]
+    export = spec.evaluation.export
+    if part == "export" and export is not None and export.claim is not None:
+        job["spec"]["template"]["spec"]["volumes"].append({"name": "export", "persistentVolumeClaim": {
+            "claimName": export.claim}})
+        container["volumeMounts"].append({"name": "export", "mountPath": str(EXPORT_MOUNT)})
+    elif part == "export" and export is not None:
+        container["env"].append({"name": "HF_HUB_OFFLINE", "value": "0"})  # the worker image sets it to 1
+        if export.token_secret is not None:
+            container["env"].append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {
+                "name": export.token_secret.name, "key": export.token_secret.key}}})
     return job
 
 
@@ -116,6 +149,12 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         emit("Warning", "EvaluationFailed", message)
         return True
 
+    if spec.evaluation.prefetch:
+        if "prefetch" not in jobs or not is_finished(jobs["prefetch"]):
+            create("prefetch")
+            return
+        if failed("prefetch"):
+            return
     if "plan" not in jobs or not is_finished(jobs["plan"]):
         create("plan")
         return
@@ -140,5 +179,12 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         return
     headline = _reported(kube, ref, jobs["summary"]).get("headline") or {}
     evaluation.update({k: headline[k] for k in ("benchmark", "size", "taskforce", "seeds", "best") if k in headline})
+    if spec.evaluation.export is not None:
+        if "export" not in jobs or not is_finished(jobs["export"]):
+            create("export")
+            return
+        if failed("export"):
+            return
+        evaluation["exported"] = _reported(kube, ref, jobs["export"]).get("commit")
     evaluation["phase"] = "Succeeded"
     emit("Normal", "EvaluationSucceeded", json.dumps(headline)[:500])

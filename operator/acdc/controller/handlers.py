@@ -22,14 +22,12 @@ import threading
 from typing import Any, cast
 
 import kopf
-import kubernetes.config
-from kubernetes.client import Configuration
 
 from acdc import metrics
 from acdc.controller import names
 from acdc.controller.cleanup import cleanup
 from acdc.controller.job_outcome import is_finished
-from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube
+from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube, api_configuration, in_cluster
 from acdc.controller.reconcile import Emit, reconcile
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
@@ -46,20 +44,6 @@ that progresses through events is never reconciled twice for nothing."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 API_TIMEOUT_ENV = "ACDC_API_TIMEOUT_SECONDS"
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
-
-
-def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-
-
-def api_configuration() -> Configuration:
-    """Connection settings from the service account in a pod, else from $KUBECONFIG."""
-    configuration = Configuration()
-    if in_cluster():
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-    else:
-        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
-    return configuration
 
 
 @kopf.on.login()

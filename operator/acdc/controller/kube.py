@@ -8,9 +8,11 @@ builds and reads plain manifests, so it uses the client's connection handling
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
+import kubernetes.config
 from kubernetes.client import ApiClient, Configuration
 
 from acdc.controller.ownership import NotOwned, owns
@@ -45,11 +47,26 @@ EVENTS = Resource("", "v1", "events")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 BY_KIND = {
     "Job": JOBS, "ConfigMap": CONFIGMAPS, "PersistentVolumeClaim": CLAIMS, "Service": SERVICES,
-    "Deployment": DEPLOYMENTS, "NetworkPolicy": NETWORK_POLICIES,
+    "Deployment": DEPLOYMENTS, "NetworkPolicy": NETWORK_POLICIES, "Pod": PODS,
 }
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 """Accept header asking for an object's metadata alone: reading a Secret's annotations
 must not bring its data into the operator."""
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def api_configuration() -> Configuration:
+    """Connection settings from the service account in a pod, else from $KUBECONFIG (read
+    here, not at import: the kubernetes package reads it once, when first imported)."""
+    configuration = Configuration()
+    if in_cluster():
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    else:
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
+    return configuration
 
 
 class ApiError(Exception):
@@ -80,6 +97,20 @@ class Kube:
         if response.status >= 400:
             raise ApiError(response.status, raw.decode(errors="replace")[:500])
         return json.loads(raw) if raw else None
+
+    def stream(self, path: str, read_timeout_s: float) -> Any:
+        """GET ``path`` without reading the body: the caller reads the returned urllib3
+        response in chunks (a pod proxy streaming a large file). The connection must open
+        within the usual timeout, each read within ``read_timeout_s`` (no bound on the total:
+        a large download takes as long as it takes). ApiError on >= 400."""
+        method, url, headers, _, _ = self.client.param_serialize(
+            "GET", path, header_params={"Accept": "*/*"}, auth_settings=["BearerToken"])
+        response = self.client.rest_client.request(method, url, headers=headers,
+                                                   _request_timeout=(self.timeout_s, read_timeout_s))
+        raw = response.response
+        if response.status >= 400:
+            raise ApiError(response.status, raw.read(2000).decode(errors="replace").strip())
+        return raw
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         return self._get(res, namespace, name, "application/json")

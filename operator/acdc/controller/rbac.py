@@ -43,6 +43,18 @@ def rules(scope: Scope = "namespaced") -> list[dict[str, Any]]:
     ]
 
 
+def results_reader_rules() -> list[dict[str, Any]]:
+    """What a *user* needs for `acdc report --run` / `acdc taskforce --run` (acdc.delivery.fetch):
+    read the run, start and delete its reader pod, and read through the pod proxy. Creating
+    pods is more than reading runs: grant it (the chart's opt-in ``resultsReader`` ClusterRole,
+    bound per namespace) to users who may run pods there anyway."""
+    return [
+        {"apiGroups": [API_GROUP], "resources": [PLURAL], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "delete"]},
+        {"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"]},
+    ]
+
+
 def role(name: str, namespace: str) -> dict[str, Any]:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": name, "namespace": namespace}, "rules": rules("namespaced")}

@@ -135,6 +135,12 @@ def references(spec: CoevolutionRunSpec) -> list[tuple[str, str, str]]:
         secret = endpoint.api_key_secret if endpoint is not None else None
         if secret is not None and not any(name == secret.name for _, name, _ in out):
             out.append(("Secret", secret.name, f"spec.{role}.endpoint.apiKeySecret"))
+    export = spec.evaluation.export
+    if export is not None and export.token_secret is not None and not any(n == export.token_secret.name
+                                                                          for _, n, _ in out):
+        out.append(("Secret", export.token_secret.name, "spec.evaluation.export.tokenSecret"))
+    if export is not None and export.claim is not None:
+        out.append(("PersistentVolumeClaim", export.claim, "spec.evaluation.export.claim"))
     if spec.storage.existing_claim:
         out.append(("PersistentVolumeClaim", spec.storage.existing_claim, "spec.storage.existingClaim"))
     return out

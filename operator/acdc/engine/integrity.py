@@ -55,7 +55,8 @@ def _head(path: Path) -> str:
         return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()
 
 
-def _full(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a whole file, read in 1 MiB blocks (model files are gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -65,7 +66,7 @@ def _full(path: Path) -> str:
 
 def digest_folder(folder: Path) -> dict[str, dict[str, Any]]:
     """relative path -> FileDigest (as a dict) of every committed file under ``folder``."""
-    return {str(p.relative_to(folder)): FileDigest(p.stat().st_size, _head(p), _full(p)).to_dict()
+    return {str(p.relative_to(folder)): FileDigest(p.stat().st_size, _head(p), file_sha256(p)).to_dict()
             for p in _files(folder)}
 
 
@@ -96,7 +97,7 @@ def check_files(folder: Path, files: Mapping[str, FileDigest], full: bool = Fals
                 problems.append(IntegrityError(path, f"is {size} bytes, {expected.size} were committed (truncated?)"))
             elif _head(path) != expected.head:
                 problems.append(IntegrityError(path, "header differs from what was committed (overwritten?)"))
-            elif full and _full(path) != expected.sha256:
+            elif full and file_sha256(path) != expected.sha256:
                 problems.append(IntegrityError(path, "content hash differs from what was committed (corrupt)"))
         except FileNotFoundError:
             problems.append(IntegrityError(path, "was committed and is missing"))

@@ -47,7 +47,8 @@ from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
-HELDOUT_VERSION = 4  # 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction
+# 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval
+HELDOUT_VERSION = 5
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = SOLVED_THRESHOLD  # the run's own "solved" rule, applied to held-out buckets
@@ -144,6 +145,40 @@ class TransformersGrader:
 
 def transformers_grader(spec: CoevolutionRunSpec) -> Grader:
     return TransformersGrader(spec)
+
+
+@dataclass(frozen=True)
+class LmEvalGrader:
+    """The held-out prompts as the toy world's lm-eval task, so this comparison runs through the
+    same library as the benchmarks (``acdc.evaluation``): lm-eval prompts and decodes, and the
+    task's ``process_results`` grades by exact match with the toy world's own checker on the
+    answer extracted as the run extracts it. The default grader of ``compare_heldout``; its
+    per-prompt verdicts equal ``TransformersGrader``'s (tests/runner/test_heldout_lmeval.py)."""
+
+    spec: CoevolutionRunSpec
+
+    def __call__(self, model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
+        import tempfile
+
+        from acdc.evaluation.harness import HarnessConfig, run_shard
+        from acdc.evaluation.samples import Shard
+        from acdc.evaluation.toyworld_task import TASK_NAME, write_documents
+        from acdc.tasks.answers import SYSTEM_PROMPTS
+
+        inference = self.spec.inference
+        examples = [e for t in tasks for e in t.examples]
+        extraction = self.spec.reference_parity.answer_extraction
+        docs = [{"id": i, "prompt": e.prompt, "answer": e.answer, "extraction": extraction}
+                for i, e in enumerate(examples)]
+        with tempfile.TemporaryDirectory(prefix="acdc-heldout-") as scratch:
+            folder = write_documents(Path(scratch), docs, inference.max_tokens)
+            config = HarnessConfig(include_path=folder, batch_size=inference.batch_size,
+                                   system_prompt=SYSTEM_PROMPTS[inference.prompt_style])
+            samples = run_shard(Shard(TASK_NAME, "heldout", "greedy", 0, 1), model_dir, config)
+        if [s.doc_id for s in samples] != list(range(len(docs))):
+            raise RuntimeError(f"lm-eval graded {len(samples)} of {len(docs)} held-out prompts")
+        correct = iter(s.correct for s in samples)
+        return {t.name: round(sum(next(correct) for _ in t.examples) / len(t.examples), 6) for t in tasks}
 
 
 def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutTask],
@@ -280,7 +315,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     wanted = [m for m in dict.fromkeys([*force, *evolved, best, *starting]) if m not in grades]
     by_dir = {m: str(snapshot.state.resolve_model(paths[m])) for m in wanted}
     once = {model_dir: m for m, model_dir in reversed(by_dir.items())}  # the base may stand under two ids
-    for model, model_grades in grade_models(grader or transformers_grader(snapshot.run.spec),
+    for model, model_grades in grade_models(grader or LmEvalGrader(snapshot.run.spec),
                                             {m: model_dir for model_dir, m in once.items()}, tasks, workers):
         for same in (m for m, model_dir in by_dir.items() if model_dir == by_dir[model]):
             grades[same] = model_grades

@@ -58,14 +58,19 @@ def open_evaluation(root: Path, run_path: Path | None = None) -> RunSnapshot:
     return replace(snapshot, run=load_run(run_path)) if run_path is not None else snapshot
 
 
+def dataset_cache(snapshot: RunSnapshot) -> Path:
+    """spec.evaluation.datasetCache, relative to the state folder unless absolute."""
+    cache = Path(snapshot.run.spec.evaluation.dataset_cache)
+    return cache if cache.is_absolute() else snapshot.root / cache
+
+
 def apply_offline(snapshot: RunSnapshot) -> None:
     """Point the HF caches at the run's dataset cache (when filled) and switch the hub off, per spec.evaluation.
 
     Set before lm-eval (and with it ``datasets``) is imported: both read these at import time.
     """
     spec = snapshot.run.spec.evaluation
-    cache = Path(spec.dataset_cache)
-    cache = cache if cache.is_absolute() else snapshot.root / cache
+    cache = dataset_cache(snapshot)
     for key, value in offline_environment(cache if cache.is_dir() else None, spec.offline).items():
         os.environ.setdefault(key, value)
 

@@ -26,6 +26,17 @@ def load_results(root: Path) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
+def coverage_by_generation(root: Path) -> list[dict[str, Any]]:
+    """The headline of every generation that was evaluated (``results-gNNNN.json``: after the
+    run, and every ``evaluation.everyGenerations``), oldest first: the coverage-vs-generation curve."""
+    points = []
+    for path in sorted(RunState(root).evaluation_dir.glob("results-g[0-9][0-9][0-9][0-9].json")):
+        head = read_json(path).get("headline")
+        if head:
+            points.append({"generation": int(path.stem.removeprefix("results-g")), **head})
+    return points
+
+
 def headline(results: dict[str, Any]) -> dict[str, Any] | None:
     """The figure status shows: task-force coverage at the largest N on the first benchmark, vs the seeds."""
     if not results.get("benchmarks"):

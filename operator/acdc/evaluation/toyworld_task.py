@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,21 @@ def write_task_dir(folder: Path, seed: int, per_level: int = DEFAULT_PER_LEVEL, 
     Idempotent: the same seed writes the same bytes, so a resumed evaluation sees the same
     documents in the same order (shards index into that order).
     """
+    return write_documents(folder, documents(seed, per_level), max_tokens)
+
+
+def write_documents(folder: Path, docs: Sequence[dict[str, Any]], max_tokens: int = 32) -> Path:
+    """The task over given documents (``prompt``, ``answer``): the benchmark's split above, or the
+    held-out grading's own prompts (``acdc.evaluation.heldout.LmEvalGrader``)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / DATA_FILE
-    write_text(data, "".join(json.dumps(doc) + "\n" for doc in documents(seed, per_level)))
+    write_text(data, "".join(json.dumps(doc) + "\n" for doc in docs))
     write_text(folder / "utils.py", _UTILS)
     write_text(folder / f"{TASK_NAME}.yaml", task_yaml(data.resolve(), max_tokens))
     return folder
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """lm-eval hook: 1.0 when the toy world's checker accepts the extracted answer."""
-    return {METRIC: float(check(doc["answer"], extract_answer(results[0])))}
+    """lm-eval hook: 1.0 when the toy world's checker accepts the extracted answer; a document
+    may name the run's ``extraction`` (spec.referenceParity.answerExtraction; lenient if absent)."""
+    return {METRIC: float(check(doc["answer"], extract_answer(results[0], doc.get("extraction", "lenient"))))}

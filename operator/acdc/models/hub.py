@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.atomic import read_json, write_json
+from acdc.engine.integrity import file_sha256
 from acdc.errors import PhaseError, UserError
 
 MARKER = ".acdc-download.json"
@@ -25,14 +26,6 @@ _CHUNK = 1 << 20
 
 def _git_blob_sha1(path: Path) -> str:
     digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(_CHUNK):
             digest.update(block)
@@ -50,7 +43,7 @@ def _verify(api: Any, repo: str, commit: str, target: Path) -> dict[str, str]:
         path = target / entry.path
         if not path.is_file():
             raise PhaseError(f"{repo}@{commit[:12]}: {entry.path} is missing after the download")
-        expected, actual = ((entry.lfs.sha256, _sha256(path)) if entry.lfs is not None
+        expected, actual = ((entry.lfs.sha256, file_sha256(path)) if entry.lfs is not None
                             else (entry.blob_id, _git_blob_sha1(path)))
         if actual != expected:
             path.unlink()  # fetched again by the retry

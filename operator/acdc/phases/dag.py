@@ -13,6 +13,8 @@ A generation g is:
     g >= 1:  plan -> merge[j] -> evaluate[j] -> score[j] -> select
              and, every ``adaptation_interval`` generations, after select:
              tasks -> reevaluate[k] -> rescore[k] (each archive member on the new tasks) -> sync
+             and, every ``benchmark_interval`` generations, after select (or sync):
+             benchmark (lm-eval over the committed archive: one point of the coverage-vs-generation curve)
 
 Indices j run over the models evaluated this generation (at g == 0 the seed models come
 first and need no merge); k runs over archive members. A child step may be *dropped*
@@ -42,6 +44,7 @@ class DagShape:
     children_per_generation: int
     adaptation_interval: int
     generations: int | None
+    benchmark_interval: int = 0
 
     @classmethod
     def from_spec(cls, spec: CoevolutionRunSpec) -> DagShape:
@@ -52,6 +55,7 @@ class DagShape:
             children_per_generation=spec.population.children_per_generation,
             adaptation_interval=spec.tasks.adaptation_interval,
             generations=spec.population.generations,
+            benchmark_interval=spec.evaluation.every_generations,
         )
 
     def seed_slots(self, generation: int) -> int:
@@ -65,6 +69,10 @@ class DagShape:
 
     def adapts(self, generation: int) -> bool:
         return generation > 0 and self.adaptation_interval > 0 and generation % self.adaptation_interval == 0
+
+    def benchmarks(self, generation: int) -> bool:
+        """Whether this generation ends with a benchmark step (after its commit)."""
+        return generation > 0 and self.benchmark_interval > 0 and generation % self.benchmark_interval == 0
 
     def is_last(self, generation: int) -> bool:
         return self.generations is not None and generation >= self.generations
@@ -122,7 +130,14 @@ def steps_of(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, l
                 out += [(reevaluate, [tasks]), (rescore, [reevaluate])]
                 rescores.append(rescore)
         out.append((sync, [tasks, *rescores]))
+    if shape.benchmarks(g):
+        out.append((Step(g, Phase.BENCHMARK), [_committing(shape, g)]))
     return out
+
+
+def _committing(shape: DagShape, generation: int) -> Step:
+    """The step that commits the generation's archive: sync when it adapts, else select."""
+    return Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
 
 
 def ready(shape: DagShape, generation: int, done: Done) -> list[Step]:
@@ -161,9 +176,9 @@ def _lost_input(step: Step, needs: list[Step], done: Done) -> bool:
 
 
 def generation_complete(shape: DagShape, generation: int, done: Done) -> bool:
-    """The generation's closing step (select, or sync when it adapts) has succeeded."""
-    closing = Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
-    return _ok(done, closing)
+    """The generation's commit (select, or sync when it adapts) and, when due, its benchmark have succeeded."""
+    benchmarked = not shape.benchmarks(generation) or _ok(done, Step(generation, Phase.BENCHMARK))
+    return _ok(done, _committing(shape, generation)) and benchmarked
 
 
 def run_finished(shape: DagShape, generation: int, done: Done) -> bool:

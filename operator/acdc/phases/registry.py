@@ -23,6 +23,7 @@ _IMPLEMENTATIONS = {
     Phase.SELECT: "acdc.phases.select:run",
     Phase.TASKS: "acdc.phases.tasks:run",
     Phase.SYNC: "acdc.phases.select:run_sync",
+    Phase.BENCHMARK: "acdc.phases.benchmark:run",
 }
 
 

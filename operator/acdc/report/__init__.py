@@ -14,9 +14,9 @@ from acdc.atomic import write_text
 from acdc.engine.state import RunState
 from acdc.evaluation.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
 from acdc.evaluation.pipeline import task_pool_diversity
-from acdc.evaluation.results import load_results
+from acdc.evaluation.results import coverage_by_generation, load_results
 from acdc.report import data, render
-from acdc.report.evaluation_section import coverage_sections, diversity_section
+from acdc.report.evaluation_section import coverage_sections, diversity_section, generation_section
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 
 
@@ -44,6 +44,7 @@ def build_report(root: Path, output: Path | None = None, heldout: bool = True) -
     html = render.page(f"AC/DC run {snapshot.name}", subtitle, [
         render.heldout_section(comparison, note),
         *coverage_sections(evaluation),
+        generation_section(coverage_by_generation(root)),
         render.fitness_section(rows),
         render.skills_section(data.skill_map(snapshot)),
         render.pool_section(rows),

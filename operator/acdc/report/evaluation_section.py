@@ -37,12 +37,31 @@ def coverage_sections(results: dict[str, Any] | None) -> list[str]:
     rows = [(task, r["method"], r["size"], float(r["accuracy"]), r["calls"], r["unusable"],
              ", ".join(f"{m} {s:.2f}" for m, s in r["pickShare"].items()))
             for task, bench in results["benchmarks"].items() for r in bench["bestOfN"]]
+    if not rows:  # a note, not an empty table: nothing was asked for
+        sections.append('<section id="best-of-n"><h2>Best-of-N</h2><p>No best-of-N picker was configured '
+                        "(spec.evaluation.bestOfN: judge, rewardModel).</p></section>")
+        return sections
     sections.append(_section("Best-of-N", "best-of-n", _table(
-        ["benchmark", "picker", "N", "accuracy", "judge calls", "unusable verdicts", "pick share"], rows) if rows else None,
+        ["benchmark", "picker", "N", "accuracy", "judge calls", "unusable verdicts", "pick share"], rows),
         "One answer per document picked from the task force's N answers without the key: by an LLM judge that "
         "sees all N numbered candidates (no call when they agree; a seeded random pick when its reply names "
         "none) or by a reward model's highest score."))
     return sections
+
+
+def generation_section(points: list[dict[str, Any]]) -> str:
+    """Headline coverage@N of each evaluated generation: does the task force improve as the run goes on?"""
+    figure = None
+    if points:
+        series = {RULE_LABELS[rule]: [(float(p["generation"]), p[rule]) for p in points if p.get(rule) is not None]
+                  for rule in ("taskforce", "seeds", "best")}
+        first = points[-1]
+        figure = svg.line_chart("coverage-by-generation", {k: v for k, v in series.items() if v}, "generation",
+                                f"coverage@{first['size']} on {first['benchmark']}", (0.0, 1.0))
+    return _section("Benchmark coverage by generation", "coverage-by-generation", figure,
+                    "Task-force coverage@N (largest N) on the first benchmark at each evaluated generation "
+                    "(spec.evaluation.everyGenerations, and the evaluation after the run), with the seeds and the "
+                    "fittest single model of that generation for comparison.")
 
 
 def diversity_section(points: list[dict[str, Any]]) -> str:

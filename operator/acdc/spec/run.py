@@ -469,7 +469,7 @@ class PhasePolicy(SpecModel):
 
 class PhasesSpec(SpecModel):
     """Per-phase overrides of the retry, deadline and priority settings that spec.resources sets per
-    class of phase (control covers plan, select and sync; evaluate covers reevaluate too)."""
+    class of phase (control covers plan, select and sync; evaluate covers reevaluate and benchmark too)."""
 
     init: PhasePolicy = PhasePolicy()
     tasks: PhasePolicy = PhasePolicy()
@@ -481,6 +481,7 @@ class PhasesSpec(SpecModel):
     reevaluate: PhasePolicy = PhasePolicy()
     rescore: PhasePolicy = PhasePolicy()
     sync: PhasePolicy = PhasePolicy()
+    benchmark: PhasePolicy = PhasePolicy()
 
     def resolve(self, phase: str, fallback: PhaseResources) -> JobPolicy:
         """``phase``'s policy with every unset field taken from its resource class ``fallback``:
@@ -572,12 +573,42 @@ class RewardModelSpec(SpecModel):
     batch_size: PositiveInt = 16
 
 
+class ExportSpec(SpecModel):
+    """Where the task force goes after evaluation: a Hugging Face Hub(-compatible) model repo, or another PVC."""
+
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,95}/[A-Za-z0-9][-A-Za-z0-9_.]{0,95}$",
+                               max_length=193)] | None = None
+    """The model repo, OWNER/NAME (created, private by default, if it does not exist)."""
+    endpoint: Url | None = None
+    """Hub URL, for a mirror or a self-hosted hub (default: https://huggingface.co)."""
+    token_secret: SecretKeyRef | None = None
+    """Secret key holding a write token; in a cluster it reaches only the export Job, as HF_TOKEN.
+    `acdc export` uses the HF_TOKEN of its own environment."""
+    claim: DnsSubdomain | None = None
+    """Instead of a repo: an existing PVC in the run's namespace (open to the run, like storage.existingClaim);
+    the export Job mounts it and writes the verified task force into `directory` on it."""
+    directory: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,199}$", max_length=200)] | None = None
+    """Folder on the claim (default: the run's name); must not hold another export."""
+    size: Annotated[int, Field(ge=1, le=64)] | None = None
+    """Task-force size N (default: the largest of taskForceSizes)."""
+    private: bool = True
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> ExportSpec:
+        if (self.repo is None) == (self.claim is None):
+            raise ValueError("evaluation.export needs exactly one destination: repo (a hub) or claim (a PVC)")
+        return self
+
+
 class EvaluationSpec(SpecModel):
     """Benchmark evaluation of the archive after the run (lm-evaluation-harness): coverage@N, best-of-N."""
 
     enabled: bool = False
     """Evaluate once the final generation has committed (`acdc run`; the operator's evaluation Jobs).
     `acdc evaluate STATE` evaluates the newest committed generation at any time, enabled or not."""
+    every_generations: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    """Also evaluate after every K-th generation's commit, as a `benchmark` step of the generation DAG
+    (both executors), for the coverage-vs-generation curve in the report. 0: only after the run."""
     benchmarks: Annotated[list[BenchmarkSpec], Field(max_length=64)] = [BenchmarkSpec(task="acdc_toyworld")]
     task_force_sizes: Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1, max_length=64)] = [1, 2, 3]
     """The N of coverage@N and best-of-N."""
@@ -599,6 +630,11 @@ class EvaluationSpec(SpecModel):
     """HF datasets/hub cache on the run's volume (relative to the state folder); evaluation runs offline
     (HF_DATASETS_OFFLINE, HF_HUB_OFFLINE) against it. Fill it with the prefetch Job or `acdc evaluate --prefetch`."""
     offline: bool = True
+    prefetch: bool = False
+    """Operator: fill datasetCache first, in a prefetch Job that alone may reach the hub (the cluster needs
+    network for it); locally: `acdc evaluate STATE --prefetch`. Off: fill the cache from outside (docs)."""
+    export: ExportSpec | None = None
+    """After evaluation, upload the task force (model folders + manifest.json with SHA-256s and lineage)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluationSpec:

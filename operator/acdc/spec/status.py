@@ -44,6 +44,8 @@ class EvaluationSummary(SpecModel):
     """Coverage@N of the run's task force on the first benchmark (N = size)."""
     seeds: float | None = None
     best: float | None = None
+    exported: str | None = None
+    """The commit URL of the task force's export (spec.evaluation.export), once uploaded."""
 
 
 class StepProgress(SpecModel):

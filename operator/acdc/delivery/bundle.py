@@ -1,0 +1,102 @@
+"""The task force as one bundle: its model folders plus a manifest of every file's hash.
+
+The manifest travels first in a tar stream, so a receiver knows the exact file set, sizes
+and SHA-256 digests before it writes a byte and can refuse anything else (``unpack``).
+Model folders are the paths the run's own records name (archive, seeds.json): the caller
+only chooses the size N, never a path. Symbolic links inside a folder are left out, so a
+link can never carry a file from elsewhere into the bundle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from acdc.engine.integrity import file_sha256
+from acdc.errors import StateError
+
+MANIFEST = "manifest.json"
+MODELS_DIR = "models"
+BUNDLE_FORMAT = "acdc-taskforce/1"
+CHUNK = 1 << 20
+RECIPE_FILE = "recipe.json"
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    relative: str  # inside the bundle: models/<model id>/<path in the folder>
+    source: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: dict[str, Any]
+    files: tuple[BundleFile, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _folder_files(model_id: str, folder: Path) -> list[BundleFile]:
+    if not (folder / "config.json").is_file():
+        raise StateError(folder, f"model {model_id}: not a model folder (no config.json)")
+    files = []
+    for root, dirs, names in os.walk(folder):  # followlinks=False: linked folders are not entered
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            relative = f"{MODELS_DIR}/{model_id}/{path.relative_to(folder).as_posix()}"
+            files.append(BundleFile(relative, path, file_sha256(path), path.stat().st_size))
+    return files
+
+
+def _lineage(folder: Path) -> dict[str, Any] | None:
+    """The merge recipe a child records (parents, method, mutation); None for seed models."""
+    recipe = folder / RECIPE_FILE
+    try:
+        return dict(json.loads(recipe.read_text())) if recipe.is_file() else None
+    except ValueError:
+        return None
+
+
+def task_force_bundle(state: Path, size: int) -> Bundle:
+    """The run's greedy task force of ``size`` models (``acdc taskforce``) as a bundle."""
+    from acdc.runner.snapshot import open_snapshot
+    from acdc.runner.taskforce import pick_task_force
+
+    force = pick_task_force(open_snapshot(state), size)
+    members, files = [], []
+    for member in force.members:
+        folder = Path(member.model_path)
+        found = _folder_files(member.model_id, folder)
+        files += found
+        members.append({"id": member.model_id, "solved": member.solved, "fitness": member.fitness,
+                        "lineage": _lineage(folder),
+                        "files": {f.relative.split("/", 2)[2]: {"sha256": f.sha256, "size": f.size} for f in found}})
+    manifest = {"format": BUNDLE_FORMAT, "generation": force.generation, "coverage": force.coverage,
+                "tasks": force.tasks, "candidates": force.candidates, "members": members}
+    return Bundle(manifest, tuple(files))
+
+
+def write_bundle(bundle: Bundle, out: IO[bytes] | io.BufferedIOBase) -> None:
+    """Stream ``bundle`` as an uncompressed tar (safetensors do not compress): manifest first."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        data = json.dumps(bundle.manifest, indent=1, sort_keys=True).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+        for item in bundle.files:
+            info = tarfile.TarInfo(item.relative)
+            info.size, info.mode = item.size, 0o644
+            with item.source.open("rb") as handle:
+                tar.addfile(info, handle)
