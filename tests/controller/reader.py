@@ -24,7 +24,7 @@ import aiohttp
 import kmock
 
 from acdc.controller.job_manifest import STATE_MOUNT
-from acdc.delivery.reader_pod import LABEL_READER
+from acdc.controller.reader_pod import LABEL_READER
 from acdc.delivery.server import make_server
 from tests.controller.cluster import NAMESPACE, in_background
 

@@ -8,7 +8,7 @@ import asyncio
 
 from acdc.cli.main import main
 from acdc.controller.names import LABEL_RUN
-from acdc.delivery.reader_pod import LABEL_READER
+from acdc.controller.reader_pod import LABEL_READER
 from tests.controller.cluster import NAMESPACE, run_body
 from tests.controller.pod_security import restricted_violations
 from tests.controller.reader import PODS, reader_pods

@@ -96,7 +96,8 @@ def captured_kopf_run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
     for variable in TenancyPolicy().to_env():
         monkeypatch.setenv(variable, "[]")  # likewise
     monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
-    monkeypatch.setattr("acdc.controller.handlers.api_configuration", lambda: None)  # no cluster here
+    for module in ("acdc.controller.handlers", "acdc.controller.kube"):
+        monkeypatch.setattr(f"{module}.api_configuration", lambda: None)  # no cluster here
     args = build_parser().parse_args(["operator", *argv])
     assert args.handler(args) == 0
     (kwargs,) = calls

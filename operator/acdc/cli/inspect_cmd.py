@@ -2,7 +2,7 @@
 
 All three only read committed records, so they are safe while `acdc run` is writing.
 ``report`` and ``taskforce`` also take ``--run NAME -n NS`` instead of a folder: they
-then read a cluster run's volume through a short-lived reader pod (``acdc.delivery.fetch``).
+then read a cluster run's volume through a short-lived reader pod (``acdc.controller.fetch``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def handle_status(args: argparse.Namespace) -> int:
 
 def handle_report(args: argparse.Namespace) -> int:
     if _state_or_run(args) is None:
-        from acdc.delivery.fetch import fetch_report
+        from acdc.controller.fetch import fetch_report
 
         output = args.output or Path(f"{args.run}-report.html")
         print(f"report: {fetch_report(args.namespace, args.run, output, args.wait).resolve()}")
@@ -99,7 +99,7 @@ def handle_taskforce(args: argparse.Namespace) -> int:
 
 
 def _download_taskforce(args: argparse.Namespace) -> int:
-    from acdc.delivery.fetch import fetch_task_force
+    from acdc.controller.fetch import fetch_task_force
 
     if args.download is None:
         raise UserError("--run needs --download DIR: a new folder for the task force's models")

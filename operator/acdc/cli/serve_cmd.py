@@ -1,6 +1,6 @@
 """`acdc serve-results STATE`: serve a run's report and task force read-only over HTTP.
 
-The reader pod runs it (``acdc.delivery.reader_pod``); anyone can run it on a state
+The reader pod runs it (``acdc.controller.reader_pod``); anyone can run it on a state
 folder and reach it with `kubectl port-forward` or a browser (``acdc.delivery.server``).
 """
 

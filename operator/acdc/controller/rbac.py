@@ -44,7 +44,7 @@ def rules(scope: Scope = "namespaced") -> list[dict[str, Any]]:
 
 
 def results_reader_rules() -> list[dict[str, Any]]:
-    """What a *user* needs for `acdc report --run` / `acdc taskforce --run` (acdc.delivery.fetch):
+    """What a *user* needs for `acdc report --run` / `acdc taskforce --run` (acdc.controller.fetch):
     read the run, start and delete its reader pod, and read through the pod proxy. Creating
     pods is more than reading runs: grant it (the chart's opt-in ``resultsReader`` ClusterRole,
     bound per namespace) to users who may run pods there anyway."""

@@ -23,7 +23,9 @@ _IMPLEMENTATIONS = {
     Phase.SELECT: "acdc.phases.select:run",
     Phase.TASKS: "acdc.phases.tasks:run",
     Phase.SYNC: "acdc.phases.select:run_sync",
-    Phase.BENCHMARK: "acdc.phases.benchmark:run",
+    # lm-eval over the archive: it lives with the evaluation it drives, which itself builds
+    # on phase helpers (run_models, services), so it cannot sit in this package.
+    Phase.BENCHMARK: "acdc.evaluation.benchmark_phase:run",
 }
 
 

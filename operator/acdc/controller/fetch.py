@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 
 from acdc.atomic import write_bytes
 from acdc.controller.kube import PODS, RUNS, ApiError, Kube, api_configuration
+from acdc.controller.reader_pod import build_reader_pod
 from acdc.controller.run_ref import RunRef
-from acdc.delivery.reader_pod import build_reader_pod
 from acdc.delivery.server import PORT
 from acdc.delivery.unpack import unpack_bundle
 from acdc.errors import UserError
