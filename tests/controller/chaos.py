@@ -15,9 +15,13 @@ own client only (its User-Agent):
 - a hard kill of the operator process at its n-th request: before a read, and before or
   right after a write lands.
 
-It also honours equality label selectors in lists, as a real server does (kmock returns
-every object), and counts the operator's requests and listed objects per run and per the
-generation the run is in (``load``, ``listed``) for the bench.
+Like a real server (and unlike plain kmock) it also stamps every write with a cluster-wide
+``resourceVersion``, returns it on lists, and replays to a watch that resumes from one
+every event since (kopf lists, then watches from the list's version: without the replay
+an event landing between the two was lost, and a run stalled until the resync); honours
+equality label selectors and the Job field selector ``status.successful`` in lists and in
+``deletecollection``; and counts the operator's requests and listed objects per run and
+per the generation the run is in (``load``, ``listed``, by kind in ``requests``) for the bench.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
+import functools
 import os
 import random
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.web
 import kmock
+from kmock._internal import aiobus
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 from kmock._internal.rendering import Request
 
@@ -46,6 +53,49 @@ RUNS_RESOURCE = kmock.resource("acdc.dev", "v1alpha1", "coevolutionruns")
 
 def _selector(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+
+
+def now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).isoformat()
+
+
+def _fields(obj: dict[str, Any]) -> dict[str, str]:
+    """The selectable fields the operator uses (a Job's ``status.successful`` is its succeeded count)."""
+    meta = obj.get("metadata") or {}
+    out = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
+    if obj.get("kind") == "Job":
+        out["status.successful"] = str((obj.get("status") or {}).get("succeeded") or 0)
+    return out
+
+
+def _selected(obj: dict[str, Any], params: Any) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in _selector(params.get("labelSelector", "")).items()):
+        return False
+    fields = _fields(obj)
+    return all(fields.get(k) == v for k, v in _selector(params.get("fieldSelector", "")).items())
+
+
+class _StampedBus(aiobus.Bus):  # type: ignore[type-arg]
+    """kmock's event bus for one resource; every event is stamped before anyone sees it."""
+
+    stamp: Callable[[dict[str, Any]], None]
+
+    async def put(self, *items: Any) -> None:
+        for item in items:
+            self.stamp(item)
+        await super().put(*items)
+
+
+class _Buses(dict):  # type: ignore[type-arg]
+    def __init__(self, stamp: Callable[[Any, dict[str, Any]], None]) -> None:
+        super().__init__()
+        self.stamp = stamp
+
+    def __missing__(self, resource: Any) -> _StampedBus:
+        bus = self[resource] = _StampedBus()
+        bus.stamp = functools.partial(self.stamp, resource)
+        return bus
 
 
 @dataclass
@@ -96,6 +146,14 @@ class KillSwitch:
             self.kills += 1
 
 
+def _request_kind(request: Request, method: str, agent: str) -> str:
+    """'operator|kopf METHOD resource[/sub][ (one)]': what the bench's request profile counts."""
+    resource = request.resource.plural if request.resource is not None else "(discovery)"
+    sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
+    one = " one" if request.name else ""
+    return f"{'operator' if agent.startswith(OPERATOR_AGENT) else 'kopf'} {method} {resource}{sub}{one}"
+
+
 class ChaosEmulator(KubernetesEmulator):
     chaos: Chaos
     kill: KillSwitch
@@ -108,8 +166,13 @@ class ChaosEmulator(KubernetesEmulator):
         self.kill = KillSwitch()
         self.created = collections.Counter()
         self.resource_version = 0
+        """The last version stamped: what a list returns and a bookmark carries."""
+        self.history: list[tuple[int, Any, dict[str, Any]]] = []
+        """(version, resource, event) of every event, for resumed watches."""
+        self._buses = _Buses(self._stamp)
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
+        self.requests: collections.Counter[str] = collections.Counter()
 
     def _attribute(self, request: Request) -> tuple[str, int] | None:
         """The (run, its current generation) a request of the operator's is about."""
@@ -134,11 +197,17 @@ class ChaosEmulator(KubernetesEmulator):
             return None
         return run, int((body.get("status") or {}).get("generation") or 0)
 
+    def _stamp(self, resource: Any, event: dict[str, Any]) -> None:
+        """A new cluster-wide version on the event's object, and so on the stored object:
+        kmock's event carries a shallow copy of the stored version, whose metadata it shares."""
+        self.resource_version += 1
+        event["object"].setdefault("metadata", {})["resourceVersion"] = str(self.resource_version)
+        self.history.append((self.resource_version, resource, event))
+
     async def _serve_list(self, request: Request) -> Any:
         listing = await super()._serve_list(request)
-        wanted = _selector(request.params.get("labelSelector", ""))
-        listing["items"] = [item for item in listing["items"]
-                            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
+        listing["metadata"]["resourceVersion"] = str(self.resource_version)  # no await since the read
+        listing["items"] = [item for item in listing["items"] if _selected(item, request.params)]
         key = self._attribute(request) if request.params.get("watch") != "true" else None
         if key is not None:
             self.listed[key] += len(listing["items"])
@@ -152,6 +221,7 @@ class ChaosEmulator(KubernetesEmulator):
             key = self._attribute(request)
             if key is not None:
                 self.load[key] += 1
+            self.requests[_request_kind(request, method, agent)] += 1
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1
@@ -162,7 +232,10 @@ class ChaosEmulator(KubernetesEmulator):
         fault = self.chaos.fault(method) if ours else None
         if fault in ("500", "409"):
             return await self._render_error(KubernetesError(status=int(fault), reason="Chaos", message="injected"))
-        response = await super()._handle(request)
+        if method == "DELETE" and request.resource is not None and request.name is None:
+            response = await self._delete_collection(request)
+        else:
+            response = await super()._handle(request)
         if method == "POST" and request.resource is not None and response.status < 300 and request.data:
             self.created[f"{request.resource.plural}/{request.data.get('metadata', {}).get('name')}"] += 1
         if dying:
@@ -171,10 +244,27 @@ class ChaosEmulator(KubernetesEmulator):
             await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
         return response
 
+    async def _delete_collection(self, request: Request) -> aiohttp.web.StreamResponse:
+        """DELETE on a collection: every selected object, as one DELETE each would (kmock has none)."""
+        async with self._lock:
+            chosen = [(key, obj) for key, obj in self.objects.items()
+                      if key[0] == request.resource and key[1] == request.namespace and not obj.deleted
+                      and _selected(obj.raw, request.params)]
+            items = []
+            for key, obj in chosen:
+                if (obj.raw.get("metadata") or {}).get("finalizers"):
+                    obj.patch({"metadata": {"deletionTimestamp": now()}})
+                    await self._buses[key[0]].put({"type": "MODIFIED", "object": obj.raw})
+                else:
+                    obj.delete()
+                    await self._buses[key[0]].put({"type": "DELETED", "object": obj.last.raw})
+                items.append(obj.last.raw)
+        return aiohttp.web.json_response({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items})
+
     async def _serve_watch(self, request: Request) -> AsyncIterator[Any]:
-        """A watch as a real API server serves it: resumed without replay, with bookmarks.
-        (Events between a list and the watch after it can be missed here: only the resync
-        repairs that, as it repairs any other lost event.)"""
+        """A watch as a real API server serves it: from ``resourceVersion`` (what kopf's list
+        returned, or its last event or bookmark) it sends every later event and nothing it
+        had before; without one, the current objects first; bookmarks while idle."""
         yield b""
         bus = self._buses[request.resource]
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -186,19 +276,28 @@ class ChaosEmulator(KubernetesEmulator):
         pumping = asyncio.create_task(pump())
         await asyncio.sleep(0)  # subscribed from here on
         try:
-            if "resourceVersion" not in request.params:  # a fresh watch starts with the current objects
-                for key, obj in list(self.objects.items()):
-                    event = {"type": "ADDED", "object": obj.raw}
-                    if key[0] == request.resource and not obj.deleted and self._watched(request, event):
-                        yield event
+            since = request.params.get("resourceVersion")
+            if since is not None and since.isdigit():
+                backlog = [event for version, resource, event in self.history
+                           if version > int(since) and resource == request.resource]
+            else:  # a fresh watch starts with the current objects
+                backlog = [{"type": "ADDED", "object": obj.raw} for key, obj in list(self.objects.items())
+                           if key[0] == request.resource and not obj.deleted]
+            seen = self.resource_version  # everything up to here is in the backlog; later, in the queue
+            for event in backlog:
+                if self._watched(request, event):
+                    yield event
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), self.bookmark_s)
                 except TimeoutError:
-                    self.resource_version += 1
                     yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
-                                                         "metadata": {"resourceVersion": str(self.resource_version)}}}
+                                                         "metadata": {"resourceVersion": str(seen)}}}
                     continue
+                version = int(event["object"]["metadata"]["resourceVersion"])
+                if version <= seen:
+                    continue
+                seen = version
                 if not self._watched(request, event):
                     continue
                 roll = self.chaos.rng.random()
