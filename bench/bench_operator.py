@@ -31,6 +31,7 @@ import tarfile
 import tempfile
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import kmock
 
@@ -41,6 +42,7 @@ from tests.controller.cluster import NAMESPACE, Kubelet, declare, fake_phase, ru
 
 STALL_S = 120.0
 """A configuration whose Jobs stop finishing for this long is reported stalled, not waited for."""
+PROFILE = "--profile" in sys.argv
 BASELINE_REF = "8ab08a5"
 """The operator before issue 15 (the DAG loop in reconcile.py, no resync, whole-run listing)."""
 
@@ -58,6 +60,11 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _tail(log: Any, lines: int = 15) -> str:
+    log.flush()
+    return "\n".join(Path(log.name).read_text().splitlines()[-lines:])
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -86,6 +93,8 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
                 names = [f"run-{i:03d}" for i in range(runs)]
                 for name in names:
                     body = run_body(name, population=population)
+                    if package is not None:  # the field came later (its default off is the old DAG)
+                        body["spec"]["models"].pop("baseCandidate")
                     async with server.post(f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns",
                                            json=body) as response:
                         assert response.status < 300, await response.text()
@@ -94,10 +103,11 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
                 while not all(((run_object(server, n) or {}).get("status") or {}).get("phase") == "Succeeded"
                               for n in names):
                     if process.poll() is not None:
-                        raise SystemExit(f"operator exited with {process.returncode}; see its log")
+                        raise SystemExit(f"operator exited with {process.returncode}; its log ends:\n{_tail(log)}")
                     if len(player.finished) != last:
                         last, since = len(player.finished), loop.time()
                     elif loop.time() - since > STALL_S:
+                        print(f"    operator log ends:\n{_tail(log)}", flush=True)
                         return {"stalled": float(last)}
                     await asyncio.sleep(0.2)
                 peak = peak_rss_mib(process.pid)
@@ -116,6 +126,11 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
                 delays.append(t - earlier[-1])
     per_generation = {g: statistics.mean(server.load[(n, g)] for n in names) for g in range(generations)}
     listed = statistics.mean(server.listed[(n, generations - 1)] for n in names)
+    if PROFILE:
+        total = sum(server.requests.values())
+        print(f"    requests by kind ({total} in all, {runs} runs x {generations} generations):")
+        for kind, count in server.requests.most_common(25):
+            print(f"      {count / runs / generations:7.1f}/gen/run  {kind}")
     return {"first": per_generation[1], "last": per_generation[generations - 1], "listed_last": listed,
             "listed_first": statistics.mean(server.listed[(n, 1)] for n in names),
             "peak": peak, "p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99)}
@@ -135,6 +150,7 @@ async def main() -> None:
     parser.add_argument("runs", nargs="*", type=int, default=[1, 10, 100])
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument("--profile", action="store_true", help="also print the requests by method and resource")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         baseline = extract(args.baseline_ref, Path(tmp))

@@ -16,9 +16,10 @@ On top of that it injects, for the operator's own client only (its User-Agent):
 - a hard kill of the operator process at its n-th request: before a read, and before or
   right after a write lands.
 
-It also honours equality label selectors in lists, as a real server does (kmock returns
-every object), and counts the operator's requests and listed objects per run and per the
-generation the run is in (``load``, ``listed``) for the bench.
+Unlike plain kmock it also honours equality label selectors and the Job field selector
+``status.successful`` in lists and in ``deletecollection``, and it counts the operator's
+requests and listed objects per run and per the generation the run is in (``load``,
+``listed``, by kind in ``requests``) for the bench.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
 import os
 import random
 import signal
@@ -48,6 +50,27 @@ RUNS_RESOURCE = kmock.resource("acdc.dev", "v1alpha1", "coevolutionruns")
 
 def _selector(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+
+
+def now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).isoformat()
+
+
+def _fields(obj: dict[str, Any]) -> dict[str, str]:
+    """The selectable fields the operator uses (a Job's ``status.successful`` is its succeeded count)."""
+    meta = obj.get("metadata") or {}
+    out = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
+    if obj.get("kind") == "Job":
+        out["status.successful"] = str((obj.get("status") or {}).get("succeeded") or 0)
+    return out
+
+
+def _selected(obj: dict[str, Any], params: Any) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in _selector(params.get("labelSelector", "")).items()):
+        return False
+    fields = _fields(obj)
+    return all(fields.get(k) == v for k, v in _selector(params.get("fieldSelector", "")).items())
 
 
 @dataclass
@@ -110,18 +133,26 @@ class HistoryBus(Bus[Any]):
         super().__init__()
         self.server = server
         self.history: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
-        self.revision_of: dict[int, int] = {}  # id(event) -> revision (the history keeps the events alive)
         self.compacted = 0  # the newest revision no longer in the history
 
     async def put(self, *items: Any) -> None:
         for item in items:
+            # kmock's event carries a shallow copy of the stored object sharing its metadata,
+            # so the stored object gets the version too (kopf resumes from an event's version).
             self.server.revision += 1
+            item["object"].setdefault("metadata", {})["resourceVersion"] = str(self.server.revision)
             self.history.append((self.server.revision, item))
-            self.revision_of[id(item)] = self.server.revision
             if len(self.history) > HISTORY:
-                self.compacted, old = self.history.popleft()
-                del self.revision_of[id(old)]
+                self.compacted, _ = self.history.popleft()
         await super().put(*items)
+
+
+def _request_kind(request: Request, method: str, agent: str) -> str:
+    """'operator|kopf METHOD resource[/sub][ (one)]': what the bench's request profile counts."""
+    resource = request.resource.plural if request.resource is not None else "(discovery)"
+    sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
+    one = " one" if request.name else ""
+    return f"{'operator' if agent.startswith(OPERATOR_AGENT) else 'kopf'} {method} {resource}{sub}{one}"
 
 
 class ChaosEmulator(KubernetesEmulator):
@@ -139,6 +170,7 @@ class ChaosEmulator(KubernetesEmulator):
         self._buses = collections.defaultdict(lambda: HistoryBus(self))
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
+        self.requests: collections.Counter[str] = collections.Counter()
 
     def _attribute(self, request: Request) -> tuple[str, int] | None:
         """The (run, its current generation) a request of the operator's is about."""
@@ -166,9 +198,7 @@ class ChaosEmulator(KubernetesEmulator):
     async def _serve_list(self, request: Request) -> Any:
         listing = await super()._serve_list(request)
         listing["metadata"]["resourceVersion"] = str(self.revision)  # a watch from here misses nothing
-        wanted = _selector(request.params.get("labelSelector", ""))
-        listing["items"] = [item for item in listing["items"]
-                            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
+        listing["items"] = [item for item in listing["items"] if _selected(item, request.params)]
         key = self._attribute(request) if request.params.get("watch") != "true" else None
         if key is not None:
             self.listed[key] += len(listing["items"])
@@ -182,6 +212,7 @@ class ChaosEmulator(KubernetesEmulator):
             key = self._attribute(request)
             if key is not None:
                 self.load[key] += 1
+            self.requests[_request_kind(request, method, agent)] += 1
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1
@@ -192,7 +223,10 @@ class ChaosEmulator(KubernetesEmulator):
         fault = self.chaos.fault(method) if ours else None
         if fault in ("500", "409"):
             return await self._render_error(KubernetesError(status=int(fault), reason="Chaos", message="injected"))
-        response = await super()._handle(request)
+        if method == "DELETE" and request.resource is not None and request.name is None:
+            response = await self._delete_collection(request)
+        else:
+            response = await super()._handle(request)
         if method == "POST" and request.resource is not None and response.status < 300 and request.data:
             self.created[f"{request.resource.plural}/{request.data.get('metadata', {}).get('name')}"] += 1
         if dying:
@@ -200,6 +234,23 @@ class ChaosEmulator(KubernetesEmulator):
         if fault == "timeout":
             await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
         return response
+
+    async def _delete_collection(self, request: Request) -> aiohttp.web.StreamResponse:
+        """DELETE on a collection: every selected object, as one DELETE each would (kmock has none)."""
+        async with self._lock:
+            chosen = [(key, obj) for key, obj in self.objects.items()
+                      if key[0] == request.resource and key[1] == request.namespace and not obj.deleted
+                      and _selected(obj.raw, request.params)]
+            items = []
+            for key, obj in chosen:
+                if (obj.raw.get("metadata") or {}).get("finalizers"):
+                    obj.patch({"metadata": {"deletionTimestamp": now()}})
+                    await self._buses[key[0]].put({"type": "MODIFIED", "object": obj.raw})
+                else:
+                    obj.delete()
+                    await self._buses[key[0]].put({"type": "DELETED", "object": obj.last.raw})
+                items.append(obj.last.raw)
+        return aiohttp.web.json_response({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items})
 
     async def _serve_watch(self, request: Request) -> AsyncIterator[Any]:
         """A watch as a real API server serves it: from a resourceVersion, exactly the events after
@@ -217,31 +268,31 @@ class ChaosEmulator(KubernetesEmulator):
         await asyncio.sleep(0)  # subscribed from here on
         try:
             since = request.params.get("resourceVersion")
-            sent = self.revision
-            if since is None:  # a fresh watch starts with the current objects
-                for key, obj in list(self.objects.items()):
-                    event = {"type": "ADDED", "object": obj.raw}
-                    if key[0] == request.resource and not obj.deleted and self._watched(request, event):
-                        yield event
+            seen = self.revision  # everything up to here is sent from the objects or the history; later, from the queue
+            if since is None or not since.isdigit():  # a fresh watch starts with the current objects
+                backlog = [{"type": "ADDED", "object": obj.raw} for key, obj in list(self.objects.items())
+                           if key[0] == request.resource and not obj.deleted]
+            elif int(since) < bus.compacted:
+                yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
+                                                   "message": f"too old resource version: {since}"}}
+                return
             else:  # resumed: what happened since, from the history
-                start = int(since) if since.isdigit() else self.revision
-                if start < bus.compacted:
-                    yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
-                                                       "message": f"too old resource version: {start}"}}
-                    return
-                for _, event in [entry for entry in bus.history if entry[0] > start]:
-                    if self._watched(request, event):
-                        yield event
+                backlog = [event for version, event in bus.history if version > int(since)]
+            for event in backlog:
+                if self._watched(request, event):
+                    yield event
             while True:
                 try:
                     async with asyncio.timeout(self.bookmark_s):  # not wait_for: see Kubelet.run
                         event = await queue.get()
                 except TimeoutError:
                     yield {"type": "BOOKMARK", "object": {"kind": "Bookmark",
-                                                         "metadata": {"resourceVersion": str(self.revision)}}}
+                                                         "metadata": {"resourceVersion": str(seen)}}}
                     continue
-                if bus.revision_of.get(id(event), sent + 1) <= sent and since is not None:
-                    continue  # already replayed from the history
+                version = int(event["object"]["metadata"]["resourceVersion"])
+                if version <= seen:
+                    continue  # already sent from the objects or the history
+                seen = version
                 if not self._watched(request, event):
                     continue
                 roll = self.chaos.rng.random()

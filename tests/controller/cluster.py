@@ -295,7 +295,9 @@ class Kubelet:
             assert response.status < 300, await response.text()
 
     async def _finish(self, name: str, type_: str, reason: str) -> None:
-        status = {"status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": reason}]}}
+        # The pod counts, as the Job controller keeps them (``status.successful`` selects on them).
+        counts = {"succeeded": 1} if type_ == "Complete" else {"failed": self.attempts.get(name, 1)}
+        status = {"status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": reason}], **counts}}
         async with self.server.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status", json=status) as response:
             assert response.status < 300 or response.status == 404, await response.text()  # 404: run deleted meanwhile
         self.finished[name] = asyncio.get_running_loop().time()

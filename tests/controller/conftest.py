@@ -2,15 +2,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.controller.chaos import ChaosEmulator
 from tests.controller.cluster import WATCHED, declare, write_kubeconfig
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
 
 # The in-thread operator reads this when kopf first imports its handlers: a 2 s resync lets
 # tests see what only a resync notices (a pod that cannot be scheduled) without long waits.
 os.environ.setdefault("ACDC_RESYNC_SECONDS", "2")
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The API server of these tests is ``ChaosEmulator`` (with no chaos unless a test asks):
+    unlike plain kmock it versions objects, resumes watches, honours selectors and serves
+    ``deletecollection``, as the operator needs of a real server. A module's own
+    ``pytest.mark.kmock(cls=...)`` still wins."""
+    if any("cls" in marker.kwargs for marker in request.node.iter_markers("kmock")):
+        return kmock_options
+    return {**kmock_options, "cls": ChaosEmulator}
 
 
 @pytest.fixture

@@ -21,10 +21,7 @@ def cleanup(kube: Kube, body: dict[str, Any]) -> list[str]:
     """Delete the run's Jobs, and its volume when the policy says Delete; returns what went."""
     ref = RunRef.from_body(body)
     spec = body.get("spec") or {}
-    removed = []
-    for job in kube.list(JOBS, ref.namespace, names.run_labels(ref.name)):
-        if kube.delete(JOBS, ref.namespace, job["metadata"]["name"]):
-            removed.append(f"job/{job['metadata']['name']}")
+    removed = [f"job/{name}" for name in kube.delete_collection(JOBS, ref.namespace, names.run_labels(ref.name))]
     storage = spec.get("storage") or {}
     policy = (spec.get("retention") or {}).get("volumeOnDelete", "Retain")
     if policy == "Delete" and not storage.get("existingClaim"):

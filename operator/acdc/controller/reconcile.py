@@ -24,7 +24,7 @@ from acdc.controller import names, tenancy
 from acdc.controller.budget import job_gpu_hours
 from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
-from acdc.controller.job_outcome import finished_condition, is_finished, outcome, pods_of
+from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import JOBS, PODS, RUNS, Kube
 from acdc.controller.ownership import NotOwned
 from acdc.controller.run_ref import RunRef
@@ -143,6 +143,11 @@ def closed_through(status: dict[str, Any]) -> int:
     return generation if status.get("phase") == "Succeeded" else generation - 1
 
 
+SUCCEEDED_JOBS = {"status.successful": "1"}
+"""The Job field selector for a Job whose one pod succeeded (the API server's name for
+``status.succeeded``): what a closed generation deletes when failed Jobs are kept."""
+
+
 def _delete_closed_jobs(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:
     """Delete the Jobs (and, by propagation, pods) of closed generations, except failed ones
     when ``spec.jobHistory.keepFailed``: they stay for debugging until the run is deleted or
@@ -152,11 +157,9 @@ def _delete_closed_jobs(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, statu
     target = closed_through(status)
     if status.get("phase") == "Failed" or target <= deleted:
         return False
+    succeeded = SUCCEEDED_JOBS if spec.job_history.keep_failed else None  # a finished Job without a success failed
     for generation in range(deleted + 1, target + 1):
-        for job in kube.list(JOBS, ref.namespace, names.generation_labels(ref.name, generation)):
-            condition = finished_condition(job) or {}
-            if not (spec.job_history.keep_failed and condition.get("type") == "Failed"):
-                kube.delete(JOBS, ref.namespace, job["metadata"]["name"])
+        kube.delete_collection(JOBS, ref.namespace, names.generation_labels(ref.name, generation), succeeded)
     status["jobsDeletedThrough"] = target
     return True
 
