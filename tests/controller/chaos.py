@@ -57,20 +57,33 @@ def now() -> str:
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, str]:
-    """The selectable fields the operator uses (a Job's ``status.successful`` is its succeeded count)."""
+    """The selectable fields a real server offers for the kinds the operator filters by field:
+    every object's name and namespace, a Job's ``status.successful`` (its succeeded count) and
+    an Event's ``involvedObject.*``."""
     meta = obj.get("metadata") or {}
-    out = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
+    out = {"metadata.name": meta.get("name") or "", "metadata.namespace": meta.get("namespace") or ""}
     if obj.get("kind") == "Job":
         out["status.successful"] = str((obj.get("status") or {}).get("succeeded") or 0)
+    if obj.get("kind") == "Event":
+        subject = obj.get("involvedObject") or {}
+        out.update({f"involvedObject.{key}": str(subject.get(key) or "")
+                    for key in ("kind", "name", "namespace", "uid", "apiVersion")})
     return out
 
 
 def _selected(obj: dict[str, Any], params: Any) -> bool:
+    """Whether ``obj`` matches the request's label and field selectors; a field this server does not
+    know raises, as a real server answers 400 (an unfiltered or empty answer would hide the gap)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
     if any(labels.get(k) != v for k, v in _selector(params.get("labelSelector", "")).items()):
         return False
     fields = _fields(obj)
-    return all(fields.get(k) == v for k, v in _selector(params.get("fieldSelector", "")).items())
+    wanted = _selector(params.get("fieldSelector", ""))
+    unknown = set(wanted) - set(fields)
+    if unknown:
+        raise KubernetesError(status=400, reason="BadRequest",
+                              message=f"field label not supported: {', '.join(sorted(unknown))}")
+    return all(fields[k] == v for k, v in wanted.items())
 
 
 @dataclass

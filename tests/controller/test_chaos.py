@@ -37,8 +37,8 @@ no phase using CPU) for this long is stalled: with a 1 s resync, any lost event 
 about a second."""
 
 
-KILL_SPREAD = 10
-"""Kill points cycle through requests 1..10 of a process (a step of 3, coprime to 10): a
+KILL_SPREAD = 5
+"""Kill points cycle through requests 1..5 of a process (a step of 3, coprime to 5): a
 reconcile is about 4-10 requests, so kills land before and after reads, creates and status
 patches, and some lives finish one."""
 
