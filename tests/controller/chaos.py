@@ -41,8 +41,12 @@ from kmock._internal.aiobus import Bus
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
 from kmock._internal.rendering import Request
 
-OPERATOR_AGENT = "OpenAPI-Generator"
-"""The kubernetes client's User-Agent: the operator's own calls (kopf's say kopf/...)."""
+from acdc.controller import fetch, kube
+
+OPERATOR_AGENTS = (kube.USER_AGENT, "OpenAPI-Generator")
+"""The operator's own calls (kopf's say kopf/...; a user's fetch, fetch.USER_AGENT); the second
+is the kubernetes client's default, which the operator sent before it named itself (the
+bench's baseline operator)."""
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 RUN_LABEL = "acdc.dev/run"
 RUNS_RESOURCE = kmock.resource("acdc.dev", "v1alpha1", "coevolutionruns")
@@ -160,12 +164,21 @@ class HistoryBus(Bus[Any]):
         await super().put(*items)
 
 
+def rbac_verb(request: Request, method: str) -> str:
+    """The RBAC verb a real API server checks for this request."""
+    if method == "GET":
+        return "watch" if request.params.get("watch") == "true" else "get" if request.name else "list"
+    if method == "DELETE":
+        return "delete" if request.name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
 def _request_kind(request: Request, method: str, agent: str) -> str:
     """'operator|kopf METHOD resource[/sub][ (one)]': what the bench's request profile counts."""
     resource = request.resource.plural if request.resource is not None else "(discovery)"
     sub = f"/{request.subresource}" if getattr(request, "subresource", None) else ""
     one = " one" if request.name else ""
-    return f"{'operator' if agent.startswith(OPERATOR_AGENT) else 'kopf'} {method} {resource}{sub}{one}"
+    return f"{'operator' if agent.startswith(OPERATOR_AGENTS) else 'kopf'} {method} {resource}{sub}{one}"
 
 
 class ChaosEmulator(KubernetesEmulator):
@@ -184,6 +197,9 @@ class ChaosEmulator(KubernetesEmulator):
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
+        self.verbs: dict[str, set[tuple[str, str, str]]] = collections.defaultdict(set)
+        """Client ("operator": its own calls and kopf's; "results": a user's fetch) -> the
+        (API group, resource[/subresource], RBAC verb) of every request it made."""
 
     def _attribute(self, request: Request) -> tuple[str, int] | None:
         """The (run, its current generation) a request of the operator's is about."""
@@ -220,12 +236,17 @@ class ChaosEmulator(KubernetesEmulator):
     async def _handle(self, request: Request) -> aiohttp.web.StreamResponse:
         method = request.method.value.upper()
         agent = request.headers.get("User-Agent") or ""
-        ours = agent.startswith(OPERATOR_AGENT) and request.resource is not None
+        ours = agent.startswith(OPERATOR_AGENTS) and request.resource is not None
         if (ours or agent.startswith("kopf/")) and request.params.get("watch") != "true":
             key = self._attribute(request)
             if key is not None:
                 self.load[key] += 1
             self.requests[_request_kind(request, method, agent)] += 1
+        client = "operator" if ours or agent.startswith("kopf/") else "results" if agent.startswith(fetch.USER_AGENT) else None
+        if client and request.resource is not None and request.resource.plural:
+            sub = getattr(request, "subresource", None)
+            resource = f"{request.resource.plural}/{sub.split('/')[0]}" if sub else request.resource.plural
+            self.verbs[client].add((request.resource.group or "", resource, rbac_verb(request, method)))
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from acdc.controller.rbac import results_reader_rules, rules
 from tests.controller.chaos import ChaosEmulator
 from tests.controller.cluster import WATCHED, declare, write_kubeconfig
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (pytest fixture)
@@ -35,6 +36,16 @@ async def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     WATCHED.append(kmock)  # wait_for's progress: this cluster's runs and Jobs moving
     yield kmock
     WATCHED.remove(kmock)
+    if isinstance(kmock, ChaosEmulator):  # a real server refuses what the chart's roles do not grant
+        for client, granted in (("operator", rules("cluster")), ("results", results_reader_rules())):
+            refused = kmock.verbs[client] - allowed(granted)
+            assert not refused, f"{client} requests its RBAC does not allow: {sorted(refused)}"
+
+
+def allowed(policy: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """Every (API group, resource, verb) a list of PolicyRules grants."""
+    return {(group, resource, verb) for rule in policy for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from acdc.controller.kube import USER_AGENT
 from acdc.spec import load_run
 from acdc.steps import StepRecord
 from tests.controller.cluster import (
@@ -202,7 +203,7 @@ def operator_lists(cluster, plural: str) -> list[str]:
     """The label selectors of the operator's own list requests (kopf's watches excluded)."""
     return [request.params.get("labelSelector", "") for request in list(cluster)
             if request.method.value.upper() == "GET" and str(request.url.path).endswith(f"/{plural}")
-            and "watch" not in request.params and (request.headers.get("User-Agent") or "").startswith("OpenAPI")]
+            and "watch" not in request.params and (request.headers.get("User-Agent") or "") == USER_AGENT]
 
 
 async def test_reconcile_reads_one_generation_and_deletes_closed_generations_jobs(cluster, state):

@@ -30,13 +30,17 @@ READ_TIMEOUT_S = 600.0  # per read: building a report or hashing a large task fo
 REPORT_LIMIT = 64 << 20
 
 
+USER_AGENT = "acdc-results"
+"""A user's fetch, told apart from the operator in audit logs; it needs only ``results_reader_rules``."""
+
+
 class ClusterError(UserError):
     """The cluster refused or failed a step of the fetch."""
 
 
 def connect() -> Kube:
     try:
-        return Kube(api_configuration())
+        return Kube(api_configuration(), user_agent=USER_AGENT)
     except Exception as exc:  # kubeconfig missing or malformed: kubernetes raises several kinds
         raise ClusterError(f"cannot configure a Kubernetes client ({type(exc).__name__}: {str(exc)[:200]})") from None
 

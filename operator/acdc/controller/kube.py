@@ -79,13 +79,18 @@ def _selector(pairs: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in pairs.items())
 
 
+USER_AGENT = "acdc-operator"
+"""What the operator's calls say they are in the API server's audit log (not the client library's default)."""
+
 REQUEST_TIMEOUT_S = 30.0
 """No call may hang a reconcile (and its run's lock): a slow API server is an error, retried."""
 
 
 class Kube:
-    def __init__(self, configuration: Configuration, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+    def __init__(self, configuration: Configuration, timeout_s: float = REQUEST_TIMEOUT_S,
+                 user_agent: str = USER_AGENT) -> None:
         self.client = ApiClient(configuration)
+        self.client.user_agent = user_agent
         self.timeout_s = timeout_s
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",

@@ -23,7 +23,8 @@ def rules(scope: Scope = "namespaced") -> list[dict[str, Any]]:
     namespaced: list[dict[str, Any]] = [
         {"apiGroups": [API_GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch", "update"]},
         {"apiGroups": [API_GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch", "update"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": _ALL_WRITE},
+        # deletecollection: a closed generation's Jobs (and a deleted run's) go in one call
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": [*_ALL_WRITE, "deletecollection"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["persistentvolumeclaims", "configmaps", "services"], "verbs": _ALL_WRITE},
