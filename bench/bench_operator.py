@@ -6,17 +6,19 @@ For each K (default 1 10 100) it starts K four-generation toy runs at once again
 ``acdc operator`` process (the real command, fake phases: the operator alone is measured)
 and prints per K:
 
-- API requests per generation per run (the operator's client and kopf's, watches aside),
-  for generation 1 and for the last one (flat means the cost does not grow with age), and
-  the objects its lists returned per generation per run;
+- API requests per generation per run (the operator's client and kopf's, watches aside)
+  for every generation from 1 (flat means the cost does not grow with age; the final one
+  also finishes the run: its last cleanup and the Succeeded status), and the objects its
+  lists returned per generation per run, first and last;
 - the operator process's peak memory (VmHWM);
 - p50 / p99 delay from a Job completing to the run's next Job being created.
 
 The baseline is the same bench against the operator as it was at ``--baseline-ref``
 (default: the commit before issue 15: no resync, every reconcile lists every Job and pod of
 the run, finished Jobs never deleted), extracted with ``git archive`` and run from there.
-The server (``tests/controller/chaos.py``, no chaos injected) honours label selectors and
-resumes watches without replay, as a real one does; the Job stand-in is event-driven.
+The server (``tests/controller/chaos.py``, no chaos injected) honours label and field
+selectors, serves deletecollection, sends bookmarks and resumes a watch from its
+resourceVersion, as a real one does; the Job stand-in is event-driven.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
         print(f"    requests by kind ({total} in all, {runs} runs x {generations} generations):")
         for kind, count in server.requests.most_common(25):
             print(f"      {count / runs / generations:7.1f}/gen/run  {kind}")
-    return {"first": per_generation[1], "last": per_generation[generations - 1], "listed_last": listed,
+    return {**{f"g{g}": per_generation[g] for g in range(1, generations)}, "listed_last": listed,
             "listed_first": statistics.mean(server.listed[(n, 1)] for n in names),
             "peak": peak, "p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99)}
 
@@ -139,7 +141,8 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
 def line(label: str, m: dict[str, float]) -> str:
     if "stalled" in m:
         return f"  {label:9s} STALLED: no Job finished for {STALL_S:.0f} s after {m['stalled']:.0f} Jobs"
-    return (f"  {label:9s} requests/gen/run g1 {m['first']:6.1f}  last {m['last']:6.1f} | "
+    by_generation = "  ".join(f"{key} {value:5.1f}" for key, value in m.items() if key[0] == "g" and key[1:].isdigit())
+    return (f"  {label:9s} requests/gen/run {by_generation} (final) | "
             f"listed objects/gen/run g1 {m['listed_first']:7.1f}  last {m['listed_last']:7.1f} | "
             f"peak RSS {m['peak']:6.1f} MiB | completion->next Job p50 {m['p50'] * 1000:6.0f} ms  "
             f"p99 {m['p99'] * 1000:6.0f} ms")

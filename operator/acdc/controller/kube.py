@@ -191,7 +191,7 @@ class Kube:
         return self._call("PATCH", res.path(namespace, name, subresource), patch, "application/merge-patch+json")
 
     def delete_collection(self, res: Resource, namespace: str, labels: dict[str, str],
-                          fields: dict[str, str] | None = None) -> list[str]:
+                          fields: dict[str, str] | None = None) -> tuple[str, ...]:
         """Delete every object carrying ``labels`` (and matching ``fields``) in one request,
         pods of Jobs too (background propagation); returns the names the server deleted.
 
@@ -200,7 +200,7 @@ class Kube:
         if fields:
             query.append(("fieldSelector", _selector(fields)))
         found = self._call("DELETE", res.path(namespace), {"propagationPolicy": "Background"}, query=query)
-        return [item["metadata"]["name"] for item in (found or {}).get("items") or []]
+        return tuple(item["metadata"]["name"] for item in (found or {}).get("items") or [])
 
     def delete(self, res: Resource, namespace: str, name: str, uid: str | None = None) -> bool:
         """Delete (pods of Jobs too: background propagation); False if it was already gone.
