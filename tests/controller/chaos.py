@@ -164,6 +164,10 @@ class HistoryBus(Bus[Any]):
         await super().put(*items)
 
 
+MATCH_WINDOW = 16
+"""Requests kmock keeps for matching reactions (``_handle``); ``log`` keeps them all."""
+
+
 def rbac_verb(request: Request, method: str) -> str:
     """The RBAC verb a real API server checks for this request."""
     if method == "GET":
@@ -197,6 +201,8 @@ class ChaosEmulator(KubernetesEmulator):
         self.load: collections.Counter[tuple[str, int]] = collections.Counter()
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
+        self.log: list[Request] = []
+        """Every request served, oldest first (what ``list(kmock)`` gives on plain kmock)."""
         self.verbs: dict[str, set[tuple[str, str, str]]] = collections.defaultdict(set)
         """Client ("operator": its own calls and kopf's; "results": a user's fetch) -> the
         (API group, resource[/subresource], RBAC verb) of every request it made."""
@@ -234,6 +240,11 @@ class ChaosEmulator(KubernetesEmulator):
         return listing
 
     async def _handle(self, request: Request) -> aiohttp.web.StreamResponse:
+        self.log.append(request)
+        # kmock matches each request to its reactions by scanning every request it has ever
+        # served (``request in reaction._source``): quadratic in a run's length, 97% of the
+        # bench process at K = 10. Only the newest can match now, so kmock keeps a short tail.
+        del self._requests[:-MATCH_WINDOW]
         method = request.method.value.upper()
         agent = request.headers.get("User-Agent") or ""
         ours = agent.startswith(OPERATOR_AGENTS) and request.resource is not None

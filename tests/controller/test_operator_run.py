@@ -201,7 +201,7 @@ async def _delete_with(cluster, state, policy: str) -> None:
 
 def operator_lists(cluster, plural: str) -> list[str]:
     """The label selectors of the operator's own list requests (kopf's watches excluded)."""
-    return [request.params.get("labelSelector", "") for request in list(cluster)
+    return [request.params.get("labelSelector", "") for request in cluster.log
             if request.method.value.upper() == "GET" and str(request.url.path).endswith(f"/{plural}")
             and "watch" not in request.params and (request.headers.get("User-Agent") or "") == USER_AGENT]
 

@@ -7,7 +7,7 @@ from tests.controller.test_operator_run import create_run, phase_of
 
 
 def job_creations(cluster) -> list[str]:
-    return [r.data["metadata"]["name"] for r in list(cluster) if r.method.value == "POST" and str(r.url.path).endswith("/jobs")]
+    return [r.data["metadata"]["name"] for r in cluster.log if r.method.value == "POST" and str(r.url.path).endswith("/jobs")]
 
 
 async def test_two_replicas_only_the_active_peer_acts(cluster, state):

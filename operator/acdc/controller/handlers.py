@@ -44,6 +44,10 @@ that progresses through events is never reconciled twice for nothing."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 API_TIMEOUT_ENV = "ACDC_API_TIMEOUT_SECONDS"
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
+"""One run's reconcile and its deletion's cleanup never overlap."""
+_queue_guard = threading.Lock()
+_again: dict[tuple[str, str], bool] = {}
+"""Runs being reconciled now -> whether another pass was asked for meanwhile (``_reconcile``)."""
 
 
 @kopf.on.login()
@@ -88,6 +92,37 @@ def _namespace(namespace: str | None, name: str) -> str:
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
+    """Reconcile the run, coalescing: while one reconcile of it runs, later calls only ask it
+    to go once more, and return at once.
+
+    A burst of Jobs finishing in one run (a generation's merges) would otherwise queue one
+    full reconcile per Job behind the run's lock, each reading the same state, while other
+    runs' events wait for kopf's worker threads: the work queue of controller-runtime keeps
+    one entry per object for the same reason. A call that was coalesced does not see the
+    outcome of the pass that serves it; a failure there is raised in the thread that ran it
+    (a TemporaryError: kopf retries the run's handlers) and otherwise repaired by the resync.
+    """
+    key = (namespace, name)
+    with _queue_guard:
+        if key in _again:
+            _again[key] = True
+            return
+        _again[key] = False
+    try:
+        while True:
+            _reconcile_once(memo, namespace, name)
+            with _queue_guard:
+                if not _again[key]:
+                    del _again[key]
+                    return
+                _again[key] = False
+    except BaseException:
+        with _queue_guard:
+            _again.pop(key, None)
+        raise
+
+
+def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
     """Reconcile the run as it is now on the server; any failure is a TemporaryError (retried)."""
     kube: Kube = memo.kube
     with _locks[(namespace, name)]:
