@@ -118,14 +118,16 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
                 process.wait()
                 log.close()
                 playing.cancel()
-    delays = []
+    delays: list[float] = []
+    by_generation: dict[str, list[float]] = {}
     for name in names:
-        created = sorted(t for job, t in player.seen.items() if job.startswith(name + "-"))
+        created = sorted((t, job) for job, t in player.seen.items() if job.startswith(name + "-"))
         completed = sorted(t for job, t in player.finished.items() if job.startswith(name + "-"))
-        for t in created[1:]:
+        for t, job in created[1:]:
             earlier = [c for c in completed if c <= t]
             if earlier:
                 delays.append(t - earlier[-1])
+                by_generation.setdefault(job[len(name) + 1:].split("-")[0], []).append(t - earlier[-1])
     per_generation = {g: statistics.mean(server.load[(n, g)] for n in names) for g in range(generations)}
     listed = statistics.mean(server.listed[(n, generations - 1)] for n in names)
     if PROFILE:
@@ -133,6 +135,9 @@ async def measure(runs: int, generations: int, package: Path | None) -> dict[str
         print(f"    requests by kind ({total} in all, {runs} runs x {generations} generations):")
         for kind, count in server.requests.most_common(25):
             print(f"      {count / runs / generations:7.1f}/gen/run  {kind}")
+        print("    completion->next Job by the next Job's generation: " + "  ".join(
+            f"{g} p50 {percentile(d, 0.5) * 1000:.0f} / p99 {percentile(d, 0.99) * 1000:.0f} ms"
+            for g, d in sorted(by_generation.items())))
     return {**{f"g{g}": per_generation[g] for g in range(1, generations)}, "listed_last": listed,
             "listed_first": statistics.mean(server.listed[(n, 1)] for n in names),
             "peak": peak, "p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99)}
