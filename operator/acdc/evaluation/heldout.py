@@ -39,6 +39,7 @@ from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.engine.state import RunState, envelope
+from acdc.phases.execute import quiet_libraries
 from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
@@ -181,6 +182,12 @@ class LmEvalGrader:
         return {t.name: round(sum(next(correct) for _ in t.examples) / len(t.examples), 6) for t in tasks}
 
 
+def _grading_worker() -> None:
+    """One torch thread, and no progress bars: the user reads this process's log lines."""
+    pin_threads(1)
+    quiet_libraries()
+
+
 def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutTask],
                  workers: int) -> Iterator[tuple[str, dict[str, float]]]:
     """Grade each model (id -> dir), yielding (id, grades) as each finishes, logging progress.
@@ -200,12 +207,12 @@ def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutT
     if total:
         log.info("held-out grading: %d models on %d tasks, %d at a time", total, len(tasks), min(workers, total))
     if workers <= 1 or total <= 1:
+        quiet_libraries()
         for index, (model, path) in enumerate(paths.items(), start=1):
             yield done(index, model, grader(path, tasks))
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, total), mp_context=context, initializer=pin_threads,
-                             initargs=(1,)) as executor:
+    with ProcessPoolExecutor(min(workers, total), mp_context=context, initializer=_grading_worker) as executor:
         futures = {executor.submit(grader, path, tasks): model for model, path in paths.items()}
         for index, future in enumerate(as_completed(futures), start=1):
             yield done(index, futures[future], future.result())

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from acdc.atomic import write_text
 from acdc.engine.state import RunState
@@ -17,16 +18,39 @@ log = logging.getLogger(__name__)
 
 
 def quiet_libraries() -> None:
-    """Phase logs are read by people: no per-tensor progress bars from transformers/hub."""
+    """Phase logs are read by people: no per-tensor or per-request progress bars from
+    transformers, the hub, datasets or lm-eval."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _no_tqdm_bars()
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
         return
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+def _no_tqdm_bars() -> None:
+    """Every tqdm bar of this process starts disabled. lm-eval passes ``disable=False`` itself
+    (so ``TQDM_DISABLE``, a default only, and read when tqdm is first imported, cannot): 810
+    requests per graded model drew three bars each. acdc draws none with tqdm."""
+    try:
+        from tqdm.std import tqdm
+    except ImportError:
+        return
+    if getattr(tqdm.__init__, "acdc_quiet", False):
+        return
+    draw = tqdm.__init__
+
+    def quiet_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        draw(self, *args, **kwargs)
+
+    quiet_init.acdc_quiet = True  # type: ignore[attr-defined]
+    tqdm.__init__ = quiet_init
 
 
 def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None) -> StepRecord:
