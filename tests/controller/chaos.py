@@ -31,7 +31,7 @@ import datetime
 import os
 import random
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,19 +75,27 @@ def _fields(obj: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _selected(obj: dict[str, Any], params: Any) -> bool:
-    """Whether ``obj`` matches the request's label and field selectors; a field this server does not
-    know raises, as a real server answers 400 (an unfiltered or empty answer would hide the gap)."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if any(labels.get(k) != v for k, v in _selector(params.get("labelSelector", "")).items()):
-        return False
-    fields = _fields(obj)
-    wanted = _selector(params.get("fieldSelector", ""))
-    unknown = set(wanted) - set(fields)
-    if unknown:
-        raise KubernetesError(status=400, reason="BadRequest",
-                              message=f"field label not supported: {', '.join(sorted(unknown))}")
-    return all(fields[k] == v for k, v in wanted.items())
+def _selection(params: Any) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object matches the request's label and field selectors (parsed once per
+    request); a field this server does not know raises, as a real server answers 400 (an
+    unfiltered or empty answer would hide the gap)."""
+    wanted_labels = _selector(params.get("labelSelector", ""))
+    wanted_fields = _selector(params.get("fieldSelector", ""))
+
+    def selected(obj: dict[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if any(labels.get(k) != v for k, v in wanted_labels.items()):
+            return False
+        if not wanted_fields:
+            return True
+        fields = _fields(obj)
+        unknown = set(wanted_fields) - set(fields)
+        if unknown:
+            raise KubernetesError(status=400, reason="BadRequest",
+                                  message=f"field label not supported: {', '.join(sorted(unknown))}")
+        return all(fields[k] == v for k, v in wanted_fields.items())
+
+    return selected
 
 
 @dataclass
@@ -202,10 +210,10 @@ class ChaosEmulator(KubernetesEmulator):
         self.listed: collections.Counter[tuple[str, int]] = collections.Counter()
         self.requests: collections.Counter[str] = collections.Counter()
         self.log: list[Request] = []
+        """Every request served, oldest first (what ``list(kmock)`` gives on plain kmock)."""
         self._in_flight: set[int] = set()
         self._by_run: collections.defaultdict[tuple[Any, ...], dict[tuple[Any, ...], None]] = collections.defaultdict(dict)
         """(resource, namespace, run label) -> the keys of the objects created with that label."""
-        """Every request served, oldest first (what ``list(kmock)`` gives on plain kmock)."""
         self.verbs: dict[str, set[tuple[str, str, str]]] = collections.defaultdict(set)
         """Client ("operator": its own calls and kopf's; "results": a user's fetch) -> the
         (API group, resource[/subresource], RBAC verb) of every request it made."""
@@ -264,7 +272,8 @@ class ChaosEmulator(KubernetesEmulator):
         else:
             listing = await super()._serve_list(request)
         listing["metadata"]["resourceVersion"] = str(self.revision)  # a watch from here misses nothing
-        listing["items"] = [item for item in listing["items"] if _selected(item, request.params)]
+        selected = _selection(request.params)
+        listing["items"] = [item for item in listing["items"] if selected(item)]
         key = self._attribute(request) if request.params.get("watch") != "true" else None
         if key is not None:
             self.listed[key] += len(listing["items"])
@@ -326,18 +335,18 @@ class ChaosEmulator(KubernetesEmulator):
 
     async def _delete_collection(self, request: Request) -> aiohttp.web.StreamResponse:
         """DELETE on a collection: every selected object, as one DELETE each would (kmock has none)."""
+        selected = _selection(request.params)
         async with self._lock:
-            chosen = [(key, obj) for key, obj in self.objects.items()
-                      if key[0] == request.resource and key[1] == request.namespace and not obj.deleted
-                      and _selected(obj.raw, request.params)]
+            chosen = [obj for obj in self._KubernetesEmulator__get_objs(request, strict=True)
+                      if not obj.deleted and selected(obj.raw)]
             items = []
-            for key, obj in chosen:
+            for obj in chosen:
                 if (obj.raw.get("metadata") or {}).get("finalizers"):
                     obj.patch({"metadata": {"deletionTimestamp": now()}})
-                    await self._buses[key[0]].put({"type": "MODIFIED", "object": obj.raw})
+                    await self._buses[request.resource].put({"type": "MODIFIED", "object": obj.raw})
                 else:
                     obj.delete()
-                    await self._buses[key[0]].put({"type": "DELETED", "object": obj.last.raw})
+                    await self._buses[request.resource].put({"type": "DELETED", "object": obj.last.raw})
                 items.append(obj.last.raw)
         return aiohttp.web.json_response({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items})
 
