@@ -13,7 +13,7 @@ from tests.chart.rendering import NAMESPACE, by_kind, render
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "namespaced": {"watchNamespaces": ["research", "team-b"], "logLevel": "debug"},
-    "custom-ports": {"metrics": {"port": 9100}, "health": {"port": 9101}, "logLevel": "warning"},
+    "custom-ports": {"metrics": {"port": 9100}, "health": {"port": 9101}, "logLevel": "warning", "workers": 8},
     "replicated": {"replicaCount": 2, "logLevel": "error"},
     "cluster-wide": {"clusterWide": True, "replicaCount": 2},
     "allow-lists": {"security": {"allowedRegistries": ["ghcr.io/acdc-operator"], "allowedSecrets": ["ml/key"],
@@ -39,6 +39,7 @@ def test_container_args_parse_and_match_the_values(name):
     assert args.metrics_port == values.get("metrics", {}).get("port", 8080)
     assert args.health_port == values.get("health", {}).get("port", 8081)
     assert args.log_level == values.get("logLevel", "info")
+    assert args.workers == values.get("workers", 64)
     cluster_wide = values.get("clusterWide", False)
     assert args.all_namespaces is cluster_wide
     assert args.namespace == ([] if cluster_wide else values.get("watchNamespaces", [NAMESPACE]))

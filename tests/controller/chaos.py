@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import datetime
 import os
 import random
@@ -146,6 +147,26 @@ class KillSwitch:
             self.kills += 1
 
 
+_SERVING: contextvars.ContextVar[Request | None] = contextvars.ContextVar("serving", default=None)
+"""The request the current task is serving (aiohttp serves each request in its own task)."""
+
+
+class ServingView(list[Request]):
+    """kmock's request list as its reaction matching sees it: only the request this task serves.
+
+    kmock picks a request's reaction by asking each reaction's view whether the request is
+    in it, which walks every request in the list through the view's criteria: with watches
+    and a hundred runs' calls in flight, a third of the server's time at K = 100. A request
+    can only match as itself, so the view holds just that one (``ChaosEmulator.log`` keeps all)."""
+
+    def append(self, request: Request) -> None:
+        pass
+
+    def __iter__(self) -> Any:
+        serving = _SERVING.get()
+        return iter(() if serving is None else (serving,))
+
+
 HISTORY = 20_000
 """Events kept per resource for resuming watches; an older resourceVersion gets 410 Gone and
 kopf lists again, as when a real server has compacted its history (a bench's many runs)."""
@@ -211,7 +232,7 @@ class ChaosEmulator(KubernetesEmulator):
         self.requests: collections.Counter[str] = collections.Counter()
         self.log: list[Request] = []
         """Every request served, oldest first (what ``list(kmock)`` gives on plain kmock)."""
-        self._in_flight: set[int] = set()
+        self._requests = ServingView()
         self._by_run: collections.defaultdict[tuple[Any, ...], dict[tuple[Any, ...], None]] = collections.defaultdict(dict)
         """(resource, namespace, run label) -> the keys of the objects created with that label."""
         self.verbs: dict[str, set[tuple[str, str, str]]] = collections.defaultdict(set)
@@ -260,15 +281,20 @@ class ChaosEmulator(KubernetesEmulator):
                 and (namespace == request.namespace if strict else request.namespace is None or namespace == request.namespace)
                 and (request.name is None or name == request.name)]
 
+    def _run_objects(self, request: Request) -> list[Any] | None:
+        """The stored objects of the request's kind and namespace created with the run label its
+        selector names, from the index; None when it names no run (or the run has none)."""
+        run = _selector(request.params.get("labelSelector", "")).get(RUN_LABEL)
+        indexed = self._by_run.get((_triple(request.resource), request.namespace, run)) if run else None
+        return [self.objects._objects[key] for key in indexed] if indexed else None
+
     async def _serve_list(self, request: Request) -> Any:
         """kmock's list, plus selectors and a resourceVersion. A list by run label (every list
         the operator makes) reads that run's objects from an index instead of scanning every
         object ever stored: at K = 100 the scans were 60% of the bench process."""
-        run = _selector(request.params.get("labelSelector", "")).get(RUN_LABEL)
-        indexed = self._by_run.get((_triple(request.resource), request.namespace, run)) if run else None
-        if indexed:
-            stored = self.objects._objects
-            listing = {"metadata": {}, "items": [stored[key].raw for key in indexed if not stored[key].deleted]}
+        indexed = self._run_objects(request)
+        if indexed is not None:
+            listing = {"metadata": {}, "items": [obj.raw for obj in indexed if not obj.deleted]}
         else:
             listing = await super()._serve_list(request)
         listing["metadata"]["resourceVersion"] = str(self.revision)  # a watch from here misses nothing
@@ -282,15 +308,11 @@ class ChaosEmulator(KubernetesEmulator):
     async def _handle(self, request: Request) -> aiohttp.web.StreamResponse:
         """kmock matches a request to its reactions by scanning every request it has ever served
         (``request in reaction._source``): quadratic in a run's length, 97% of the bench process
-        at K = 10. Only requests still being served can match, so kmock keeps just those;
-        ``log`` keeps them all."""
+        at K = 10. Only the request being served can match, so kmock sees just that one
+        (``ServingView``); ``log`` keeps them all."""
         self.log.append(request)
-        self._in_flight.add(id(request))
-        try:
-            return await self._serve(request)
-        finally:
-            self._in_flight.discard(id(request))
-            self._requests[:] = [served for served in self._requests if id(served) in self._in_flight]
+        _SERVING.set(request)
+        return await self._serve(request)
 
     async def _serve(self, request: Request) -> aiohttp.web.StreamResponse:
         method = request.method.value.upper()
@@ -337,8 +359,10 @@ class ChaosEmulator(KubernetesEmulator):
         """DELETE on a collection: every selected object, as one DELETE each would (kmock has none)."""
         selected = _selection(request.params)
         async with self._lock:
-            chosen = [obj for obj in self._KubernetesEmulator__get_objs(request, strict=True)
-                      if not obj.deleted and selected(obj.raw)]
+            candidates = self._run_objects(request)
+            if candidates is None:
+                candidates = self._KubernetesEmulator__get_objs(request, strict=True)
+            chosen = [obj for obj in candidates if not obj.deleted and selected(obj.raw)]
             items = []
             for obj in chosen:
                 if (obj.raw.get("metadata") or {}).get("finalizers"):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import yaml
+
 from acdc.controller.kube import USER_AGENT
 from acdc.spec import load_run
 from acdc.steps import StepRecord
 from tests.controller.cluster import (
+    CONFIGMAPS,
     JOBS,
     NAMESPACE,
     PHASE_RUNNER,
@@ -172,6 +175,9 @@ async def test_immutable_edit_is_refused_and_mutable_edit_accepted(cluster, stat
         await patch_spec(cluster, {"seed": 7, "population": population})
         await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert run_object(cluster)["status"]["generation"] == 2
+    # The phases read the edit from the spec ConfigMap: re-rendered, not the first spec's memo.
+    (configmap,) = [obj.raw for key, obj in cluster.objects.items() if key[0] == CONFIGMAPS and not obj.deleted]
+    assert yaml.safe_load(configmap["data"]["run.yaml"])["spec"]["population"]["generations"] == 2
 
 
 async def delete_run(cluster) -> None:

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--metrics-port", type=_port, default=8080, help="Prometheus /metrics port (0: off)")
     parser.add_argument("--health-port", type=_port, default=8081,
                         help=f"kopf liveness endpoint http://0.0.0.0:PORT{HEALTH_PATH} (0: off)")
+    parser.add_argument("--workers", type=_workers, default=None,
+                        help="reconciles in flight at once: handler threads and API connections (default: 64)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=None,
                         help="operator log level (default: info, debug with -v)")
     security = parser.add_argument_group("tenant boundaries (see docs/operator.md, Security model)")
@@ -63,6 +65,12 @@ def _registry(text: str) -> str:
     if not _REGISTRY.match(text):
         raise argparse.ArgumentTypeError(f"not a registry host or repository prefix: {text!r}")
     return text
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"not a number of workers (1-1024): {text!r}")
+    return int(text)
 
 
 def _port(text: str) -> int:
@@ -99,6 +107,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.log_level:
         logging.getLogger().setLevel(args.log_level.upper())
     os.environ["ACDC_METRICS_PORT"] = str(args.metrics_port)
+    if args.workers:
+        os.environ["ACDC_WORKERS"] = str(args.workers)
     from acdc.controller.tenancy import TenancyPolicy
 
     policy = TenancyPolicy(tuple(args.allowed_registry), tuple(args.allowed_secret), tuple(args.allowed_claim),

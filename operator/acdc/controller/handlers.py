@@ -43,6 +43,12 @@ RESYNC_IDLE = 0.5
 that progresses through events is never reconciled twice for nothing."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 API_TIMEOUT_ENV = "ACDC_API_TIMEOUT_SECONDS"
+WORKERS_ENV = "ACDC_WORKERS"
+DEFAULT_WORKERS = 64
+"""Reconciles in flight at once (kopf's handler threads, and API connections). A reconcile
+mostly waits on the API server, so kopf's default (CPU count + 4, sized for CPU-bound
+handlers) queued the runs behind a few threads: with 100 runs on 2 cores, p99 from a Job
+finishing to the next Job fell from 2.7 s at 6 threads to 1.5 s at 64 (bench/bench_operator.py)."""
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
 """One run's reconcile and its deletion's cleanup never overlap."""
 _queue_guard = threading.Lock()
@@ -67,7 +73,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = names.FINALIZER
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
-    memo.kube = Kube(api_configuration(), float(os.environ.get(API_TIMEOUT_ENV, REQUEST_TIMEOUT_S)))
+    workers = int(os.environ.get(WORKERS_ENV, DEFAULT_WORKERS))
+    settings.execution.max_workers = workers
+    configuration = api_configuration()
+    configuration.connection_pool_maxsize = workers  # one connection per thread, none discarded
+    memo.kube = Kube(configuration, float(os.environ.get(API_TIMEOUT_ENV, REQUEST_TIMEOUT_S)))
     port = int(os.environ.get(METRICS_PORT_ENV, "8080"))
     if port:
         metrics.start_server(port)

@@ -29,7 +29,7 @@ def digests(spec: CoevolutionRunSpec) -> dict[str, str]:
     }
 
 
-def changed_fields(recorded: Mapping[str, str], spec: CoevolutionRunSpec) -> list[str]:
-    """Immutable fields whose value differs from when the run started (none before it started)."""
-    current = digests(spec)
+def changed_fields(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """Immutable fields whose digest (``current``, from ``digests``) differs from when the run
+    started (none before it started)."""
     return [name for name, digest in current.items() if name in recorded and recorded[name] != digest]
