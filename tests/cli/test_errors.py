@@ -104,6 +104,8 @@ def test_a_bad_flag_is_argparse_usage_not_a_traceback(bad_inputs: Path) -> None:
     result = acdc(bad_inputs, "operator", "--metrics-port", "99999")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].endswith("not a port number (0-65535): '99999'")
+    result = acdc(bad_inputs, "operator", "--workers", "0")
+    assert result.returncode == 2 and result.stderr.splitlines()[-1].endswith("not a number of workers (1-1024): '0'")
 
 
 def _parser_raising(exc: BaseException) -> argparse.ArgumentParser:

@@ -117,6 +117,23 @@ def test_flags_reach_kopf(monkeypatch: pytest.MonkeyPatch):
     assert logging.getLogger().level == logging.WARNING
 
 
+def test_workers_size_kopfs_thread_pool_and_the_api_connection_pool(monkeypatch: pytest.MonkeyPatch):
+    from kubernetes.client import Configuration
+
+    from acdc.controller import handlers
+
+    monkeypatch.setenv(handlers.WORKERS_ENV, "1")  # handle() sets it; restored afterwards
+    captured_kopf_run(monkeypatch, "-A", "--standalone", "--metrics-port=0", "--workers=8")
+    monkeypatch.setattr(handlers, "api_configuration", Configuration)
+    settings, memo = kopf.OperatorSettings(), kopf.Memo()
+    handlers.configure(settings=settings, memo=memo)
+    assert settings.execution.max_workers == 8
+    assert memo.kube.client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 8
+    monkeypatch.delenv(handlers.WORKERS_ENV)
+    handlers.configure(settings=settings, memo=memo)
+    assert settings.execution.max_workers == handlers.DEFAULT_WORKERS
+
+
 def test_security_flags_reach_the_handlers_policy(monkeypatch: pytest.MonkeyPatch):
     captured_kopf_run(monkeypatch, "-A", "--standalone", "--allowed-registry=ghcr.io/acdc-operator",
                       "--allowed-secret=ml/openai", "--allowed-secret=judge-key", "--allowed-claim=shared",
