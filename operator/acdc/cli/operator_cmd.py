@@ -106,9 +106,6 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"acdc operator: --metrics-port and --health-port are both {args.metrics_port}")
     if args.log_level:
         logging.getLogger().setLevel(args.log_level.upper())
-    os.environ["ACDC_METRICS_PORT"] = str(args.metrics_port)
-    if args.workers:
-        os.environ["ACDC_WORKERS"] = str(args.workers)
     from acdc.controller.tenancy import TenancyPolicy
 
     policy = TenancyPolicy(tuple(args.allowed_registry), tuple(args.allowed_secret), tuple(args.allowed_claim),
@@ -116,8 +113,13 @@ def handle(args: argparse.Namespace) -> int:
     os.environ.update(policy.to_env())
     import kopf
 
-    import acdc.controller.handlers  # noqa: F401  (importing registers the handlers)
+    from acdc.controller import handlers  # importing registers the handlers
     from acdc.controller.kube import api_configuration
+
+    # Read by the handlers' startup (handlers.configure), which kopf.run calls.
+    os.environ[handlers.METRICS_PORT_ENV] = str(args.metrics_port)
+    if args.workers:
+        os.environ[handlers.WORKERS_ENV] = str(args.workers)
 
     _require_credentials(api_configuration)
     kopf.run(
