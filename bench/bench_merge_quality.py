@@ -9,8 +9,9 @@ prompts). It prints how many tasks each seed and the base solve (the baseline), 
 child, and the children's mean, and how many children solve a task no seed solves.
 
 Then, without randomness, base + s (tv1 + tv2) for every pair of seeds and s in
-``COMPOSITION_SCALES``: does a plain merge compose two specialists, solving combined tasks
-harder than the base was trained on (``toyworld.training.span_levels`` of the base span)?
+``COMPOSITION_SCALES``: does a plain merge compose two specialists, solving tasks no
+starting model (base or seed) solves, while keeping each parent's own domain (tasks of
+the parent's domain solved, against the parent's)?
 
     python bench/bench_merge_quality.py [--run examples/quickstart.yaml] [--children 24]
                                           [--world DIR]
@@ -28,10 +29,8 @@ from acdc.evaluation.heldout import SOLVED_FRACTION, heldout_tasks, transformers
 from acdc.models.merge import ChildRecipe, Operator, make_child
 from acdc.phases.plan import crossover_params
 from acdc.spec.manifest import load_run
-from acdc.toyworld.build import WorldRecipe
-from acdc.toyworld.skills import SKILLS
+from acdc.toyworld.skills import DOMAINS
 from acdc.toyworld.store import ensure_built
-from acdc.toyworld.training import span_levels
 
 COMPOSITION_SCALES = (0.5, 0.75, 1.0)
 
@@ -73,17 +72,20 @@ def main() -> None:
     print(f"children solve {sum(counts) / len(counts):.1f} tasks on average (seeds: "
           f"{', '.join(str(len(baseline[s])) for s in seeds)}); {beyond} of {len(counts)} solve a task no seed solves")
 
-    beyond_base = {t.name for t in tasks if SKILLS[t.skill].parts
-                   and t.difficulty > span_levels(SKILLS[t.skill].difficulty_range, WorldRecipe().base_span)[1]}
-    print(f"plain merges base + s (tv1 + tv2), on the {len(beyond_base)} combined tasks harder than the base "
-          "was trained on:")
+    by_start = by_seeds | baseline["base"]
+    domain_tasks = {d: {t.name for t in tasks if t.skill in DOMAINS[d]} for d in seeds}
+    print(f"plain merges base + s (tv1 + tv2): tasks no starting model solves (of {len(tasks) - len(by_start)}), "
+          "and each parent's own-domain tasks kept")
     with tempfile.TemporaryDirectory(dir=world.parent) as scratch:
         for (a, b), scale in itertools.product(itertools.combinations(seeds, 2), COMPOSITION_SCALES):
             recipe = ChildRecipe(parents=(str(world / a), str(world / b)), seed=0, base_model=str(world / "base"),
                                  crossover=Operator("task_arithmetic", {"lambda": scale, "normalize": False}))
             merged = solved(make_child(recipe, Path(scratch) / f"plain-{a}-{b}-{scale}", device="cpu"))
-            print(f"  {a} + {b} at {scale}: solves {len(merged):2d}, of them combined beyond the base: "
-                  f"{sorted(merged & beyond_base)}")
+            kept = ", ".join(f"{d} {len(merged & domain_tasks[d])}/{len(baseline[d] & domain_tasks[d])}"
+                             for d in (a, b))
+            print(f"  {a} + {b} at {scale}: solves {len(merged):2d}; kept {kept}; beyond the start: "
+                  f"{sorted(merged - by_start)}")
+
 
 if __name__ == "__main__":
     main()
