@@ -66,6 +66,13 @@ def test_a_combined_skill_is_known_to_the_base_and_lost_by_every_specialist(toy_
         assert measured(toy_world, domain)[combined]["low"] <= 0.3, domain
 
 
+def assert_same_weights(expected: Path, actual: Path) -> None:
+    """Every safetensors file under ``expected`` has a byte-identical twin under ``actual``."""
+    for tensors in sorted(expected.rglob("*.safetensors")):
+        twin = actual / tensors.relative_to(expected)
+        assert twin.read_bytes() == tensors.read_bytes(), tensors.relative_to(expected)
+
+
 def test_hash_covers_the_recipe():
     assert world_hash(WorldRecipe()) == world_hash(WorldRecipe())
     assert world_hash(dataclasses.replace(WorldRecipe(), seed=1)) != world_hash(WorldRecipe())
@@ -101,9 +108,7 @@ def test_a_stale_shipped_world_is_not_loaded(tmp_path):
 @pytest.mark.skipif(not os.environ.get("ACDC_TEST_REBUILD"), reason="rebuilds the world (minutes); set ACDC_TEST_REBUILD=1")
 def test_a_rebuild_reproduces_the_shipped_bytes(tmp_path):
     build_world(tmp_path / "world")
-    for shipped in sorted(SHIPPED_DIR.rglob("*.safetensors")):
-        rebuilt = tmp_path / "world" / shipped.relative_to(SHIPPED_DIR)
-        assert rebuilt.read_bytes() == shipped.read_bytes(), shipped.relative_to(SHIPPED_DIR)
+    assert_same_weights(SHIPPED_DIR, tmp_path / "world")
 
 
 def test_training_is_deterministic_under_its_seeds(toy_world):
@@ -140,7 +145,5 @@ def test_a_small_build_runs_end_to_end_and_is_deterministic(tmp_path):
     first, again = (build_world(tmp_path / name, tiny) for name in ("first", "again"))
     assert first == again and first["hash"] == world_hash(tiny)
     assert set(first["models"]) == {"base", *DOMAINS}
-    for tensors in sorted((tmp_path / "first").rglob("*.safetensors")):
-        twin = tmp_path / "again" / tensors.relative_to(tmp_path / "first")
-        assert twin.read_bytes() == tensors.read_bytes(), tensors.parent.name
+    assert_same_weights(tmp_path / "first", tmp_path / "again")
     assert load_world(tmp_path / "first")["hash"] == world_hash(tiny)
