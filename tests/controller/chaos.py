@@ -17,7 +17,10 @@ On top of that it injects, for the operator's own client only (its User-Agent):
   right after a write lands.
 
 Unlike plain kmock it also honours equality label selectors and the Job field selector
-``status.successful`` in lists and in ``deletecollection``, and it counts the operator's
+``status.successful`` in lists and in ``deletecollection``, names objects created with only a
+``generateName``, answers a JSON patch that does not apply (a failed resourceVersion ``test``)
+with 422 and a request naming a deleted object with 404, as a real server does (kmock: 500s,
+``internal_errors``, which fail the test), and it counts the operator's
 requests and listed objects per run and per the generation the run is in (``load``,
 ``listed``, by kind in ``requests``) for the bench.
 """
@@ -29,14 +32,17 @@ import collections
 import contextlib
 import contextvars
 import datetime
+import itertools
 import os
 import random
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.web
+import jsonpatch
+import jsonpointer
 import kmock
 from kmock._internal.aiobus import Bus
 from kmock._internal.k8s import KubernetesEmulator, KubernetesError
@@ -219,6 +225,9 @@ class ChaosEmulator(KubernetesEmulator):
     kill: KillSwitch
     bookmark_s: float = 1.0
     created: collections.Counter[str]
+    interpose: Callable[[Request], Awaitable[None]] | None = None
+    """Awaited before each request of the operator's is served: a test lands a change of its own at
+    an exact point of the operator's work, so a race that CI hits by chance happens every time."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -233,11 +242,25 @@ class ChaosEmulator(KubernetesEmulator):
         self.log: list[Request] = []
         """Every request served, oldest first (what ``list(kmock)`` gives on plain kmock)."""
         self._requests = ServingView()
+        self._generated = itertools.count()
         self._by_run: collections.defaultdict[tuple[Any, ...], dict[tuple[Any, ...], None]] = collections.defaultdict(dict)
         """(resource, namespace, run label) -> the keys of the objects created with that label."""
         self.verbs: dict[str, set[tuple[str, str, str]]] = collections.defaultdict(set)
         """Client ("operator": its own calls and kopf's; "results": a user's fetch) -> the
         (API group, resource[/subresource], RBAC verb) of every request it made."""
+        self.internal_errors: list[str] = []
+        """Requests this server failed by an exception of its own (a 500 no real API server would
+        send): a bug of the emulator, which ``wait_for`` reports at once instead of a stalled run."""
+
+    def _stored(self, resource: Any, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object as the server holds it now, None if there is none. kmock keeps a deleted
+        object's history (its key stays, soft-deleted), and ``.raw`` of one raises: read by the
+        request accounting, every later request naming it or its run was a 500, not a 404."""
+        try:
+            found = self.objects[resource, namespace, name]
+        except KeyError:
+            return None
+        return None if found.deleted else found.raw
 
     def _attribute(self, request: Request) -> tuple[str, int] | None:
         """The (run, its current generation) a request of the operator's is about."""
@@ -251,14 +274,12 @@ class ChaosEmulator(KubernetesEmulator):
             run = _selector(request.params.get("labelSelector", "")).get(RUN_LABEL)
             run = run or ((data.get("metadata") or {}).get("labels") or {}).get(RUN_LABEL)
             if run is None and request.name and request.resource is not None:
-                with contextlib.suppress(KeyError):
-                    run = (self.objects[request.resource, request.namespace, request.name].raw["metadata"]
-                           .get("labels") or {}).get(RUN_LABEL)
+                named = self._stored(request.resource, request.namespace, request.name)
+                run = ((named or {}).get("metadata", {}).get("labels") or {}).get(RUN_LABEL)
         if not run:
             return None
-        try:
-            body = self.objects[RUNS_RESOURCE, request.namespace or data.get("metadata", {}).get("namespace"), run].raw
-        except KeyError:
+        body = self._stored(RUNS_RESOURCE, request.namespace or data.get("metadata", {}).get("namespace"), run)
+        if body is None:
             return None
         return run, int((body.get("status") or {}).get("generation") or 0)
 
@@ -328,6 +349,8 @@ class ChaosEmulator(KubernetesEmulator):
             sub = getattr(request, "subresource", None)
             resource = f"{request.resource.plural}/{sub.split('/')[0]}" if sub else request.resource.plural
             self.verbs[client].add((request.resource.group or "", resource, rbac_verb(request, method)))
+        if client == "operator" and self.interpose is not None:
+            await self.interpose(request)
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1
@@ -338,10 +361,19 @@ class ChaosEmulator(KubernetesEmulator):
         fault = self.chaos.fault(method) if ours else None
         if fault in ("500", "409"):
             return await self._render_error(KubernetesError(status=int(fault), reason="Chaos", message="injected"))
+        if method == "POST" and isinstance(request.data, dict):
+            self._name_generated(request.data)
         if method == "DELETE" and request.resource is not None and request.name is None:
             response = await self._delete_collection(request)
         else:
-            response = await super()._handle(request)
+            try:
+                response = await super()._handle(request)
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                # A JSON patch that does not apply, above all a failed `test` of the resourceVersion
+                # (kopf's finalizer patches): a real server changes nothing and answers 422, which kopf
+                # retries from the fresh object at once. kmock let it out as a 500, which kopf retried
+                # unchanged, ~1 min, before its delete handler ran again.
+                response = await self._render_error(KubernetesError(status=422, reason="Invalid", message=str(exc)))
         if method == "POST" and request.resource is not None and response.status < 300 and request.data:
             meta = request.data.get("metadata") or {}
             self.created[f"{request.resource.plural}/{meta.get('name')}"] += 1
@@ -354,6 +386,23 @@ class ChaosEmulator(KubernetesEmulator):
         if fault == "timeout":
             await asyncio.sleep(self.chaos.timeout_s)  # applied, but the client gave up waiting
         return response
+
+    def _name_generated(self, body: dict[str, Any]) -> None:
+        """A create that gives only ``metadata.generateName`` (kopf's Events) gets a unique name, as
+        on a real server. kmock stored it under the name None: the second such object conflicted,
+        and its answer, looked up by a missing name, matched every object of the namespace (a 500)."""
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{next(self._generated):05d}"
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if not isinstance(exc, KubernetesError):  # an API error is an answer; anything else, our bug
+            self.internal_errors.append(repr(exc))
+        return await super()._render_error(exc)
+
+    async def _stream_error(self, exc: Exception, raw_response: aiohttp.web.StreamResponse) -> None:
+        self.internal_errors.append(repr(exc))
+        await super()._stream_error(exc, raw_response)
 
     async def _delete_collection(self, request: Request) -> aiohttp.web.StreamResponse:
         """DELETE on a collection: every selected object, as one DELETE each would (kmock has none)."""

@@ -206,7 +206,9 @@ class Kubelet:
     async def _play_once(self, name: str) -> None:
         self.playing.add(name)
         try:
-            await self._play(name, self.server.objects[JOBS, NAMESPACE, name].raw)
+            found = self.server.objects[JOBS, NAMESPACE, name]
+            if not found.deleted:  # a concurrent play starts a moment after its Job was found runnable
+                await self._play(name, found.raw)
         finally:
             self.playing.discard(name)
 
@@ -365,12 +367,18 @@ def run_stall_watch(server: Any, stall_s: float = STALL_S) -> StallWatch:
 
 async def wait_for(predicate: Callable[[], Any]) -> Any:
     """Poll ``predicate`` until it holds; fail once the run has stalled (``run_stall_watch`` on the
-    running test's cluster), never on a deadline (tests.progress)."""
-    watcher = run_stall_watch(WATCHED[-1]) if WATCHED else StallWatch(work_cpu_seconds)
+    running test's cluster), never on a deadline (tests.progress), and at once when the fake API
+    server failed a request by a bug of its own (``ChaosEmulator.internal_errors``): the operator's
+    retries of such a 500 look like a stall, minutes later, with the cause buried in kopf's log."""
+    server = WATCHED[-1] if WATCHED else None
+    watcher = run_stall_watch(server) if server is not None else StallWatch(work_cpu_seconds)
     while True:
         value = predicate()
         if value:
             return value
+        broken = getattr(server, "internal_errors", None)
+        if broken:
+            raise AssertionError(f"the fake API server failed {len(broken)} request(s) by its own fault: {broken[:3]}")
         if not watcher.moved():
             raise AssertionError(f"condition not reached: the run made no progress for {watcher.stall_s:.0f} s")
         await asyncio.sleep(0.05)

@@ -36,7 +36,10 @@ async def cluster(kmock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     WATCHED.append(kmock)  # wait_for's progress: this cluster's runs and Jobs moving
     yield kmock
     WATCHED.remove(kmock)
-    if isinstance(kmock, ChaosEmulator):  # a real server refuses what the chart's roles do not grant
+    if isinstance(kmock, ChaosEmulator):
+        # A 500 of the emulator's own (not injected chaos) is a harness bug, whatever the test saw.
+        assert not kmock.internal_errors, f"the fake API server failed by its own fault: {kmock.internal_errors[:3]}"
+        # A real server refuses what the chart's roles do not grant.
         for client, granted in (("operator", rules("cluster")), ("results", results_reader_rules())):
             refused = kmock.verbs[client] - allowed(granted)
             assert not refused, f"{client} requests its RBAC does not allow: {sorted(refused)}"

@@ -205,6 +205,52 @@ async def _delete_with(cluster, state, policy: str) -> None:
         await wait_for(lambda: not job_names(cluster))
 
 
+async def test_a_run_changed_while_its_deletion_is_handled_is_still_deleted(cluster, state):
+    """The CI flake, made certain: the run changes (here another client annotates it; in CI a
+    reconcile's status patch) after kopf read it and before kopf removes its finalizer. kopf's
+    JSON patch then tests a stale resourceVersion; a real API server answers 422, and kopf retries
+    at once from the fresh object, calling the delete handler again, which finds its Jobs and
+    volume gone (404s). Every request must get a real server's answer: no 500 from the emulator."""
+    changed = []
+
+    async def annotate_when_cleanup_starts(request) -> None:
+        deleting = (run_object(cluster) or {}).get("metadata", {}).get("deletionTimestamp")
+        if deleting and not changed and request.resource == JOBS and request.method.value.upper() == "DELETE":
+            url = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
+            async with cluster.patch(url, json={"metadata": {"annotations": {"example.com/touched": "yes"}}}) as response:
+                assert response.status < 300, await response.text()
+            changed.append(request)
+
+    cluster.interpose = annotate_when_cleanup_starts
+    await _delete_with(cluster, state, "Delete")
+    assert changed and not any(key[0] == PVCS and not obj.deleted for key, obj in cluster.objects.items())
+
+
+async def test_a_failed_cleanup_is_retried_as_soon_as_a_failed_reconcile(cluster, state, monkeypatch, caplog):
+    """An API blip during cleanup is a TemporaryError retried after RETRY_SECONDS, not an error
+    kopf retries after its default minute: the run is gone, and kopf says it will retry soon."""
+    from acdc.controller import handlers
+
+    failures = []
+
+    def blip_once(kube, body):
+        if not failures:
+            failures.append(body["metadata"]["name"])
+            raise ConnectionResetError("connection reset by peer")
+        return cleanup(kube, body)
+
+    cleanup = handlers.cleanup
+    monkeypatch.setattr(handlers, "cleanup", blip_once)
+    async with kubelet(cluster, state), operator():
+        await create_run(cluster, run_body(retention={"volumeOnDelete": "Delete"}))
+        await wait_for(lambda: len(job_names(cluster)) >= 3)
+        await delete_run(cluster)
+        await wait_for(lambda: run_object(cluster) is None)
+    assert failures == ["demo"]
+    assert "'run_deleted' failed temporarily: cleanup failed: connection reset by peer" in caplog.text
+    assert not any(key[0] == PVCS and not obj.deleted for key, obj in cluster.objects.items())
+
+
 def operator_lists(cluster, plural: str) -> list[str]:
     """The label selectors of the operator's own list requests (kopf's watches excluded)."""
     return [request.params.get("labelSelector", "") for request in cluster.log

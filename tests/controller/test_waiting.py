@@ -30,7 +30,7 @@ async def put_pod(cluster, pod_status: dict, attempt: int) -> None:
 
 
 def events(cluster) -> list[dict]:
-    """Events the operator posted (from the requests: kmock stores only the first unnamed one)."""
+    """Events the operator posted (from the requests it made)."""
     return [request.data for request in cluster.log if request.method.value.upper() == "POST"
             and str(request.url.path).endswith("/events") and isinstance(request.data, dict)]
 

@@ -42,6 +42,8 @@ RESYNC_IDLE = 0.5
 """The timer waits until the run has been unchanged for this share of the interval: a run
 that progresses through events is never reconciled twice for nothing."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
+RETRY_SECONDS = 5
+"""Delay before kopf retries a failed reconcile or cleanup (its default for an error is 60 s)."""
 API_TIMEOUT_ENV = "ACDC_API_TIMEOUT_SECONDS"
 WORKERS_ENV = "ACDC_WORKERS"
 DEFAULT_WORKERS = 64
@@ -145,7 +147,7 @@ def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
             done = reconcile(kube, body, _emitter(body))
         except Exception as exc:
             metrics.reconcile_error(type(exc).__name__)
-            raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=5) from exc
+            raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=RETRY_SECONDS) from exc
     if done.created or done.recorded:
         log.info("%s/%s: recorded %s, created %s", namespace, name, done.recorded, done.created)
 
@@ -191,8 +193,14 @@ def resync(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL)
 def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
+    """Remove what the run owns; a failure (an API blip) is retried as a reconcile's is, not after
+    kopf's default minute, so a deleted run does not linger."""
     namespace = _namespace(namespace, name)
     with _locks[(namespace, name)]:
-        removed = cleanup(memo.kube, dict(body))
+        try:
+            removed = cleanup(memo.kube, dict(body))
+        except Exception as exc:
+            metrics.reconcile_error(type(exc).__name__)
+            raise kopf.TemporaryError(f"cleanup failed: {exc}", delay=RETRY_SECONDS) from exc
     metrics.forget_run(namespace, name)
     log.info("%s/%s deleted; removed %s", namespace, name, removed)
