@@ -19,6 +19,8 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import kopf
@@ -134,20 +136,27 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
         raise
 
 
+@contextmanager
+def _retried_soon(what: str) -> Iterator[None]:
+    """Any failure inside is counted and raised as a TemporaryError that kopf retries after
+    RETRY_SECONDS: reconciles and cleanups share one retry policy, not kopf's default minute."""
+    try:
+        yield
+    except Exception as exc:
+        metrics.reconcile_error(type(exc).__name__)
+        raise kopf.TemporaryError(f"{what} failed: {exc}", delay=RETRY_SECONDS) from exc
+
+
 def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
     """Reconcile the run as it is now on the server; any failure is a TemporaryError (retried)."""
     kube: Kube = memo.kube
-    with _locks[(namespace, name)]:
-        try:
-            body = kube.get(RUNS, namespace, name)
-            if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-                return
-            body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
-            body.setdefault("kind", KIND)
-            done = reconcile(kube, body, _emitter(body))
-        except Exception as exc:
-            metrics.reconcile_error(type(exc).__name__)
-            raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=RETRY_SECONDS) from exc
+    with _locks[(namespace, name)], _retried_soon("reconcile"):
+        body = kube.get(RUNS, namespace, name)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
+        body.setdefault("kind", KIND)
+        done = reconcile(kube, body, _emitter(body))
     if done.created or done.recorded:
         log.info("%s/%s: recorded %s, created %s", namespace, name, done.recorded, done.created)
 
@@ -196,11 +205,7 @@ def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: s
     """Remove what the run owns; a failure (an API blip) is retried as a reconcile's is, not after
     kopf's default minute, so a deleted run does not linger."""
     namespace = _namespace(namespace, name)
-    with _locks[(namespace, name)]:
-        try:
-            removed = cleanup(memo.kube, dict(body))
-        except Exception as exc:
-            metrics.reconcile_error(type(exc).__name__)
-            raise kopf.TemporaryError(f"cleanup failed: {exc}", delay=RETRY_SECONDS) from exc
+    with _locks[(namespace, name)], _retried_soon("cleanup"):
+        removed = cleanup(memo.kube, dict(body))
     metrics.forget_run(namespace, name)
     log.info("%s/%s deleted; removed %s", namespace, name, removed)
