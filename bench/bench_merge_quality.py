@@ -6,7 +6,9 @@ children of two random seeds, merged by ``make_child`` (mergekit) with the run f
 crossover and no mutation, each graded like the report grades models (greedy decoding,
 the run's prompt style, one held-out task per skill and difficulty, solved at half of its
 prompts). It prints how many tasks each seed and the base solve (the baseline), each
-child, and the children's mean, and how many children solve a task no seed solves.
+child with its probe loss and the merge phase's gibberish verdict on it
+(``acdc.models.sanity``, run with the run file's probes), the children's mean, and how
+many children solve a task no seed solves.
 
 Then, without randomness, base + s (tv1 + tv2) for every pair of seeds and s in
 ``COMPOSITION_SCALES``: does a plain merge compose two specialists, solving tasks no
@@ -27,8 +29,10 @@ from pathlib import Path
 
 from acdc.evaluation.heldout import SOLVED_FRACTION, heldout_tasks, transformers_grader
 from acdc.models.merge import ChildRecipe, Operator, make_child
+from acdc.models.sanity import check_model
 from acdc.phases.plan import crossover_params
 from acdc.spec.manifest import load_run
+from acdc.toyworld.probes import toy_probes
 from acdc.toyworld.skills import DOMAINS
 from acdc.toyworld.store import ensure_built
 
@@ -65,10 +69,14 @@ def main() -> None:
             a, b = rng.sample(seeds, 2)
             recipe = ChildRecipe(parents=(str(world / a), str(world / b)), seed=index, base_model=str(world / "base"),
                                  crossover=Operator(**crossover))
-            child = solved(make_child(recipe, Path(scratch) / f"child-{index}", device="cpu"))
+            child_dir = make_child(recipe, Path(scratch) / f"child-{index}", device="cpu")
+            sanity = check_model(child_dir, toy_probes(), parents=(world / a, world / b), device="cpu")
+            child = solved(child_dir)
             counts.append(len(child))
             beyond += bool(child - by_seeds)
-            print(f"  child {index:2d} of {a} x {b}: solves {len(child):2d}, beyond the seeds: {sorted(child - by_seeds)}")
+            verdict = "kept" if sanity.ok else "rejected: " + "; ".join(sanity.reasons)
+            print(f"  child {index:2d} of {a} x {b}: solves {len(child):2d}, beyond the seeds: {sorted(child - by_seeds)}; "
+                  f"probe loss {sanity.probe_loss:.2f} ({verdict})")
     print(f"children solve {sum(counts) / len(counts):.1f} tasks on average (seeds: "
           f"{', '.join(str(len(baseline[s])) for s in seeds)}); {beyond} of {len(counts)} solve a task no seed solves")
 

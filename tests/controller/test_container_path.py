@@ -30,6 +30,7 @@ from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import DagShape, generation_complete, ready, skipped, steps_of
 from acdc.spec import CoevolutionRun, load_run
 from acdc.steps import Phase, Step, StepRecord
+from acdc.toyworld.training import Architecture
 from tests.container_env import Cluster, Sandbox, image_env, run_job, terminated_pod
 from tests.controller.cluster import run_body
 from tests.fakes import lab_replies
@@ -106,8 +107,10 @@ def paper_example(tmp_path: Path, hub_url: str, pool_size: int) -> CoevolutionRu
     - ``inference.backend: transformers``: vLLM needs a GPU; the transformers CPU backend sits
       behind the same adapter (``models.inference.make_backend``), so evaluate runs the same
       code up to the engine. ``maxTokens``/``maxModelLen`` follow: they size a 7B model's
-      answers and context, and a toy model's context is 96 tokens (its answers end well
-      before); the quickstart's 32 is the toy world's longest answer.
+      answers and context, and a toy model's context is ``Architecture.max_position_embeddings``
+      tokens (its answers end well before); the quickstart's 32 is the toy world's longest
+      answer. ``promptStyle: plain``: the example's system prompt asks a chat model for
+      "Answer:" lines; the toy stand-ins never saw a system turn and answer only without one.
     - ``retention.minFreeGib: 0``: the example keeps 50 GiB free for 7B children; the toy
       stand-ins need none, and CI disks vary.
     - ``resources.merge.cpu``/``resources.evaluate.cpu``: "1" instead of "8". This machine is
@@ -123,7 +126,8 @@ def paper_example(tmp_path: Path, hub_url: str, pool_size: int) -> CoevolutionRu
     document = yaml.safe_load((ROOT / "examples" / "qwen2.5-7b.yaml").read_text())
     spec = document["spec"]
     spec["models"]["hub"] = {"endpoint": hub_url}
-    spec["inference"].update(backend="transformers", maxTokens=32, maxModelLen=96)
+    spec["inference"].update(backend="transformers", maxTokens=32, maxModelLen=Architecture().max_position_embeddings,
+                             promptStyle="plain")
     spec["retention"]["minFreeGib"] = 0
     for gpu_class in ("merge", "evaluate"):
         spec["resources"][gpu_class]["cpu"] = "1"

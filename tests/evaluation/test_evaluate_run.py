@@ -101,7 +101,8 @@ def test_killed_evaluation_resumes_and_results_come_from_the_logs(tmp_path: Path
     for n, row in judged.items():
         differing = sum(len({samples[(m, "greedy")][d]["response"] for m in force[:n]}) > 1 for d in docs)
         assert row["calls"] == differing
-        assert sum(row["pickShare"].values()) == pytest.approx(1.0)
+        # each share is rounded to 6 places, so their sum is 1 to within 5e-7 a share
+        assert sum(row["pickShare"].values()) == pytest.approx(1.0, abs=5e-7 * len(row["pickShare"]))
     assert judged[1]["calls"] == 0 and judged[1]["accuracy"] == bench["accuracy"][force[0]]
     assert len(fake.requests) == sum(r["calls"] for r in judged.values())
     rewarded = {r["size"]: r for r in bench["bestOfN"] if r["method"] == "rewardModel"}

@@ -15,7 +15,10 @@ from safetensors.torch import save_file
 from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError
 from acdc.phases.context import StepRejected
 from acdc.phases.faults import Fault, classify, fault_of_exit_code
+from acdc.toyworld.store import ensure_built
 from tests.runner.conftest import acdc_run, final_state
+
+MODEL_BYTES = (ensure_built() / "base" / "model.safetensors").stat().st_size
 
 
 def _raised_from(outer: Exception, inner: BaseException) -> Exception:
@@ -67,12 +70,13 @@ def _can_mount() -> bool:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A 30 MiB tmpfs, nearly filled by someone else's file: a full disk, as root only."""
+    """A tmpfs the size of 20 toy models (the mini run needs fewer), nearly filled by
+    someone else's file: a full disk, as root only."""
     if not _can_mount():
         pytest.skip("mounting a tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={20 * MODEL_BYTES}", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -85,7 +89,7 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
     small_disk: Path, mini_run: Path, reference: dict[str, str]
 ) -> None:
     filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 2 * 2**20))  # 2 MiB left: about one model
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - MODEL_BYTES - 2**20))  # about one model left
     state = small_disk / "state"
     stopped = acdc_run(str(mini_run), "--state", str(state))
     assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]

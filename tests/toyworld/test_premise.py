@@ -1,10 +1,13 @@
-"""The toy world's premise, measured from the shipped weights in seconds (no coevolution).
+"""The toy world's premise, measured from the shipped weights in under a minute (no coevolution).
 
-What a run's held-out comparison rests on: fine-tuning made each seed forget what the base
-knows (the easy combined prompts), and merging two seeds the way the quickstart does
-(task arithmetic, base + 0.5 (tv1 + tv2)) gives back part of what both parents lost. It
-also pins the limit docs/toyworld.md states: such a merge does not keep its parents' depth
-(it scores below the base on every domain), so a regression or a better world shows here.
+What a run's held-out comparison rests on: no starting model (the base or a seed) answers a
+combined prompt of middling difficulty, because each knows at most one of its two parts
+(tests/toyworld/test_world.py); a merge of two seeds made the way the quickstart makes children (task arithmetic at the
+quickstart's crossover scale) answers many of them, and on the pairs where the seeds'
+task vectors do not interfere it keeps most of both parents' depth. The arithmetic and
+strings pair is the stated exception (docs/toyworld.md): it composes but keeps under half
+of each parent's depth, so the floor pinned for it is lower; a regression, or a better
+world, shows here.
 """
 
 from __future__ import annotations
@@ -19,61 +22,71 @@ import pytest
 from acdc.models.inference.base import SamplingParams
 from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.models.merge import ChildRecipe, Operator, make_child
+from acdc.spec.manifest import load_run
 from acdc.toyworld.skills import DOMAINS, SKILLS, check
 from acdc.toyworld.splits import Split, examples_in
 
-PROMPTS = 10  # per skill and difficulty; 60 per combined level, 20-30 per domain level
-COMBINED = tuple(name for name, skill in SKILLS.items() if skill.parts)
+PROMPTS = 10  # held-out prompts per skill and difficulty
+COMBINED_DIFFICULTY = 4  # of 1-7: the starting models' accuracy there is 0 (docs/toyworld.md)
 PAIRS = tuple(itertools.combinations(DOMAINS, 2))
+STARTING = ("base", *DOMAINS)
+QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
+DEPTH_KEPT = {("arithmetic", "lists"): 0.7, ("strings", "lists"): 0.7, ("arithmetic", "strings"): 0.35}
+"""Least share of each parent's own-domain accuracy the merge keeps (measured: 0.79-1.0 on
+the two pairs with lists, 0.45-0.47 on arithmetic and strings)."""
 
 
-def accuracy(model_dir: Path, skills: tuple[str, ...], level: str) -> float:
-    """Held-out exact-match accuracy over ``skills`` at their easiest ("low") or middle ("mid") difficulty."""
+def combined_skills(pair: tuple[str, str]) -> tuple[str, ...]:
+    """The combined skills with one part from each domain of ``pair``."""
+    domain_of = {skill: domain for domain, skills in DOMAINS.items() for skill in skills}
+    return tuple(name for name, skill in SKILLS.items()
+                 if skill.parts and {domain_of[part] for part in skill.parts} == set(pair))
+
+
+def middle(skill: str) -> int:
+    low, high = SKILLS[skill].difficulty_range
+    return (low + high) // 2
+
+
+@cache
+def accuracy(model_dir: Path, skills: tuple[str, ...], difficulty: int | None = None) -> float:
+    """Held-out exact-match accuracy over ``skills`` at ``difficulty`` (default: each skill's middle)."""
     backend = TransformersBackend.load(model_dir, device="cpu")
     examples = []
     for name in skills:
-        low, high = SKILLS[name].difficulty_range
-        difficulty = low if level == "low" else (low + high) // 2
-        examples += examples_in(Split.HELDOUT, name, difficulty, PROMPTS, random.Random(f"premise:{name}:{difficulty}"))
+        level = middle(name) if difficulty is None else difficulty
+        examples += examples_in(Split.HELDOUT, name, level, PROMPTS, random.Random(f"premise:{name}:{level}"))
     outputs = backend.generate([[{"role": "user", "content": e.prompt}] for e in examples], SamplingParams(max_tokens=32))
     return sum(check(e.answer, out) for e, out in zip(examples, outputs, strict=True)) / len(examples)
 
 
 @pytest.fixture(scope="module")
 def merged(toy_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    """base + 0.5 (tv_a + tv_b) for every pair of seeds, made by the run's own merge code."""
+    """base + scale (tv_a + tv_b) for every pair of seeds, by the run's own merge code at the
+    quickstart's crossover scale (its per-parent weights at their mean, 1)."""
+    scale = load_run(QUICKSTART).spec.crossover.scale
+    crossover = Operator("task_arithmetic", {"lambda": scale, "normalize": False})
     scratch = tmp_path_factory.mktemp("merges")
-    crossover = Operator("task_arithmetic", {"lambda": 0.5, "normalize": False})
     return {(a, b): make_child(ChildRecipe((str(toy_world / a), str(toy_world / b)), 0, str(toy_world / "base"),
                                            crossover), scratch / f"{a}-{b}", device="cpu")
             for a, b in PAIRS}
 
 
-@cache
-def _measured(model_dir: Path, skills: tuple[str, ...], level: str) -> float:
-    return accuracy(model_dir, skills, level)
-
-
-def test_every_seed_forgets_the_combined_prompts_the_base_knows(toy_world: Path) -> None:
-    assert _measured(toy_world / "base", COMBINED, "low") >= 0.8
-    for domain in DOMAINS:
-        assert _measured(toy_world / domain, COMBINED, "low") <= 0.3, domain
+def test_every_pair_of_seeds_has_combined_skills() -> None:
+    assert all(combined_skills(pair) for pair in PAIRS)
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids="+".join)
-def test_a_merge_of_two_seeds_gives_back_part_of_what_both_lost(toy_world: Path, merged, pair) -> None:
-    child = _measured(merged[pair], COMBINED, "low")
-    parents = max(_measured(toy_world / domain, COMBINED, "low") for domain in pair)
-    assert child > parents, f"{pair}: merge {child:.2f} vs best parent {parents:.2f}"
+def test_a_merge_of_two_seeds_answers_combined_prompts_no_starting_model_answers(
+        toy_world: Path, merged, pair: tuple[str, str]) -> None:
+    skills = combined_skills(pair)
+    child = accuracy(merged[pair], skills, COMBINED_DIFFICULTY)
+    best_start = max(accuracy(toy_world / model, skills, COMBINED_DIFFICULTY) for model in STARTING)
+    assert child >= 0.5 and child >= best_start + 0.4, f"{pair}: merge {child:.2f}, best starting model {best_start:.2f}"
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids="+".join)
-def test_a_merge_of_two_seeds_does_not_keep_their_depth(toy_world: Path, merged, pair) -> None:
-    """The stated limit of this world (docs/toyworld.md): task vectors interfere at 0.36 M
-    parameters, so the merge falls below the base on each parent's own domain."""
+def test_a_merge_of_two_seeds_keeps_their_depth(toy_world: Path, merged, pair: tuple[str, str]) -> None:
     for domain in pair:
-        skills = DOMAINS[domain]
-        child, base = _measured(merged[pair], skills, "mid"), _measured(toy_world / "base", skills, "mid")
-        parent = _measured(toy_world / domain, skills, "mid")
-        assert parent > base, f"{domain}: the seed must lead the base on its own domain"
-        assert child < 0.7 * parent, f"{pair}: the merge keeps {child:.2f} of {domain}'s {parent:.2f}: update the docs"
+        child, parent = accuracy(merged[pair], DOMAINS[domain]), accuracy(toy_world / domain, DOMAINS[domain])
+        assert child >= DEPTH_KEPT[pair] * parent, f"{pair}: the merge keeps {child:.2f} of {domain}'s {parent:.2f}"

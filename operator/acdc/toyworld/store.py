@@ -2,7 +2,7 @@
 
 The world the current recipe describes is committed under ``shipped/`` (tokenizer, four
 models in safetensors, ``world.json``), so a fresh ``acdc run`` or test session loads it
-instead of training for minutes. ``ensure_built`` returns that directory when its recorded
+instead of training for an hour. ``ensure_built`` returns that directory when its recorded
 hash is the code's own ``world_hash``; when the recipe or the code that trains it changed
 and nobody rebuilt the shipped copy, it builds the world into ``$ACDC_CACHE/toyworld/<hash>``
 instead (and a fast test fails, so the stale copy is not committed by accident).
@@ -62,7 +62,7 @@ def ensure_built(cache_root: Path | str | None = None, recipe: WorldRecipe | Non
     with _exclusive(root / "toyworld" / f".{digest}.lock"):
         if not (target / WORLD_FILE).is_file():
             log.info("building the toy world into %s: the packaged world is for another recipe; "
-                     "once, then cached (minutes on 2 cores)", target)
+                     "once, then cached (about an hour on one core)", target)
             build_world(target, recipe)
     return target
 

@@ -8,6 +8,7 @@ answer tokens only, every random draw from a generator seeded for its purpose.
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,29 +19,62 @@ from acdc.toyworld.skills import SKILLS, Example
 from acdc.toyworld.splits import Split, split_of
 
 IGNORE_INDEX = -100
+_SINGLE_SKILLS = tuple(name for name, skill in SKILLS.items() if not skill.parts)
 
 
 @dataclass(frozen=True)
 class Architecture:
     """Shape of the tiny Llama; head_dim >= 32 so vLLM's CPU and GPU kernels accept it."""
 
-    hidden_size: int = 96
-    intermediate_size: int = 256
-    num_hidden_layers: int = 3
-    num_attention_heads: int = 3
+    hidden_size: int = 192
+    intermediate_size: int = 512
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 6
     head_dim: int = 32
-    max_position_embeddings: int = 96
+    max_position_embeddings: int = 128
 
 
 @dataclass(frozen=True)
 class Curriculum:
-    """Which skills to train, at which difficulties, and how hard to push."""
+    """Which skills to train, at which difficulties, and how hard to push.
+
+    The shares are fractions of each batch drawn from elsewhere than ``skills`` at ``span``:
+
+    - ``copy_share``: the copy task (:func:`echo_example`), alone or next to an easy part of a
+      skill, so the combined ``a | b`` format is learnt at every length, not only the easy
+      lengths of the skills themselves;
+    - ``replay_share``: examples of the ``replay`` curriculum (the base's), so a fine-tune
+      keeps what the base knows;
+    - ``own_part_share``: combined prompts with one part of ``skills``' domain and the other
+      of another domain, both at any difficulty, graded on the own part only. A fine-tune
+      then learns its skill *inside* the combined format without learning the other part,
+      which is what a merge of two such fine-tunes composes.
+    """
 
     skills: tuple[str, ...]
     span: tuple[float, float]  # the part of each skill's difficulty range trained: (0, 1) is all of it
     steps: int
     learning_rate: float
     batch_size: int = 32
+    copy_share: float = 0.0
+    replay_share: float = 0.0
+    replay: Curriculum | None = None
+    own_part_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A training example and the character span of its answer the loss is on.
+
+    The end token is graded with the span when the span reaches the answer's end.
+    """
+
+    example: Example
+    graded: tuple[int, int]
+
+    @staticmethod
+    def whole(example: Example) -> Sample:
+        return Sample(example, (0, len(example.answer)))
 
 
 def new_model(tokenizer: PreTrainedTokenizerBase, arch: Architecture, seed: int) -> LlamaForCausalLM:
@@ -83,16 +117,84 @@ def span_levels(difficulty_range: tuple[int, int], span: tuple[float, float]) ->
     return low, max(low, first + round(span[1] * (last - first)))
 
 
-def _sample_batch(curriculum: Curriculum, rng: random.Random) -> list[Example]:
-    """A training batch of training-split prompts only (never a task or held-out one)."""
-    batch: list[Example] = []
-    while len(batch) < curriculum.batch_size:
-        skill = SKILLS[rng.choice(curriculum.skills)]
-        low, high = span_levels(skill.difficulty_range, curriculum.span)
+ECHO_LENGTHS = (2, 12)
+"""Characters (or list items) of a copy-task payload: past the longest part of any skill."""
+
+
+def _echo(rng: random.Random) -> Example:
+    """A copy-task example; its payload is a word, a number, or a list of digits or letters:
+    the payload kinds the skills use."""
+    length = rng.randint(*ECHO_LENGTHS)
+    kind = rng.randrange(4)
+    if kind < 2:
+        alphabet = string.ascii_lowercase if kind == 0 else string.digits
+        payload = "".join(rng.choice(alphabet) for _ in range(length))
+    else:
+        alphabet = string.digits if kind == 2 else string.ascii_lowercase
+        payload = " ".join(rng.choice(alphabet) for _ in range(length))
+    return Example(f"Echo: {payload}", payload)
+
+
+def _training_example(skill_name: str, span: tuple[float, float], rng: random.Random) -> Example:
+    """One training-split example of a skill at a difficulty inside ``span``."""
+    skill = SKILLS[skill_name]
+    low, high = span_levels(skill.difficulty_range, span)
+    while True:
         example = skill.sample(rng.randint(low, high), rng)
         if split_of(example.prompt) is Split.TRAIN:
-            batch.append(example)
-    return batch
+            return example
+
+
+def _joined(first: Example, second: Example) -> Example:
+    return Example(f"{first.prompt} | {second.prompt}", f"{first.answer} | {second.answer}")
+
+
+def echo_example(easy_span: tuple[float, float], rng: random.Random) -> Example:
+    """The copy task: ``Echo: <payload>`` answered with the payload, alone (3 in 10) or joined
+    with an easy single-skill part on either side, as a combined prompt is.
+
+    Not a skill: no task asks for it. It teaches the base the ``a | b`` answer format at
+    lengths the easy skills never reach, the context in which merged specialists meet.
+    """
+    echo = _echo(rng)
+    if rng.random() < 0.3:
+        return echo
+    part = _training_example(rng.choice(_SINGLE_SKILLS), easy_span, rng)
+    return _joined(echo, part) if rng.random() < 0.5 else _joined(part, echo)
+
+
+def own_part_example(skills: Sequence[str], rng: random.Random) -> Sample:
+    """A combined prompt with one part of ``skills`` and one of another domain, both at any
+    difficulty, graded on the own part only (see ``Curriculum.own_part_share``)."""
+    combined = [name for name, skill in SKILLS.items() if set(skill.parts) & set(skills)]
+    while True:
+        first, second = SKILLS[rng.choice(combined)].parts
+        a, b = _training_example(first, (0.0, 1.0), rng), _training_example(second, (0.0, 1.0), rng)
+        example = _joined(a, b)
+        if split_of(example.prompt) is not Split.TRAIN:
+            continue
+        if first in skills:  # the ' | ' after a first part is graded too: where the part ends
+            return Sample(example, (0, len(a.answer) + len(" | ")))
+        return Sample(example, (len(example.answer) - len(b.answer), len(example.answer)))
+
+
+def _draw(curriculum: Curriculum, rng: random.Random) -> Sample:
+    """One example of the curriculum, from the share it falls in."""
+    roll = rng.random()
+    if roll < curriculum.copy_share:
+        return Sample.whole(echo_example(curriculum.span, rng))
+    roll -= curriculum.copy_share
+    if curriculum.replay is not None and roll < curriculum.replay_share:
+        return _draw(curriculum.replay, rng)
+    roll -= curriculum.replay_share
+    if roll < curriculum.own_part_share:
+        return own_part_example(curriculum.skills, rng)
+    return Sample.whole(_training_example(rng.choice(curriculum.skills), curriculum.span, rng))
+
+
+def _sample_batch(curriculum: Curriculum, rng: random.Random) -> list[Sample]:
+    """A training batch of training-split prompts only (never a task or held-out one)."""
+    return [_draw(curriculum, rng) for _ in range(curriculum.batch_size)]
 
 
 def chat_prefix(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
@@ -111,22 +213,39 @@ def chat_prefix(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     return head, tail
 
 
+def _answer_pieces(sample: Sample, eos: str) -> tuple[str, str, str]:
+    """The answer (with the end token) cut into before, graded and after the graded span."""
+    answer, (start, end) = sample.example.answer, sample.graded
+    if end == len(answer):
+        return answer[:start], answer[start:] + eos, ""
+    return answer[:start], answer[start:end], answer[end:] + eos
+
+
 def encode_batch(
-    tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example]
+    tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """input_ids, attention_mask and labels (answer and end token only) for a batch."""
+    """input_ids, attention_mask and labels (the graded part of the answer only) for a batch.
+
+    The pieces are tokenised apart; the pre-tokenizer makes every payload character its own
+    token, so the cut changes no token.
+    """
     head, tail = chat_prefix(tokenizer)
-    prompts = tokenizer([head + ex.prompt + tail for ex in examples], add_special_tokens=False)["input_ids"]
-    answers = tokenizer([ex.answer + tokenizer.eos_token for ex in examples], add_special_tokens=False)["input_ids"]
-    length = max(len(p) + len(a) for p, a in zip(prompts, answers, strict=True))
-    ids = torch.full((len(examples), length), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), length), dtype=torch.long)
-    labels = torch.full((len(examples), length), IGNORE_INDEX, dtype=torch.long)
-    for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-        n_prompt, n_total = len(prompt), len(prompt) + len(answer)
-        ids[row, :n_total] = torch.tensor(prompt + answer)
-        mask[row, :n_total] = 1
-        labels[row, n_prompt:n_total] = torch.tensor(answer)
+    prompts = tokenizer([head + s.example.prompt + tail for s in samples], add_special_tokens=False)["input_ids"]
+    pieces = [_answer_pieces(s, tokenizer.eos_token) for s in samples]
+    before, graded, after = (
+        tokenizer([p[i] for p in pieces], add_special_tokens=False)["input_ids"] for i in range(3)
+    )
+    rows = [(p, b, g, a) for p, b, g, a in zip(prompts, before, graded, after, strict=True)]
+    length = max(sum(map(len, row)) for row in rows)
+    ids = torch.full((len(samples), length), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(samples), length), dtype=torch.long)
+    labels = torch.full((len(samples), length), IGNORE_INDEX, dtype=torch.long)
+    for index, (prompt, pre, grade, post) in enumerate(rows):
+        start = len(prompt) + len(pre)
+        n_total = start + len(grade) + len(post)
+        ids[index, :n_total] = torch.tensor(prompt + pre + grade + post)
+        mask[index, :n_total] = 1
+        labels[index, start:start + len(grade)] = torch.tensor(grade, dtype=torch.long)
     return ids, mask, labels
 
 
