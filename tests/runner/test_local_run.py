@@ -24,9 +24,9 @@ def test_run_completes_every_generation(reference: dict[str, str]) -> None:
     assert pool["active"], "the task pool must not be empty"
 
 
-def test_second_run_on_a_finished_state_does_nothing(mini_run: Path, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    assert acdc_run(str(mini_run), "--state", str(state)).returncode == 0
+def test_second_run_on_a_finished_state_does_nothing(mini_run: Path, tmp_path: Path, finished_state: Path) -> None:
+    state = tmp_path / "state"  # a copy of the session's finished run: this test must not change that one
+    shutil.copytree(finished_state, state)
     before = final_state(state)
     again = acdc_run(str(mini_run), "--state", str(state))
     assert again.returncode == 0 and final_state(state) == before
