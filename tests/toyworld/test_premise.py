@@ -2,9 +2,10 @@
 
 What a run's held-out comparison rests on: no starting model (the base or a seed) answers a
 combined prompt of middling difficulty, because each knows at most one of its two parts
-(tests/toyworld/test_world.py); a merge of two seeds made the way the quickstart makes children (task arithmetic at the
-quickstart's crossover scale) answers many of them, and on the pairs where the seeds'
-task vectors do not interfere it keeps most of both parents' depth. The arithmetic and
+(tests/toyworld/test_world.py); a merge of two seeds made the way the quickstart makes
+children (task arithmetic at the quickstart's crossover scale) answers many of them, and
+on the pairs where the seeds' task vectors do not interfere it keeps most of both
+parents' depth. The arithmetic and
 strings pair is the stated exception (docs/toyworld.md): it composes but keeps under half
 of each parent's depth, so the floor pinned for it is lower; a regression, or a better
 world, shows here.
@@ -23,6 +24,7 @@ from acdc.models.inference.base import SamplingParams
 from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.models.merge import ChildRecipe, Operator, make_child
 from acdc.spec.manifest import load_run
+from acdc.toyworld.build import evaluation_levels
 from acdc.toyworld.skills import DOMAINS, SKILLS, check
 from acdc.toyworld.splits import Split, examples_in
 
@@ -43,18 +45,13 @@ def combined_skills(pair: tuple[str, str]) -> tuple[str, ...]:
                  if skill.parts and {domain_of[part] for part in skill.parts} == set(pair))
 
 
-def middle(skill: str) -> int:
-    low, high = SKILLS[skill].difficulty_range
-    return (low + high) // 2
-
-
 @cache
 def accuracy(model_dir: Path, skills: tuple[str, ...], difficulty: int | None = None) -> float:
     """Held-out exact-match accuracy over ``skills`` at ``difficulty`` (default: each skill's middle)."""
     backend = TransformersBackend.load(model_dir, device="cpu")
     examples = []
     for name in skills:
-        level = middle(name) if difficulty is None else difficulty
+        level = evaluation_levels(name)["mid"] if difficulty is None else difficulty
         examples += examples_in(Split.HELDOUT, name, level, PROMPTS, random.Random(f"premise:{name}:{level}"))
     outputs = backend.generate([[{"role": "user", "content": e.prompt}] for e in examples], SamplingParams(max_tokens=32))
     return sum(check(e.answer, out) for e, out in zip(examples, outputs, strict=True)) / len(examples)
