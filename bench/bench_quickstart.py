@@ -15,7 +15,9 @@ Runs ``acdc run examples/quickstart.yaml`` into a fresh temporary state folder (
   single model, base model, best team of N starting models chosen on the run's own
   generation-0 pool), then a table with one row per run seed, and across seeds how often
   the task force covered more than each rival and how often an evolved model solved a
-  held-out task no starting model solves.
+  held-out task no starting model solves;
+- the same force-against-team comparison at every smaller N (a force of 1 and 2 against the
+  best 1 and 2 starting models), graded here on the same held-out set and cached with it.
 
     python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 1 2 3 4 5]
                                      [--generations N] [--workers N] [--keep DIR]
@@ -111,8 +113,23 @@ def run_once(run_file: Path, seed: int | None, state: Path, generations: int | N
     heldout_file = RunState(state).heldout_file
     heldout = json.loads(heldout_file.read_text()) if heldout_file.exists() else None
     comparison = next(iter(heldout["comparisons"].values())) if heldout else None
+    smaller = _smaller_forces(state, comparison["size"], workers) if comparison else {}
     return {"seed": document["spec"]["seed"], "wall": wall, "per_generation": per_generation, "tree_peak": peak,
-            "comparison": comparison}
+            "comparison": comparison, "smaller": smaller}
+
+
+def _smaller_forces(state: Path, size: int, workers: int | None) -> dict[int, tuple[int, int]]:
+    """Held-out tasks solved by the task force and by the best starting team of each N < ``size``."""
+    from acdc.evaluation.heldout import compare_heldout
+    from acdc.runner.executor import default_workers
+    from acdc.runner.snapshot import open_snapshot
+
+    snapshot = open_snapshot(state)
+    solved = {}
+    for n in range(1, size):
+        groups = {g.key: g.solved for g in compare_heldout(snapshot, n, workers=workers or default_workers()).groups}
+        solved[n] = (groups["taskforce"], groups["starting"])
+    return solved
 
 
 TABLE = (("taskforce", "task force"), ("evolved", "evolved only"), ("seeds", "seeds"), ("base", "base"),
@@ -184,6 +201,11 @@ def main() -> None:
             print(f"held-out: {key} covers more than the {rival} in {wins} of {len(compared)} runs ({ties} ties)")
         novel = sum(bool(c.get("beyond_start")) for c in compared)
         print(f"held-out: an evolved model solves a task no starting model solves in {novel} of {len(compared)} runs")
+        for n in sorted({n for r in results for n in r["smaller"]}):
+            pairs = [r["smaller"][n] for r in results if n in r["smaller"]]
+            print(f"held-out, N = {n}: task force against the best {n} starting models, solved "
+                  f"{', '.join(f'{f}/{t}' for f, t in pairs)}; more in {sum(f > t for f, t in pairs)} of "
+                  f"{len(pairs)} runs ({sum(f == t for f, t in pairs)} ties)")
     print(f"state folders: {base}")
 
 

@@ -25,6 +25,21 @@ def test_a_merge_of_two_specialists_passes_against_its_parents(toy_world, tmp_pa
     assert report.ok, report.reasons
 
 
+def test_a_parent_is_loaded_once_per_process_until_its_weights_change(toy_world, tmp_path, monkeypatch):
+    from acdc.models import sanity
+
+    parent = shutil.copytree(toy_world / "lists", tmp_path / "parent")
+    loaded = []
+    real = sanity.probe_loss
+    monkeypatch.setattr(sanity, "probe_loss", lambda path, *a: loaded.append(path.name) or real(path, *a))
+    first = [sanity.parent_probe_loss(parent, toy_probes(), "cpu") for _ in range(3)]
+    assert loaded == ["parent"] and len(set(first)) == 1
+    _scaled_copy(toy_world / "lists", tmp_path / "scaled", 100.0)
+    shutil.copy(tmp_path / "scaled" / "model.safetensors", parent / "model.safetensors")
+    assert sanity.parent_probe_loss(parent, toy_probes(), "cpu") > first[0]
+    assert loaded == ["parent", "parent"]
+
+
 def test_blown_up_weights_are_rejected_by_their_loss(toy_world, tmp_path):
     broken = _scaled_copy(toy_world / "lists", tmp_path / "scaled", 100.0)
     report = check_model(broken, toy_probes(), parents=[toy_world / "lists"], device="cpu")

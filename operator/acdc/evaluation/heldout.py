@@ -6,8 +6,9 @@ never saw: one held-out task per (skill, difficulty) of the toy world, each a bu
 ``instances`` prompts from the held-out part of the prompt space (``toyworld.splits``:
 prompts the models were never trained on either), drawn from a generator seeded from
 (run seed, "heldout", skill, difficulty), a stream no phase of the run uses. A task is
-solved when at least ``SOLVED_FRACTION`` of its prompts are answered exactly, the same
-rule (score >= skill threshold) the run applies to its own multi-instance tasks.
+solved when at least ``SOLVED_FRACTION`` (0.5) of its prompts are answered exactly: the
+default skill threshold, fixed here so that runs with another ``selection.skillThreshold``
+are compared on one yardstick.
 
 Groups compared by coverage (pass@N across models, the paper's metric): the task force
 of N archive models chosen by greedy coverage on the run's *own* active pool (held-out
@@ -52,7 +53,7 @@ from acdc.toyworld.splits import Split, examples_in
 HELDOUT_VERSION = 5
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
-SOLVED_FRACTION = SOLVED_THRESHOLD  # the run's own "solved" rule, applied to held-out buckets
+SOLVED_FRACTION = SOLVED_THRESHOLD  # the default "solved" rule, whatever threshold the run selected with
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ Here the check is model-based and cheap, so it runs with no scientist at all:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,23 @@ def probe_loss(model_dir: Path | str, probes: Sequence[Chat], device: str = "aut
     return mean if math.isfinite(mean) else math.inf
 
 
+_PARENT_LOSSES: dict[tuple[str, int, str, str], float] = {}
+"""Probe losses of parent models in this process, by (folder, newest weights mtime, probes,
+device). A local runner's worker checks child after child of the same few archive models:
+without it, two of each check's three model loads were its parents, again (a finished
+model's weights never change; a rewritten one gets a new mtime)."""
+
+
+def parent_probe_loss(model_dir: Path | str, probes: Sequence[Chat], device: str = "auto") -> float:
+    """``probe_loss`` of a finished model, computed once per process."""
+    path = Path(model_dir).resolve()
+    stamp = max((f.stat().st_mtime_ns for f in path.glob("*.safetensors")), default=0)
+    key = (str(path), stamp, json.dumps(list(probes), sort_keys=True), device)
+    if key not in _PARENT_LOSSES:
+        _PARENT_LOSSES[key] = probe_loss(path, probes, device)
+    return _PARENT_LOSSES[key]
+
+
 def is_repetitive(text: str, min_length: int = 24, max_period: int = 4) -> bool:
     """True when ``text`` is long and mostly one pattern of at most ``max_period`` chars."""
     text = text.strip()
@@ -86,7 +104,7 @@ def check_model(
     (chats whose last turn is the expected answer; ``acdc.toyworld.probes`` draws them)."""
     reasons: list[str] = []
     loss = probe_loss(model_dir, probes, device)
-    parent_loss = max((probe_loss(p, probes, device) for p in parents), default=None)
+    parent_loss = max((parent_probe_loss(p, probes, device) for p in parents), default=None)
     if not math.isfinite(loss):
         reasons.append("probe loss is not finite")
     elif parent_loss is not None:
