@@ -112,24 +112,13 @@ def run_once(run_file: Path, seed: int | None, state: Path, generations: int | N
     per_generation = [round(b - a, 1) for a, b in itertools.pairwise(times)]
     heldout_file = RunState(state).heldout_file
     heldout = json.loads(heldout_file.read_text()) if heldout_file.exists() else None
-    comparison = next(iter(heldout["comparisons"].values())) if heldout else None
-    smaller = _smaller_forces(state, comparison["size"], workers) if comparison else {}
+    # The report compared the last generation's force at every size (compare_every_size).
+    comparisons = sorted(heldout["comparisons"].values(), key=lambda c: (c["generation"], c["size"])) if heldout else []
+    comparison = comparisons[-1] if comparisons else None
+    smaller = {c["size"]: (int(_solved(c, "taskforce")), int(_solved(c, "starting"))) for c in comparisons[:-1]
+               if comparison and c["generation"] == comparison["generation"]}
     return {"seed": document["spec"]["seed"], "wall": wall, "per_generation": per_generation, "tree_peak": peak,
             "comparison": comparison, "smaller": smaller}
-
-
-def _smaller_forces(state: Path, size: int, workers: int | None) -> dict[int, tuple[int, int]]:
-    """Held-out tasks solved by the task force and by the best starting team of each N < ``size``."""
-    from acdc.evaluation.heldout import compare_heldout
-    from acdc.runner.executor import default_workers
-    from acdc.runner.snapshot import open_snapshot
-
-    snapshot = open_snapshot(state)
-    solved = {}
-    for n in range(1, size):
-        groups = {g.key: g.solved for g in compare_heldout(snapshot, n, workers=workers or default_workers()).groups}
-        solved[n] = (groups["taskforce"], groups["starting"])
-    return solved
 
 
 TABLE = (("taskforce", "task force"), ("evolved", "evolved only"), ("seeds", "seeds"), ("base", "base"),

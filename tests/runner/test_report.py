@@ -171,8 +171,30 @@ def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> No
     assert "seed_base" in grades, "the toy world's base runs as a candidate by default"
     assert set(comparison.beyond_start) <= set(names)
 
-    # A new size is a new comparison, but greedy picks are prefix-stable and grades are cached
-    # per model: the 1-model force, first seed and best model were all graded already.
-    smaller = compare_heldout(snapshot, size=1, grader=counting)
-    assert smaller.size == 1 and smaller.group("taskforce").models == force.models[:1]
+    # The report compared every smaller size too; greedy picks are prefix-stable, so each
+    # smaller force is the head of this one, and no size graded a model twice.
+    for n in range(1, comparison.size):
+        smaller = compare_heldout(snapshot, size=n, grader=counting)
+        assert smaller.size == n and smaller.group("taskforce").models == force.models[:n]
     assert calls == []
+
+
+def test_report_compares_the_force_with_the_starting_team_at_every_size(report: Path, finished_state: Path) -> None:
+    """The paper sweeps coverage over N: the report shows force against the best starting
+    team of the same size for every N up to the seeds', the row's verdict from the counts."""
+    cache = json.loads(RunState(finished_state).heldout_file.read_text())
+    last = max(c["generation"] for c in cache["comparisons"].values())
+    compared = {c["size"]: c for c in cache["comparisons"].values() if c["generation"] == last}
+    seeds = len(open_snapshot(finished_state).run.spec.models.seeds)
+    assert sorted(compared) == list(range(1, seeds + 1))
+    html = report.read_text()
+    table = html[html.index("By task-force size"):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>(\d+)</td><td>([^<]*)</td><td>(\d+)</td>"
+                      r"<td>(yes|tie|no)</td></tr>", table)
+    assert [int(r[0]) for r in rows] == list(range(1, seeds + 1))
+    for size, force, solved, team, team_solved, verdict in rows:
+        groups = {g["key"]: g for g in compared[int(size)]["groups"]}
+        assert force == ", ".join(groups["taskforce"]["models"]) and int(solved) == groups["taskforce"]["solved"]
+        assert team == ", ".join(groups["starting"]["models"]) and int(team_solved) == groups["starting"]["solved"]
+        assert verdict == ("yes" if int(solved) > int(team_solved) else "tie" if solved == team_solved else "no")

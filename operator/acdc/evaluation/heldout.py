@@ -346,3 +346,17 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
     cache["comparisons"][key] = comparison.to_dict()
     write_json(path, cache)
     return comparison
+
+
+def compare_every_size(snapshot: RunSnapshot, instances: int = DEFAULT_INSTANCES, grader: Grader | None = None,
+                       workers: int = 1) -> tuple[HeldoutComparison, ...]:
+    """The comparison at every N from 1 to the default size, smallest first (the paper sweeps coverage over N).
+
+    With one slot per seed, a force must hold each seed's whole domain to beat the seeds;
+    with fewer slots than domains, a team of starting models leaves a domain out, and a
+    model that holds two domains at once is what evolution adds. Both regimes are shown,
+    so neither is mistaken for the other. Greedy picks are prefix-stable and grades are
+    cached per model, so the smaller sizes grade next to nothing.
+    """
+    full = compare_heldout(snapshot, None, instances, grader, workers)
+    return (*(compare_heldout(snapshot, n, instances, grader, workers) for n in range(1, full.size)), full)

@@ -3,7 +3,7 @@
 Plots: coverage and fitness per generation, the archive's skill heatmap, pool difficulty
 over time, a 2-D projection of task embeddings, the lineage of the best models, and
 (toy-world runs) the held-out comparison of the task force with the seeds, the base, the best
-single model and the best team of starting models.
+single model and the best team of starting models, at every task-force size up to the seeds'.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from acdc.atomic import write_text
 from acdc.engine.state import RunState
-from acdc.evaluation.heldout import HeldoutComparison, compare_heldout, is_toyworld_run
+from acdc.evaluation.heldout import HeldoutComparison, compare_every_size, is_toyworld_run
 from acdc.evaluation.pipeline import task_pool_diversity
 from acdc.evaluation.results import coverage_by_generation, load_results
 from acdc.report import data, render
@@ -20,14 +20,14 @@ from acdc.report.evaluation_section import coverage_sections, diversity_section,
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 
 
-def _heldout(snapshot: RunSnapshot, enabled: bool) -> tuple[HeldoutComparison | None, str]:
+def _heldout(snapshot: RunSnapshot, enabled: bool) -> tuple[tuple[HeldoutComparison, ...], str]:
     if not enabled:
-        return None, "held-out evaluation was turned off for this report (--no-heldout)."
+        return (), "held-out evaluation was turned off for this report (--no-heldout)."
     if not is_toyworld_run(snapshot.run.spec):
-        return None, "held-out tasks exist only for toy-world runs; this run uses other models."
+        return (), "held-out tasks exist only for toy-world runs; this run uses other models."
     from acdc.runner.executor import default_workers
 
-    return compare_heldout(snapshot, workers=default_workers()), ""
+    return compare_every_size(snapshot, workers=default_workers()), ""
 
 
 def build_report(root: Path, output: Path | None = None, heldout: bool = True) -> Path:
@@ -35,14 +35,14 @@ def build_report(root: Path, output: Path | None = None, heldout: bool = True) -
     snapshot = open_snapshot(root)
     snapshot.require_archive()
     rows = data.generation_rows(snapshot)
-    comparison, note = _heldout(snapshot, heldout)
+    comparisons, note = _heldout(snapshot, heldout)
     evaluation = load_results(root)
     total = snapshot.run.spec.population.generations
     subtitle = (f"generation {snapshot.generation} of {'∞' if total is None else total} · "
                 f"archive {len(snapshot.archive)} models · active pool {len(snapshot.pool.active)} tasks · "
                 f"seed {snapshot.run.spec.seed}")
     html = render.page(f"AC/DC run {snapshot.name}", subtitle, [
-        render.heldout_section(comparison, note),
+        render.heldout_section(comparisons, note),
         *coverage_sections(evaluation),
         generation_section(coverage_by_generation(root)),
         render.fitness_section(rows),

@@ -91,9 +91,11 @@ def lineage_section(tree: Lineage) -> str:
                     "Parents of the fittest archive models (red), back to the seeds, from the merge plans.")
 
 
-def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
-    if comparison is None:
+def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
+    """The largest comparison in full, then force against best starting team at every size."""
+    if not comparisons:
         return _section("Held-out comparison", "heldout", None, note)
+    comparison = comparisons[-1]
     figure = svg.grouped_bars("heldout", ["all", *AREAS],
                               {SHORT_LABELS[g.key]: [g.coverage, *(g.per_area[a] for a in AREAS)]
                                for g in comparison.groups},
@@ -111,7 +113,22 @@ def heldout_section(comparison: HeldoutComparison | None, note: str) -> str:
                f"evolving anything. Generation {comparison.generation}. ")
     caption += (f"Evolved models solve {len(comparison.beyond_start)} held-out task(s) no starting model solves"
                 + (f": {', '.join(comparison.beyond_start)}." if comparison.beyond_start else "."))
-    return _section("Held-out comparison", "heldout", figure, caption, table)
+    return _section("Held-out comparison", "heldout", figure, caption, table + _sizes_table(comparisons))
+
+
+def _sizes_table(comparisons: Sequence[HeldoutComparison]) -> str:
+    """Task force against the best starting team of the same size, for every size compared."""
+    rows = []
+    for c in comparisons:
+        force, team = c.group("taskforce"), next((g for g in c.groups if g.key == "starting"), None)
+        rows.append((c.size, ", ".join(force.models), force.solved,
+                     ", ".join(team.models) if team else "-", team.solved if team else "-",
+                     "-" if team is None else "yes" if force.solved > team.solved else
+                     "tie" if force.solved == team.solved else "no"))
+    intro = ("<p>By task-force size: with one member per seed a force must hold each seed's whole domain to win; "
+             "with fewer members than domains a starting team leaves a domain out, and models that hold two "
+             "domains at once are what evolution adds.</p>")
+    return intro + _table(["N", "task force", "solved", "best starting team", "solved", "force solves more"], rows)
 
 
 def page(title: str, subtitle: str, sections: Sequence[str]) -> str:
