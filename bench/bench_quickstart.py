@@ -17,7 +17,8 @@ Runs ``acdc run examples/quickstart.yaml`` into a fresh temporary state folder (
   the task force covered more than each rival and how often an evolved model solved a
   held-out task no starting model solves;
 - the same force-against-team comparison at every smaller N (a force of 1 and 2 against the
-  best 1 and 2 starting models), graded here on the same held-out set and cached with it.
+  best 1 and 2 starting models), as the run's report computed them (``compare_every_size``)
+  on the same held-out set; read back from its cache.
 
     python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 1 2 3 4 5]
                                      [--generations N] [--workers N] [--keep DIR]

@@ -118,13 +118,14 @@ def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
 
 def _sizes_table(comparisons: Sequence[HeldoutComparison]) -> str:
     """Task force against the best starting team of the same size, for every size compared."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for c in comparisons:
         force, team = c.group("taskforce"), next((g for g in c.groups if g.key == "starting"), None)
-        rows.append((c.size, ", ".join(force.models), force.solved,
-                     ", ".join(team.models) if team else "-", team.solved if team else "-",
-                     "-" if team is None else "yes" if force.solved > team.solved else
-                     "tie" if force.solved == team.solved else "no"))
+        if team is None:  # no starting model was graded: nothing to set the force against
+            rows.append((c.size, ", ".join(force.models), force.solved, "-", "-", "-"))
+            continue
+        verdict = "yes" if force.solved > team.solved else "tie" if force.solved == team.solved else "no"
+        rows.append((c.size, ", ".join(force.models), force.solved, ", ".join(team.models), team.solved, verdict))
     intro = ("<p>By task-force size: with one member per seed a force must hold each seed's whole domain to win; "
              "with fewer members than domains a starting team leaves a domain out, and models that hold two "
              "domains at once are what evolution adds.</p>")
