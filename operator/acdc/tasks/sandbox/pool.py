@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from acdc.errors import PhaseError, UserError
 from acdc.tasks.sandbox.confinement import Confinement, choose
+from acdc.tasks.sandbox.folders import make_pool_folder, remove_tree, sweep_orphans
 from acdc.tasks.sandbox.limits import SandboxLimits
 from acdc.tasks.sandbox.process import JudgeFn, TaskFailed, TaskProcess, bounded_score, failure_of
 from acdc.tasks.sandbox.results import Instance, Materialized, ScoreResult
@@ -136,7 +137,8 @@ class SandboxPool:
         if self._confinement is not None:
             return
         make_undumpable()
-        self._base = Path(tempfile.mkdtemp(prefix="acdc-sandbox-"))
+        sweep_orphans()
+        self._base = make_pool_folder()
         self._base.chmod(0o755)
         try:
             lib = install_runtime(self._base)
@@ -151,7 +153,7 @@ class SandboxPool:
 
     def close(self) -> None:
         if self._base is not None:
-            shutil.rmtree(self._base, ignore_errors=True)
+            remove_tree(self._base)
             self._base = None
         if self._uid_lock is not None:
             self._uid_lock.close()

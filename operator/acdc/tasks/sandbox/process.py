@@ -15,7 +15,6 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import subprocess
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 from acdc.errors import PhaseError
 from acdc.tasks.sandbox.confinement import Confinement
+from acdc.tasks.sandbox.folders import remove_tree
 from acdc.tasks.sandbox.limits import SandboxLimits
 from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, write_line
 
@@ -226,7 +226,7 @@ class TaskProcess:
             os.close(self._pidfd)
             self._pidfd = None
         if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 stream.close()

@@ -1,0 +1,71 @@
+"""The sandbox pool's folder on the host: its name, its removal, and orphans' removal.
+
+A pool keeps its runtime in a private temporary folder. Two ways it could outlive the
+pool: its ``lib`` is read-only (so task code cannot change the runtime), and a plain
+``rmtree`` by a non-root owner cannot unlink files in a folder without write permission;
+and a worker killed with SIGKILL (the local runner kills workers on Ctrl-C or a failed
+step, the OOM killer) never reaches ``close``. The first is fixed by giving folders back
+their owner's write bit before removing them; the second by naming each folder after its
+owner's pid, so the next pool on the host removes folders whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+PREFIX = "acdc-sandbox-"
+
+
+def make_pool_folder() -> Path:
+    """A fresh private folder named for this process (``acdc-sandbox-<pid>-<random>``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` even where its folders are read-only to their owner (best effort:
+    a folder another uid owns stays, as it would for ``rm -rf``)."""
+    if not path.exists():
+        return
+    for folder, _, _ in os.walk(path):
+        try:
+            mode = os.lstat(folder).st_mode
+            if stat.S_ISDIR(mode) and not mode & stat.S_IWUSR:
+                os.chmod(folder, stat.S_IMODE(mode) | stat.S_IRWXU)
+        except OSError:
+            continue
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another uid's live process
+        return True
+    return True
+
+
+def sweep_orphans(tmp: Path | None = None) -> list[Path]:
+    """Remove pool folders this uid owns whose owner process no longer exists; return them.
+
+    A folder without a pid in its name (an older release's) is left alone: nothing says
+    whether its pool still runs.
+    """
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            remove_tree(path)
+            removed.append(path)
+    return removed
