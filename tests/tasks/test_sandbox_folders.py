@@ -64,11 +64,13 @@ def test_the_next_pool_removes_the_folder_of_a_killed_one(tmp_path: Path, monkey
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     live = make_pool_folder()  # named for this live process: another pool's, still in use
     old = tmp_path / "acdc-sandbox-q1w2e3"  # an older release's name: no owner to check
+    elsewhere = tmp_path / orphan.name.replace("acdc-sandbox-", "acdc-sandbox-1")  # another pid namespace's
     old.mkdir()
+    elsewhere.mkdir()
     with SandboxPool(1) as pool:
         pool.start()
         assert pool._base is not None and pool._base.is_dir()
         current = pool._base
     assert not orphan.exists(), "a killed pool's folder was not swept"
     assert not current.exists()
-    assert live.is_dir() and old.is_dir()
+    assert live.is_dir() and old.is_dir() and elsewhere.is_dir()

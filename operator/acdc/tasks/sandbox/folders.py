@@ -6,7 +6,8 @@ pool: its ``lib`` is read-only (so task code cannot change the runtime), and a p
 and a worker killed with SIGKILL (the local runner kills workers on Ctrl-C or a failed
 step, the OOM killer) never reaches ``close``. The first is fixed by giving folders back
 their owner's write bit before removing them; the second by naming each folder after its
-owner's pid, so the next pool on the host removes folders whose owner is gone.
+owner's pid (and pid namespace, as containers sharing a /tmp each number their own
+processes), so the next pool on the host removes folders whose owner is gone.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from pathlib import Path
 PREFIX = "acdc-sandbox-"
 
 
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:  # no /proc: every folder is then in the one namespace "0"
+        return "0"
+
+
 def make_pool_folder() -> Path:
-    """A fresh private folder named for this process (``acdc-sandbox-<pid>-<random>``)."""
-    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    """A fresh private folder named for this process (``acdc-sandbox-<pid ns>-<pid>-<random>``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_pid_namespace()}-{os.getpid()}-"))
 
 
 def remove_tree(path: Path) -> None:
@@ -53,12 +61,14 @@ def _alive(pid: int) -> bool:
 def sweep_orphans(tmp: Path | None = None) -> list[Path]:
     """Remove pool folders this uid owns whose owner process no longer exists; return them.
 
-    A folder without a pid in its name (an older release's) is left alone: nothing says
-    whether its pool still runs.
+    Only folders of this pid namespace are judged; one without a pid in its name (an older
+    release's) or of another namespace is left alone: nothing here says whether its pool
+    still runs.
     """
     removed = []
-    for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
-        pid = path.name[len(PREFIX):].split("-", 1)[0]
+    namespace = _pid_namespace()
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}{namespace}-*-*"):
+        pid = path.name[len(PREFIX) + len(namespace) + 1:].split("-", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         try:
