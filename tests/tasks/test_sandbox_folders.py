@@ -38,6 +38,9 @@ def test_a_pools_folder_is_removed_when_its_owner_is_not_root() -> None:
             install_runtime(folder)  # lib/ and its files read-only, as a running pool has them
             (folder / "t1" / "locked").mkdir(parents=True)
             (folder / "t1").chmod(0o500)  # what task code may do to its scratch folder
+            (folder / "t2" / "deep").mkdir(parents=True)
+            (folder / "t2" / "deep" / "file").write_text("x")
+            (folder / "t2" / "deep").chmod(0)  # or lock it even against listing
             remove_tree(folder)
             status = 0 if not folder.exists() else 2
         except BaseException:

@@ -12,11 +12,14 @@ processes), so the next pool on the host removes folders whose owner is gone.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PREFIX = "acdc-sandbox-"
 
@@ -34,15 +37,23 @@ def make_pool_folder() -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove ``path`` even where its folders are read-only to their owner (best effort:
-    a folder another uid owns stays, as it would for ``rm -rf``)."""
-    if not path.exists():
-        return
-    for folder, _, _ in os.walk(path):
+    """Remove ``path`` even where its folders are closed to their owner (read-only, or not
+    even listable), best effort: a folder another uid owns stays, as it would for ``rm -rf``.
+
+    Each folder is opened up before it is listed, so a locked one is entered too; the walk
+    keeps its own stack rather than recursing, whatever the depth task code nested to.
+    """
+    pending = [str(path)]
+    while pending:
+        folder = pending.pop()
         try:
             mode = os.lstat(folder).st_mode
-            if stat.S_ISDIR(mode) and not mode & stat.S_IWUSR:
+            if not stat.S_ISDIR(mode):
+                continue
+            if mode & stat.S_IRWXU != stat.S_IRWXU:
                 os.chmod(folder, stat.S_IMODE(mode) | stat.S_IRWXU)
+            with os.scandir(folder) as entries:
+                pending.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
         except OSError:
             continue
     shutil.rmtree(path, ignore_errors=True)
@@ -58,14 +69,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_orphans(tmp: Path | None = None) -> list[Path]:
-    """Remove pool folders this uid owns whose owner process no longer exists; return them.
+def sweep_orphans(tmp: Path | None = None) -> None:
+    """Remove pool folders this uid owns whose owner process no longer exists.
 
     Only folders of this pid namespace are judged; one without a pid in its name (an older
     release's) or of another namespace is left alone: nothing here says whether its pool
     still runs.
     """
-    removed = []
     namespace = _pid_namespace()
     for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}{namespace}-*-*"):
         pid = path.name[len(PREFIX) + len(namespace) + 1:].split("-", 1)[0]
@@ -76,6 +86,5 @@ def sweep_orphans(tmp: Path | None = None) -> list[Path]:
         except OSError:
             continue
         if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            log.info("sandbox: removed %s, left by a pool whose process is gone", path)
             remove_tree(path)
-            removed.append(path)
-    return removed
