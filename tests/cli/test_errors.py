@@ -39,6 +39,11 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run["spec"]["models"]["seeds"] = [{"path": str(root / "no-such-model")}]
     (root / "missing-seed").mkdir()
     (root / "missing-seed" / "run.yaml").write_text(yaml.safe_dump(run))
+    no_tasks = yaml.safe_load(QUICKSTART.read_text())
+    no_tasks["spec"]["tasks"]["seedTasks"] = str(root / "no-such-tasks")
+    (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
+    (root / "notes").mkdir()
+    (root / "notes" / "mine.txt").write_text("someone's own files\n")
     (root / "no-init").mkdir()
     (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
     state = RunState(root / "no-init")
@@ -69,6 +74,18 @@ CASES = {
     "run: broken yaml": (["run", "broken.yaml", "--state", "run-state"], 2, "not valid YAML"),
     "run: empty state": (["run", "--state", "empty"], 2, "holds no run"),
     "run: negative generations": (["run", str(QUICKSTART), "--generations", "-1"], 2, "--generations"),
+    "run: generations past the spec's bound": (["run", str(QUICKSTART), "--generations", "2000000"], 2,
+                                                "--generations"),
+    "run: unknown flag": (["run", str(QUICKSTART), "--bogus"], 2, "--bogus"),
+    "run: metrics port out of range": (["run", str(QUICKSTART), "--metrics-port", "70000"], 2, "port"),
+    "run: workers past any machine": (["run", str(QUICKSTART), "--workers", "100000"], 2, "--workers"),
+    "run: empty --state": (["run", str(QUICKSTART), "--state", ""], 2, "must not be empty"),
+    "run: state is a file": (["run", str(QUICKSTART), "--state", "a-file"], 2, "not a folder"),
+    "run: state holds someone's files": (["run", str(QUICKSTART), "--state", "notes"], 2, "not empty"),
+    "run: missing model path": (["run", "missing-seed/run.yaml", "--state", "never-made"], 2, "no-such-model"),
+    "run: missing seed tasks": (["run", "missing-tasks.yaml", "--state", "never-made"], 2, "no-such-tasks"),
+    "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
+    "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),
     "taskforce: no such folder": (["taskforce", "nope", "--size", "2"], 2, "no such state folder"),
@@ -87,6 +104,7 @@ def test_bad_input_gives_one_line_and_an_exit_code(bad_inputs: Path, case: str) 
     detail = lines[errors[0] + 1:]  # only an invalid run file adds lines: one per field, indented
     assert all(line.startswith("  ") and ": " in line for line in detail), result.stderr
     assert words in "\n".join(lines[errors[0]:]), result.stderr
+    assert not (bad_inputs / "never-made").exists(), "a refused run leaves no state folder behind"
 
 
 def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(
@@ -100,12 +118,14 @@ def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(
     assert err.startswith("error: ") and err.count("\n") == 1 and "a-file" in err, err
 
 
-def test_a_bad_flag_is_argparse_usage_not_a_traceback(bad_inputs: Path) -> None:
+def test_a_bad_flag_is_one_usage_line_not_a_traceback(bad_inputs: Path) -> None:
     result = acdc(bad_inputs, "operator", "--metrics-port", "99999")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1].endswith("not a port number (0-65535): '99999'")
+    assert result.stderr.splitlines() == [
+        "error: acdc operator: argument --metrics-port: not a port number (0-65535): '99999' (see `acdc operator -h`)"]
     result = acdc(bad_inputs, "operator", "--workers", "0")
-    assert result.returncode == 2 and result.stderr.splitlines()[-1].endswith("not a number of workers (1-1024): '0'")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "not a number of workers (1-1024): '0'" in result.stderr
 
 
 def _parser_raising(exc: BaseException) -> argparse.ArgumentParser:

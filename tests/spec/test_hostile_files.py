@@ -81,6 +81,13 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
     "nested-flow-sequences": _file("nested.yaml", "[" * 5000 + "]" * 5000),
     "nested-json-objects": _file("nested.json", '{"a":' * 200 + "1" + "}" * 200),
     "5000-digit-integer": _file("bigint.yaml", QUICKSTART.replace("seed: ", "seed: " + "7" * 5000 + " #", 1)),
+    "4000-digit-hex-integer": _file("hex.yaml", QUICKSTART.replace("seed: ", "seed: 0x" + "f" * 4000 + " #", 1)),
+    "hex-integer-as-name": _file("hexname.yaml", QUICKSTART.replace("name: quickstart", "name: 0x" + "f" * 4000, 1)),
+    "boolean-seed": _file("bool.yaml", QUICKSTART.replace("seed: ", "seed: true #", 1)),
+    "boolean-in-a-list-of-sizes": _file("boolsizes.yaml", QUICKSTART.replace(
+        "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, true]", 1)),
+    "task-force-larger-than-the-archive": _file("force.yaml", QUICKSTART.replace(
+        "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, 50]", 1)),
     "duplicate-key": _file("dup.yaml", QUICKSTART.replace("spec:\n", "spec:\n  seed: 1\n  seed: 2\n", 1)),
     "not-utf8": _file("latin1.yaml", b"metadata: {name: caf\xe9}\n"),
     "binary-garbage": _file("garbage.yaml", bytes(range(256)) * 4),
@@ -118,3 +125,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.chmod(0)
     result = acdc("validate", str(path))
     assert result.returncode == 2 and "Permission denied" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_thousands_of_mistakes_are_answered_in_a_screenful(tmp_path: Path) -> None:
+    path = _file("typos.yaml", QUICKSTART.replace("spec:\n", "spec:\n" + "".join(
+        f"  typo{n}: 1\n" for n in range(5000)), 1))(tmp_path)
+    result = acdc("validate", str(path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    assert len(lines) == 22 and lines[-1] == "  ... and 4980 more", lines[-3:]

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from acdc import __version__
 from acdc.errors import AcdcError
@@ -37,8 +38,16 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one error style: a bad flag is one ``error:`` line and exit 2,
+    like every other bad input (`acdc COMMAND -h` still prints the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} -h`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="acdc",
         description="AC/DC: coevolve merged LLMs and synthetic tasks, locally or on Kubernetes.",
     )

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable
 
+from acdc.cli.arguments import port
 from acdc.controller.server_args import DANGEROUS
 from acdc.errors import UserError
 
@@ -29,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          help="kopf peering object shared by replicas (needs kopf's peering CRDs and that object)")
     peering.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
     parser.add_argument("--priority", type=int, default=None, help="peering priority (default: random per replica)")
-    parser.add_argument("--metrics-port", type=_port, default=8080, help="Prometheus /metrics port (0: off)")
-    parser.add_argument("--health-port", type=_port, default=8081,
+    parser.add_argument("--metrics-port", type=port, default=8080, help="Prometheus /metrics port (0: off)")
+    parser.add_argument("--health-port", type=port, default=8081,
                         help=f"kopf liveness endpoint http://0.0.0.0:PORT{HEALTH_PATH} (0: off)")
     parser.add_argument("--workers", type=_workers, default=None,
                         help="reconciles in flight at once: handler threads and API connections (default: 64)")
@@ -70,13 +71,6 @@ def _registry(text: str) -> str:
 def _workers(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 1024:
         raise argparse.ArgumentTypeError(f"not a number of workers (1-1024): {text!r}")
-    return int(text)
-
-
-def _port(text: str) -> int:
-    """A TCP port or 0, checked by argparse so a typo is a usage error, not a traceback."""
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
     return int(text)
 
 

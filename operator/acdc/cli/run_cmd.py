@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from acdc.cli.arguments import bounded_int, nonempty_path, port
 from acdc.engine.state import RunState
+from acdc.spec.base import MAX_COUNT
+
+MAX_WORKERS = 256
+"""Every worker starts up front (a process with torch loaded): far above any machine's use."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a CoevolutionRun locally; resumes an existing state folder")
-    parser.add_argument("file", nargs="?", type=Path, help="run.yaml (omit to resume --state with its stored spec)")
-    parser.add_argument("--state", type=Path, default=None, help="state folder (default: runs/<metadata.name>)")
-    parser.add_argument("--generations", type=int, default=None, help="override spec.population.generations")
-    parser.add_argument("--workers", type=int, default=None, help="parallel phase workers (default: CPU count, at most 4)")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    parser.add_argument("file", nargs="?", type=nonempty_path, help="run.yaml (omit to resume --state with its stored spec)")
+    parser.add_argument("--state", type=nonempty_path, default=None, help="state folder (default: runs/<metadata.name>)")
+    parser.add_argument("--generations", type=bounded_int(0, MAX_COUNT), default=None,
+                        help="override spec.population.generations")
+    parser.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=None,
+                        help="parallel phase workers (default: CPU count, at most 4)")
+    parser.add_argument("--metrics-port", type=port, default=None,
+                        help="serve Prometheus metrics on this port (0: any free port)")
     parser.add_argument("--plain", action="store_true", help="log lines instead of the live view")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the HTML report (and its held-out evaluation) at the end of the run")
@@ -30,25 +38,35 @@ def handle(args: argparse.Namespace) -> int:
     from acdc.runner.budget import stopped
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
     from acdc.runner.lock import StateLock
-    from acdc.runner.prepare import already_finished, effective_run, prepare_toy_world, store_run
+    from acdc.runner.prepare import (
+        already_finished,
+        check_state_folder,
+        effective_run,
+        preflight_local,
+        prepare_toy_world,
+        store_run,
+    )
     from acdc.spec import load_run
     from acdc.tasks.sandbox.pool import make_undumpable
 
     make_undumpable()  # its environment holds API keys: same-uid processes may not ptrace it or read its /proc
 
-    if args.generations is not None and args.generations < 0:
-        raise UserError("--generations must be >= 0")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-    # Parse the file before any folder exists: a bad file must leave no state folder behind.
+    # Parse the file and check the folder before any folder exists: a bad file, flag or
+    # folder must leave nothing behind.
     from_file = load_run(args.file) if args.file is not None else None
     state = args.state
     if state is None:
         if from_file is None:
             raise UserError("pass a run file or --state")
         state = Path("runs") / from_file.metadata.name
+    check_state_folder(state, resuming=from_file is None)
+    if from_file is not None:
+        preflight_local(from_file.spec)
     try:
         state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the state folder {state}: {exc.strerror or exc}") from None
+    try:
         with StateLock(state):
             run = effective_run(args.file, state, args.generations)
             if already_finished(run.spec, state):

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from acdc.cli.arguments import port
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from acdc.delivery.server import PORT
 
     serve = subparsers.add_parser("serve-results", help="serve a run's report and task force over HTTP (read-only)")
     serve.add_argument("state", type=Path, help="the run's state folder")
-    serve.add_argument("--port", type=int, default=PORT, help=f"TCP port (default {PORT})")
+    serve.add_argument("--port", type=port, default=PORT, help=f"TCP port (default {PORT})")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
     serve.set_defaults(handler=handle_serve)
 

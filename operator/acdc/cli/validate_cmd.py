@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from acdc.cli.arguments import nonempty_path
 from acdc.errors import UserError
 from acdc.spec import load_run
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("validate", help="check run.yaml files against the CoevolutionRun spec")
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE", type=nonempty_path)
     parser.set_defaults(handler=handle)
 
 

@@ -27,14 +27,23 @@ def _resolve(source: ModelSource, hub: HubSpec, state: Path) -> str:
 
         path = ensure_built() / source.toyworld
     elif source.path is not None:
-        path = Path(source.path).expanduser()
-        if not path.is_absolute():
-            path = Path.cwd() / path
+        path = local_model_dir(source, source.path)
     else:
         path = _download(source, hub, state)
     if not (path / "config.json").is_file():
         raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
     return str(path.resolve())
+
+
+def local_model_dir(source: ModelSource, text: str) -> Path:
+    """A ``path:`` model as an absolute folder (relative paths are the run's working directory's),
+    checked to hold a model: `acdc run` asks before it creates anything, the init phase again."""
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not (path / "config.json").is_file():
+        raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
+    return path
 
 
 def _download(source: ModelSource, hub: HubSpec, state: Path) -> Path:

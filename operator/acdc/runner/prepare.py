@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from acdc.atomic import dump_yaml, write_text
@@ -9,7 +10,7 @@ from acdc.engine.state import RunState
 from acdc.errors import UserError
 from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
 from acdc.runner.budget import stopped
-from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run
+from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run, parse_run
 
 
 def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
@@ -17,7 +18,7 @@ def effective_run(run_path: Path | None, state: Path, generations: int | None) -
     stored_path = RunState(state).run_file
     stored = load_run(stored_path) if stored_path.exists() else None
     if run_path is None and stored is None:
-        raise UserError(f"{state} holds no run: pass a run file, e.g. `acdc run examples/quickstart.yaml`")
+        raise _holds_no_run(state)
     run = load_run(run_path) if run_path is not None else stored
     assert run is not None
     if stored is not None:
@@ -29,10 +30,45 @@ def effective_run(run_path: Path | None, state: Path, generations: int | None) -
             )
         if stored.metadata.name != run.metadata.name:
             raise UserError(f"{state} belongs to run {stored.metadata.name!r}, not {run.metadata.name!r}")
-    if generations is not None:
-        population = run.spec.population.model_copy(update={"generations": generations})
-        run = run.model_copy(update={"spec": run.spec.model_copy(update={"population": population})})
+    if generations is not None:  # validated again as a whole: the stored run.yaml must load on resume
+        document = run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
+        document["spec"]["population"]["generations"] = generations
+        run = parse_run(document, f"{run_path or stored_path} with --generations {generations}")
     return run
+
+
+def _holds_no_run(state: Path) -> UserError:
+    return UserError(f"{state} holds no run: pass a run file, e.g. `acdc run examples/quickstart.yaml`")
+
+
+IGNORED_ENTRIES = frozenset({"lost+found"})
+"""What a fresh volume's root holds before any run: such a folder still counts as empty."""
+
+
+def check_state_folder(state: Path, resuming: bool) -> None:
+    """Refuse a --state that cannot be, or is not, a run's folder, before anything is written
+    there: a file, or a folder that holds other things but no run (`acdc run` would scatter a
+    run's files among someone's own). Resuming needs a run already there."""
+    if os.path.lexists(state) and not state.is_dir():
+        raise UserError(f"state folder {state} is not a folder (a file, or a link to nothing)")
+    holds_run = RunState(state).run_file.is_file()
+    if resuming and not holds_run:
+        raise _holds_no_run(state)
+    if state.is_dir() and not holds_run and set(os.listdir(state)) - IGNORED_ENTRIES:
+        raise UserError(f"state folder {state} is not empty and holds no run ({RunState(state).run_file.name}): "
+                        "pass a new or empty folder as --state")
+
+
+def preflight_local(spec: CoevolutionRunSpec) -> None:
+    """The run file's local paths (models, seed tasks), checked before a state folder exists:
+    the init and tasks phases check them too, but a typo there would be a failed step, retried."""
+    from acdc.phases.init import local_model_dir
+    from acdc.tasks.seed_tasks import resolve_seed_tasks
+
+    for source in spec.models.sources:
+        if source.path is not None:
+            local_model_dir(source, source.path)
+    resolve_seed_tasks(spec.tasks.seed_tasks)
 
 
 def store_run(run: CoevolutionRun, state: Path) -> None:

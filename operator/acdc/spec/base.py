@@ -16,9 +16,10 @@ tests/spec/test_bounds.py walks the schema and fails on any unbounded field.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -31,6 +32,34 @@ class SpecModel(BaseModel):
         use_attribute_docstrings=True,
         allow_inf_nan=False,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's ``true`` is not 1: pydantic would take it for a count or a seed, while the
+        API server, checking the CRD's ``integer``/``number``, refuses it. Refused here too."""
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, bool) for item in items) and _numeric(annotation):
+            raise ValueError("expected a number, got a boolean")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type (through Annotated, Optional and list) is a number and not a bool."""
+    leaves, stack = set(), [annotation]
+    while stack:
+        current = stack.pop()
+        origin = get_origin(current)
+        if origin is Annotated:
+            stack.append(get_args(current)[0])
+        elif origin in (Union, UnionType, list):
+            stack.extend(get_args(current))
+        else:
+            leaves.add(current)
+    return bool(leaves & {int, float}) and bool not in leaves
 
 
 INT64_MAX = 2**63 - 1

@@ -47,6 +47,9 @@ class CoevolutionRun(BaseModel):
         return value
 
 
+MAX_PROBLEMS_SHOWN = 20
+
+
 class SpecInvalid(UserError):
     """A run file failed validation; carries one line per problem, each with its field path."""
 
@@ -54,8 +57,11 @@ class SpecInvalid(UserError):
         self.problems = problems
         if len(problems) == 1:  # one problem, one line
             super().__init__(f"{source}: invalid CoevolutionRun: {problems[0]}")
-        else:
-            super().__init__(f"{source}: invalid CoevolutionRun\n" + "\n".join(f"  {p}" for p in problems))
+        else:  # a file of thousands of mistakes is answered in a screenful
+            shown = [f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+            if len(problems) > MAX_PROBLEMS_SHOWN:
+                shown.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+            super().__init__(f"{source}: invalid CoevolutionRun\n" + "\n".join(shown))
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -72,7 +78,10 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 def _shown(value: Any, limit: int = 60) -> str:
     """The offending value as the user wrote it, cut short: a 100 kB string is not echoed."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit conversion limit, from wherever it came
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

@@ -12,7 +12,7 @@ hang, a traceback or an exhausted machine. So, before any YAML is built:
   nesting (no RecursionError) and ``MAX_NODES`` nodes;
 - while building: duplicate mapping keys are an error (YAML says keys are unique; the
   last value silently winning hides mistakes) and integers longer than
-  ``MAX_INT_DIGITS`` digits are refused before Python parses them.
+  ``MAX_INT_DIGITS`` digits (in any base) are refused.
 
 Every failure is a UserError of one line naming the file (and the line and column).
 """
@@ -119,11 +119,16 @@ class _StrictLoader(_Base):
         return super().construct_mapping(node, deep)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Decimal digits are counted before parsing (Python refuses past 4,300 of them with a
+        # ValueError); hex, octal, binary and base-60 literals parse fast at any length, and
+        # their value is bounded after.
         digits = sum(ch.isdigit() for ch in str(node.value))
-        if digits > MAX_INT_DIGITS:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer of {digits} digits is out of range", node.start_mark)
-        return super().construct_yaml_int(node)
+        value = None if digits > MAX_INT_DIGITS else super().construct_yaml_int(node)
+        if value is None or abs(value) >= 10**MAX_INT_DIGITS:
+            literal = str(node.value)
+            shown = literal if len(literal) <= 30 else f"{literal[:30]}... ({len(literal)} characters)"
+            raise yaml.constructor.ConstructorError(None, None, f"integer {shown} is out of range", node.start_mark)
+        return value
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)

@@ -703,6 +703,9 @@ class CoevolutionRunSpec(SpecModel):
             raise ValueError("population.initialSize must be at least the number of seed models")
         if self.tasks.max_pool_size < 1:
             raise ValueError("tasks.maxPoolSize must be positive")
+        if self.evaluation.enabled and max(self.evaluation.task_force_sizes) > self.population.size:
+            raise ValueError(f"evaluation.taskForceSizes asks for a task force of {max(self.evaluation.task_force_sizes)} "
+                             f"models, more than the archive holds (population.size {self.population.size})")
         if "judge" in self.evaluation.best_of_n and self.best_of_n_judge is None:
             raise ValueError("evaluation.bestOfN lists judge but no evaluation.judge, judge.endpoint or "
                              "scientist.endpoint is set")
