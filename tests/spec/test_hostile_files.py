@@ -88,6 +88,9 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
         "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, true]", 1)),
     "task-force-larger-than-the-archive": _file("force.yaml", QUICKSTART.replace(
         "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, 50]", 1)),
+    "yaml-1.1-boolean-key": _file("on.yaml", QUICKSTART.replace("spec:\n", "spec:\n  on: 1\n", 1)),
+    "merge-key": _file("merge.yaml", QUICKSTART.replace("spec:\n", "spec:\n  <<: {seed: 1}\n", 1)),
+    "nul-character": _file("nul.yaml", QUICKSTART.replace("name: quickstart", "name: quick\0start", 1)),
     "duplicate-key": _file("dup.yaml", QUICKSTART.replace("spec:\n", "spec:\n  seed: 1\n  seed: 2\n", 1)),
     "not-utf8": _file("latin1.yaml", b"metadata: {name: caf\xe9}\n"),
     "binary-garbage": _file("garbage.yaml", bytes(range(256)) * 4),
@@ -101,6 +104,16 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
 }
 
 
+# What the line must say where the generic parser message would not help.
+SAYS = {
+    "4000-digit-hex-integer": "integer 0xffff", "hex-integer-as-name": "out of range",
+    "boolean-seed": "spec.seed: expected a number, got a boolean",
+    "boolean-in-a-list-of-sizes": "got a boolean", "task-force-larger-than-the-archive": "population.size 10",
+    "yaml-1.1-boolean-key": "key 'on' reads as a bool", "merge-key": "merge keys (<<) are not allowed",
+    "nul-character": "control character '\\x00' at line 7",
+}
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE), ids=str)
 def test_hostile_run_file_gives_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
     path = HOSTILE[case](tmp_path)
@@ -108,6 +121,7 @@ def test_hostile_run_file_gives_one_line_and_exit_2(case: str, tmp_path: Path) -
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], result.stderr[-2000:]
+    assert SAYS.get(case, "") in lines[0]
     assert len(lines[0]) < 600, "the line names the problem, it does not echo the file"
 
 

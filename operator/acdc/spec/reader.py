@@ -11,7 +11,8 @@ hang, a traceback or an exhausted machine. So, before any YAML is built:
   aliases (a billion-laughs document expands nothing), at most ``MAX_DEPTH`` levels of
   nesting (no RecursionError) and ``MAX_NODES`` nodes;
 - while building: duplicate mapping keys are an error (YAML says keys are unique; the
-  last value silently winning hides mistakes) and integers longer than
+  last value silently winning hides mistakes), so is a key that is not a string (YAML 1.1
+  reads ``on:`` as ``true:``; Kubernetes keys are strings) and integers longer than
   ``MAX_INT_DIGITS`` digits (in any base) are refused.
 
 Every failure is a UserError of one line naming the file (and the line and column).
@@ -109,6 +110,10 @@ class _StrictLoader(_Base):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):  # `on:` or `1:` as a key: Kubernetes keys are strings
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {str(key_node.value)[:40]!r} reads as a {type(key).__name__}, not a string "
+                    "(quote it)", key_node.start_mark)
             try:
                 duplicate = key in seen
             except TypeError:  # an unhashable key: the base class reports it
@@ -141,7 +146,14 @@ def load_documents(text: str, source: str) -> list[Any]:
         return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.MarkedYAMLError as exc:
         problem = exc.problem or exc.context or "invalid"
+        if "tag:yaml.org,2002:merge" in problem:
+            problem = "YAML merge keys (<<) are not allowed in a run file"
         raise RunFileError(f"{source}: not valid YAML: {problem}{_where(exc.problem_mark)}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls): where it is
+        line, column = text.count("\n", 0, exc.position) + 1, exc.position - text.rfind("\n", 0, exc.position)
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise RunFileError(f"{source}: not valid YAML: control character {character!r} at line {line}, "
+                           f"column {column}") from None
     except yaml.YAMLError as exc:
         raise RunFileError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # a last guard: still one line
