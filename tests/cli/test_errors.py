@@ -56,7 +56,7 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CASES = {
     "validate: broken yaml": (["validate", "broken.yaml"], 2, "not valid YAML"),
     "validate: missing file": (["validate", "nope.yaml"], 2, "no such file"),
-    "crd: output below a file": (["crd", "-o", "a-file/crd.yaml"], 1, "a-file"),
+    "crd: output below a file": (["crd", "-o", "a-file/crd.yaml"], 2, "a-file"),
     "toyworld build: into a file": (["toyworld", "build", "a-file"], 1, "a-file"),
     # A phase that cannot read its inputs is an infrastructure fault (acdc.phases.faults): exit 75,
     # so no executor records the step as the step's own failure.

@@ -65,6 +65,11 @@ def _delete_manifest(state: Path) -> Path:
     return _task(state) / MANIFEST
 
 
+def _not_a_run(state: Path) -> Path:
+    (state / "run.yaml").write_text("kind: Pod\n")
+    return state / "run.yaml"
+
+
 def _corrupt_layout(state: Path) -> Path:
     (state / "layout.json").write_text('{"layout_version": 1, "kind": "archive"}\n')
     return state / "layout.json"
@@ -78,6 +83,7 @@ DAMAGE: dict[str, Callable[[Path], Path]] = {
     "corrupt task.json": _corrupt_task_card,
     "deleted task manifest": _delete_manifest,
     "corrupt layout.json": _corrupt_layout,
+    "run.yaml not a run": _not_a_run,
 }
 
 
@@ -123,3 +129,56 @@ def test_a_phase_refuses_a_task_whose_code_is_gone(state: Path) -> None:
                              "--generation", str(generation), "--index", str(index)])
     assert scored.returncode == EXIT_INFRASTRUCTURE and str(victim) in scored.stderr, scored.stderr[-2000:]
     assert "Traceback" not in scored.stderr
+
+
+def _force_child(state: Path) -> tuple[int, Path]:
+    """A task force that includes a merged child, and that child's weights."""
+    from acdc.runner.snapshot import open_snapshot
+    from acdc.runner.taskforce import pick_task_force
+
+    size = len(open_snapshot(state).archive)
+    members = pick_task_force(open_snapshot(state), size).members
+    child = next(m for m in members if not m.model_id.startswith("seed_"))
+    return size, state / "models" / child.model_id / "model.safetensors"
+
+
+def _flip_deep_byte(weights: Path) -> None:
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, same header: only the whole hash can tell
+    weights.write_bytes(bytes(data))
+
+
+def _swap_for_link(weights: Path) -> None:
+    elsewhere = weights.parent.parent / "elsewhere.safetensors"
+    elsewhere.write_bytes(weights.read_bytes()[::-1])
+    weights.unlink()
+    weights.symlink_to(elsewhere)
+
+
+def test_an_export_ships_exactly_what_the_run_committed(state: Path, tmp_path: Path) -> None:
+    from acdc.delivery.export import copy_task_force
+    from acdc.engine.integrity import read_manifest
+
+    size, weights = _force_child(state)
+    copied = copy_task_force(state, size, tmp_path / "intact")
+    shipped = {p.relative_to(copied / "models" / weights.parent.name).as_posix()
+               for p in (copied / "models" / weights.parent.name).rglob("*") if p.is_file()}
+    assert shipped == set(read_manifest(weights.parent)), "the committed files, no more and no fewer"
+
+
+@pytest.mark.parametrize("damage", [_flip_deep_byte, _swap_for_link, Path.unlink], ids=["flipped", "linked", "gone"])
+def test_an_export_refuses_a_member_that_differs_from_its_commit(state: Path, tmp_path: Path,
+                                                                 damage: Callable[[Path], None]) -> None:
+    from acdc.delivery.export import copy_task_force
+    from acdc.errors import IntegrityError
+
+    size, weights = _force_child(state)
+    damage(weights)
+    with pytest.raises(IntegrityError, match=str(weights)):
+        copy_task_force(state, size, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_verify_of_a_folder_no_run_used_is_a_usage_error(tmp_path: Path) -> None:
+    verified = acdc("verify", str(tmp_path))
+    assert verified.returncode == 2 and "not an acdc state folder" in verified.stderr, verified.stderr

@@ -4,6 +4,7 @@ error (exit 2) before any work starts, never a traceback from deep inside."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +36,25 @@ def nonempty_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """Where a command writes a file (report, task-force list, CRD, termination log). Writes are
+    atomic renames, which would replace whatever sits at the path: a folder's rename fails with
+    a raw OS error, while a device (/dev/full) or a run's own state file would be replaced
+    silently. Refused: anything but a regular file, and any existing file of a state folder
+    other than its report."""
+    from acdc.engine.state import RunState
+
+    path = nonempty_path(text)
+    if os.path.lexists(path) and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {path.parent} is not a folder")
+    if path.exists():
+        for folder in path.resolve().parents:
+            state = RunState(folder)
+            if state.layout_file.is_file() and path.resolve() != state.report_file.resolve():
+                raise argparse.ArgumentTypeError(f"{text} is a file of the run state in {folder}; "
+                                                 "write elsewhere")
+    return path

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from acdc.atomic import write_text
+from acdc.cli.arguments import output_file
 from acdc.spec.crd import render_crd
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("crd", help="print the CoevolutionRun CRD generated from the spec")
-    parser.add_argument("--output", "-o", type=Path, action="append", default=[], help="write to this file (repeatable)")
+    parser.add_argument("--output", "-o", type=output_file, action="append", default=[], help="write to this file (repeatable)")
     parser.set_defaults(handler=handle)
 
 

@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from acdc.cli.arguments import output_file
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("evaluate", help="benchmark the archive (lm-eval): coverage@N, best-of-N, diversity")
@@ -26,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="download every benchmark's dataset into spec.evaluation.datasetCache and exit (needs network)")
     parser.add_argument("--no-summary", action="store_true", help="only run shards; do not compute the results")
     parser.add_argument("--report", action="store_true", help="write STATE/report.html after the summary")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", type=_device, help="cpu (default), cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1)")
-    parser.add_argument("--termination-log", type=Path, default=None,
+    parser.add_argument("--termination-log", type=output_file, default=None,
                         help="write a small JSON result here (the Job's termination message)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=handle_evaluate)
@@ -81,3 +83,17 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     if args.termination_log is not None:
         write_text(args.termination_log, json.dumps(report))
     return 0
+
+
+def _device(text: str) -> str:
+    """A torch device this build can use, checked before any model loads (lm-eval would fall
+    back to the CPU without a word for a name it does not know, or fail deep inside on CUDA)."""
+    if text == "cpu":
+        return text
+    if text != "cuda" and not (text.startswith("cuda:") and text[5:].isdigit()):
+        raise argparse.ArgumentTypeError(f"not a device: {text!r} (cpu, cuda or cuda:N)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this machine's torch has no CUDA device")
+    return text

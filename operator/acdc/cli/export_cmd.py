@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from acdc.cli.arguments import bounded_int, output_file
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("export", help="upload the task force (models + manifest) to a hub repo")
@@ -18,10 +20,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--run", type=Path, default=None, help="spec file to use instead of STATE/run.yaml")
     parser.add_argument("--repo", default=None, help="OWNER/NAME (default: spec.evaluation.export.repo)")
     parser.add_argument("--endpoint", default=None, help="hub URL (default: the spec's, else huggingface.co)")
-    parser.add_argument("--size", type=int, default=None, help="task-force size N (default: the spec's)")
+    parser.add_argument("--size", type=bounded_int(1, 64), default=None, help="task-force size N (default: the spec's)")
     parser.add_argument("--to-dir", type=Path, default=None,
                         help="copy (verified) into this new folder instead of uploading")
-    parser.add_argument("--termination-log", type=Path, default=None, help="write {\"commit\": URL} here")
+    parser.add_argument("--termination-log", type=output_file, default=None, help="write {\"commit\": URL} here")
     parser.set_defaults(handler=handle_export)
 
 
@@ -35,7 +37,7 @@ def handle_export(args: argparse.Namespace) -> int:
     run = open_evaluation(args.state, args.run).run
     spec = run.spec.evaluation
     fields = spec.export.model_dump(by_alias=True, exclude_none=True) if spec.export else {}
-    size = args.size or fields.get("size") or max(spec.task_force_sizes)
+    size = args.size if args.size is not None else fields.get("size") or max(spec.task_force_sizes)
     if args.to_dir is not None:
         destination = str(copy_task_force(args.state, size, args.to_dir))
     else:

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from acdc.cli.arguments import output_file
 from acdc.errors import UserError
 
 
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     report = subparsers.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("state", type=Path, nargs="?", help="the run's state folder (or --run)")
-    report.add_argument("--output", type=Path, default=None,
+    report.add_argument("--output", type=output_file, default=None,
                         help="HTML file (default: STATE/report.html; with --run: ./RUN-report.html)")
     _cluster_arguments(report)
     report.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation (toy-world runs)")
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     force.add_argument("--all-generations", action="store_true",
                        help="choose among every model any archive held (whose weights still exist)")
     force.add_argument("--evolved-only", action="store_true", help="leave the seed models out")
-    force.add_argument("--output", type=Path, default=None, help="write the chosen model paths, one per line")
+    force.add_argument("--output", type=output_file, default=None, help="write the chosen model paths, one per line")
     force.add_argument("--json", action="store_true", help="machine-readable output")
     _cluster_arguments(force)
     force.add_argument("--download", type=Path, default=None,

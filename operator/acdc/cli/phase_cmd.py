@@ -13,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from acdc.cli.arguments import bounded_int, output_file
 from acdc.phases.context import EXIT_REJECTED
+from acdc.spec.base import MAX_COUNT
 from acdc.steps import Phase, Step
 
 
@@ -21,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("phase", help="run one phase step against a state folder (what Jobs run)")
     parser.add_argument("phase", choices=[p.value for p in Phase])
     parser.add_argument("--state", type=Path, required=True, help="the run's state folder (the PVC in a cluster)")
-    parser.add_argument("--generation", type=int, required=True)
-    parser.add_argument("--index", type=int, default=None)
+    parser.add_argument("--generation", type=bounded_int(0, MAX_COUNT), required=True)
+    parser.add_argument("--index", type=bounded_int(0, MAX_COUNT), default=None)
     parser.add_argument("--run", type=Path, default=None, help="run.yaml to read the spec from (default: STATE/run.yaml)")
-    parser.add_argument("--termination-log", type=Path, default=None, help="also write the result here (Kubernetes)")
+    parser.add_argument("--termination-log", type=output_file, default=None, help="also write the result here (Kubernetes)")
     parser.set_defaults(handler=handle)
 
 

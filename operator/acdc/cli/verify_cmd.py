@@ -21,11 +21,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acdc.engine.state import RunState
     from acdc.errors import UserError
     from acdc.phases.integrity import find_damage
 
     if not args.state.is_dir():
         raise UserError(f"{args.state}: no such state folder")
+    if not any(path.exists() for path in (RunState(args.state).run_file, RunState(args.state).layout_file)):
+        raise UserError(f"{args.state}: not an acdc state folder (no run.yaml, no layout.json)")
     damage, checked = find_damage(args.state)
     for item in damage:
         print(f"damaged: {item.error}; {item.remedy}", file=sys.stderr)

@@ -2,23 +2,24 @@
 
 The manifest travels first in a tar stream, so a receiver knows the exact file set, sizes
 and SHA-256 digests before it writes a byte and can refuse anything else (``unpack``).
-Model folders are the paths the run's own records name (archive, seeds.json): the caller
-only chooses the size N, never a path. Symbolic links inside a folder are left out, so a
-link can never carry a file from elsewhere into the bundle.
+Model folders are the paths the run's own records name (the state's models/ folder,
+seeds.json): the caller only chooses the size N, never a path. Only the files the run
+recorded when it committed each model go in, each hashed again and compared with that
+record: a truncated, swapped or missing file stops the bundle (nothing ships half a
+model), and no link can carry a file from elsewhere into it.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from acdc.engine.integrity import file_sha256
-from acdc.errors import StateError
+from acdc.engine.integrity import FileDigest, digest_folder, file_sha256, read_manifest
+from acdc.errors import IntegrityError, StateError
 
 MANIFEST = "manifest.json"
 MODELS_DIR = "models"
@@ -45,19 +46,31 @@ class Bundle:
         return sum(f.size for f in self.files)
 
 
-def _folder_files(model_id: str, folder: Path) -> list[BundleFile]:
+def _member_files(state: Path, model_id: str, archived_path: Path) -> tuple[Path, list[BundleFile]]:
+    """The model's folder and the files the run committed in it, each hashed now and compared
+    with the record made at commit (the folder's integrity.json; seeds.json for a seed)."""
+    from acdc.phases.integrity import model_folders
+
+    checked = model_folders(state, [model_id])
+    if checked:
+        folder, recorded = checked[0]
+        files = recorded if recorded is not None else read_manifest(folder)
+    else:  # a seed recorded before manifests existed: nothing to compare with
+        folder = archived_path
+        files = {name: FileDigest.from_dict(entry) for name, entry in digest_folder(folder).items()}
     if not (folder / "config.json").is_file():
         raise StateError(folder, f"model {model_id}: not a model folder (no config.json)")
-    files = []
-    for root, dirs, names in os.walk(folder):  # followlinks=False: linked folders are not entered
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            relative = f"{MODELS_DIR}/{model_id}/{path.relative_to(folder).as_posix()}"
-            files.append(BundleFile(relative, path, file_sha256(path), path.stat().st_size))
-    return files
+    out = []
+    for name in sorted(files):
+        path, expected = folder / name, files[name]
+        try:
+            size, sha256 = path.stat().st_size, file_sha256(path)
+        except OSError as exc:
+            raise IntegrityError(path, f"was committed and cannot be read ({exc.strerror or exc})") from exc
+        if (size, sha256) != (expected.size, expected.sha256):
+            raise IntegrityError(path, "differs from what the run committed; `acdc verify` names every damaged file")
+        out.append(BundleFile(f"{MODELS_DIR}/{model_id}/{Path(name).as_posix()}", path, sha256, size))
+    return folder, out
 
 
 def _lineage(folder: Path) -> dict[str, Any] | None:
@@ -77,8 +90,7 @@ def task_force_bundle(state: Path, size: int) -> Bundle:
     force = pick_task_force(open_snapshot(state), size)
     members, files = [], []
     for member in force.members:
-        folder = Path(member.model_path)
-        found = _folder_files(member.model_id, folder)
+        folder, found = _member_files(state, member.model_id, Path(member.model_path))
         files += found
         members.append({"id": member.model_id, "solved": member.solved, "fitness": member.fitness,
                         "lineage": _lineage(folder),

@@ -44,8 +44,10 @@ class ArchiveMember:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchiveMember:
         scores = data["scores"]
-        if not isinstance(scores, dict) or not all(v is None or isinstance(v, (int, float)) for v in scores.values()):
-            raise ValueError("scores must map task ids to numbers or null")
+        if not isinstance(scores, dict) or not all(v is None or _rate(v) for v in scores.values()):
+            raise ValueError("scores must map task ids to numbers in [0, 1] or null")
+        if not _rate(data["fitness"]):  # a NaN would win every comparison it takes part in
+            raise ValueError(f"fitness must be a number in [0, 1], not {str(data['fitness'])[:40]}")
         return cls(
             model_id=str(data["model_id"]),
             model_path=str(data["model_path"]),
@@ -53,6 +55,11 @@ class ArchiveMember:
             scores={str(k): (None if v is None else float(v)) for k, v in scores.items()},
             parents=tuple(str(p) for p in data["parents"]),
         )
+
+
+def _rate(value: Any) -> bool:
+    """A pass rate as a state file may hold one: a finite number in [0, 1], not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def with_scores(

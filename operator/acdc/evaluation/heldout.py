@@ -40,6 +40,7 @@ from acdc.engine.ids import is_seed_model
 from acdc.engine.rng import derived_seed
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.engine.state import RunState, envelope
+from acdc.errors import StateError
 from acdc.phases.execute import quiet_libraries
 from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
@@ -284,10 +285,28 @@ def _load_cache(path: Path, digest: str) -> dict[str, Any]:
                                        "comparisons": {}})
     if not path.exists():
         return empty
-    data = read_json(path)  # a file from before the envelope has no cache_version: graded again
+    try:
+        data = read_json(path)  # a file from before the envelope has no cache_version: graded again
+    except StateError:  # damaged: a cache is graded again, not a reason to stop the report
+        return empty
     if not isinstance(data, dict) or data.get("set") != digest or data.get("cache_version") != HELDOUT_VERSION:
         return empty
-    return data
+    return data if _well_formed(data) else empty
+
+
+def _well_formed(data: dict[str, Any]) -> bool:
+    """Every grade a number per task and every comparison readable back."""
+    grades, comparisons = data.get("grades"), data.get("comparisons")
+    if not isinstance(grades, dict) or not isinstance(comparisons, dict):
+        return False
+    if not all(isinstance(g, dict) and all(isinstance(v, int | float) for v in g.values()) for g in grades.values()):
+        return False
+    try:
+        for comparison in comparisons.values():
+            HeldoutComparison.from_dict(comparison)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: int = DEFAULT_INSTANCES,

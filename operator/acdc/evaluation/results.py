@@ -11,6 +11,7 @@ from typing import Any
 
 from acdc.atomic import read_json
 from acdc.engine.state import RunState
+from acdc.errors import StateError
 
 RESULTS_FILE = "results.json"
 
@@ -23,7 +24,15 @@ def results_path(root: Path, generation: int | None = None) -> Path:
 def load_results(root: Path) -> dict[str, Any] | None:
     """The newest evaluation summary, or None when the run was never evaluated."""
     path = results_path(root)
-    return read_json(path) if path.is_file() else None
+    return _summary(path) if path.is_file() else None
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    """A results file's object; anything else is damage, named (the report and status read it)."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("headline", {}), dict | None):
+        raise StateError(path, "malformed evaluation results (not an object with a headline object)")
+    return data
 
 
 def coverage_by_generation(root: Path) -> list[dict[str, Any]]:
@@ -31,7 +40,7 @@ def coverage_by_generation(root: Path) -> list[dict[str, Any]]:
     run, and every ``evaluation.everyGenerations``), oldest first: the coverage-vs-generation curve."""
     points = []
     for path in sorted(RunState(root).evaluation_dir.glob("results-g[0-9][0-9][0-9][0-9].json")):
-        head = read_json(path).get("headline")
+        head = _summary(path).get("headline")
         if head:
             points.append({"generation": int(path.stem.removeprefix("results-g")), **head})
     return points

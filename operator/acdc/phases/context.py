@@ -10,14 +10,17 @@ not retried, e.g. a gibberish child), anything else failed (retried by the execu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from acdc.engine.state import RunState
 from acdc.errors import InfrastructureFault, UserError
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 from acdc.steps import Phase, Step, StepRecord
+
+T = TypeVar("T")
 
 EXIT_REJECTED = 3
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes the kubelet keeps from /dev/termination-log
@@ -52,6 +55,15 @@ class PhaseContext:
         if self.step.index is None:
             raise UserError(f"{self.step.name}: phase {self.step.phase.value} works on one model; pass --index")
         return self.step.index
+
+    def pick(self, items: Sequence[T]) -> T:
+        """The model this per-model step works on: ``items[--index]``, refused when out of range
+        (a negative index would otherwise wrap, and the step write a record under a wrong name)."""
+        index = self.index
+        if not 0 <= index < len(items):
+            raise UserError(f"{self.step.name}: --index {index} is out of range: generation "
+                            f"{self.step.generation} has {len(items)} models for this phase")
+        return items[index]
 
 
 def state_of(ctx: PhaseContext) -> RunState:

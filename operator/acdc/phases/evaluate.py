@@ -71,13 +71,13 @@ def _evaluate(ctx: PhaseContext, model_id: str, model_dir: str, task_ids: list[s
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
     g = ctx.step.generation
-    model_id = evaluated_models(ctx, g)[ctx.index]
+    model_id = ctx.pick(evaluated_models(ctx, g))
     tasks = list(evaluation_pool(state_of(ctx), g).active)
     return _evaluate(ctx, model_id, model_path(ctx, model_id), tasks, rescore=False)
 
 
 def run_archive(ctx: PhaseContext) -> dict[str, Any]:
     g = ctx.step.generation
-    member = selected(ctx, g)[ctx.index]
+    member = ctx.pick(selected(ctx, g))
     tasks = missing_tasks(member, state_of(ctx).load_pool(g).active)
     return _evaluate(ctx, member.model_id, model_path(ctx, member.model_id), tasks, rescore=True)

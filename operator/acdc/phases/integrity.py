@@ -16,6 +16,7 @@ from acdc.engine.ids import is_seed_model, model_generation
 from acdc.engine.integrity import FileDigest, check_folder, digest_folder, require_intact
 from acdc.engine.state import RunState
 from acdc.errors import StateError, UserError
+from acdc.spec import load_run
 
 Checked = tuple[Path, Mapping[str, FileDigest] | None]
 
@@ -122,12 +123,17 @@ def find_damage(state: Path) -> tuple[list[Damage], int]:
     """Full check of everything committed (`acdc verify`): damage found, and folders checked."""
     run_state = RunState(state)
     damage: list[Damage] = []
+    try:  # every command reads the run first: a run.yaml that does not load stops them all
+        load_run(run_state.run_file)
+    except UserError as exc:
+        damage.append(Damage(StateError(run_state.run_file, f"does not load as the run ({exc})"),
+                             "not recomputable: restore it from the run file the run was started with"))
     try:
         run_state.check_layout()
         seeds, _ = _seeds(state)
         folders = committed_folders(state)
     except StateError as exc:
-        return [Damage(exc, _remedy(state, exc, {}))], 0
+        return [*damage, Damage(exc, _remedy(state, exc, {}))], 0
     for folder, recorded in folders:
         for error in check_folder(folder, full=True, recorded=recorded):
             damage.append(Damage(error, _remedy(state, error, seeds)))

@@ -22,9 +22,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     from acdc.models.sanity import check_model
     from acdc.toyworld.probes import toy_probes
 
-    g, j = ctx.step.generation, ctx.index
+    g = ctx.step.generation
     state = state_of(ctx)
-    child_id = evaluated_models(ctx, g)[j]
+    child_id = ctx.pick(evaluated_models(ctx, g))
     plan = next(p for p in state.load_plan(g) if p.child_id == child_id)
     base = resolved_models(ctx.state).get(BASE_MODEL_ID)
     require_models(ctx.state, [*plan.parents, *([BASE_MODEL_ID] if base else [])])

@@ -44,8 +44,8 @@ def _score(ctx: PhaseContext, model_id: str, rescore: bool) -> dict[str, Any]:
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
-    return _score(ctx, evaluated_models(ctx, ctx.step.generation)[ctx.index], rescore=False)
+    return _score(ctx, ctx.pick(evaluated_models(ctx, ctx.step.generation)), rescore=False)
 
 
 def run_archive(ctx: PhaseContext) -> dict[str, Any]:
-    return _score(ctx, selected(ctx, ctx.step.generation)[ctx.index].model_id, rescore=True)
+    return _score(ctx, ctx.pick(selected(ctx, ctx.step.generation)).model_id, rescore=True)

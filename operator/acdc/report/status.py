@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import read_json
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, bands, pool_pass_rates
@@ -24,7 +23,6 @@ from acdc.runner.budget import stopped
 from acdc.runner.lock import runner_active
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import CoevolutionRunSpec
-from acdc.steps import StepRecord
 
 BAND_ORDER = ("easy", "medium", "hard", "impossible", "unevaluated")
 RECENT_STEPS = 8
@@ -87,14 +85,10 @@ def band_counts(members: Sequence[ArchiveMember], pool: TaskPool, spec: Coevolut
 
 def _step_rows(root: Path) -> tuple[list[StepRow], list[StepRow]]:
     """Dropped steps (all) and the most recently committed ones (by record write time)."""
-    folder = RunState(root).steps_dir
-    if not folder.is_dir():
-        return [], []
-    paths = sorted(folder.glob("g*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    rows = []
-    for path in paths:
-        record = StepRecord.from_dict(read_json(path))
-        rows.append(StepRow(path.stem, record.status, dict(record.result)))
+    state = RunState(root)
+    records = state.load_steps()  # checked records: a damaged one is a StateError naming its file
+    order = sorted(records, key=lambda name: ((state.steps_dir / f"{name}.json").stat().st_mtime_ns, name))
+    rows = [StepRow(name, records[name].status, dict(records[name].result)) for name in order]
     return [r for r in rows if r.status == "dropped"], rows[-RECENT_STEPS:]
 
 
