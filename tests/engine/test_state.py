@@ -57,6 +57,12 @@ def test_round_trips_and_identical_bytes(tmp_path: Path) -> None:
     assert state.latest_generation() == 1 and state.next_generation() == 2
 
 
+def _archive_of(**change: object) -> str:
+    """An archive record of one member with ``change`` applied (what damage or tampering leaves)."""
+    member = {**MEMBER.to_dict(), "model_path": "models/gen_0001_ind_00", **change}
+    return json.dumps({"layout_version": 1, "kind": "archive", "generation": 1, "members": [member]})
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -73,6 +79,15 @@ def test_round_trips_and_identical_bytes(tmp_path: Path) -> None:
             "malformed archive",
         ),
         ("[]", "expected a JSON object"),
+        *[(_archive_of(**change), message) for change, message in [
+            ({"fitness": float("nan")}, "fitness must be a number in \\[0, 1\\]"),
+            ({"fitness": 1e30}, "fitness must be a number"),
+            ({"fitness": True}, "fitness must be a number"),
+            ({"scores": {"task_000001_a": float("inf")}}, "scores must map task ids to numbers in"),
+            ({"scores": {"task_000001_a": -0.5}}, "scores must map"),
+            ({"model_path": "../../../etc"}, "neither a seed's folder nor models/gen_0001_ind_00"),
+            ({"model_path": "models/gen_0001_ind_01"}, "neither a seed's folder"),
+        ]],
     ],
 )
 def test_bad_files_raise_state_error_naming_the_file(tmp_path: Path, content: str, message: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,14 @@ class ArchiveMember:
         scores = data["scores"]
         if not isinstance(scores, dict) or not all(v is None or _rate(v) for v in scores.values()):
             raise ValueError("scores must map task ids to numbers in [0, 1] or null")
+        path = str(data["model_path"])
+        if not (Path(path).is_absolute() or path == f"models/{data['model_id']}"):  # seeds absolute, children here
+            raise ValueError(f"model_path {path[:80]!r} is neither a seed's folder nor models/{data['model_id']}")
         if not _rate(data["fitness"]):  # a NaN would win every comparison it takes part in
             raise ValueError(f"fitness must be a number in [0, 1], not {str(data['fitness'])[:40]}")
         return cls(
             model_id=str(data["model_id"]),
-            model_path=str(data["model_path"]),
+            model_path=path,
             fitness=float(data["fitness"]),
             scores={str(k): (None if v is None else float(v)) for k, v in scores.items()},
             parents=tuple(str(p) for p in data["parents"]),
