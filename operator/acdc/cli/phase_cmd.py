@@ -39,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
     step = Step(args.generation, Phase(args.phase), args.index)
     try:
         with StateLock(args.state, shared=True):  # phases may share a volume, never with a live `acdc run`
-            record = execute(args.state, step, args.run, args.termination_log)
+            record = execute(args.state, step, args.run, args.termination_log, named=True)
     except Exception as exc:
         if classify(exc) is not Fault.INFRASTRUCTURE:
             raise

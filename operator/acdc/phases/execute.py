@@ -11,6 +11,7 @@ from typing import Any
 from acdc.atomic import write_text
 from acdc.engine.state import RunState
 from acdc.phases.context import StepRejected, load_context, termination_message
+from acdc.phases.dag import DagShape, require_step_of_run
 from acdc.phases.registry import implementation
 from acdc.steps import Step, StepRecord
 
@@ -53,10 +54,16 @@ def _no_tqdm_bars() -> None:
     tqdm.__init__ = quiet_init
 
 
-def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None) -> StepRecord:
-    """Run ``step`` against ``state`` and commit its record; a rejection is a dropped record."""
+def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None,
+            named: bool = False) -> StepRecord:
+    """Run ``step`` against ``state`` and commit its record; a rejection is a dropped record.
+
+    ``named``: the step comes from a command line (`acdc phase`), not from the DAG itself,
+    so it is checked to be one of the run's steps first."""
     quiet_libraries()
     ctx = load_context(state, step, run_path)
+    if named:
+        require_step_of_run(DagShape.from_spec(ctx.spec), step, RunState(state).load_steps())
     started = time.monotonic()
     try:
         result = implementation(step.phase)(ctx)
