@@ -72,6 +72,8 @@ def read_json(path: Path | str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise StateError(path, "file is missing") from exc
+    except IsADirectoryError as exc:
+        raise StateError(path, "is a folder where a file belongs") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(path, f"file is corrupt or partially written ({exc})") from exc
 

@@ -18,6 +18,7 @@ from acdc.cli import main as cli_main
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import RunState
 from acdc.errors import EXIT_INFRASTRUCTURE, AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
+from acdc.steps import Phase, Step, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart.yaml"
@@ -44,6 +45,13 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
+    for name in ("no-layout", "dir-record"):
+        (root / name).mkdir()
+        (root / name / "run.yaml").write_text(QUICKSTART.read_text())
+        RunState(root / name).init()
+    RunState(root / "no-layout").save_step(Step(0, Phase.INIT), StepRecord("succeeded", {}))
+    (root / "no-layout" / "layout.json").unlink()
+    (root / "dir-record" / "archives" / "0000.json").mkdir(parents=True)
     (root / "no-init").mkdir()
     (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
     state = RunState(root / "no-init")
@@ -94,6 +102,11 @@ CASES = {
     "run: missing seed tasks": (["run", "missing-tasks.yaml", "--state", "never-made"], 2, "no-such-tasks"),
     "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
+    "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
+    "status: a folder where a record belongs": (["status", "dir-record"], 1, "is a folder where a file belongs"),
+    "serve-results: not a state folder": (["serve-results", "empty"], 2, "not an acdc state folder"),
+    "report: output onto a device": (["report", "no-init", "--output", "/dev/null"], 2, "not a regular file"),
+    "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),
     "taskforce: no such folder": (["taskforce", "nope", "--size", "2"], 2, "no such state folder"),

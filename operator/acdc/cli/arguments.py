@@ -58,3 +58,14 @@ def output_file(text: str) -> Path:
                 raise argparse.ArgumentTypeError(f"{text} is a file of the run state in {folder}; "
                                                  "write elsewhere")
     return path
+
+
+def seconds(text: str) -> float:
+    """A wait in seconds: finite, positive, at most a year."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    if not 0 < value <= 31_536_000:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most a year, got {text[:40]}")
+    return value

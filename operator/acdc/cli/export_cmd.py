@@ -28,10 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handle_export(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from acdc.atomic import write_text
     from acdc.delivery.export import EXPORT_MOUNT, copy_task_force, upload_task_force
     from acdc.errors import UserError
     from acdc.evaluation.pipeline import open_evaluation
+    from acdc.spec.manifest import format_errors
     from acdc.spec.run import ExportSpec
 
     run = open_evaluation(args.state, args.run).run
@@ -49,8 +52,8 @@ def handle_export(args: argparse.Namespace) -> int:
             raise UserError("no destination: set spec.evaluation.export or pass --repo OWNER/NAME or --to-dir DIR")
         try:
             export = ExportSpec.model_validate(fields)
-        except ValueError as exc:
-            raise UserError(f"bad export destination: {str(exc).splitlines()[-1].strip()[:200]}") from None
+        except ValidationError as exc:
+            raise UserError(f"bad export destination: {'; '.join(format_errors(exc))[:300]}") from None
         if export.claim is not None:  # the export Job mounts the claim at EXPORT_MOUNT
             destination = str(copy_task_force(args.state, size, EXPORT_MOUNT / (export.directory or run.metadata.name)))
         else:

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from acdc.cli.arguments import output_file
+from acdc.cli.arguments import bounded_int, output_file, seconds
 from acdc.errors import UserError
 
 
@@ -42,14 +42,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _cluster_arguments(force)
     force.add_argument("--download", type=Path, default=None,
                        help="with --run: a new folder to receive the models and their manifest (verified)")
-    force.add_argument("--max-bytes", type=int, default=64 << 30, help="with --run: refuse larger downloads")
+    force.add_argument("--max-bytes", type=bounded_int(1, 2**50), default=64 << 30, help="with --run: refuse larger downloads")
     force.set_defaults(handler=handle_taskforce)
 
 
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", default=None, help="a CoevolutionRun in the cluster ($KUBECONFIG) instead of STATE")
     parser.add_argument("-n", "--namespace", default="default", help="the run's namespace (with --run)")
-    parser.add_argument("--wait", type=float, default=300.0,
+    parser.add_argument("--wait", type=seconds, default=300.0,
                         help="seconds to wait for the reader pod to be ready (with --run)")
 
 

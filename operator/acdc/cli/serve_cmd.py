@@ -24,11 +24,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def handle_serve(args: argparse.Namespace) -> int:
     from acdc.delivery.server import make_server
+    from acdc.engine.state import RunState
     from acdc.errors import UserError
 
     if not args.state.is_dir():
         raise UserError(f"{args.state}: no such state folder")
-    server = make_server(args.state, args.host, args.port)
+    if not RunState(args.state).run_file.is_file():  # else it would serve 409s until killed
+        raise UserError(f"{args.state}: not an acdc state folder (no run.yaml)")
+    try:
+        server = make_server(args.state, args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print(f"serving {args.state} on http://{args.host}:{server.server_address[1]}/report.html", flush=True)
     try:
         server.serve_forever()

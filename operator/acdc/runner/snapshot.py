@@ -14,7 +14,7 @@ from pathlib import Path
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
-from acdc.errors import UserError
+from acdc.errors import StateError, UserError
 from acdc.spec import CoevolutionRun, load_run
 
 
@@ -52,8 +52,12 @@ def open_snapshot(root: Path) -> RunSnapshot:
         raise UserError(f"{root}: no such state folder")
     if not root.is_dir():
         raise UserError(f"{root}: not a directory")
-    if not RunState(root).run_file.is_file() or not RunState(root).layout_file.is_file():
-        raise UserError(f"{root}: not an acdc state folder (no run.yaml/layout.json); pass the --state folder of `acdc run`")
+    if not RunState(root).run_file.is_file():
+        raise UserError(f"{root}: not an acdc state folder (no run.yaml); pass the --state folder of `acdc run`")
+    if not RunState(root).layout_file.is_file():  # init writes it: missing after any step is damage
+        if RunState(root).load_steps():
+            raise StateError(RunState(root).layout_file, "file is missing; `acdc verify` names what else is damaged")
+        raise UserError(f"{root}: the run has not finished its first step yet")
     run = load_run(RunState(root).run_file)
     state = RunState(root)
     generation = state.latest_generation()
