@@ -15,7 +15,7 @@ REF = RunRef("demo", "ml", "0b0b0b0b-0000-0000-0000-000000000000")
 
 
 def _spec(**evaluation):
-    body = run_body(evaluation={"enabled": True, **evaluation})
+    body = run_body(evaluation={"enabled": True, "taskForceSizes": [1, 2], **evaluation})  # the archive holds 2
     return parse_run({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")}, "test").spec
 
 
