@@ -26,7 +26,6 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text[:40]}")
         return value
-    parse.__name__ = "integer"  # argparse names the type in its messages
     return parse
 
 
@@ -52,9 +51,10 @@ def output_file(text: str) -> Path:
     if path.parent.exists() and not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {path.parent} is not a folder")
     if path.exists():
-        for folder in path.resolve().parents:
+        target = path.resolve()
+        for folder in target.parents:
             state = RunState(folder)
-            if state.layout_file.is_file() and path.resolve() != state.report_file.resolve():
+            if state.layout_file.is_file() and target != state.report_file:
                 raise argparse.ArgumentTypeError(f"{text} is a file of the run state in {folder}; "
                                                  "write elsewhere")
     return path

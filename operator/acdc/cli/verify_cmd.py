@@ -27,7 +27,8 @@ def handle(args: argparse.Namespace) -> int:
 
     if not args.state.is_dir():
         raise UserError(f"{args.state}: no such state folder")
-    if not any(path.exists() for path in (RunState(args.state).run_file, RunState(args.state).layout_file)):
+    state = RunState(args.state)
+    if not (state.run_file.exists() or state.layout_file.exists()):
         raise UserError(f"{args.state}: not an acdc state folder (no run.yaml, no layout.json)")
     damage, checked = find_damage(args.state)
     for item in damage:

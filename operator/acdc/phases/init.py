@@ -27,20 +27,21 @@ def _resolve(source: ModelSource, hub: HubSpec, state: Path) -> str:
 
         path = ensure_built() / source.toyworld
     elif source.path is not None:
-        path = local_model_dir(source, source.path)
+        path = local_model_dir(source.path)
     else:
         path = _download(source, hub, state)
-    if not (path / "config.json").is_file():
-        raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
-    return str(path.resolve())
+    return str(require_model_dir(source, path).resolve())
 
 
-def local_model_dir(source: ModelSource, text: str) -> Path:
-    """A ``path:`` model as an absolute folder (relative paths are the run's working directory's),
-    checked to hold a model: `acdc run` asks before it creates anything, the init phase again."""
+def local_model_dir(text: str) -> Path:
+    """A ``path:`` model as an absolute folder: relative paths are the run's working directory's."""
     path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def require_model_dir(source: ModelSource, path: Path) -> Path:
+    """``path``, refused unless it holds a model: `acdc run` asks before it creates anything
+    (for ``path:`` models), the init phase for every model."""
     if not (path / "config.json").is_file():
         raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
     return path

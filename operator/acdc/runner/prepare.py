@@ -51,23 +51,24 @@ def check_state_folder(state: Path, resuming: bool) -> None:
     run's files among someone's own). Resuming needs a run already there."""
     if os.path.lexists(state) and not state.is_dir():
         raise UserError(f"state folder {state} is not a folder (a file, or a link to nothing)")
-    holds_run = RunState(state).run_file.is_file()
+    run_file = RunState(state).run_file
+    holds_run = run_file.is_file()
     if resuming and not holds_run:
         raise _holds_no_run(state)
     if state.is_dir() and not holds_run and set(os.listdir(state)) - IGNORED_ENTRIES:
-        raise UserError(f"state folder {state} is not empty and holds no run ({RunState(state).run_file.name}): "
+        raise UserError(f"state folder {state} is not empty and holds no run ({run_file.name}): "
                         "pass a new or empty folder as --state")
 
 
 def preflight_local(spec: CoevolutionRunSpec) -> None:
     """The run file's local paths (models, seed tasks), checked before a state folder exists:
     the init and tasks phases check them too, but a typo there would be a failed step, retried."""
-    from acdc.phases.init import local_model_dir
+    from acdc.phases.init import local_model_dir, require_model_dir
     from acdc.tasks.seed_tasks import resolve_seed_tasks
 
     for source in spec.models.sources:
         if source.path is not None:
-            local_model_dir(source, source.path)
+            require_model_dir(source, local_model_dir(source.path))
     resolve_seed_tasks(spec.tasks.seed_tasks)
 
 
