@@ -98,6 +98,8 @@ def corpus(base: Path, port: int, runner_pid: int) -> dict[str, str]:
         b'{"score": ' + b"9" * 5000 + b'}\n', b'{"score": NaN}\n', b'{"score": 1e999}\n', b'{"score": true}\n',
         b"[1, 2, 3]\n", b"null\n", b'"text"\n', b"7\n", b"[" * 100000 + b"\n", b"\xff\xfe\n",
         b'{"judge": 5}\n', b'{"kind": "ok", "error": "x"}\n', b'{"score": 1.0, "extra": 1}\n',
+        b'{"kind": [], "error": ""}\n', b'{"kind": {"timeout": 1}, "error": "x"}\n',  # unhashable kinds
+        b'{"score": 1.0, "x": "\\ud800"}\n', b'{"score": 1.0, "x": ' + b"[" * 900 + b"]" * 900 + b'}\n',
     ]
     cases = {
         # 1. result forging: fds (also found through /proc/self/fd) and a patched json.dumps
@@ -215,9 +217,13 @@ for path in ({str(state / 'run.yaml')!r}, {str(state / 'tasks' / 'honest_a' / 'i
         pass
 return 0.0""",
         "own_folder_only": "return 1.0 if os.path.exists('metadata.json') or os.path.exists('../honest_a') else 0.0",
-        # 7. sizes
+        # 7. namespaces of the task's own (mounts no --size caps; see also test_keyrings_do_not_outlive_a_sandbox)
+        "own_namespaces": "return 1.0 if libc.unshare(0x10000000) == 0 or libc.unshare(0x20000) == 0 else 0.0",
+        # 8. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",
+        "lone_surrogate": "return 0.0",
+        "deep_instance": "return 0.0",
     }
     sources = {name: hostile_task(body) for name, body in cases.items()}
     sources["forge_materialize"] = hostile_task(cases["forge_materialize"], instructions=(
@@ -225,6 +231,9 @@ return 0.0""",
         f"\"instructions\": \"forged\"}}]}}\\n')\n        return 'hostile'"))
     sources["huge_instructions"] = hostile_task("return 0.0", instructions="return 'x' * 900_000")
     sources["huge_instance"] = hostile_task("return 0.0").replace('{"x": 1}', '{"x": "y" * 300_000}')
+    sources["lone_surrogate"] = hostile_task("return 0.0", instructions="return 'What is 1 + 1? \\ud800'")
+    sources["deep_instance"] = hostile_task("return 0.0").replace(
+        '{"x": 1}', '{"x": __import__("functools").reduce(lambda d, _: [d], range(900), 1)}')
     return sources
 
 

@@ -108,12 +108,14 @@ def test_no_attack_succeeds_and_caps_hold(corpus_report: dict) -> None:
     assert breached == []
     kinds = {e["task"]: e["kind"] for e in hostile}
     assert kinds["judge_flood"] == "violation" and kinds["giant_judge_request"] == "violation"
-    assert all(kinds[f"value_{n}"] in ("violation", "bad_return") for n in range(15))
+    values = [name for name in kinds if name.startswith("value_")]
+    assert len(values) == 19 and all(kinds[name] in ("violation", "bad_return") for name in values)
     # honest_b asks the judge once per answer; the flood gets at most the cap before it fails
     assert corpus_report["judge_calls"] <= 2 * (8 + 2 * 2)
     instances = corpus_report["instances"]
-    for name in ("huge_instructions", "huge_instance", "forge_materialize"):
+    for name in ("huge_instructions", "huge_instance", "forge_materialize", "lone_surrogate", "deep_instance"):
         assert not instances[name]["ok"], name
+    assert instances["lone_surrogate"]["kind"] == instances["deep_instance"]["kind"] == "violation"
 
 
 def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path: Path) -> None:
@@ -173,7 +175,7 @@ def test_malformed_task_code(pool: SandboxPool, tmp_path: Path) -> None:
 
 
 def test_oversized_materialize_message_is_a_violation(pool: SandboxPool, tmp_path: Path) -> None:
-    huge = make_task(tmp_path, "huge", "return 1.0", tasks='{"1": {"blob": "x" * (4 << 20)}}')
+    huge = make_task(tmp_path, "huge", "return 1.0", tasks='{"1": {"blob": "x" * (8 << 20)}}')
     small = make_task(tmp_path, "small", "return 1.0")
     results = pool.materialize([huge, small])
     assert results[0].kind == "violation"
@@ -210,3 +212,43 @@ def test_the_checks_see_breaches_without_confinement() -> None:
     assert {e["task"] for e in report["first"] if e["score"] == 1.0 and e["task"] in canaries} == canaries
     assert report["connections"] > 0 and not report["tree_unchanged"]
     assert _run_corpus(True, "--unsafe", "--only=pidfd_kill_parents").returncode != 0
+
+
+def test_instructions_within_the_caps_fit_whatever_their_characters(pool: SandboxPool, tmp_path: Path) -> None:
+    """The line cap counts 12 bytes a character: the task process writes ASCII-only JSON, where
+    a character outside the BMP is a surrogate pair (16 instances of 19,000 emoji were refused)."""
+    task = make_task(tmp_path, "emoji", "return 1.0", tasks='{str(i): {"i": i} for i in range(16)}')
+    source = (task / "task.py").read_text().replace('return "instructions"', 'return "\\U0001F600" * 19_000')
+    (task / "task.py").write_text(source)
+    [result] = pool.materialize([task])
+    assert result.ok, result.error
+    assert len(result.instances) == 16 and result.instances[0].instructions == "\U0001F600" * 19_000
+
+
+KEYRING_CANARY = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+token = getattr(sys, "acdc_token", None) or os.urandom(8).hex().encode()
+sys.acdc_token = token
+user_keyring, search, read = -4, 10, 11
+key = libc.syscall(250, search, user_keyring, b"user", b"acdc-canary", 0)
+if key > 0:
+    buffer = ctypes.create_string_buffer(64)
+    size = libc.syscall(250, read, key, buffer, 64)
+    if size > 0 and buffer.raw[:size] != token:
+        return 1.0
+libc.syscall(248, b"user", b"acdc-canary", token, len(token), user_keyring)
+return 0.0
+"""
+
+
+def test_keyrings_do_not_outlive_a_sandbox(tmp_path: Path) -> None:
+    """A key added to the task uid's keyring outlives the sandbox unless the seccomp filter
+    refuses the keyring calls: a later sandbox of the same slot (one worker here) that finds
+    another process's token has been reached (x86_64 syscall numbers; 1.0 is a breach)."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the canary calls x86_64 syscall numbers")
+    task = make_task(tmp_path, "keyring", KEYRING_CANARY)
+    with SandboxPool(workers=1) as single:
+        scores = [result.score for _ in range(3) for result in single.score([ScoreItem(task, {}, "a")])]
+    assert scores == [0.0, 0.0, 0.0]

@@ -6,7 +6,9 @@ and a mount namespace that holds only ``/usr`` (and the lib symlinks), the inter
 own installation, the sandbox runtime at ``/acdc`` (all read-only), fresh ``/proc`` and
 ``/dev``, and a size-capped tmpfs ``/tmp`` that is the task's scratch dir. Nothing else of
 the host exists there: not the state folder, the model cache, other tasks, the source
-tree, the runner's /proc entries or the host's loopback.
+tree, the runner's /proc entries or the host's loopback. A seccomp filter
+(``syscall_filter``) refuses the syscalls that reach kernel state the namespaces do not
+cover (keyrings) or that make namespaces of the task's own.
 
 - As root, bubblewrap runs privileged and keeps only CAP_SETUID/CAP_SETGID for the task
   process, which drops to the pool slot's dedicated uid before reading any task code (so
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acdc.errors import UserError
+from acdc.tasks.sandbox import syscall_filter
 
 SANDBOX_LIB = "/acdc"
 SCRATCH = "/tmp"
@@ -92,17 +95,28 @@ class Confinement:
     lib_dir: Path
     scratch_bytes: int
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    syscall_filter: bytes | None = field(default_factory=syscall_filter.program)
 
     @property
     def confined(self) -> bool:
         return self.bwrap is not None
 
-    def argv(self, config: dict[str, object], info_fd: int | None = None) -> list[str]:
-        """The command for one task process; bwrap writes its sandbox's pid 1 to ``info_fd``."""
+    def filter_fd(self) -> int | None:
+        """A fresh descriptor holding the seccomp program for one bwrap, which reads it to
+        the end (so one per sandbox), or None when unconfined or on an unknown machine."""
+        if self.bwrap is None or self.syscall_filter is None:
+            return None
+        return _memfd(self.syscall_filter)
+
+    def argv(self, config: dict[str, object], info_fd: int | None = None, filter_fd: int | None = None) -> list[str]:
+        """The command for one task process; bwrap writes its sandbox's pid 1 to ``info_fd``
+        and loads the seccomp program from ``filter_fd``."""
         executable, prefix = python_install()
         if self.bwrap is None:
             return [executable, *_entry(str(self.lib_dir)), json.dumps(config)]
         info = ["--info-fd", str(info_fd)] if info_fd is not None else []
+        if filter_fd is not None:
+            info += ["--seccomp", str(filter_fd)]
         args = [self.bwrap, *info, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", SCRATCH, "--setenv", "TMPDIR", SCRATCH,
@@ -119,16 +133,31 @@ class Confinement:
         return args
 
 
+def _memfd(content: bytes) -> int:
+    fd = os.memfd_create("acdc-seccomp")
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def probe(bwrap: str) -> str | None:
-    """None when bubblewrap can start a sandbox here, else its error in one line."""
+    """None when bubblewrap can start a sandbox here, seccomp filter included, else its
+    error in one line."""
     as_root = os.geteuid() == 0
+    program = syscall_filter.program()
+    filter_fd = _memfd(program) if program is not None else None
     args = [bwrap, "--unshare-pid", "--unshare-net", "--die-with-parent", *_system_binds(),
             *(["--unshare-user", "--disable-userns"] if not as_root else []),
+            *(["--seccomp", str(filter_fd)] if filter_fd is not None else []),
             "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/env", "true"]
     try:
-        done = subprocess.run(args, capture_output=True, timeout=60, check=False)
+        done = subprocess.run(args, capture_output=True, timeout=60, check=False,
+                              pass_fds=(filter_fd,) if filter_fd is not None else ())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
+    finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
     if done.returncode != 0:
         return (done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"])[-1]
     return None

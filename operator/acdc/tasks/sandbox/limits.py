@@ -50,8 +50,12 @@ class SandboxLimits:
 
     @property
     def line_bytes(self) -> int:
-        """The longest line the parent reads: a reply, or a materialisation within the caps."""
-        return max(self.message_bytes, self.max_instances * (self.instance_bytes + 6 * self.instruction_chars + 1024))
+        """The longest line the parent reads: a reply, or a materialisation within the caps.
+
+        A character of instructions takes up to 12 bytes on the line: the task process writes
+        ASCII-only JSON, where a character outside the BMP is a surrogate pair (``\\ud83d\\ude00``).
+        """
+        return max(self.message_bytes, self.max_instances * (self.instance_bytes + 12 * self.instruction_chars + 1024))
 
     @property
     def scratch_bytes(self) -> int:

@@ -32,6 +32,10 @@ _STARTUP_SECONDS = 60.0
 _TEARDOWN_SECONDS = 10.0
 _FAILURE_KINDS = frozenset({"timeout", "memory", "violation", "exception", "bad_return"})
 _EXIT_UID = 97
+MAX_REPLY_DEPTH = 64
+"""Deepest nesting of lists and objects a reply may hold. Far more than task data needs, and
+far less than what overflows the recursion of the trusted code that later copies and writes
+instance data (``dataclasses.asdict``, ``json.dumps``; 900 levels did)."""
 
 JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
 
@@ -57,7 +61,28 @@ def parse_line(line: bytes) -> dict[str, Any]:
         raise TaskFailed("violation", f"malformed reply from the task process ({str(exc)[:200]})") from None
     if not isinstance(value, dict):
         raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
+    _check_writable(value)
     return value
+
+
+def _check_writable(value: Any) -> None:
+    """TaskFailed unless the trusted side can store the value as it is: nesting within
+    ``MAX_REPLY_DEPTH``, and every string valid Unicode (JSON's ``\\ud800`` escape decodes to a
+    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise TaskFailed("violation", "reply holds a string that is not valid Unicode") from None
+        elif isinstance(item, dict | list):
+            if depth >= MAX_REPLY_DEPTH:
+                raise TaskFailed("violation", f"reply nested deeper than {MAX_REPLY_DEPTH} levels")
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def bounded_score(value: Any) -> float:
@@ -78,7 +103,7 @@ def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
     if set(reply) != {"kind", "error"}:
         return None
     kind, error = reply["kind"], reply["error"]
-    if kind not in _FAILURE_KINDS or not isinstance(error, str):
+    if not isinstance(kind, str) or kind not in _FAILURE_KINDS or not isinstance(error, str):
         raise TaskFailed("violation", "malformed failure reply")
     return TaskFailed(kind, error[:2000])
 
@@ -110,15 +135,17 @@ class TaskProcess:
         self._pidfd: int | None = None
         config: dict[str, object] = {"uid": uid, "limits": limits.for_task_process()}
         info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
+        filter_fd = confinement.filter_fd()
+        passed = [fd for fd in (info_w, filter_fd) if fd is not None and fd >= 0]
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built by us
-                confinement.argv(config, info_w if confinement.confined else None), stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(info_w,) if confinement.confined else (),
+                confinement.argv(config, info_w if confinement.confined else None, filter_fd), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=passed,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(cwd), "TMPDIR": str(cwd)}, cwd=cwd,
                 close_fds=True, start_new_session=True, bufsize=0)
         finally:
-            if confinement.confined:
-                os.close(info_w)
+            for fd in passed:
+                os.close(fd)
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin_fd = self.process.stdin.fileno()
         os.set_blocking(self.stdin_fd, False)

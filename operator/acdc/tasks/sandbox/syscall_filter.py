@@ -1,0 +1,82 @@
+"""The seccomp filter every confined task process starts under (bubblewrap's ``--seccomp``).
+
+Namespaces hide the host's files, processes and network, but not every kernel object is
+namespaced. A root-started sandbox shares its task uid's user keyring with every other
+sandbox of that uid: an audit passed a value from one task to another, in a later pool,
+through ``add_key``/``keyctl``. And a task that makes namespaces of its own gets mounts of
+its own (a tmpfs no ``--size`` caps). So these fail with EPERM, as in Docker's default
+profile: the keyring calls, namespace creation (``unshare``, ``setns``, ``clone`` with a
+namespace flag; ``clone3`` says ENOSYS, its flags are out of a filter's reach, and libc then
+falls back to ``clone``), mounts, tracing other processes, and the kernel's larger attack
+surfaces that no task needs (``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring``,
+modules, ``kexec``). A syscall of another ABI than the native one (i386 or x32 calls on
+x86_64, whose numbers differ) is refused whole, so the numbers below cannot be sidestepped.
+
+A classic BPF program assembled here: libseccomp is not among the wheels the image installs.
+"""
+
+from __future__ import annotations
+
+import errno
+import platform
+import struct
+import sys
+
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+"""AUDIT_ARCH_* of each supported machine (linux/audit.h)."""
+
+DENIED = {  # name: (x86_64, aarch64), from asm/unistd_64.h and asm-generic/unistd.h
+    "add_key": (248, 217), "request_key": (249, 218), "keyctl": (250, 219),
+    "unshare": (272, 97), "setns": (308, 268),
+    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "open_tree": (428, 428),
+    "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431), "fsmount": (432, 432),
+    "fspick": (433, 433), "mount_setattr": (442, 442),
+    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
+    "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+}
+_CLONE = (56, 220)
+_CLONE3 = (435, 435)
+NAMESPACE_FLAGS = 0x7E020000
+"""CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET."""
+_X32_SYSCALL_BIT = 0x40000000
+
+# struct seccomp_data: nr (u32), arch (u32), instruction_pointer (u64), args[6] (u64)
+_NR, _ARCH = 0, 4
+_ARG0_LOW = 16 if sys.byteorder == "little" else 20
+# classic BPF opcodes
+_LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+
+
+def program(machine: str | None = None) -> bytes | None:
+    """The filter as the ``struct sock_filter`` array bubblewrap loads, or None on a machine
+    whose syscall numbers this module does not know (the sandbox then runs without it)."""
+    machine = machine or platform.machine()
+    if machine not in _AUDIT_ARCH:
+        return None
+    column = 0 if machine == "x86_64" else 1
+    denied = sorted({numbers[column] for numbers in DENIED.values()})
+    # (opcode, k, jump-if-true target, jump-if-false target); targets are labels or None (next)
+    code: list[tuple[int, int, str | None, str | None]] = [
+        (_LD_W_ABS, _ARCH, None, None),
+        (_JEQ, _AUDIT_ARCH[machine], None, "deny"),
+        (_LD_W_ABS, _NR, None, None),
+        (_JGE, _X32_SYSCALL_BIT, "deny", None),
+        (_JEQ, _CLONE3[column], "enosys", None),
+        *[(_JEQ, number, "deny", None) for number in denied],
+        (_JEQ, _CLONE[column], None, "allow"),
+        (_LD_W_ABS, _ARG0_LOW, None, None),
+        (_JSET, NAMESPACE_FLAGS, "deny", "allow"),
+    ]
+    returns = {"allow": _RET_ALLOW, "deny": _RET_ERRNO | errno.EPERM, "enosys": _RET_ERRNO | errno.ENOSYS}
+    at = {label: len(code) + index for index, label in enumerate(returns)}
+
+    def offset(index: int, target: str | None) -> int:
+        return 0 if target is None else at[target] - index - 1
+
+    body = [struct.pack("=HBBI", op, offset(i, true), offset(i, false), k)
+            for i, (op, k, true, false) in enumerate(code)]
+    return b"".join(body) + b"".join(struct.pack("=HBBI", _RET, 0, 0, value) for value in returns.values())
