@@ -44,6 +44,8 @@ denied = {
     "io_uring_setup": refused(425, 1, 0),
     "bpf": refused(321, 0, 0, 0),
     "clone3": refused(435, 0, 0),
+    "fork": refused(57),
+    "clone_process": refused(56, 17, 0, 0, 0, 0),
 }
 ran = []
 thread = threading.Thread(target=ran.append, args=(1,))  # libc tries clone3, then clone
@@ -55,8 +57,8 @@ return 1.0 if ran == [1] and clone3 == 38 and set(denied.values()) == {1} else 0
 
 
 def test_a_task_process_is_refused_the_filtered_calls_and_keeps_the_rest(pool: SandboxPool, tmp_path: Path) -> None:
-    """EPERM for every filtered call and ENOSYS for clone3, while a thread still starts (libc
-    falls back from clone3 to clone, whose flags the filter checks)."""
+    """EPERM for every filtered call (new processes included) and ENOSYS for clone3, while a
+    thread still starts (libc falls back from clone3 to clone, whose flags the filter checks)."""
     if os.uname().machine != "x86_64":
         pytest.skip("the probe calls x86_64 syscall numbers")
     [result] = pool.score([ScoreItem(make_task(tmp_path, "probe", PROBE), {}, "a")])

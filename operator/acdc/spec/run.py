@@ -377,7 +377,10 @@ class SandboxSpec(SpecModel):
     """Wall-clock limit per scored answer."""
     cpu_seconds: Annotated[int, Field(ge=1, le=86_400)] = 20
     memory_mib: Annotated[int, Field(ge=64, le=2**20)] = 512
+    """Address space of the task process; under the sandbox's seccomp filter, which refuses new
+    processes, the whole sandbox's."""
     max_processes: Annotated[int, Field(ge=1, le=4096)] = 16
+    """Threads and processes of one sandbox's uid (RLIMIT_NPROC)."""
     max_output_kib: Annotated[int, Field(ge=1, le=2**20)] = 256
     """Largest reply (one JSON line) a scored answer may send back; larger fails it."""
     max_file_kib: Annotated[int, Field(ge=0, le=2**30)] = 1024

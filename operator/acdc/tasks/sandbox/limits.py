@@ -15,8 +15,9 @@ MIN_SCRATCH_BYTES = 1 << 20
 class SandboxLimits:
     """Per-item limits; tests shrink ``wall_seconds``/``cpu_seconds`` to keep hostile cases fast.
 
-    ``memory_mb`` caps the address space of a task process; ``processes`` caps processes
-    per uid; ``file_kib`` one file (RLIMIT_FSIZE; 0 forbids writing at all), and four times
+    ``memory_mb`` caps the address space of a task process, and so of the sandbox, where the
+    seccomp filter refuses new processes (``syscall_filter``); ``processes`` caps threads and
+    processes per uid (RLIMIT_NPROC); ``file_kib`` one file (RLIMIT_FSIZE; 0 forbids writing at all), and four times
     that the scratch tmpfs. ``message_bytes`` caps one reply line (the output a task can
     return per item). ``instruction_chars`` and ``instance_bytes`` cap what materialisation
     may produce per instance (a 900,000-char instruction would pad every inference batch it

@@ -12,6 +12,12 @@ surfaces that no task needs (``bpf``, ``perf_event_open``, ``userfaultfd``, ``io
 modules, ``kexec``). A syscall of another ABI than the native one (i386 or x32 calls on
 x86_64, whose numbers differ) is refused whole, so the numbers below cannot be sidestepped.
 
+New processes are refused too (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``),
+threads are not. RLIMIT_AS caps one process; a task that forked (through ctypes, past the
+audit hook that refuses ``os.fork``) held ``memory_mb`` in each of up to ``processes``
+children (an audit reached 831 MiB in a 256 MiB sandbox). With one process the sandbox's
+memory is that one cap; the runtime itself never forks.
+
 A classic BPF program assembled here: libseccomp is not among the wheels the image installs.
 """
 
@@ -25,7 +31,7 @@ import sys
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 """AUDIT_ARCH_* of each supported machine (linux/audit.h)."""
 
-DENIED = {  # name: (x86_64, aarch64), from asm/unistd_64.h and asm-generic/unistd.h
+DENIED: dict[str, tuple[int, int | None]] = {  # name: (x86_64, aarch64), asm/unistd_64.h, asm-generic/unistd.h
     "add_key": (248, 217), "request_key": (249, 218), "keyctl": (250, 219),
     "unshare": (272, 97), "setns": (308, 268),
     "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "open_tree": (428, 428),
@@ -36,11 +42,13 @@ DENIED = {  # name: (x86_64, aarch64), from asm/unistd_64.h and asm-generic/unis
     "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
     "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
     "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+    "fork": (57, None), "vfork": (58, None),  # aarch64 has only clone
 }
 _CLONE = (56, 220)
 _CLONE3 = (435, 435)
 NAMESPACE_FLAGS = 0x7E020000
 """CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET."""
+CLONE_THREAD = 0x00010000
 _X32_SYSCALL_BIT = 0x40000000
 
 # struct seccomp_data: nr (u32), arch (u32), instruction_pointer (u64), args[6] (u64)
@@ -58,7 +66,7 @@ def program(machine: str | None = None) -> bytes | None:
     if machine not in _AUDIT_ARCH:
         return None
     column = 0 if machine == "x86_64" else 1
-    denied = sorted({numbers[column] for numbers in DENIED.values()})
+    denied = sorted({n for numbers in DENIED.values() if (n := numbers[column]) is not None})
     # (opcode, k, jump-if-true target, jump-if-false target); targets are labels or None (next)
     code: list[tuple[int, int, str | None, str | None]] = [
         (_LD_W_ABS, _ARCH, None, None),
@@ -69,7 +77,8 @@ def program(machine: str | None = None) -> bytes | None:
         *[(_JEQ, number, "deny", None) for number in denied],
         (_JEQ, _CLONE[column], None, "allow"),
         (_LD_W_ABS, _ARG0_LOW, None, None),
-        (_JSET, NAMESPACE_FLAGS, "deny", "allow"),
+        (_JSET, NAMESPACE_FLAGS, "deny", None),
+        (_JSET, CLONE_THREAD, "allow", "deny"),
     ]
     returns = {"allow": _RET_ALLOW, "deny": _RET_ERRNO | errno.EPERM, "enosys": _RET_ERRNO | errno.ENOSYS}
     at = {label: len(code) + index for index, label in enumerate(returns)}
