@@ -106,6 +106,17 @@ def staged_dir(target: Path | str) -> Iterator[Path]:
         raise
 
 
+def remove_dir(target: Path | str) -> None:
+    """Remove a folder so that its name is gone at once: renamed into a ``.staging-old-``
+    sibling first (which ``sweep_staging`` clears if a kill interrupts the deletion), so no
+    half-deleted folder is ever left under the name."""
+    target = Path(target)
+    trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".staging-old-{target.name}."))
+    os.replace(target, trash / target.name)
+    _fsync_dir(target.parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def sweep_staging(parent: Path | str) -> int:
     """Delete scratch dirs/files left by killed writers under ``parent``; return how many."""
     parent = Path(parent)

@@ -81,6 +81,22 @@ def test_store_ignores_rows_written_before_a_crash(tmp_path: Path) -> None:
     assert len(reopened) == 1 and reopened.check(ANAGRAM_AGAIN).novel
 
 
+def test_forgetting_the_newest_entries_persists_and_older_ones_stay(tmp_path: Path) -> None:
+    """What a retried tasks step drops: the entries its interrupted attempt added, the newest."""
+    store = tmp_path / "store"
+    novelty = NoveltyFilter(store, FeatureEmbedder(), threshold=0.7)
+    for name, task in (("t1", PRIMES), ("t2", ANAGRAM), ("t3", ORBITS)):
+        novelty.add(name, task)
+    with pytest.raises(StateError, match="only the newest"):
+        novelty.forget(["t1"])
+    novelty.forget(["t3", "t2", "never-added"])
+    assert novelty.check(ANAGRAM_AGAIN).novel
+    novelty.add("t4", ORBITS)
+    reopened = NoveltyFilter(store, FeatureEmbedder(), threshold=0.7)
+    assert [name for name in ("t1", "t2", "t3", "t4") if name in reopened] == ["t1", "t4"]
+    assert reopened.check(ANAGRAM_AGAIN).novel and not reopened.check(PRIMES).novel
+
+
 def test_store_refuses_another_embedder_and_corrupt_index(tmp_path: Path) -> None:
     store = tmp_path / "store"
     NoveltyFilter(store, FeatureEmbedder(), threshold=0.7).add("t1", PRIMES)

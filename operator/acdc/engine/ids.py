@@ -61,6 +61,10 @@ def task_id(number: int, name: str) -> str:
     return f"task_{number:06d}_{slugify(name)}"
 
 
+def is_task_id(name: str) -> bool:
+    return _TASK_RE.match(name) is not None
+
+
 def task_number(tid: str) -> int:
     """The run-global counter value embedded in a task id."""
     match = _TASK_RE.match(tid)

@@ -14,7 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from acdc.engine.ids import task_number
+from acdc.atomic import remove_dir
+from acdc.engine.ids import is_task_id, task_number
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
 from acdc.phases.context import PhaseContext, state_of
@@ -91,9 +92,7 @@ def _accept(ctx: PhaseContext, pool: SandboxPool, written: Sequence[Path | None]
             log.info("task %s rejected: %s", path.name, outcome.error)
             invalid += 1
             continue
-        # A task the store already holds was accepted by an earlier, interrupted attempt of
-        # this step: checking it again would find itself and reject it.
-        if novelty is not None and check_novelty(path) and path.name not in novelty:
+        if novelty is not None and check_novelty(path):
             verdict = novelty.check(read_card(path))
             if not verdict.novel:
                 log.info("task %s rejected as not novel: %s", path.name, verdict.reason)
@@ -102,6 +101,25 @@ def _accept(ctx: PhaseContext, pool: SandboxPool, written: Sequence[Path | None]
             novelty.add(path.name, read_card(path))
         accepted.append(path.name)
     return accepted, invalid, rejected
+
+
+def _forget_earlier_attempt(ctx: PhaseContext, issued: Callable[[int], bool], novelty: NoveltyFilter | None) -> None:
+    """Remove what an interrupted attempt of this step left: the task folders under numbers
+    this step issues, and their novelty entries.
+
+    A retry writes its own (an LLM scientist's need not have the earlier names). The earlier
+    folders would sit beside them under the same numbers, and in the novelty store they would
+    reject the retry's tasks as near duplicates of tasks no pool holds.
+    """
+    tasks_dir = RunState(ctx.state).tasks_dir
+    stale = sorted(path.name for path in tasks_dir.iterdir() if is_task_id(path.name) and issued(task_number(path.name)))
+    if not stale:
+        return
+    log.info("removing %d task folders an interrupted attempt of this step wrote", len(stale))
+    if novelty is not None:
+        novelty.forget(stale)
+    for name in stale:
+        remove_dir(tasks_dir / name)
 
 
 def _context(ctx: PhaseContext, numbers: Callable[[], int],
@@ -119,6 +137,7 @@ def initial_pool(ctx: PhaseContext) -> dict[str, Any]:
     counter = iter(range(1, 10**6))
     seeds = [(path, float("nan")) for path in list_task_dirs(resolve_seed_tasks(spec.tasks.seed_tasks))]
     novelty = make_novelty_filter(ctx)
+    _forget_earlier_attempt(ctx, lambda _number: True, novelty)  # no pool exists yet
     with sandbox(ctx) as pool:
         scientist = make_scientist(ctx, pool)
         written = scientist.propose_initial(spec.tasks.initial_pool_size, _context(ctx, lambda: next(counter), seeds))
@@ -142,6 +161,7 @@ def adapt_pool(ctx: PhaseContext) -> dict[str, Any]:
     plan = plan_adaptation(before, rates, params, ctx.spec.seed, g)
     state.save_adaptation(g, plan.requests)
     novelty = make_novelty_filter(ctx)
+    _forget_earlier_attempt(ctx, {r.number for r in plan.requests}.__contains__, novelty)
     examples = [(RunState(ctx.state).task_dir(t), rates[t]) for t in before.active]
     written: list[Path | None] = []
     with sandbox(ctx) as pool:

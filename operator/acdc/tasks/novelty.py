@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +127,20 @@ class NoveltyFilter:
         if verdict:
             return NoveltyVerdict(True, pairs, f"LLM judged it interestingly new despite {closest}")
         return NoveltyVerdict(False, pairs, f"LLM judged it not interestingly new next to {closest}")
+
+    def forget(self, task_ids: Collection[str]) -> None:
+        """Drop the newest entries, those of ``task_ids`` (what an interrupted attempt of the
+        step now retried added). Only the index is rewritten: a matrix row past the index's
+        ids is ignored on load, and the next ``add`` rewrites the matrix from memory."""
+        drop = set(task_ids) & set(self._ids)
+        if not drop:
+            return
+        keep = len(self._ids) - len(drop)
+        if drop != set(self._ids[keep:]):
+            raise StateError(self.store_dir / INDEX_FILE, "only the newest novelty entries can be forgotten")
+        write_json(self.store_dir / INDEX_FILE, envelope("novelty-index", None, {
+            "embedder": self.embedder.name, "ids": self._ids[:keep], "texts": self._texts[:keep]}))
+        self._ids, self._texts, self._matrix = self._ids[:keep], self._texts[:keep], self._matrix[:keep]
 
     def add(self, task_id: str, card: TaskCard) -> None:
         """Append a task to the store (idempotent: an id already present is left as it is)."""
