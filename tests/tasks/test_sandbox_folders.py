@@ -77,3 +77,31 @@ def test_the_next_pool_removes_the_folder_of_a_killed_one(tmp_path: Path, monkey
     assert not orphan.exists(), "a killed pool's folder was not swept"
     assert not current.exists()
     assert live.is_dir() and old.is_dir() and elsewhere.is_dir()
+
+
+def test_a_sandbox_the_host_cannot_give_stops_the_run_instead_of_failing_steps(tmp_path: Path, monkeypatch) -> None:
+    """No bwrap, no free uid block, a sandbox that does not come up: the host's faults. As
+    step faults they were retried three times in 40 ms and every model the step scored was
+    dropped, the run finishing with exit 0 (an audit)."""
+    import fcntl
+
+    from acdc.phases.faults import Fault, classify
+    from acdc.tasks.sandbox import confinement, pool
+
+    monkeypatch.setattr(confinement, "find_bwrap", lambda: None)
+    with pytest.raises(confinement.SandboxUnavailable) as unavailable:
+        confinement.choose(tmp_path, 1 << 20, unsafe=False)
+    monkeypatch.setattr(pool, "_LOCK_DIR", tmp_path / "locks")
+    (tmp_path / "locks").mkdir()
+    held = []
+    for block in range(pool.UID_BLOCKS):
+        handle = open(tmp_path / "locks" / f"70000-{block}.lock", "w")  # noqa: SIM115 (closed below)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        held.append(handle)
+    try:
+        with pytest.raises(Exception, match="uid blocks are in use") as taken:
+            pool.claim_uid_block(70000, 1)
+    finally:
+        for handle in held:
+            handle.close()
+    assert classify(unavailable.value) is classify(taken.value) is Fault.INFRASTRUCTURE

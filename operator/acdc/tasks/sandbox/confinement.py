@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acdc.errors import UserError
+from acdc.errors import InfrastructureFault, UserError
 from acdc.tasks.sandbox import syscall_filter
 
 SANDBOX_LIB = "/acdc"
@@ -40,6 +40,12 @@ SCRATCH = "/tmp"
 UNSAFE_HINT = ("to run generated task code without OS confinement anyway, set sandbox.unsafe: true in the run "
                "file or pass --unsafe-sandbox")
 _LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+class SandboxUnavailable(InfrastructureFault, UserError):
+    """Task code cannot be confined on this host. The host's fault, never a task's: the step
+    that needs the sandbox stops the run (exit 75) instead of failing, and being dropped
+    with, every model it would have scored; the message says what to change."""
 
 
 def find_bwrap() -> str | None:
@@ -170,12 +176,13 @@ def choose(lib_dir: Path, scratch_bytes: int, unsafe: bool) -> Confinement:
     if problem is None:
         return Confinement(bwrap, lib_dir, scratch_bytes)
     if not unsafe:
-        raise UserError(f"cannot sandbox generated task code here: bubblewrap failed ({problem}); {UNSAFE_HINT}")
+        raise SandboxUnavailable(f"cannot sandbox generated task code here: bubblewrap failed ({problem}); "
+                                 f"{UNSAFE_HINT}")
     prefix = python_install()[1]
     if os.geteuid() == 0 and not _traversable_by_others(prefix):
-        raise UserError(f"sandbox.unsafe as root runs task code as an unprivileged uid, which cannot reach the "
-                        f"Python installation at {prefix}; install Python where other users can read it, or run "
-                        "as a non-root user")
+        raise SandboxUnavailable(f"sandbox.unsafe as root runs task code as an unprivileged uid, which cannot reach "
+                                 f"the Python installation at {prefix}; install Python where other users can read it, "
+                                 "or run as a non-root user")
     return Confinement(None, lib_dir, scratch_bytes)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from acdc.errors import PhaseError, UserError
+from acdc.errors import InfrastructureFault, UserError
 from acdc.tasks.sandbox.confinement import Confinement, choose
 from acdc.tasks.sandbox.folders import make_pool_folder, remove_tree, sweep_orphans
 from acdc.tasks.sandbox.limits import SandboxLimits
@@ -62,7 +62,7 @@ def claim_uid_block(uid_base: int, size: int) -> tuple[int, Any]:
             handle.close()
             continue
         return uid_base + block * UID_BLOCK, handle
-    raise PhaseError(f"all {UID_BLOCKS} sandbox uid blocks are in use on this host")
+    raise InfrastructureFault(f"all {UID_BLOCKS} sandbox uid blocks are in use on this host")
 
 
 def install_runtime(base_dir: Path) -> Path:
@@ -248,7 +248,7 @@ class SandboxPool:
         return TaskProcess(self._confinement, self.limits, uid, scratch, scratch=True)
 
     def _run(self, groups: list[_Group], run: Callable[[_Group, int], None]) -> None:
-        """Run every group, ``self.size`` at a time; re-raise a host failure (PhaseError)."""
+        """Run every group, ``self.size`` at a time; re-raise a host failure (InfrastructureFault)."""
         if not groups:
             return
         self.start()

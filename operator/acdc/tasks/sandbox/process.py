@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acdc.errors import PhaseError
+from acdc.errors import InfrastructureFault
 from acdc.tasks.sandbox.confinement import Confinement
 from acdc.tasks.sandbox.folders import remove_tree
 from acdc.tasks.sandbox.limits import SandboxLimits
@@ -121,7 +121,7 @@ def _sandbox_init(info_fd: int) -> int:
     try:
         return os.pidfd_open(int(json.loads(text)["child-pid"]))
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise PhaseError(f"the task sandbox did not report its pid 1 ({exc})") from None
+        raise InfrastructureFault(f"the task sandbox did not report its pid 1 ({exc})") from None
 
 
 class TaskProcess:
@@ -168,7 +168,7 @@ class TaskProcess:
         if not isinstance(ready, dict) or not isinstance(ready.get("ready"), dict):
             code = self.kill()
             why = "its uid could not be dropped" if code == _EXIT_UID else f"exit status {code}"
-            raise PhaseError(f"the task sandbox did not start ({why})")
+            raise InfrastructureFault(f"the task sandbox did not start ({why})")
         self.ready: dict[str, Any] = ready["ready"]
 
     def send(self, message: dict[str, Any]) -> None:
