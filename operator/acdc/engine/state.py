@@ -292,6 +292,12 @@ class RunState:
             return {}
         return {path.stem: self._load_step(path) for path in sorted(self.steps_dir.glob("g*.json"))}
 
+    def load_step(self, step: Step) -> StepRecord | None:
+        """One step's record, None when it has none (not run, or given up by the operator,
+        which keeps that record in the run's status, off this volume)."""
+        path = self.step_file(step)
+        return self._load_step(path) if path.exists() else None
+
     def _load_step(self, path: Path) -> StepRecord:
         data = self._read(path, "step", None, legacy=True)
         return self._decode(path, "step", lambda: StepRecord.from_dict(data))

@@ -12,9 +12,11 @@ from acdc.engine.archive import ArchiveMember, with_scores
 from acdc.engine.ids import is_seed_model
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
+from acdc.errors import StateError
 from acdc.phases.context import PhaseContext
 from acdc.phases.dag import DagShape
 from acdc.phases.run_models import starting_ids, stored_model_path
+from acdc.steps import Phase, Step
 
 
 def evaluated_models(ctx: PhaseContext, generation: int) -> list[str]:
@@ -32,19 +34,37 @@ def previous_archive(state: RunState, generation: int) -> list[ArchiveMember]:
     return state.load_archive(generation - 1) if generation > 0 else []
 
 
+def step_scores(state: RunState, step: Step, model_id: str, rescore: bool = False) -> dict[str, float | None] | None:
+    """The scores ``step`` left for ``model_id``, or None when the step did not succeed
+    (dropped, or not run because an earlier step of the model was).
+
+    A succeeded step whose file is gone is damage, not a drop: a step's record is written
+    only after its outputs, so skipping the model would silently change who competes.
+    """
+    if state.has_scores(step.generation, model_id, rescore):
+        return state.load_scores(step.generation, model_id, rescore)
+    record = state.load_step(step)
+    if record is not None and record.status == "succeeded":
+        raise StateError(state.scores_file(step.generation, model_id, rescore),
+                         f"missing, though {step.name} succeeded; delete {state.step_file(step)} and run the "
+                         "run again to score the model again")
+    return None
+
+
 def children(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
-    """This generation's evaluated models that have scores (dropped ones simply have none)."""
+    """This generation's evaluated models that have scores (dropped ones have none)."""
     state = RunState(ctx.state)
     parents = {child.child_id: child.parents for child in state.load_plan(generation)}
     out = []
-    for model_id in evaluated_models(ctx, generation):
-        if not state.has_scores(generation, model_id):
+    for index, model_id in enumerate(evaluated_models(ctx, generation)):
+        scores = step_scores(state, Step(generation, Phase.SCORE, index), model_id)
+        if scores is None:
             continue
         out.append(ArchiveMember(
             model_id=model_id,
             model_path=stored_model_path(ctx, model_id),
             fitness=0.0,  # recomputed over the active pool by selection
-            scores=state.load_scores(generation, model_id),
+            scores=scores,
             parents=() if is_seed_model(model_id) else tuple(parents[model_id]),
         ))
     return out
@@ -55,6 +75,10 @@ def selected(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
     state = RunState(ctx.state)
     record = state.load_selection(generation)
     by_id = {m.model_id: m for m in (*previous_archive(state, generation), *children(ctx, generation))}
+    lost = [model_id for model_id in record.survivors if model_id not in by_id]
+    if lost:
+        raise StateError(state.selection_file(generation), f"survivors {', '.join(lost)} are neither in the previous "
+                         "archive nor among this generation's scored models")
     active = evaluation_pool(state, generation).active
     threshold = ctx.spec.selection.skill_threshold
     return [with_scores(by_id[model_id], {}, active, threshold) for model_id in record.survivors]

@@ -18,7 +18,8 @@ from acdc.engine.taskpool import TaskPool
 from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.dag import DagShape
 from acdc.phases.params import dns_params, retention_policy
-from acdc.phases.records import children, evaluation_pool, previous_archive, selected
+from acdc.phases.records import children, evaluation_pool, previous_archive, selected, step_scores
+from acdc.steps import Phase, Step
 
 
 def summary(members: Sequence[ArchiveMember], pool: TaskPool, threshold: float) -> dict[str, Any]:
@@ -66,8 +67,8 @@ def run_sync(ctx: PhaseContext) -> dict[str, Any]:
     pool = state.load_pool(g)
     threshold = ctx.spec.selection.skill_threshold
     members = []
-    for member in selected(ctx, g):
-        fresh = state.load_scores(g, member.model_id, rescore=True) if state.has_scores(g, member.model_id, True) else {}
-        members.append(with_scores(member, fresh, pool.active, threshold))
+    for index, member in enumerate(selected(ctx, g)):
+        fresh = step_scores(state, Step(g, Phase.RESCORE, index), member.model_id, rescore=True)
+        members.append(with_scores(member, fresh or {}, pool.active, threshold))
     deleted = _commit(ctx, members, pool)
     return summary(members, pool, threshold) | {"deleted": len(deleted)}
