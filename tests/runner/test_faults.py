@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import save_file
 
 from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError
@@ -133,3 +134,22 @@ def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(t
         runner._failed(step, outcome.error or "", outcome.fault, progress=None)  # type: ignore[arg-type]
     assert info.value.exit_code == EXIT_INFRASTRUCTURE
     assert runner.records == {} and not (tmp_path / "steps").exists()
+
+
+def test_a_run_killed_during_its_final_evaluation_evaluates_on_the_next_acdc_run(
+        finished_state: Path, tmp_path: Path) -> None:
+    """Killed after the DAG's last step, before the evaluation's summary: the next `acdc run`
+    said "already finished" and exit 0, and the run was never evaluated (an audit)."""
+    state = tmp_path / "state"
+    shutil.copytree(finished_state, state)
+    run = yaml.safe_load((state / "run.yaml").read_text())
+    run["spec"]["evaluation"]["enabled"] = True  # MINI benchmarks inside its DAG only
+    (state / "run.yaml").write_text(yaml.safe_dump(run))
+    for path in (state / "evaluation").glob("results*.json"):
+        path.unlink()
+    again = acdc_run("--state", str(state))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already finished, not its evaluation" in again.stdout and "evaluation:" in again.stdout
+    assert (state / "evaluation" / "results.json").is_file()
+    third = acdc_run("--state", str(state))
+    assert third.returncode == 0 and "already finished; state in" in third.stdout

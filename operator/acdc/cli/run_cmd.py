@@ -69,32 +69,38 @@ def handle(args: argparse.Namespace) -> int:
     try:
         with StateLock(state):
             run = effective_run(args.file, state, args.generations)
-            if already_finished(run.spec, state):
+            finished = already_finished(run.spec, state)
+            if finished:
                 # Checked before building the toy world or the report: both take seconds. The
                 # cheap integrity check still runs: a finished run's damage is named, not hidden.
                 require_committed(state)
+            else:
+                if args.unsafe_sandbox:
+                    sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
+                    run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
+                store_run(run, state)
+                prepare_toy_world(run.spec)
+                if args.metrics_port is not None:
+                    metrics.start_server(args.metrics_port)
+                options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
+                # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
+                LocalRunner(state, run.metadata.name, run.spec, options).run()
+            # The final evaluation runs under the lock and the guard below too: killed or out of
+            # space, it is left to the next `acdc run`, which goes on with it.
+            evaluate = run.spec.evaluation.enabled and not _evaluated(state)
+            if finished and not evaluate:
                 report = RunState(state).report_file
                 print(f"run {run.metadata.name!r} already finished; state in {state}"
                       + (f"; report: {report.resolve()}" if report.is_file() else ""))
                 return 0
-            if args.unsafe_sandbox:
-                sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
-                run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
-            store_run(run, state)
-            prepare_toy_world(run.spec)
-            if args.metrics_port is not None:
-                metrics.start_server(args.metrics_port)
-            options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
-            # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
-            LocalRunner(state, run.metadata.name, run.spec, options).run()
+            stop = stopped(state)  # spec.budget ended it early: Succeeded, with the reason
+            print(f"run {run.metadata.name!r} " + ("already finished, not its evaluation" if finished else "finished")
+                  + (f" ({stop['reason']}: {stop['message']})" if stop else "") + f"; state in {state}")
+            if evaluate:
+                _evaluate(state, run.metadata.name)
     except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
         raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run `acdc run` again "
                                   "to resume") from exc
-    stop = stopped(state)  # spec.budget ended it early: Succeeded, with the reason
-    print(f"run {run.metadata.name!r} finished" + (f" ({stop['reason']}: {stop['message']})" if stop else "")
-          + f"; state in {state}")
-    if run.spec.evaluation.enabled:
-        _evaluate(state, run.metadata.name)
     if not args.no_report:
         _write_report(state)
     return 0
@@ -111,6 +117,14 @@ def _write_report(state: Path) -> None:
     except Exception:  # any report bug is logged: the run itself succeeded
         logging.getLogger(__name__).exception("the run finished but its report could not be built; "
                                               "retry with `acdc report %s`", state)
+
+
+def _evaluated(state: Path) -> bool:
+    """Whether the final archive's evaluation summary is written (the newest committed generation's)."""
+    from acdc.evaluation.pipeline import open_evaluation
+    from acdc.evaluation.results import results_path
+
+    return results_path(state, open_evaluation(state).generation).is_file()
 
 
 def _evaluate(state: Path, name: str) -> None:
