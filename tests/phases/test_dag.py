@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from acdc.phases.dag import DagShape, generation_complete, run_finished, skipped
+from acdc.phases.dag import DagShape, generation_complete, run_finished, skipped, steps_of
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.steps import Phase, Step, StepRecord
 
@@ -137,3 +139,13 @@ def test_every_k_generations_the_committed_archive_is_benchmarked_before_the_gen
     assert next_actions(shape, 2, view).launch == (Step(2, Phase.BENCHMARK),)
     assert Phase.BENCHMARK.resource_class == "evaluate" and not Phase.BENCHMARK.droppable
     assert "g0002-benchmark" not in sum(drive(SHAPE)[0], [])  # interval 0: never
+
+
+def test_a_written_plan_counts_its_generations_children_whatever_the_spec_says_now() -> None:
+    """childrenPerGeneration edited between a kill and the resume: the plan's children are
+    still merged (an audit's resume left two planned children unmerged and exited 0)."""
+    planned = {"g0001-plan": StepRecord("succeeded", {"children": 3})}
+    fewer = replace(SHAPE, children_per_generation=1)
+    merges = [step.name for step, _ in steps_of(fewer, 1, planned) if step.phase is Phase.MERGE]
+    assert merges == ["g0001-merge-00", "g0001-merge-01", "g0001-merge-02"]
+    assert [step.name for step, _ in steps_of(fewer, 1, {}) if step.phase is Phase.MERGE] == ["g0001-merge-00"]

@@ -95,7 +95,8 @@ def steps_of(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, l
     """Every step of the generation known so far, each with the steps it waits for.
 
     Re-evaluation steps appear only once ``tasks`` has finished, because their count is
-    the archive size that ``tasks`` reports (``result["archive"]``).
+    the archive size that ``tasks`` reports (``result["archive"]``); likewise a generation's
+    children are counted by its plan (``result["children"]``) once that has run.
     """
     g = generation
     out: list[tuple[Step, list[Step]]] = []
@@ -110,8 +111,12 @@ def steps_of(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, l
     else:
         out.append((plan, []))
     seeds = shape.seed_slots(g)
+    # Once the plan is written, its children are the generation's: a spec edited between a
+    # kill and the resume must not leave planned children unmerged (or ask for unplanned ones).
+    planned = done[plan.name].result.get("children") if _ok(done, plan) else None
+    children = int(planned) if isinstance(planned, int) else shape.children(g)
     scores = []
-    for j in range(seeds + shape.children(g)):
+    for j in range(seeds + children):
         evaluate, score = Step(g, Phase.EVALUATE, j), Step(g, Phase.SCORE, j)
         if j < seeds:
             out.append((evaluate, [plan, *pool_ready]))
