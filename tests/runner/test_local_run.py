@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import os
 import signal
 from pathlib import Path
 
@@ -46,14 +47,22 @@ def test_sigkill_at_any_point_resumes_to_the_same_result(
     assert not list(state.rglob(".staging-*")), "partial writes must be swept on resume"
 
 
-def test_ctrl_c_stops_cleanly_and_resume_finishes(mini_run: Path, tmp_path: Path, reference: dict[str, str]) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm-to-the-group"])
+def test_a_stop_signal_stops_cleanly_and_resume_finishes(stop: str, mini_run: Path, tmp_path: Path,
+                                                         reference: dict[str, str]) -> None:
+    """Ctrl-C reaches the runner; timeout and systemd send SIGTERM to the whole process group,
+    workers included (a worker that died of it first read as a lost worker, exit 75)."""
     state, log = tmp_path / "state", tmp_path / "run.log"
     process = start_run(str(mini_run), "--state", str(state), log=log)
     wait_for_steps(state, 6, process)
-    process.send_signal(signal.SIGINT)
+    if stop == "ctrl-c":
+        process.send_signal(signal.SIGINT)
+    else:
+        os.killpg(process.pid, signal.SIGTERM)
     wait_progressing(process, watch=[state])
     output = log.read_text()
     assert process.returncode == 130, output[-2000:]
+    assert ("SIGINT" if stop == "ctrl-c" else "SIGTERM") in output
     assert "resume" in output and "Traceback" not in output
     assert acdc_run("--state", str(state)).returncode == 0  # resumes from the stored run file
     assert final_state(state) == reference

@@ -54,7 +54,11 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
     """Worker loop: receive a step name, execute it, send back ('ok', record) or
     ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
+    # The runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers, exit 130). A
+    # signal to the whole process group (timeout, systemd) reaches the workers too; one that
+    # died of it first read as a lost worker, an infrastructure fault (exit 75).
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     pin_threads(threads)
     from acdc.phases.execute import execute
     from acdc.phases.faults import classify
