@@ -28,6 +28,7 @@ from acdc.runner.budget import BudgetLedger, limited
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
+from acdc.spec.run import JobPolicy
 from acdc.steps import Step, StepRecord
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class LocalRunner:
         self._folder: int | None = None
         self._ledger: BudgetLedger | None = None
         self._launched: dict[str, float] = {}
+        self._first_launched: dict[str, float] = {}
 
     def _folder_replaced(self) -> bool:
         """Whether the state folder was deleted (and perhaps recreated) under the live run.
@@ -142,6 +144,7 @@ class LocalRunner:
             for step in actions.launch[: pool.idle]:
                 pool.submit(step)
                 self._launched[step.name] = time.monotonic()
+                self._first_launched.setdefault(step.name, self._launched[step.name])
             if not pool.running:
                 raise RunFailed(f"generation {generation} cannot progress (no step is ready); the state folder may be damaged")
             self._update_view(view, pool, generation)
@@ -159,6 +162,32 @@ class LocalRunner:
                     progress.step_finished(outcome.step, outcome.record)
                 else:
                     self._failed(outcome.step, outcome.error or "unknown error", outcome.fault, progress)
+            self._enforce_deadlines(pool, progress)
+
+    def _policy(self, step: Step) -> JobPolicy:
+        return self.spec.phases.resolve(step.phase.value, getattr(self.spec.resources, step.phase.resource_class))
+
+    def _enforce_deadlines(self, pool: WorkerPool, progress: Progress) -> None:
+        """A step past its ``activeDeadlineSeconds`` (over all its attempts, as a Job's) is
+        given up, as the operator's Job would be: a per-model step dropped, any other failing
+        the run. Without it a hung step (a deadlock, a stuck read) stalled the run for good."""
+        now = time.monotonic()
+        for step in pool.running:
+            deadline = self._policy(step).active_deadline_seconds
+            if now - self._first_launched[step.name] <= deadline:
+                continue
+            pool.cancel(step)
+            started = self._launched.pop(step.name)
+            if self._ledger is not None:
+                self._ledger.step_ran(step, now - started)
+            message = (f"ran past its deadline of {deadline} s (spec.phases.{step.phase.value}.activeDeadlineSeconds, "
+                       f"else spec.resources.{step.phase.resource_class}'s)")
+            metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
+            record = give_up(step, "DeadlineExceeded", message)
+            if record is None:
+                raise RunFailed(f"{step.name} {message}")
+            progress.message(f"{step.name} {message}")
+            self._commit(step, record, progress)
 
     def _failed(self, step: Step, error: str, fault: Fault | None, progress: Progress) -> None:
         """Retry, drop or stop, by whose fault it was (``acdc.phases.faults``)."""
@@ -168,8 +197,7 @@ class LocalRunner:
             raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
                              "nothing was dropped: fix the cause and run `acdc run` again to resume")
         self.attempts[step.name] += 1
-        resources = getattr(self.spec.resources, step.phase.resource_class)
-        limit = self.spec.phases.resolve(step.phase.value, resources).backoff_limit
+        limit = self._policy(step).backoff_limit
         retry = self.attempts[step.name] <= limit
         metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=retry)
         progress.message(f"{step.name} failed (attempt {self.attempts[step.name]}): {error.splitlines()[0]}")

@@ -161,6 +161,13 @@ class WorkerPool:
         fresh = self._spawn()
         worker.process, worker.conn = fresh.process, fresh.conn
 
+    def cancel(self, step: Step) -> None:
+        """Kill the worker running ``step`` (past its deadline) and start a fresh one in its place."""
+        worker = next(w for w in self._workers if w.step == step)
+        worker.process.kill()
+        worker.step = None
+        self._replace(worker)
+
     def kill_all(self) -> None:
         for worker in self._workers:
             if worker.process.is_alive():
