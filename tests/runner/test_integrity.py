@@ -182,3 +182,20 @@ def test_an_export_refuses_a_member_that_differs_from_its_commit(state: Path, tm
 def test_verify_of_a_folder_no_run_used_is_a_usage_error(tmp_path: Path) -> None:
     verified = acdc("verify", str(tmp_path))
     assert verified.returncode == 2 and "not an acdc state folder" in verified.stderr, verified.stderr
+
+
+def test_verify_checks_the_children_merged_since_the_last_commit(state: Path) -> None:
+    """A child merged (its merge step recorded) but not yet committed is what a resume goes on
+    with; deleted, the resume stopped on it every time while verify said "intact" (an audit)."""
+    newest = max((state / "archives").glob("*.json"))
+    generation = int(newest.stem)
+    newest.unlink()  # the newest generation is in flight again: merged, not committed
+    for record in (state / "steps").glob(f"g{generation:04d}-*.json"):
+        if record.stem.split("-")[1] not in ("plan", "merge", "evaluate", "score"):
+            record.unlink()
+    plan = json.loads((state / "generations" / f"{generation:04d}" / "plan.json").read_text())["children"]
+    folder = next(f for child in plan if (f := state / "models" / child["child_id"]).is_dir())  # kept by selection
+    shutil.rmtree(folder)
+    verified = acdc("verify", str(state))
+    assert verified.returncode == 1 and str(folder) in verified.stderr, verified.stderr
+    assert "recomputable: `acdc phase merge" in verified.stderr, verified.stderr

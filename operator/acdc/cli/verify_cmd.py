@@ -37,5 +37,6 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: {len(damage)} damaged file(s) in {args.state}; `acdc run` refuses to resume until they are "
               "recomputed or restored", file=sys.stderr)
         return 1
-    print(f"{args.state}: intact ({checked} committed model and task folders hashed in full)")
+    print(f"{args.state}: intact ({checked} model and task folders hashed in full: the committed ones and "
+          "the children merged since)")
     return 0

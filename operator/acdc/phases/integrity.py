@@ -17,6 +17,7 @@ from acdc.engine.integrity import FileDigest, check_folder, digest_folder, requi
 from acdc.engine.state import RunState
 from acdc.errors import StateError, UserError
 from acdc.spec import load_run
+from acdc.steps import Phase, Step
 
 Checked = tuple[Path, Mapping[str, FileDigest] | None]
 
@@ -73,6 +74,26 @@ def committed_folders(state: Path) -> list[Checked]:
     return model_folders(state, members) + task_folders(state, run_state.load_pool(generation).active)
 
 
+def merged_in_flight(state: Path) -> list[Checked]:
+    """The children the generation in progress has merged (a succeeded merge record), not yet
+    committed: a resume evaluates them as they are, so `acdc verify` checks them too."""
+    run_state = RunState(state)
+    latest = run_state.latest_generation()
+    generation = 0 if latest is None else latest + 1
+    if not run_state.plan_file(generation).exists():
+        return []
+    records = run_state.load_steps()
+    merged = [child.child_id for child in run_state.load_plan(generation)
+              if (record := records.get(Step(generation, Phase.MERGE, _index(child.child_id)).name)) is not None
+              and record.status == "succeeded"]
+    return model_folders(state, merged)
+
+
+def _index(model_id: str) -> int:
+    """The DAG index of a child (``gen_0003_ind_05``: 5), which its merge step carries too."""
+    return int(model_id.rsplit("_", 1)[-1])
+
+
 def require_committed(state: Path) -> None:
     """The resume check: layout.json, then every folder the newest commit points at (cheap)."""
     if not (state / "layout.json").exists() and not (state / "steps").is_dir():
@@ -114,13 +135,13 @@ def _model_remedy(state: Path, model_id: str, seeds: Mapping[str, str]) -> str:
     missing = [p for p in plan.parents if not is_seed_model(p) and check_folder(RunState(state).model_dir(p))]
     if missing:
         return f"not recomputable: parent {missing[0]} is gone or damaged too"
-    index = int(model_id.rsplit("_", 1)[-1])
-    return (f"recomputable: `acdc phase merge --state {state} --generation {generation} --index {index}` "
-            "merges it again from its recipe")
+    return (f"recomputable: `acdc phase merge --state {state} --generation {generation} --index "
+            f"{_index(model_id)}` merges it again from its recipe")
 
 
 def find_damage(state: Path) -> tuple[list[Damage], int]:
-    """Full check of everything committed (`acdc verify`): damage found, and folders checked."""
+    """Full check of everything committed and every child merged since (`acdc verify`): damage
+    found, and folders checked."""
     run_state = RunState(state)
     damage: list[Damage] = []
     try:  # every command reads the run first: a run.yaml that does not load stops them all
@@ -131,7 +152,7 @@ def find_damage(state: Path) -> tuple[list[Damage], int]:
     try:
         run_state.check_layout()
         seeds, _ = _seeds(state)
-        folders = committed_folders(state)
+        folders = committed_folders(state) + merged_in_flight(state)
     except StateError as exc:
         return [*damage, Damage(exc, _remedy(state, exc, {}))], 0
     for folder, recorded in folders:
