@@ -149,7 +149,7 @@ def test_a_run_killed_during_its_final_evaluation_evaluates_on_the_next_acdc_run
         path.unlink()
     again = acdc_run("--state", str(state))
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "already finished, not its evaluation" in again.stdout and "evaluation:" in again.stdout
+    assert "already finished; evaluating it" in again.stdout and "evaluation:" in again.stdout
     assert (state / "evaluation" / "results.json").is_file()
     third = acdc_run("--state", str(state))
     assert third.returncode == 0 and "already finished; state in" in third.stdout

@@ -11,8 +11,9 @@ import pytest
 from acdc.errors import RunFailed
 from acdc.phases.faults import Fault
 from acdc.runner.executor import LocalRunner, RunnerOptions
+from acdc.runner.progress import RunView
 from acdc.spec import parse_run
-from acdc.steps import Phase, Step
+from acdc.steps import Phase, Step, StepRecord
 from tests.controller.cluster import run_body
 
 
@@ -44,30 +45,55 @@ class HungPool:
     """Steps that never finish (a deadlock, a stuck read): what the deadline is for."""
 
     def __init__(self, *steps: Step) -> None:
-        self.running = list(steps)
+        self._running = list(steps)
         self.cancelled: list[Step] = []
 
+    @property
+    def running(self) -> list[Step]:
+        return list(self._running)
+
     def cancel(self, step: Step) -> None:
-        self.running.remove(step)
+        self._running.remove(step)
         self.cancelled.append(step)
 
 
+def _started(local: LocalRunner, seconds_ago: float, *steps: Step) -> None:
+    for step in steps:
+        local._launched[step.name] = 0.0
+        local._first_launched[step.name] = time.monotonic() - seconds_ago
+
+
 def test_a_step_past_its_deadline_is_given_up_as_the_operators_job_would_be(tmp_path: Path) -> None:
-    """activeDeadlineSeconds over all attempts: a per-model step is dropped and its worker
-    killed; a step the run cannot do without fails the run. An audit's stopped worker had
-    the local run wait, silent, for as long as anyone watched."""
+    """activeDeadlineSeconds over all attempts, where the run file sets it (its phase's, else its
+    class's): a per-model step is dropped and its worker killed; a step the run cannot do
+    without fails the run. An audit's stopped worker had the local run wait, silent, for as
+    long as anyone watched."""
     from acdc.engine.state import RunState
 
     RunState(tmp_path).init()
-    local = runner(tmp_path, phases={"merge": {"activeDeadlineSeconds": 30}, "select": {"activeDeadlineSeconds": 30}})
-    merge, evaluate, select = Step(1, Phase.MERGE, 0), Step(1, Phase.EVALUATE, 1), Step(1, Phase.SELECT)
-    pool = HungPool(merge, evaluate)
-    local._launched = {merge.name: 0.0, evaluate.name: 0.0}
-    local._first_launched = {merge.name: time.monotonic() - 31, evaluate.name: time.monotonic() - 31}
-    local._enforce_deadlines(pool, Quiet())  # type: ignore[arg-type]
-    assert pool.cancelled == [merge]  # evaluate keeps its class's deadline (an hour by default)
-    record = RunState(tmp_path).load_step(merge)
-    assert record is not None and record.status == "dropped" and record.result["failed"] == "DeadlineExceeded"
-    local._launched[select.name], local._first_launched[select.name] = 0.0, time.monotonic() - 31
+    local = runner(tmp_path, phases={"merge": {"activeDeadlineSeconds": 30}, "select": {"activeDeadlineSeconds": 30}},
+                   resources={"score": {"activeDeadlineSeconds": 30}})
+    merge, evaluate, score = Step(1, Phase.MERGE, 0), Step(1, Phase.EVALUATE, 1), Step(1, Phase.SCORE, 2)
+    pool = HungPool(merge, evaluate, score)
+    _started(local, 31, merge, evaluate, score)
+    local._enforce_deadlines(pool, RunView("demo", 2), Quiet())  # type: ignore[arg-type]
+    assert pool.cancelled == [merge, score]  # evaluate: no deadline set (the Jobs' default hour is not applied)
+    for step in (merge, score):
+        record = RunState(tmp_path).load_step(step)
+        assert record is not None and record.status == "dropped" and record.result["failed"] == "DeadlineExceeded"
+    select = Step(1, Phase.SELECT)
+    _started(local, 31, select)
     with pytest.raises(RunFailed, match="g0001-select ran past its deadline of 30 s"):
-        local._enforce_deadlines(HungPool(select), Quiet())  # type: ignore[arg-type]
+        local._enforce_deadlines(HungPool(select), RunView("demo", 2), Quiet())  # type: ignore[arg-type]
+
+
+def test_a_step_that_finished_just_before_its_deadline_kill_keeps_its_record(tmp_path: Path) -> None:
+    from acdc.engine.state import RunState
+
+    RunState(tmp_path).init()
+    local = runner(tmp_path, phases={"merge": {"activeDeadlineSeconds": 30}})
+    merge = Step(1, Phase.MERGE, 0)
+    RunState(tmp_path).save_step(merge, StepRecord("succeeded", {"model": "gen_0001_ind_00"}))  # what its phase saved
+    _started(local, 31, merge)
+    local._enforce_deadlines(HungPool(merge), RunView("demo", 2), Quiet())  # type: ignore[arg-type]
+    assert local.records[merge.name].status == "succeeded"

@@ -69,35 +69,36 @@ def handle(args: argparse.Namespace) -> int:
     try:
         with StateLock(state):
             run = effective_run(args.file, state, args.generations)
+            if args.unsafe_sandbox:
+                sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
+                run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
+            store_run(run, state)  # what every step, and the evaluation, read
             finished = already_finished(run.spec, state)
             if finished:
-                # Checked before building the toy world or the report: both take seconds. The
-                # cheap integrity check still runs: a finished run's damage is named, not hidden.
+                # The cheap integrity check still runs: a finished run's damage is named, not hidden.
                 require_committed(state)
-            else:
-                if args.unsafe_sandbox:
-                    sandbox = run.spec.sandbox.model_copy(update={"unsafe": True})
-                    run = run.model_copy(update={"spec": run.spec.model_copy(update={"sandbox": sandbox})})
-                store_run(run, state)
-                prepare_toy_world(run.spec)
+                if not (run.spec.evaluation.enabled and not _evaluated(state)):
+                    # Before building the toy world or the report: both take seconds.
+                    report = RunState(state).report_file
+                    print(f"run {run.metadata.name!r} already finished; state in {state}"
+                          + (f"; report: {report.resolve()}" if report.is_file() else ""))
+                    return 0
+            prepare_toy_world(run.spec)
+            if not finished:
                 if args.metrics_port is not None:
                     metrics.start_server(args.metrics_port)
                 options = RunnerOptions(workers=args.workers or default_workers(), live=False if args.plain else None)
                 # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
                 LocalRunner(state, run.metadata.name, run.spec, options).run()
-            # The final evaluation runs under the lock and the guard below too: killed or out of
-            # space, it is left to the next `acdc run`, which goes on with it.
-            evaluate = run.spec.evaluation.enabled and not _evaluated(state)
-            if finished and not evaluate:
-                report = RunState(state).report_file
-                print(f"run {run.metadata.name!r} already finished; state in {state}"
-                      + (f"; report: {report.resolve()}" if report.is_file() else ""))
-                return 0
             stop = stopped(state)  # spec.budget ended it early: Succeeded, with the reason
-            print(f"run {run.metadata.name!r} " + ("already finished, not its evaluation" if finished else "finished")
+            print(f"run {run.metadata.name!r} " + ("already finished; evaluating it" if finished else "finished")
                   + (f" ({stop['reason']}: {stop['message']})" if stop else "") + f"; state in {state}")
-            if evaluate:
+            # Under the lock too: a final evaluation killed or out of space is left to the next
+            # `acdc run`, which goes on with it.
+            if run.spec.evaluation.enabled and not _evaluated(state):
                 _evaluate(state, run.metadata.name)
+    except BrokenPipeError:
+        raise  # stdout closed: the CLI's handler, not a state write
     except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
         raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run `acdc run` again "
                                   "to resume") from exc
@@ -130,6 +131,7 @@ def _evaluated(state: Path) -> bool:
 def _evaluate(state: Path, name: str) -> None:
     """spec.evaluation.enabled: benchmark the final archive (resumable: a rerun of `acdc run` goes on)."""
     from acdc import metrics
+    from acdc.errors import InfrastructureFault
     from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation
     from acdc.evaluation.results import render_headline
     from acdc.runner.pool import pin_threads
@@ -137,7 +139,13 @@ def _evaluate(state: Path, name: str) -> None:
     pin_threads(1)
     snapshot = open_evaluation(state)
     apply_offline(snapshot)
-    results = evaluate_run(snapshot)
+    try:
+        results = evaluate_run(snapshot)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk, a dataset server down: what was done so far is kept
+        raise InfrastructureFault(f"the evaluation of {state} stopped: {exc}; run `acdc run` again to go on "
+                                  "with it") from exc
     if results is not None:
         metrics.set_evaluation("local", name, results)
     print(f"evaluation: {render_headline(results.get('headline') if results else None)}")

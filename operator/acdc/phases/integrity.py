@@ -82,9 +82,8 @@ def merged_in_flight(state: Path) -> list[Checked]:
     generation = 0 if latest is None else latest + 1
     if not run_state.plan_file(generation).exists():
         return []
-    records = run_state.load_steps()
     merged = [child.child_id for child in run_state.load_plan(generation)
-              if (record := records.get(Step(generation, Phase.MERGE, _index(child.child_id)).name)) is not None
+              if (record := run_state.load_step(Step(generation, Phase.MERGE, _index(child.child_id)))) is not None
               and record.status == "succeeded"]
     return model_folders(state, merged)
 
@@ -152,9 +151,13 @@ def find_damage(state: Path) -> tuple[list[Damage], int]:
     try:
         run_state.check_layout()
         seeds, _ = _seeds(state)
-        folders = committed_folders(state) + merged_in_flight(state)
+        folders = committed_folders(state)
     except StateError as exc:
         return [*damage, Damage(exc, _remedy(state, exc, {}))], 0
+    try:  # a damaged record of the generation in progress must not hide the committed folders
+        folders += merged_in_flight(state)
+    except StateError as exc:
+        damage.append(Damage(exc, _remedy(state, exc, seeds)))
     for folder, recorded in folders:
         for error in check_folder(folder, full=True, recorded=recorded):
             damage.append(Damage(error, _remedy(state, error, seeds)))

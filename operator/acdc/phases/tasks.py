@@ -109,9 +109,15 @@ def _forget_earlier_attempt(ctx: PhaseContext, issued: Callable[[int], bool], no
 
     A retry writes its own (an LLM scientist's need not have the earlier names). The earlier
     folders would sit beside them under the same numbers, and in the novelty store they would
-    reject the retry's tasks as near duplicates of tasks no pool holds.
+    reject the retry's tasks as near duplicates of tasks no pool holds. Only while the step's
+    generation is uncommitted: then no committed pool holds a task under those numbers, and
+    the attempt's novelty entries are the store's newest.
     """
-    tasks_dir = RunState(ctx.state).tasks_dir
+    state = RunState(ctx.state)
+    latest = state.latest_generation()
+    if latest is not None and latest >= ctx.step.generation:
+        return  # the step's generation is committed: this is a re-run of a finished step, and its tasks are the run's
+    tasks_dir = state.tasks_dir
     stale = sorted(path.name for path in tasks_dir.iterdir() if is_task_id(path.name) and issued(task_number(path.name)))
     if not stale:
         return

@@ -28,7 +28,7 @@ from acdc.runner.budget import BudgetLedger, limited
 from acdc.runner.pool import WorkerPool
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
-from acdc.spec.run import JobPolicy
+from acdc.spec.run import JobPolicy, PhaseResources
 from acdc.steps import Step, StepRecord
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class LocalRunner:
                                  "steps in flight were stopped and nothing was recorded")
             if self._stop is not None:
                 pool.kill_all()
-                raise Interrupted(f"stopped by {signal.Signals(self._stop).name}; run `acdc run` again to resume")
+                raise self._interrupted(self._stop)
             running = {step.name for step in pool.running}
             actions = next_actions(self.shape, generation, self.records, running)
             for step in actions.skip:  # transitive: merge -> evaluate -> score
@@ -141,6 +141,11 @@ class LocalRunner:
                 generation += 1
                 view.generation, view.generations_timed = generation, view.generations_timed + 1
                 continue
+            late = [step for step in actions.launch if self._overdue(step) is not None]
+            for step in late:  # a retry whose first attempt began more than its deadline ago
+                self._give_up_late(step, progress)
+            if late:
+                continue
             for step in actions.launch[: pool.idle]:
                 pool.submit(step)
                 self._launched[step.name] = time.monotonic()
@@ -155,42 +160,68 @@ class LocalRunner:
                 if self._ledger is not None and started is not None:
                     self._ledger.step_ran(outcome.step, time.monotonic() - started)
                 if outcome.record is not None:
-                    self.records[outcome.step.name] = outcome.record
-                    metrics.record_step(self.options.namespace, self.name, outcome.step, outcome.record)
-                    if outcome.record.status == "succeeded":
-                        view.absorb({outcome.step.name: outcome.record})
-                    progress.step_finished(outcome.step, outcome.record)
+                    self._finished(outcome.step, outcome.record, view, progress)
                 else:
                     self._failed(outcome.step, outcome.error or "unknown error", outcome.fault, progress)
-            self._enforce_deadlines(pool, progress)
+            self._enforce_deadlines(pool, view, progress)
+
+    @staticmethod
+    def _interrupted(signum: int) -> Interrupted:
+        return Interrupted(f"stopped by {signal.Signals(signum).name}; run `acdc run` again to resume")
+
+    def _finished(self, step: Step, record: StepRecord, view: RunView, progress: Progress) -> None:
+        """A record the step's phase committed itself."""
+        self.records[step.name] = record
+        metrics.record_step(self.options.namespace, self.name, step, record)
+        if record.status == "succeeded":
+            view.absorb({step.name: record})
+        progress.step_finished(step, record)
 
     def _policy(self, step: Step) -> JobPolicy:
-        return self.spec.phases.resolve(step.phase.value, getattr(self.spec.resources, step.phase.resource_class))
+        return self.spec.phases.resolve(step.phase.value, self._resources(step))
 
-    def _enforce_deadlines(self, pool: WorkerPool, progress: Progress) -> None:
-        """A step past its ``activeDeadlineSeconds`` (over all its attempts, as a Job's) is
-        given up, as the operator's Job would be: a per-model step dropped, any other failing
-        the run. Without it a hung step (a deadlock, a stuck read) stalled the run for good."""
-        now = time.monotonic()
+    def _resources(self, step: Step) -> PhaseResources:
+        resources: PhaseResources = getattr(self.spec.resources, step.phase.resource_class)
+        return resources
+
+    def _overdue(self, step: Step) -> int | None:
+        """The deadline ``step`` has run past, over all its attempts as a Job's, if it has one."""
+        deadline = self.spec.phases.set_deadline(step.phase.value, self._resources(step))
+        first = self._first_launched.get(step.name)
+        return deadline if deadline is not None and first is not None and time.monotonic() - first > deadline else None
+
+    def _enforce_deadlines(self, pool: WorkerPool, view: RunView, progress: Progress) -> None:
+        """A step past the ``activeDeadlineSeconds`` the run file sets has its worker killed and
+        is given up, as the operator's Job would be. Without it a hung step (a deadlock, a stuck
+        read) stalled the run for good."""
         for step in pool.running:
-            deadline = self._policy(step).active_deadline_seconds
-            if now - self._first_launched[step.name] <= deadline:
+            if self._overdue(step) is None:
                 continue
             pool.cancel(step)
             started = self._launched.pop(step.name)
             if self._ledger is not None:
-                self._ledger.step_ran(step, now - started)
-            message = (f"ran past its deadline of {deadline} s (spec.phases.{step.phase.value}.activeDeadlineSeconds, "
-                       f"else spec.resources.{step.phase.resource_class}'s)")
-            metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
-            record = give_up(step, "DeadlineExceeded", message)
-            if record is None:
-                raise RunFailed(f"{step.name} {message}")
-            progress.message(f"{step.name} {message}")
-            self._commit(step, record, progress)
+                self._ledger.step_ran(step, time.monotonic() - started)
+            saved = RunState(self.state).load_step(step)  # it may have finished just before the kill
+            if saved is not None:
+                self._finished(step, saved, view, progress)
+            else:
+                self._give_up_late(step, progress)
+
+    def _give_up_late(self, step: Step, progress: Progress) -> None:
+        """Dropped if it is a per-model step, else the run fails."""
+        message = (f"ran past its deadline of {self._overdue(step)} s (spec.phases.{step.phase.value}."
+                   f"activeDeadlineSeconds, else spec.resources.{step.phase.resource_class}'s)")
+        metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
+        record = give_up(step, "DeadlineExceeded", message)
+        if record is None:
+            raise RunFailed(f"{step.name} {message}")
+        progress.message(f"{step.name} {message}")
+        self._commit(step, record, progress)
 
     def _failed(self, step: Step, error: str, fault: Fault | None, progress: Progress) -> None:
         """Retry, drop or stop, by whose fault it was (``acdc.phases.faults``)."""
+        if fault is Fault.INFRASTRUCTURE and self._stop is not None:  # a worker the same signal reached first
+            raise self._interrupted(self._stop)
         if fault is Fault.INFRASTRUCTURE:
             metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
             log.debug("%s failure detail:\n%s", step.name, error)

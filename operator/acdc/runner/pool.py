@@ -54,11 +54,11 @@ def _worker_main(conn: Connection, state: str, threads: int) -> None:
     """Worker loop: receive a step name, execute it, send back ('ok', record) or
     ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
-    # The runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers, exit 130). A
-    # signal to the whole process group (timeout, systemd) reaches the workers too; one that
-    # died of it first read as a lost worker, an infrastructure fault (exit 75).
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.SIG_IGN)
+    # Its own session: the runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers,
+    # exit 130), and a signal to the runner's process group (a terminal, timeout, systemd) no
+    # longer reaches a worker, which died of it and read as a lost worker (exit 75). Not
+    # SIG_IGN: an ignored signal stays ignored in every process a step starts.
+    os.setsid()
     pin_threads(threads)
     from acdc.phases.execute import execute
     from acdc.phases.faults import classify
@@ -162,7 +162,8 @@ class WorkerPool:
         worker.process, worker.conn = fresh.process, fresh.conn
 
     def cancel(self, step: Step) -> None:
-        """Kill the worker running ``step`` (past its deadline) and start a fresh one in its place."""
+        """Kill the worker running ``step`` (past its deadline) and start a fresh one in its place.
+        A step that finished just before is not lost: its phase saved its record itself."""
         worker = next(w for w in self._workers if w.step == step)
         worker.process.kill()
         worker.step = None

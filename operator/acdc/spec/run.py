@@ -377,8 +377,7 @@ class SandboxSpec(SpecModel):
     """Wall-clock limit per scored answer."""
     cpu_seconds: Annotated[int, Field(ge=1, le=86_400)] = 20
     memory_mib: Annotated[int, Field(ge=64, le=2**20)] = 512
-    """Address space of the task process; under the sandbox's seccomp filter, which refuses new
-    processes, the whole sandbox's."""
+    """Address space of the task process (the whole sandbox's where its seccomp filter refuses new processes)."""
     max_processes: Annotated[int, Field(ge=1, le=4096)] = 16
     """Threads and processes of one sandbox's uid (RLIMIT_NPROC)."""
     max_output_kib: Annotated[int, Field(ge=1, le=2**20)] = 256
@@ -493,6 +492,16 @@ class PhasesSpec(SpecModel):
         return JobPolicy(fallback.backoff_limit if own.backoff_limit is None else own.backoff_limit,
                          own.active_deadline_seconds or fallback.active_deadline_seconds,
                          own.priority_class_name or fallback.priority_class_name)
+
+
+    def set_deadline(self, phase: str, fallback: PhaseResources) -> int | None:
+        """The ``activeDeadlineSeconds`` the run file sets for ``phase`` (its own, else its
+        resource class's), None where both are defaults: the local runner applies only those,
+        since the Jobs' default hour was sized for GPUs, not for a CPU running the same step."""
+        own: PhasePolicy = getattr(self, phase)
+        if own.active_deadline_seconds is not None:
+            return own.active_deadline_seconds
+        return fallback.active_deadline_seconds if "active_deadline_seconds" in fallback.model_fields_set else None
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,9 @@ class SandboxPool:
             raise
         if not self._confinement.confined:
             log.warning("sandbox.unsafe: task code runs WITHOUT OS confinement (rlimits and an audit hook only)")
+        elif self._confinement.syscall_filter is None:
+            log.warning("no seccomp filter for this machine (%s): task code runs confined by namespaces only",
+                        os.uname().machine)
         if os.geteuid() == 0:
             self._first_uid, self._uid_lock = claim_uid_block(self.uid_base, self.size)
 

@@ -135,9 +135,11 @@ class TaskProcess:
         self._pidfd: int | None = None
         config: dict[str, object] = {"uid": uid, "limits": limits.for_task_process()}
         info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
-        filter_fd = confinement.filter_fd()
-        passed = [fd for fd in (info_w, filter_fd) if fd is not None and fd >= 0]
+        passed = [info_w] if confinement.confined else []
         try:
+            filter_fd = confinement.filter_fd()
+            if filter_fd is not None:
+                passed.append(filter_fd)
             self.process = subprocess.Popen(  # noqa: S603 - argv built by us
                 confinement.argv(config, info_w if confinement.confined else None, filter_fd), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=passed,
