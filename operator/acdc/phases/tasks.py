@@ -92,7 +92,10 @@ def _accept(ctx: PhaseContext, pool: SandboxPool, written: Sequence[Path | None]
             log.info("task %s rejected: %s", path.name, outcome.error)
             invalid += 1
             continue
-        if novelty is not None and check_novelty(path):
+        # A task the store already holds is one a re-run of this finished step wrote again
+        # (an interrupted attempt's entries were forgotten first): checked again, it would
+        # find itself and be rejected.
+        if novelty is not None and check_novelty(path) and path.name not in novelty:
             verdict = novelty.check(read_card(path))
             if not verdict.novel:
                 log.info("task %s rejected as not novel: %s", path.name, verdict.reason)

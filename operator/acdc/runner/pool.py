@@ -50,15 +50,21 @@ def pin_threads(threads: int) -> None:
         pass
 
 
+def _left_to_the_runner(_signum: int, _frame: object) -> None:
+    """A worker's Ctrl-C / SIGTERM handler: the runner, which gets the same signal, stops the run."""
+
+
 def _worker_main(conn: Connection, state: str, threads: int) -> None:
     """Worker loop: receive a step name, execute it, send back ('ok', record) or
     ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
-    # Its own session: the runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers,
-    # exit 130), and a signal to the runner's process group (a terminal, timeout, systemd) no
-    # longer reaches a worker, which died of it and read as a lost worker (exit 75). Not
-    # SIG_IGN: an ignored signal stays ignored in every process a step starts.
-    os.setsid()
+    # The runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers, exit 130). A
+    # signal to the whole process group (a terminal, timeout, systemd) reaches the workers too;
+    # one that died of it read as a lost worker (exit 75). A handler that does nothing, not
+    # SIG_IGN: exec resets a handler, while an ignored signal stays ignored in every program a
+    # step starts. The workers stay in the group, so job control (Ctrl-Z, SIGSTOP) holds them too.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _left_to_the_runner)
     pin_threads(threads)
     from acdc.phases.execute import execute
     from acdc.phases.faults import classify
