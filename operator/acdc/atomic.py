@@ -114,7 +114,7 @@ def remove_dir(target: Path | str) -> None:
     trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".staging-old-{target.name}."))
     os.replace(target, trash / target.name)
     _fsync_dir(target.parent)
-    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(trash)
 
 
 def sweep_staging(parent: Path | str) -> int:

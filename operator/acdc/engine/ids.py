@@ -39,6 +39,14 @@ def is_seed_model(mid: str) -> bool:
     return bool(_SEED_RE.match(mid)) and not _MODEL_RE.match(mid)
 
 
+def model_index(mid: str) -> int:
+    """An evolved model's index in its generation (``gen_0003_ind_05``: 5), its DAG steps' index too."""
+    match = _MODEL_RE.match(mid)
+    if not match:
+        raise UserError(f"not an evolved model id: {mid!r} (expected gen_NNNN_ind_NN)")
+    return int(match.group(2))
+
+
 def model_generation(mid: str) -> int | None:
     """Generation an evolved model was made in; None for seeds (they predate the run)."""
     match = _MODEL_RE.match(mid)

@@ -11,13 +11,12 @@ model under its real id; ``acdc.atomic.sweep_staging`` clears the leftovers.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from acdc.atomic import remove_dir
 from acdc.engine.ids import model_generation
 from acdc.engine.state import RunState
 from acdc.errors import NoSpace, UserError
@@ -69,9 +68,7 @@ def collect_garbage(state: RunState, generation: int, policy: RetentionPolicy) -
     deleted: list[str] = []
     for entry in sorted(models.iterdir()):
         if _deletable(entry, keep, generation):
-            trash = Path(tempfile.mkdtemp(dir=models, prefix=f".staging-gc-{entry.name}."))
-            os.replace(entry, trash / entry.name)
-            shutil.rmtree(trash)
+            remove_dir(entry)
             deleted.append(entry.name)
     return deleted
 

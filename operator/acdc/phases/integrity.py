@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.engine.ids import is_seed_model, model_generation
+from acdc.engine.ids import is_seed_model, model_generation, model_index
 from acdc.engine.integrity import FileDigest, check_folder, digest_folder, require_intact
 from acdc.engine.state import RunState
 from acdc.errors import StateError, UserError
@@ -83,14 +83,9 @@ def merged_in_flight(state: Path) -> list[Checked]:
     if not run_state.plan_file(generation).exists():
         return []
     merged = [child.child_id for child in run_state.load_plan(generation)
-              if (record := run_state.load_step(Step(generation, Phase.MERGE, _index(child.child_id)))) is not None
+              if (record := run_state.load_step(Step(generation, Phase.MERGE, model_index(child.child_id)))) is not None
               and record.status == "succeeded"]
     return model_folders(state, merged)
-
-
-def _index(model_id: str) -> int:
-    """The DAG index of a child (``gen_0003_ind_05``: 5), which its merge step carries too."""
-    return int(model_id.rsplit("_", 1)[-1])
 
 
 def require_committed(state: Path) -> None:
@@ -135,7 +130,7 @@ def _model_remedy(state: Path, model_id: str, seeds: Mapping[str, str]) -> str:
     if missing:
         return f"not recomputable: parent {missing[0]} is gone or damaged too"
     return (f"recomputable: `acdc phase merge --state {state} --generation {generation} --index "
-            f"{_index(model_id)}` merges it again from its recipe")
+            f"{model_index(model_id)}` merges it again from its recipe")
 
 
 def find_damage(state: Path) -> tuple[list[Damage], int]:
