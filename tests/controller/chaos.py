@@ -225,9 +225,10 @@ class ChaosEmulator(KubernetesEmulator):
     kill: KillSwitch
     bookmark_s: float = 1.0
     created: collections.Counter[str]
-    interpose: Callable[[Request], Awaitable[None]] | None = None
+    interpose: Callable[[Request], Awaitable[KubernetesError | None]] | None = None
     """Awaited before each request of the operator's is served: a test lands a change of its own at
-    an exact point of the operator's work, so a race that CI hits by chance happens every time."""
+    an exact point of the operator's work, so a race that CI hits by chance happens every time.
+    An error it returns is the answer instead (a quota or an admission webhook refusing)."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -350,7 +351,9 @@ class ChaosEmulator(KubernetesEmulator):
             resource = f"{request.resource.plural}/{sub.split('/')[0]}" if sub else request.resource.plural
             self.verbs[client].add((request.resource.group or "", resource, rbac_verb(request, method)))
         if client == "operator" and self.interpose is not None:
-            await self.interpose(request)
+            refusal = await self.interpose(request)
+            if refusal is not None:
+                return await self._render_error(refusal)
         dying = False
         if ours and self.kill.pid is not None:
             self.kill.requests += 1

@@ -164,6 +164,7 @@ def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
+@kopf.on.update(API_GROUP, API_VERSION, PLURAL, field=("metadata", "annotations", names.RESUME_ANNOTATION))
 def run_changed(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
     _reconcile(memo, _namespace(namespace, name), name)
 

@@ -22,6 +22,8 @@ LABEL_SERVER = f"{GROUP}/server"
 LABEL_SANDBOXED = f"{GROUP}/sandboxed"
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 FINALIZER = f"{GROUP}/cleanup"
+RESUME_ANNOTATION = f"{GROUP}/resume"
+"""Set to a new value (``kubectl annotate --overwrite``) to resume a failed run: its failed step runs again."""
 MANAGED_BY = {"app.kubernetes.io/name": "acdc", "app.kubernetes.io/managed-by": "acdc-operator"}
 
 MAX_NAME = 63

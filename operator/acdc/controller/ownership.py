@@ -63,3 +63,9 @@ def owns(wanted: Mapping[str, Any], existing: Mapping[str, Any]) -> bool:
         return controller == _controller_uid(wanted_meta)
     run_label = (wanted_meta.get("labels") or {}).get(names.LABEL_RUN)
     return run_label is not None and _has_labels(existing, {**names.MANAGED_BY, names.LABEL_RUN: run_label})
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether ``obj``'s controller reference names the run of ``uid``: a Job left by an
+    earlier run of the same name (deleted, its garbage not yet collected) is not this run's."""
+    return _controller_uid(obj.get("metadata") or {}) == uid

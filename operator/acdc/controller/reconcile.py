@@ -16,18 +16,18 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from acdc import metrics
-from acdc.controller import names, tenancy
+from acdc.controller import job_outcome, names, tenancy
 from acdc.controller.budget import job_gpu_hours
 from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
-from acdc.controller.kube import JOBS, PODS, RUNS, Kube
-from acdc.controller.ownership import NotOwned
+from acdc.controller.kube import CLAIMS, JOBS, PODS, RUNS, ApiError, Kube
+from acdc.controller.ownership import NotOwned, controlled_by
 from acdc.controller.run_ref import RunRef
 from acdc.controller.sandbox_policy import build_sandbox_policy
 from acdc.controller.server_manifests import build_deployment, build_server_policy, build_service, deployed_endpoints
@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[str, str, str], None]
 """emit(type, reason, message): post a Kubernetes Event on the run (Normal or Warning)."""
+
+TERMINAL = ("Succeeded", "Failed")
+INFRA_REFRESH_S = 600
+"""Re-apply a run's infrastructure this often even when its spec did not change: a spec
+ConfigMap, server or policy deleted by hand would otherwise leave every later pod waiting
+on it until its deadline."""
 
 SUMMARY_KEYS = {"archive": "size", "bestFitness": "bestFitness", "meanFitness": "meanFitness", "coverage": "coverage"}
 
@@ -119,15 +125,14 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     try:
         derived = derive(ref, body)
     except SpecInvalid as exc:
-        message = "; ".join(exc.problems)
-        status.update(phase="Failed", lastError=message)
-        status["conditions"] = set_condition(status.get("conditions", []), "Failed", "True", "InvalidSpec", message)
-        if old.get("lastError") != message:
-            emit("Warning", "InvalidSpec", message[:1000])
+        _refuse_invalid_spec(status, "; ".join(exc.problems), emit)
         return _finish(kube, ref, old, status, result)
+    if _condition(status, "Degraded").get("reason") == "InvalidSpec":
+        status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecValid", "")
     spec = derived.spec
     _delete_closed_jobs(kube, ref, spec, status)  # from what the server holds: outcomes already saved
-    if status.get("phase") in ("Succeeded", "Failed") and _failed_reason(status) != "InvalidSpec":
+    _resume_if_asked(kube, ref, body, status, emit)
+    if status.get("phase") in TERMINAL and _failed_reason(status) != "InvalidSpec":
         if evaluation_pending(spec, status):  # the separate stage after the final generation
             advance_evaluation(kube, ref, spec, status, emit, result.created)
         return _finish(kube, ref, old, status, result)
@@ -140,8 +145,10 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     if not status.get("immutableDigests"):
         status["immutableDigests"] = dict(derived.immutable_digests)
     refused = changed_fields(status["immutableDigests"], derived.immutable_digests)
-    if refused:
-        message = f"spec fields cannot change mid-run: {', '.join(refused)}; revert them to continue"
+    behind = derived.spec.population.generations is not None and derived.spec.population.generations < status["generation"]
+    if refused or behind:
+        message = (f"spec fields cannot change mid-run: {', '.join(refused)}; revert them to continue" if refused else
+                   f"population.generations cannot drop below {status['generation']}, the generation in progress")
         status["conditions"] = set_condition(status.get("conditions", []), "Degraded", "True", "SpecChangeRefused", message)
         if "SpecChangeRefused" not in json.dumps(old.get("conditions", [])) or _degraded(old) != "True":
             emit("Warning", "SpecChangeRefused", message)
@@ -151,12 +158,14 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     barred = tenancy.refusals(kube, ref, spec)
     if not barred:
         try:
-            if _ensure_infra(kube, derived, status):
+            if _ensure_infra(kube, ref, derived, status):
                 _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
                 old = copy.deepcopy(status)
             _advance(kube, ref, spec, status, emit, result)
         except NotOwned as exc:
             barred = [tenancy.Refusal(exc.reason, str(exc))]
+        except VolumeLost as exc:
+            _fail(status, emit, "VolumeLost", str(exc))
     tenancy.record(status, old, emit, barred)
     _finish(kube, ref, old, status, result)
     saved = copy.deepcopy(status)
@@ -192,28 +201,113 @@ def _delete_closed_jobs(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, statu
     return True
 
 
-def _failed_reason(status: dict[str, Any]) -> str | None:
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     conditions: list[dict[str, Any]] = status.get("conditions", [])
-    for condition in conditions:
-        if condition.get("type") == "Failed" and condition.get("status") == "True":
-            reason: str | None = condition.get("reason")
-            return reason
-    return None
+    return next((condition for condition in conditions if condition.get("type") == type_), {})
+
+
+def _failed_reason(status: dict[str, Any]) -> str | None:
+    failed = _condition(status, "Failed")
+    reason: str | None = failed.get("reason") if failed.get("status") == "True" else None
+    return reason
 
 
 def _degraded(status: dict[str, Any]) -> str | None:
-    return next((c.get("status") for c in status.get("conditions", []) if c.get("type") == "Degraded"), None)
+    degraded: str | None = _condition(status, "Degraded").get("status")
+    return degraded
 
 
-def _ensure_infra(kube: Kube, derived: DerivedSpec, status: dict[str, Any]) -> bool:
-    """Apply the run's infrastructure when it changed since last applied (mutable fields do)."""
-    if status.get("infraDigest") == derived.infra_digest:
+def _fail(status: dict[str, Any], emit: Emit, reason: str, message: str, step: str | None = None) -> None:
+    """The run stops, resumable (``_resume_if_asked``) once the cause is fixed."""
+    status.update(phase="Failed", lastError=message, completionTime=now(), step=step)
+    status["conditions"] = set_condition(status.get("conditions", []), "Failed", "True", reason, message)
+    status["conditions"] = set_condition(status["conditions"], "Progressing", "False", reason, message)
+    emit("Warning", reason, message[:1000])
+
+
+def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> None:
+    """A run that has not finished fails until its spec is fixed; a finished one keeps its
+    outcome (a typo must not turn Succeeded into Failed, nor its fix close a generation
+    again) and only says Degraded."""
+    finished = status.get("phase") in TERMINAL and _failed_reason(status) != "InvalidSpec"
+    kind = "Degraded" if finished else "Failed"
+    before = _condition(status, kind)
+    if not finished:
+        status.update(phase="Failed", lastError=message)
+    status["conditions"] = set_condition(status.get("conditions", []), kind, "True", "InvalidSpec", message)
+    if (before.get("status"), before.get("reason"), before.get("message")) != ("True", "InvalidSpec", message):
+        emit("Warning", "InvalidSpec", message[:1000])
+
+
+def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict[str, Any], emit: Emit) -> None:
+    """A new value of the resume annotation takes a failed run back to Running: the Jobs of
+    its unrecorded failed steps are deleted, so the next pass creates them afresh (phases
+    are idempotent), as ``acdc run`` again resumes a local run. Every value is acted on
+    once (``status.resumed``), so one set while the run was running does not resume a
+    later failure by itself."""
+    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(names.RESUME_ANNOTATION)
+    if not asked or asked == status.get("resumed"):
+        return
+    status["resumed"] = asked
+    if status.get("phase") != "Failed" or _failed_reason(status) in (None, "InvalidSpec"):
+        emit("Normal", "ResumeIgnored", f"nothing to resume: the run is {status.get('phase') or 'Pending'}")
+        return
+    generation = int(status.get("generation") or 0)
+    selector = names.generation_labels(ref.name, generation)
+    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
+    again = []
+    for step, job, found in _finished_outcomes(kube, ref, selector, jobs, status.get("progress") or {})[0]:
+        if found.record is None:  # what finished well since the failure is recorded by the next pass
+            kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
+            again.append(step.name)
+    for key in ("lastError", "completionTime"):
+        status.pop(key, None)
+    status["phase"] = "Running"
+    message = f"resumed at generation {generation}" + (f"; running again: {', '.join(sorted(again))}" if again else "")
+    status["conditions"] = set_condition(status["conditions"], "Failed", "False", "Resumed", message)
+    emit("Normal", "Resumed", message)
+
+
+def _own_jobs(kube: Kube, ref: RunRef, selector: dict[str, str]) -> list[dict[str, Any]]:
+    """The run's Jobs carrying ``selector``, without those being deleted and those of an
+    earlier run of the same name (its garbage not collected yet: never this run's outcome)."""
+    return [job for job in kube.list(JOBS, ref.namespace, selector)
+            if controlled_by(job, ref.uid) and not job["metadata"].get("deletionTimestamp")]
+
+
+def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[str, Any]) -> bool:
+    """Apply the run's infrastructure when it changed since last applied (mutable fields do),
+    and every INFRA_REFRESH_S anyway, so an object deleted by hand comes back. A claim is
+    only ever created before the run starts: a volume gone mid-run took the run's state
+    with it, and an empty new one would quietly start the science over (VolumeLost)."""
+    checked = status.get("infraCheckedAt")
+    stale = not checked or _age_s(checked) >= INFRA_REFRESH_S
+    if status.get("infraDigest") == derived.infra_digest and not stale:
         return False
+    started = bool(status.get("infraDigest"))
     for manifest in derived.infra:
-        # A bound claim's spec is immutable: create once, never patch. A copy: the memo's stays as built.
-        kube.apply(copy.deepcopy(manifest), update=manifest["kind"] != "PersistentVolumeClaim")
+        if manifest["kind"] != "PersistentVolumeClaim":
+            kube.apply(copy.deepcopy(manifest))  # a copy: the memo's stays as built
+        elif not started:
+            kube.apply(copy.deepcopy(manifest), update=False)  # a bound claim's spec is immutable
+        elif kube.get(CLAIMS, ref.namespace, manifest["metadata"]["name"]) is None:
+            raise VolumeLost(manifest["metadata"]["name"])
     status["infraDigest"] = derived.infra_digest
+    status["infraCheckedAt"] = now()
     return True
+
+
+class VolumeLost(Exception):
+    """The run's state volume was deleted after the run started."""
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(f"the run's volume (PersistentVolumeClaim {claim}) is gone and its state with it: "
+                         "restore it from a backup and resume the run, or start a new run")
+
+
+def _age_s(timestamp: str) -> float:
+    then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return (datetime.datetime.now(tz=datetime.UTC) - then).total_seconds()
 
 
 def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:
@@ -221,25 +315,15 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
     while True:
         generation = int(status["generation"])
         selector = names.generation_labels(ref.name, generation)
-        jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, selector)}
-        pods: list[dict[str, Any]] | None = None
+        jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
         progress: dict[str, Any] = status.setdefault("progress", {})
         done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
-        for name, job in jobs.items():
-            if name in done or not name or not is_finished(job):
-                continue
-            step = Step.parse(name)
-            if pods is None:
-                pods = kube.list(PODS, ref.namespace, selector)
-            found = outcome(step, job, pods_of(job["metadata"]["name"], pods))
+        found_all, pods = _finished_outcomes(kube, ref, selector, jobs, done)
+        failed = [(step, found) for step, _, found in found_all if found.record is None]
+        for step, job, found in found_all:
             if found.record is None:
-                message = f"{name} failed ({found.reason}): {found.message}".strip()
-                status.update(phase="Failed", lastError=message, completionTime=now(), step=name)
-                status["conditions"] = set_condition(status.get("conditions", []), "Failed", "True", "StepFailed", message)
-                status["conditions"] = set_condition(status["conditions"], "Progressing", "False", "StepFailed", message)
-                emit("Warning", "StepFailed", message)
-                metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
-                return
+                continue
+            name = step.name
             done[name] = found.record
             progress[name] = found.record.to_dict()
             status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
@@ -247,19 +331,44 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             metrics.record_step(ref.namespace, ref.name, step, found.record)
             if found.record.status == "dropped":
                 emit("Warning", "StepDropped", f"{name} dropped: {json.dumps(found.record.result)[:300]}")
+        if failed:  # after recording the rest: a resume reruns only what failed
+            step, found = failed[0]
+            message = f"{step.name} failed ({found.reason}): {found.message}".strip()
+            _fail(status, emit, "StepFailed", f"{message}; fix the cause, then resume: kubectl annotate "
+                  f"coevolutionrun {ref.name} {names.RESUME_ANNOTATION}=$(date +%s) --overwrite", step=step.name)
+            for step, _ in failed:
+                metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
+            return
         running = {name for name, job in jobs.items() if name and not is_finished(job)}
         actions = next_actions(shape, generation, done, running)
         for step in actions.skip:
             done[step.name] = SKIPPED
             progress[step.name] = SKIPPED.to_dict()
+        if actions.stalled:
+            lost = sorted(name for name, record in done.items() if record.status == "dropped")
+            _fail(status, emit, "Stalled", f"generation {generation} cannot go on: no step is left to run "
+                  f"and it did not close (dropped: {', '.join(lost) or 'none'})")
+            return
         if not actions.close:
-            _launch(kube, ref, spec, status, actions, jobs, result)
+            refused = _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
                              functools.partial(kube.events_about, ref.namespace, "Job"))
-            _say_why_waiting(status, waits, emit)
+            _say_why_waiting(status, refused + waits, emit)
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
             return
+
+
+def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: dict[str | None, dict[str, Any]],
+                       recorded: Collection[str]) -> tuple[list[tuple[Step, dict[str, Any], job_outcome.Outcome]],
+                                                           list[dict[str, Any]] | None]:
+    """The outcome of every finished Job whose step is not recorded yet, and the pods read for
+    them (None when no Job needed them: pods are listed only then)."""
+    finished = [(Step.parse(name), job) for name, job in jobs.items() if name and name not in recorded and is_finished(job)]
+    if not finished:
+        return [], None
+    pods = kube.list(PODS, ref.namespace, selector)
+    return [(step, job, outcome(step, job, pods_of(job["metadata"]["name"], pods))) for step, job in finished], pods
 
 
 def _waiting(jobs: dict[str | None, dict[str, Any]],
@@ -332,7 +441,9 @@ def _close_generation(shape: DagShape, budget: BudgetSpec, generation: int, done
 
 
 def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], actions: NextActions,
-            jobs: dict[str | None, dict[str, Any]], result: Outcome) -> None:
+            jobs: dict[str | None, dict[str, Any]], result: Outcome) -> list[Waiting]:
+    """Create the Jobs of ``actions.launch``; those the API server refuses (a ResourceQuota on
+    the Job count, an admission webhook) are returned as waiting, to be tried at the next pass."""
     generation = int(status["generation"])
     in_flight = [Step.parse(name) for name, job in jobs.items() if name and not is_finished(job)]
     if spec.suspend:
@@ -341,18 +452,31 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
         status["phase"] = state
         status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "True", "SuspendRequested", message)
         metrics.set_steps_in_flight(ref.namespace, ref.name, in_flight)
-        return
+        return []
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
+    refused = []
     for step in actions.launch:
-        if kube.create(build_job(ref, spec, step, claim)):
-            result.created.append(step.name)
+        try:
+            if kube.create(build_job(ref, spec, step, claim)):
+                result.created.append(step.name)
+        except ApiError as exc:
+            if exc.status not in REFUSALS:
+                raise
+            refused.append(Waiting(step.name, "JobRefused", f"the API server refused its Job: {exc}"))
+            continue
         in_flight.append(step)
     status["phase"] = "Running"
     status["step"] = min(in_flight).name if in_flight else None
     status["conditions"] = set_condition(status["conditions"], "Progressing", "True", "StepsRunning",
                                          f"generation {generation}: {len(in_flight)} step(s) running")
     metrics.set_steps_in_flight(ref.namespace, ref.name, in_flight)
+    return refused
+
+
+REFUSALS = (403, 422)
+"""Statuses of a create the next pass may see succeed once a person acts (quota, policy), as
+opposed to a passing error (500, a timeout) that fails the reconcile for a quick retry."""
 
 
 def _finish(kube: Kube, ref: RunRef, old: dict[str, Any], status: dict[str, Any], result: Outcome) -> Outcome:

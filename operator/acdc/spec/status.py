@@ -75,6 +75,10 @@ class CoevolutionRunStatus(SpecModel):
     """Digest of each spec field that cannot change mid-run, taken when the run started."""
     infra_digest: str | None = None
     """Digest of the volume, spec ConfigMap, servers and policy last applied (skips re-applying)."""
+    infra_checked_at: str | None = None
+    """When the infrastructure was last re-applied whatever its digest (something deleted by hand comes back)."""
+    resumed: str | None = None
+    """The value of the ``acdc.dev/resume`` annotation last acted on: a new value resumes a failed run."""
     gpu_hours: float = 0.0
     """Requested GPUs times run time of every recorded step's Job (for spec.budget)."""
     best_coverage: float | None = None

@@ -1,0 +1,132 @@
+"""The real operator against kmock when a run goes wrong: it fails loudly, resumes when asked,
+and never stalls, loses its outcome or records somebody else's Job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import kmock
+from kmock._internal.k8s import KubernetesError
+
+from acdc.controller import names
+from acdc.steps import Phase, Step
+from tests.controller.cluster import NAMESPACE, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.test_operator_run import condition, create_run, job_names, patch_spec, phase_of
+
+RUN_URL = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
+
+
+def failing_once(step_name: str, code: int):
+    """The fake phases, except that ``step_name`` exits with ``code`` the first time it runs."""
+    failed: list[str] = []
+
+    def phase(state, step, run_yaml):
+        if step.name == step_name and not failed:
+            failed.append(step.name)
+            return code, None
+        return fake_phase(state, step, run_yaml)
+    return phase
+
+
+async def annotate(cluster, key: str, value: str) -> None:
+    async with cluster.patch(RUN_URL, json={"metadata": {"annotations": {key: value}}}) as response:
+        assert response.status < 300, await response.text()
+
+
+async def test_a_failed_run_resumes_when_annotated_and_runs_its_failed_step_again(cluster, state):
+    """An infrastructure fault fails the run; after the fix the user resumes it, as `acdc run`
+    again resumes a local run: the failed step's Job runs once more, nothing else is redone."""
+    async with kubelet(cluster, state, failing_once("g0000-merge-02", 75)) as player, operator():
+        body = run_body()
+        body["metadata"]["annotations"] = {names.RESUME_ANNOTATION: "before"}  # set while running: never resumes by itself
+        await create_run(cluster, body)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        failed = condition(cluster, "Failed")
+        assert "g0000-merge-02" in failed["message"] and names.RESUME_ANNOTATION in failed["message"]
+        await asyncio.sleep(0.5)
+        assert phase_of(cluster) == "Failed"
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+    assert player.attempts["demo-g0000-merge-02"] == 2
+    assert all(count == 1 for name, count in player.attempts.items() if name != "demo-g0000-merge-02")
+    assert condition(cluster, "Failed")["reason"] == "Resumed"
+    assert run_object(cluster)["status"]["resumed"] == "1"
+
+
+async def test_a_typo_in_a_finished_runs_spec_leaves_it_succeeded(cluster, state):
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+        before = run_object(cluster)["status"]
+        await patch_spec(cluster, {"population": {"size": 1}})
+        await wait_for(lambda: condition(cluster, "Degraded").get("reason") == "InvalidSpec")
+        assert phase_of(cluster) == "Succeeded" and condition(cluster, "Failed").get("status") != "True"
+        await patch_spec(cluster, {"population": run_body()["spec"]["population"]})
+        await wait_for(lambda: condition(cluster, "Degraded").get("status") == "False")
+    after = run_object(cluster)["status"]
+    for key in ("phase", "generation", "coverageStaleGenerations", "archive", "completionTime"):
+        assert after.get(key) == before.get(key), key
+
+
+async def test_lowering_generations_below_the_one_in_progress_is_refused(cluster, state):
+    """Every phase Job would refuse a generation past the spec's last (exit 2), dropping
+    children and failing the run; the edit is refused instead, and reverting it continues."""
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: any(name.startswith("demo-g0001") for name in job_names(cluster)))
+        player.paused = True
+        await patch_spec(cluster, {"population": {**run_body()["spec"]["population"], "generations": 0}})
+        await wait_for(lambda: condition(cluster, "Degraded").get("reason") == "SpecChangeRefused")
+        assert "population.generations" in condition(cluster, "Degraded")["message"]
+        await patch_spec(cluster, {"population": run_body()["spec"]["population"]})
+        player.paused = False
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+    assert run_object(cluster)["status"]["generation"] == 1
+
+
+async def test_a_leftover_job_of_an_earlier_run_of_the_same_name_is_never_its_outcome(cluster, state):
+    leftover = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "demo-g0000-init", "namespace": NAMESPACE,
+                             "labels": {**names.step_labels("demo", Step(0, Phase.INIT)), **names.MANAGED_BY},
+                             "ownerReferences": [{"apiVersion": "acdc.dev/v1alpha1", "kind": "CoevolutionRun",
+                                                  "name": "demo", "uid": "uid-old", "controller": True}]},
+                "spec": {"template": {"spec": {"containers": []}}},
+                "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}}
+    async with cluster.post(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs", json=leftover) as response:
+        assert response.status < 300, await response.text()
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: condition(cluster, "Admitted").get("reason") == "ObjectNotOwned")
+        assert "g0000-init" not in run_object(cluster)["status"].get("progress", {})
+        async with cluster.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-g0000-init") as response:
+            assert response.status < 300, await response.text()
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+
+
+async def test_a_job_the_api_server_refuses_says_why_the_run_waits(cluster, state):
+    """A ResourceQuota on the Job count answers 403 to every create: the run says so, and goes
+    on once the quota allows."""
+    refusing = [True]
+
+    async def quota(request):
+        if refusing[0] and request.method == kmock.method.POST and request.url.path.endswith("/jobs"):
+            return KubernetesError(status=403, reason="Forbidden", message="exceeded quota: count/jobs.batch=0")
+        return None
+    cluster.interpose = quota
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "JobRefused")
+        assert "exceeded quota" in condition(cluster, "Waiting")["message"]
+        assert not job_names(cluster)
+        refusing[0] = False
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+
+
+async def test_a_generation_its_records_cannot_close_fails_the_run(cluster, state):
+    """A select recorded as dropped (no select is ever droppable) leaves nothing to run: the
+    run fails with a reason instead of sitting in Running."""
+    async with kubelet(cluster, state, failing_once("g0000-select", 3)), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-select" in condition(cluster, "Failed")["message"]
+    assert not any(name.startswith("demo-g0001") for name in job_names(cluster))
