@@ -13,7 +13,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError
+from acdc.errors import EXIT_INFRASTRUCTURE, NoSpace, PhaseError, StateError, UserError
 from acdc.phases.context import StepRejected
 from acdc.phases.faults import Fault, classify, fault_of_exit_code
 from acdc.toyworld.store import ensure_built
@@ -38,6 +38,7 @@ def _raised_from(outer: Exception, inner: BaseException) -> Exception:
     (OSError(28, "No space left on device"), Fault.INFRASTRUCTURE),
     (PermissionError(13, "Permission denied"), Fault.INFRASTRUCTURE),
     (StateError("archives/0001.json", "file is corrupt"), Fault.INFRASTRUCTURE),
+    (UserError("the vllm backend needs the vllm package"), Fault.INFRASTRUCTURE),
     (_raised_from(PhaseError("mergekit linear failed"), OSError(5, "I/O error")), Fault.INFRASTRUCTURE),
     (PhaseError("crossover 'slerp' needs exactly 2 parents"), Fault.STEP),
     (ValueError("a bug"), Fault.STEP),
@@ -105,6 +106,25 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
     resumed = acdc_run(str(mini_run), "--state", str(state))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert final_state(state) == reference
+
+
+def test_a_setting_no_model_can_run_with_stops_the_run_instead_of_dropping_every_model(
+    tmp_path: Path, mini_run: Path
+) -> None:
+    """The vllm backend on a machine without vllm: every evaluate step raises the same
+    UserError. It used to be each model's own failure, retried and dropped, until the run
+    finished with exit 0 and an empty archive."""
+    spec = yaml.safe_load(mini_run.read_text())
+    spec["spec"]["inference"]["backend"] = "vllm"
+    run_file = tmp_path / "vllm.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    state = tmp_path / "state"
+    stopped = acdc_run(str(run_file), "--state", str(state))
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "vllm" in errors[0] and "nothing was dropped" in errors[0], stopped.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (state / "steps").glob("g*.json")]
+    assert records and all(record["status"] == "succeeded" for record in records)
 
 
 def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:

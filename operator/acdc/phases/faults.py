@@ -6,9 +6,12 @@ Three answers, one exit code each for `acdc phase`, so the local runner and the 
 - REJECTED (exit 3): the step worked and found its subject bad (a gibberish child). The
   step is recorded dropped at once; a re-run would give the same answer.
 - INFRASTRUCTURE (exit 75): the step's surroundings failed: no space, an unreadable or
-  damaged input, an OS error, a lost worker, a state folder locked by another command. Nothing is recorded; the run stops with a
+  damaged input, an OS error, a lost worker, a state folder locked by another command, a
+  setting the step cannot work with (any ``UserError``: the vllm backend on a machine
+  without vllm, a seed path that holds no model). Nothing is recorded; the run stops with a
   clear message and the step runs again on resume, exactly as after a kill. Dropping the
-  step instead would change the run's science because a disk filled up.
+  step instead would change the run's science because a disk filled up, or drop every
+  model one by one for a setting that is wrong for all of them.
 - STEP (exit 1): anything else the step raised (mergekit refusing a recipe). It is retried
   up to ``backoffLimit`` times; a per-model step that keeps failing is the model's own
   failure and is dropped, any other step fails the run.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, StateBusy, StateError
+from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
 from acdc.phases.context import EXIT_REJECTED, StepRejected
 
 EXIT_STEP_FAILED = 1
@@ -38,10 +41,10 @@ _EXIT_CODES = {Fault.REJECTED: EXIT_REJECTED, Fault.INFRASTRUCTURE: EXIT_INFRAST
 
 
 def _infrastructure_types() -> tuple[type[BaseException], ...]:
-    """OS-level and state-damage errors; safetensors reports a failed read or write (ENOSPC
-    included) as its own SafetensorError, which no subject of a step can cause."""
-    types: tuple[type[BaseException], ...] = (InfrastructureFault, StateError, StateBusy, OSError, MemoryError,
-                                              EOFError)
+    """OS-level, state-damage and setting errors (StateError and StateBusy are UserErrors);
+    safetensors reports a failed read or write (ENOSPC included) as its own SafetensorError,
+    which no subject of a step can cause."""
+    types: tuple[type[BaseException], ...] = (InfrastructureFault, UserError, OSError, MemoryError, EOFError)
     try:
         from safetensors import SafetensorError
     except ImportError:  # pragma: no cover - every image has safetensors

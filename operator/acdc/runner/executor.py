@@ -226,8 +226,9 @@ class LocalRunner:
             metrics.observe_step_failure(self.options.namespace, self.name, step.phase, retried=False)
             log.debug("%s failure detail:\n%s", step.name, error)
             raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
-                             f"nothing was dropped: fix the cause (a damaged or missing file: `acdc verify {self.state}` "
-                             "says which, and how to recompute it) and run `acdc run` again to resume")
+                             f"nothing was dropped: fix the cause (a setting, the machine, or a damaged or missing file: "
+                             f"`acdc verify {self.state}` says which, and how to recompute it) and run `acdc run` "
+                             "again to resume")
         self.attempts[step.name] += 1
         limit = self._policy(step).backoff_limit
         retry = self.attempts[step.name] <= limit
