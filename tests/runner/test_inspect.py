@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,19 @@ def test_run_on_a_finished_state_answers_without_rebuilding(finished_state: Path
     assert result.returncode == 0, result.stderr
     assert "already finished" in result.stdout and "report.html" in result.stdout
     assert (finished_state / "report.html").stat().st_mtime_ns == before
+
+
+def test_run_on_a_finished_state_without_its_report_writes_it(finished_state: Path, tmp_path: Path) -> None:
+    """A Ctrl-C while the report was being built: `acdc run` again used to say "already
+    finished" and leave the run without one."""
+    state = tmp_path / "copy"
+    shutil.copytree(finished_state, state, symlinks=True)
+    (state / "report.html").unlink()
+    run_file = tmp_path / "mini.yaml"
+    run_file.write_text(yaml.safe_dump(MINI))
+    result = acdc("run", str(run_file), "--state", str(state), "--plain")
+    assert result.returncode == 0, result.stderr
+    assert "already finished; writing its report" in result.stdout and (state / "report.html").is_file()
 
 
 def test_archive_paths_are_usable_from_a_relative_state_path(finished_state: Path, monkeypatch) -> None:

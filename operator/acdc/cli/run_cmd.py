@@ -77,9 +77,9 @@ def handle(args: argparse.Namespace) -> int:
             if finished:
                 # The cheap integrity check still runs: a finished run's damage is named, not hidden.
                 require_committed(state)
-                if not (run.spec.evaluation.enabled and not _evaluated(state)):
+                report = RunState(state).report_file
+                if not (run.spec.evaluation.enabled and not _evaluated(state)) and (report.is_file() or args.no_report):
                     # Before building the toy world or the report: both take seconds.
-                    report = RunState(state).report_file
                     print(f"run {run.metadata.name!r} already finished; state in {state}"
                           + (f"; report: {report.resolve()}" if report.is_file() else ""))
                     return 0
@@ -91,11 +91,14 @@ def handle(args: argparse.Namespace) -> int:
                 # RunFailed / Interrupted reach the CLI's one handler (acdc.cli.main)
                 LocalRunner(state, run.metadata.name, run.spec, options).run()
             stop = stopped(state)  # spec.budget ended it early: Succeeded, with the reason
-            print(f"run {run.metadata.name!r} " + ("already finished; evaluating it" if finished else "finished")
+            pending = run.spec.evaluation.enabled and not _evaluated(state)
+            done = ("already finished; evaluating it" if pending else "already finished; writing its report") \
+                if finished else "finished"
+            print(f"run {run.metadata.name!r} {done}"
                   + (f" ({stop['reason']}: {stop['message']})" if stop else "") + f"; state in {state}")
             # Under the lock too: a final evaluation killed or out of space is left to the next
             # `acdc run`, which goes on with it.
-            if run.spec.evaluation.enabled and not _evaluated(state):
+            if pending:
                 _evaluate(state, run.metadata.name)
     except BrokenPipeError:
         raise  # stdout closed: the CLI's handler, not a state write
