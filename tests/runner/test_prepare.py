@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
 from acdc.cli.main import main
 from acdc.runner.prepare import prepare_toy_world
@@ -44,4 +45,20 @@ def test_a_bad_run_file_leaves_no_state_folder(tmp_path: Path, capsys: pytest.Ca
     bad.write_text("apiVersion: acdc.dev/v1alpha1\nkind: CoevolutionRun\nmetadata: {name: x}\nspec: {seed: nope}\n")
     assert main(["run", str(bad), "--state", str(tmp_path / "state")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_seed_whose_config_transformers_cannot_read_is_refused_before_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every evaluate step of such a seed failed and the seed was dropped, exit 0."""
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "config.json").write_text('{"model_type": "nope"}')
+    run = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    run["spec"]["models"]["seeds"][0] = {"path": str(junk)}
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(yaml.safe_dump(run))
+    assert main(["run", str(run_file), "--state", str(tmp_path / "state")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "transformers cannot read" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "state").exists()

@@ -44,6 +44,14 @@ def require_model_dir(source: ModelSource, path: Path) -> Path:
     (for ``path:`` models), the init phase for every model."""
     if not (path / "config.json").is_file():
         raise UserError(f"model {source.display_name!r}: {path} is not a model directory (no config.json)")
+    from transformers import AutoConfig
+
+    try:  # a config transformers cannot read would fail every step of that model, one by one
+        AutoConfig.from_pretrained(path)
+    except (ValueError, KeyError) as exc:
+        problem = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise UserError(f"model {source.display_name!r}: transformers cannot read {path / 'config.json'}: "
+                        f"{problem[:300]}") from None
     return path
 
 
