@@ -146,6 +146,7 @@ def test_parse_yes_no(reply: str, expected: bool | None) -> None:
     ("THOUGHT: a copy.\nDecision: No", False),
     ("Sure! Here is a poem about anagrams.", False),  # malformed: no verdict -> not novel
     (HttpFailure(400), False),  # endpoint error -> no verdict -> not novel
+    ({"decision": "Yes"}, False),  # content that is not text: an endpoint error too
 ])
 def test_llm_check_decides_for_near_neighbours(tmp_path: Path, reply: object, novel: bool) -> None:
     with serve(chat_script=[reply]) as fake:
