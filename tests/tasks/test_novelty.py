@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,13 @@ def test_minilm_filter_end_to_end(minilm: MiniLMEmbedder, tmp_path: Path) -> Non
 ])
 def test_parse_yes_no(reply: str, expected: bool | None) -> None:
     assert parse_yes_no(reply) is expected
+
+
+def test_parse_yes_no_is_linear_in_the_reply() -> None:
+    """A long run of separators after 'decision' once backtracked quadratically (13 s for this one)."""
+    started = time.monotonic()
+    assert parse_yes_no("Decision" + " " * 20_000 + "x") is None
+    assert time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize(("reply", "novel"), [
