@@ -59,7 +59,11 @@ class OpenAIClient:
         seed: int | None = None,
         stop: Sequence[str] | None = None,
     ) -> str:
-        """Return the assistant text of one chat completion."""
+        """Return the assistant text of one chat completion ("" when the server sends none).
+
+        Content that is not text (a JSON object, a list) is an ``LLMError``: every caller
+        parses the reply as a string, and a reply it cannot read is the endpoint's failure.
+        """
         body: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
@@ -76,6 +80,8 @@ class OpenAIClient:
             content = reply["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError) as exc:
             raise LLMError(f"{self.base_url}: malformed chat completion: {str(reply)[:200]}") from exc
+        if content is not None and not isinstance(content, str):  # the server's JSON, not ours to trust
+            raise LLMError(f"{self.base_url}: chat completion content is a {type(content).__name__}, not text")
         return content or ""
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

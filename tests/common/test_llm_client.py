@@ -15,6 +15,17 @@ def test_chat_returns_text_and_sends_model_and_key():
     assert body["model"] == "m1" and body["max_tokens"] == 7
 
 
+def test_chat_content_must_be_text():
+    """The server's JSON is untrusted: a reply whose content is not a string is the endpoint's
+    failure (LLMError, which every caller handles), not a TypeError in a caller's parser."""
+    with serve([None, {"text": "hi"}, ["hi"]]) as fake:
+        client = OpenAIClient(fake.url, "m", max_retries=0)
+        assert client.chat([{"role": "user", "content": "x"}]) == ""  # no content: an empty reply
+        for kind in ("dict", "list"):
+            with pytest.raises(LLMError, match=f"content is a {kind}, not text"):
+                client.chat([{"role": "user", "content": "x"}])
+
+
 def test_transient_failures_are_retried():
     with serve([HttpFailure(503), HttpFailure(429), "ok"]) as fake:
         client = OpenAIClient(fake.url, "m", max_retries=2, backoff_s=0.01)

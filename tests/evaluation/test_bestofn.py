@@ -3,6 +3,7 @@ OpenAI-compatible server (valid, malformed and failing replies) and a real rewar
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,24 @@ def test_parse_choice() -> None:
     assert parse_choice("CHOICE: 4", 3) is None
     assert parse_choice("CHOICE: 0", 3) is None
     assert parse_choice("the first one", 3) is None
+    assert parse_choice("CHOICE: " + "1" * 4400, 3) is None  # past int()'s digit limit: no choice
+
+
+def test_parse_choice_is_linear_in_the_reply() -> None:
+    """A long run of separators after 'choice' once backtracked quadratically (20 s for this one)."""
+    started = time.monotonic()
+    assert parse_choice("CHOICE" + " " * 20_000 + "x", 3) is None
+    assert time.monotonic() - started < 2
+
+
+def test_hostile_judge_replies_fall_back_to_the_seeded_pick() -> None:
+    """Digits past int()'s limit, and content that is not text, are unusable verdicts, not errors."""
+    rows = [[("1", False), ("8", True)], [("0", False), ("3", True)]]
+    replies = ["CHOICE: " + "1" * 4400, {"choice": 1}]
+    with serve(chat_script=list(replies)) as fake:
+        judge = NumberedCandidatesJudge(OpenAIClient(fake.url, "judge", max_retries=0))
+        result = judge_best_of_n(["m0", "m1"], _answers(rows), judge, seed=5)
+    assert result.calls == 2 and result.unusable == 2 and len(result.picks) == 2
 
 
 def test_judge_one_call_per_disagreement_and_fallbacks_on_bad_replies() -> None:

@@ -19,6 +19,7 @@ from acdc.tasks.sandbox import SandboxPool
 from acdc.tasks.scientist.base import ScientistContext
 from acdc.tasks.scientist.llm import LLMScientist
 from acdc.tasks.scientist.reply import (
+    MAX_REPLY_CHARS,
     Malformed,
     Proposal,
     extract_json_object,
@@ -32,6 +33,15 @@ RECORDINGS = Path(__file__).with_name("recordings") / "scientist"
 
 def recorded(name: str) -> str:
     return (RECORDINGS / f"{name}.txt").read_text()
+
+
+def recorded_draft() -> dict:
+    """The JSON of the recorded good draft, to vary one field at a time."""
+    return json.loads(recorded("good_draft").split("```json\n")[1].split("\n```")[0])
+
+
+def as_reply(draft: dict) -> str:
+    return "```json\n" + json.dumps(draft) + "\n```"
 
 
 def make_context(tmp_path: Path, examples: list[tuple[Path, float]] | None = None) -> ScientistContext:
@@ -102,6 +112,38 @@ def test_malformed_candidates_are_rejected(scientist_factory, seed_task: Path, t
     assert not (tmp_path / "pool").exists() or not any((tmp_path / "pool").iterdir())
 
 
+def _hostile_replies() -> list:
+    """Replies that once raised out of the scientist (a run failed; a parser overflow even as an
+    infrastructure fault), each with the rejection it must be counted as instead."""
+    draft = recorded_draft()
+    code = draft["task_family"]
+    return [
+        pytest.param('```json\n{"name_of_task": "x", "task_family": ' + "[" * 1200 + "\n```", "no_json",
+                     id="json nested past the decoder's stack"),
+        pytest.param(as_reply({**draft, "task_family": "X = " + "-" * 10_000 + "1\n" + code}), "syntax_error",
+                     id="code nested past the parser's stack"),
+        # json.dumps writes a lone surrogate as the escape \ud800, which decodes back to one
+        pytest.param(as_reply({**draft, "name_of_task": "\ud800" + draft["name_of_task"]}), "bad_fields",
+                     id="lone surrogate in a card field"),
+        pytest.param(as_reply({**draft, "task_family": "# \ud800\n" + code}), "bad_fields",
+                     id="lone surrogate in a code comment"),
+        pytest.param(as_reply({**draft, "known_good_answer": "\udfff"}), "bad_fields",
+                     id="lone surrogate in the known answer"),
+        pytest.param({"text": recorded("good_draft")}, "llm_error", id="content that is a JSON object"),
+        pytest.param(recorded("good_draft") + " " * MAX_REPLY_CHARS, "too_long", id="a reply too long to search"),
+    ]
+
+
+@pytest.mark.parametrize(("reply", "code"), _hostile_replies())
+def test_hostile_replies_are_counted_rejections(scientist_factory, seed_task: Path, tmp_path: Path,
+                                                reply: object, code: str) -> None:
+    with serve(chat_script=[reply]) as fake:
+        scientist = scientist_factory(fake.url, max_reflections=0)
+        assert scientist.adapt(seed_task, "novel", make_context(tmp_path), pass_rate=0.4) is None
+    assert scientist.rejections == {code: 1}
+    assert not (tmp_path / "pool").exists() or not any((tmp_path / "pool").iterdir())
+
+
 def test_task_crediting_the_dummy_answer_is_rejected_even_when_done(scientist_factory, seed_task: Path,
                                                                     tmp_path: Path) -> None:
     with serve(chat_script=[recorded("credits_dummy"), recorded("credits_dummy")]) as fake:
@@ -152,10 +194,10 @@ def test_endpoint_failure_skips_the_candidate(scientist_factory, seed_task: Path
 def test_reply_parsing_tolerates_shapes() -> None:
     nested = 'THOUGHT: x\n```python\nprint(1)\n```\nthen {"a": {"b": [1, {"c": 2}]}} trailing }'
     assert extract_json_object(nested) == {"a": {"b": [1, {"c": 2}]}}
-    draft = json.loads(recorded("good_draft").split("```json\n")[1].split("\n```")[0])
-    as_bool = parse_reply("```json\n" + json.dumps({**draft, "done": True, "estimated_human_difficulty": 4}) + "\n```")
+    draft = recorded_draft()
+    as_bool = parse_reply(as_reply({**draft, "done": True, "estimated_human_difficulty": 4}))
     assert isinstance(as_bool, Proposal) and as_bool.done and as_bool.card.estimated_human_difficulty == "4"
-    as_text = parse_reply("```json\n" + json.dumps({**draft, "done": "false"}) + "\n```")
+    as_text = parse_reply(as_reply({**draft, "done": "false"}))
     assert isinstance(as_text, Proposal) and not as_text.done
-    odd_done = parse_reply("```json\n" + json.dumps({**draft, "done": "maybe"}) + "\n```")
+    odd_done = parse_reply(as_reply({**draft, "done": "maybe"}))
     assert isinstance(odd_done, Malformed) and odd_done.code == "bad_fields"

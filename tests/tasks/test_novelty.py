@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +142,19 @@ def test_parse_yes_no(reply: str, expected: bool | None) -> None:
     assert parse_yes_no(reply) is expected
 
 
+def test_parse_yes_no_is_linear_in_the_reply() -> None:
+    """A long run of separators after 'decision' once backtracked quadratically (13 s for this one)."""
+    started = time.monotonic()
+    assert parse_yes_no("Decision" + " " * 20_000 + "x") is None
+    assert time.monotonic() - started < 2
+
+
 @pytest.mark.parametrize(("reply", "novel"), [
     ("THOUGHT: same words, but a different skill.\nDecision: Yes", True),
     ("THOUGHT: a copy.\nDecision: No", False),
     ("Sure! Here is a poem about anagrams.", False),  # malformed: no verdict -> not novel
     (HttpFailure(400), False),  # endpoint error -> no verdict -> not novel
+    ({"decision": "Yes"}, False),  # content that is not text: an endpoint error too
 ])
 def test_llm_check_decides_for_near_neighbours(tmp_path: Path, reply: object, novel: bool) -> None:
     with serve(chat_script=[reply]) as fake:

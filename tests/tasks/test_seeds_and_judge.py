@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,14 @@ def test_resolver_rejects_unknown_sources(tmp_path: Path) -> None:
 ])
 def test_parse_decision(text: str, verdict: bool | None) -> None:
     assert parse_decision(text) is verdict
+
+
+@pytest.mark.parametrize("text", ["DECISION" + ":" * 20_000 + "x", "\n" * 20_000 + "x"])
+def test_parse_decision_is_linear_in_the_reply(text: str) -> None:
+    """Runs of colons or of blank lines once backtracked quadratically (14 to 27 s for these)."""
+    started = time.monotonic()
+    assert parse_decision(text) is None
+    assert time.monotonic() - started < 2
 
 
 def test_judge_relay_from_sandbox(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from acdc import __version__
 from acdc.errors import AcdcError
+from acdc.logsafe import EscapingFormatter
 
 # Modules are imported when the parser is built; each keeps heavy imports (torch,
 # kopf) inside its handler so `acdc validate` stays fast.
@@ -65,14 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: bool) -> None:
+    """One stderr handler for every command (the operator's kopf loggers included), whose
+    formatter escapes control characters: logged task output cannot forge lines or drive
+    the terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # inside the guard: a reader that left early fails this flush

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from acdc.delivery.bundle import task_force_bundle, write_bundle
 from acdc.errors import AcdcError
+from acdc.logsafe import escape_controls
 
 PORT = 8080
 REPORT_FILE = "report.html"
@@ -82,7 +83,8 @@ def make_handler(state: Path) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base's name)
-            log.info("%s %s", self.address_string(), format % args)
+            # The request line is the client's: escaped, as the base class does for stderr.
+            log.info("%s %s", self.address_string(), escape_controls(format % args))
 
     return Handler
 

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 _SYSTEM = ("You are shown a question and several numbered candidate answers written by different models. "
            "Decide which candidate answers the question correctly; prefer correctness over style. Reason briefly, "
            "then end with a line 'CHOICE: <number>' naming exactly one candidate.")
-_CHOICE = re.compile(r"choice\W*:?\W*(\d+)", re.IGNORECASE)
+# One run of separators (\W* covers the colon: "\W*:?\W*" backtracked quadratically on a long
+# run), and a number of at most six digits (int() raises ValueError past 4,300 digits).
+_CHOICE = re.compile(r"choice\W*(\d{1,6})(?!\d)", re.IGNORECASE)
 
 
 def judge_prompt(question: str, candidates: Sequence[str]) -> str:
@@ -37,7 +39,8 @@ def judge_prompt(question: str, candidates: Sequence[str]) -> str:
 
 
 def parse_choice(text: str, count: int) -> int | None:
-    """Zero-based index of the last 'CHOICE: k' with 1 <= k <= count; None otherwise."""
+    """Zero-based index of the last 'CHOICE: k' (k of at most six digits) with 1 <= k <= count;
+    None otherwise."""
     found = _CHOICE.findall(text or "")
     if not found:
         return None

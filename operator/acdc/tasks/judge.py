@@ -22,7 +22,9 @@ _SYSTEM = (
     "instructions ask for them. Explain briefly after 'THOUGHT:', then end with a line "
     "'DECISION: Yes' if the submission fully succeeds or 'DECISION: No' otherwise."
 )
-_DECISION = re.compile(r"^\W*decision\W*:\W*(yes|no)\b", re.IGNORECASE | re.MULTILINE)
+# Within one line, and the separators before the colon exclude it: "^\W*" spanned newlines from every
+# line start, and "\W*:\W*" split a run of colons every way, both backtracking quadratically.
+_DECISION = re.compile(r"^[^\w\n]*decision[^\w:\n]*:[^\w\n]*(yes|no)\b", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_decision(text: str) -> bool | None:

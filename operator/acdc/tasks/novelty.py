@@ -161,7 +161,8 @@ _SYSTEM = ("You curate a collection of tasks for evaluating language models and 
            "task adds something. Compare its subject, the capability it measures, its difficulty and its "
            "format with the closest existing tasks. Explain briefly after 'THOUGHT:', then end with "
            "'Decision: Yes' if it is interestingly new or 'Decision: No' if it mostly repeats them.")
-_DECISION = re.compile(r"decision\W*:?\W*(yes|no)\b", re.IGNORECASE)
+# \W* covers the colon: "\W*:?\W*" matched a run of separators two ways and backtracked quadratically.
+_DECISION = re.compile(r"decision\W*(yes|no)\b", re.IGNORECASE)
 _BARE = re.compile(r"^\W*(yes|no)\W*$", re.IGNORECASE)
 
 

@@ -5,6 +5,10 @@ braces, ``done`` as a string or a bool, difficulty as "3" or 3. Everything here 
 tolerant of the shape and strict about the content; a reply that cannot become a task
 yields a ``Malformed`` with a machine-readable code (for counters) and a message that
 is shown back to the scientist in the next review round.
+
+The reply is untrusted text, so nothing in it may raise out of ``parse_reply``: its size
+is bounded before any parsing, and the parsers' own limits (JSON nested past the stack,
+Python that overflows the parser) and text that UTF-8 cannot encode are rejections too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from acdc.errors import UserError
@@ -22,11 +27,16 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 _REQUIRED_METHODS = ("get_tasks", "get_instructions", "score")
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
+# About 16,000 tokens, eight times the default max_tokens: a longer reply is not read, because
+# finding its JSON costs time quadratic in its length (a decode is tried at every '{').
+MAX_REPLY_CHARS = 64_000
+# Deeper JSON is no proposal, and str() of it could exhaust the stack later.
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
 class Malformed:
-    """Why a reply is not a usable task (code: no_json, bad_fields, syntax_error, missing_method)."""
+    """Why a reply is not a usable task (code: too_long, no_json, bad_fields, syntax_error, missing_method)."""
 
     code: str
     message: str
@@ -42,16 +52,28 @@ class Proposal:
     known_good_answer: str | None
 
 
+def _depth(value: Any) -> int:
+    """How many levels of lists and objects ``value`` has (counted level by level: no recursion)."""
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
 def _decode_all(text: str) -> list[Any]:
-    """Every JSON value that starts at a '{' in ``text`` (raw_decode handles nested braces)."""
+    """Every JSON value of at most MAX_JSON_DEPTH levels that starts at a '{' in ``text``
+    (raw_decode handles nested braces)."""
     decoder = json.JSONDecoder(strict=False)  # strict=False: raw newlines/tabs inside strings
     found = []
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON; or nested deeper than the decoder's stack
             continue
-        found.append(value)
+        if _depth(value) <= MAX_JSON_DEPTH:
+            found.append(value)
     return found
 
 
@@ -96,6 +118,8 @@ def code_problem(code: str) -> Malformed | None:
         tree = ast.parse(code)
     except SyntaxError as exc:
         return Malformed("syntax_error", f"task_family is not valid Python: {exc.msg} (line {exc.lineno})")
+    except (MemoryError, RecursionError):  # deep nesting: past the parser's stack, or the AST builder's
+        return Malformed("syntax_error", "task_family nests too deeply for the Python parser")
     families = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TaskFamily"]
     if not families:
         return Malformed("missing_method", "task_family defines no top-level class TaskFamily")
@@ -109,8 +133,21 @@ def code_problem(code: str) -> Malformed | None:
     return None
 
 
+def _unencodable(texts: Mapping[str, str | None]) -> str | None:
+    """The first name whose text UTF-8 cannot encode: a lone surrogate, which JSON's "\\ud800"
+    escape decodes to, could be neither parsed as Python nor written to disk."""
+    for name, text in texts.items():
+        try:
+            (text or "").encode("utf-8")
+        except UnicodeEncodeError:
+            return name
+    return None
+
+
 def parse_reply(text: str) -> Proposal | Malformed:
     """A proposal from one reply, or why the reply cannot become one."""
+    if len(text) > MAX_REPLY_CHARS:
+        return Malformed("too_long", f"the reply has {len(text)} characters; at most {MAX_REPLY_CHARS} are read")
     data = extract_json_object(text)
     if data is None:
         return Malformed("no_json", "the reply has no JSON object (expected a ```json block)")
@@ -129,8 +166,13 @@ def parse_reply(text: str) -> Proposal | Malformed:
         return Malformed("bad_fields", str(exc))
     if not card.name_of_task or not card.description_of_task:
         return Malformed("bad_fields", "name_of_task and description_of_task must not be empty")
+    answer = data.get("known_good_answer")
+    known = str(answer) if answer is not None and str(answer).strip() else None
+    unencodable = _unencodable({**asdict(card), "task_family": code, "known_good_answer": known})
+    if unencodable is not None:
+        return Malformed("bad_fields", f"{unencodable} holds a lone surrogate (such as \\ud800), "
+                         "which is not text; write plain Unicode characters")
     problem = code_problem(code)
     if problem is not None:
         return problem
-    answer = data.get("known_good_answer")
-    return Proposal(card, code, done, str(answer) if answer is not None and str(answer).strip() else None)
+    return Proposal(card, code, done, known)

@@ -1,0 +1,47 @@
+"""Logged untrusted text stays on its own line and cannot drive the reader's terminal."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+from acdc.logsafe import EscapingFormatter, escape_controls
+
+# What a task's exception or instance id once put in the log as is: a forged line, a colour
+# change (CSI, also as the one-byte C1 form), a window title (OSC ... BEL), a carriage return.
+FORGED = ("boom\n2026-12-02 11:24:05,255 ERROR acdc.run: g0000-tasks FAILED \x1b[31mRED\x1b[0m \x9b2J"
+          "\x1b]0;pwned\x07\rDEL\x7f")
+CONTROLS = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]
+
+
+def test_escape_controls_leaves_one_inert_line() -> None:
+    escaped = escape_controls(FORGED)
+    assert not any(c in escaped for c in CONTROLS)
+    assert escaped.startswith("boom\\n2026-12-02") and "\\x1b[31mRED" in escaped and "\\x9b2J" in escaped
+    assert "\\x07\\rDEL\\x7f" in escaped
+    assert escape_controls("plain text, ünïcode and a \\ backslash") == "plain text, ünïcode and a \\ backslash"
+
+
+def test_formatter_escapes_the_message_but_keeps_a_tracebacks_lines() -> None:
+    formatter = EscapingFormatter("%(levelname)s %(name)s: %(message)s")
+    record = logging.LogRecord("acdc.phases.tasks", logging.INFO, __file__, 1, "task %s rejected: %s",
+                               ("t1", FORGED), None)
+    assert formatter.format(record) == f"INFO acdc.phases.tasks: task t1 rejected: {escape_controls(FORGED)}"
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        failed = logging.LogRecord("acdc.run", logging.ERROR, __file__, 1, "step failed", (), sys.exc_info())
+    message, *traceback = formatter.format(failed).split("\n")
+    assert message == "ERROR acdc.run: step failed" and traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-2:] == ["ValueError: boom", "2026-12-02 11:24:05,255 ERROR acdc.run: g0000-tasks FAILED "
+                              "\\x1b[31mRED\\x1b[0m \\x9b2J\\x1b]0;pwned\\x07\\rDEL\\x7f"]
+
+
+def test_the_cli_logs_through_the_escaping_formatter() -> None:
+    """As every command configures it (a subprocess: pytest holds this process's root logger)."""
+    script = ("import logging, sys; from acdc.cli.main import configure_logging; configure_logging(False); "
+              "logging.getLogger('acdc.phases.tasks').info('task t1 rejected: %s', sys.argv[1])")
+    result = subprocess.run([sys.executable, "-c", script, FORGED], capture_output=True, text=True, check=True)
+    assert result.stderr.count("\n") == 1 and not any(c in result.stderr[:-1] for c in CONTROLS)
+    assert result.stderr.rstrip("\n").endswith(f"INFO acdc.phases.tasks: task t1 rejected: {escape_controls(FORGED)}")
