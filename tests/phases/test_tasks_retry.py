@@ -4,6 +4,7 @@ writes its own."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from acdc.atomic import read_json, write_json
+from acdc.phases.faults import EXIT_STEP_FAILED
+from tests.fakes.openai_server import serve
 from tests.progress import run_progressing
 from tests.runner.conftest import MINI
 
@@ -45,3 +48,20 @@ def test_a_retried_initial_pool_is_not_judged_against_the_interrupted_attempts_t
     pool = read_json(next((state / "pools").iterdir()))["active"]
     assert sorted(path.name for path in tasks.iterdir()) == sorted(pool) == sorted(renamed)
     assert sorted(read_json(index_path)["ids"]) == sorted(pool)
+
+
+def test_an_initial_pool_that_comes_out_empty_fails_the_step(tmp_path: Path) -> None:
+    """A scientist whose every draft is unusable: the step recorded a pool of 0 tasks and the
+    run went on to give every model fitness 0, exit 0."""
+    state = tmp_path / "state"
+    state.mkdir()
+    run = copy.deepcopy(MINI)
+    with serve(chat_script=["no JSON here"] * 40) as fake:
+        run["spec"]["scientist"] = {"kind": "llm", "endpoint": {"url": fake.url, "model": "x", "maxRetries": 0}}
+        run["spec"]["tasks"].update(maxReflections=0, novelty={"enabled": False})
+        (state / "run.yaml").write_text(yaml.safe_dump(run))
+        _phase(state, "init")
+        done = run_progressing([sys.executable, "-m", "acdc.cli.main", "phase", "tasks", "--state", str(state),
+                                "--generation", "0"])
+    assert done.returncode == EXIT_STEP_FAILED, done.stderr[-2000:]
+    assert "initial task pool came out empty" in done.stderr and not (state / "pools").exists()

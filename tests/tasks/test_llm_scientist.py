@@ -14,10 +14,11 @@ import pytest
 
 from acdc.atomic import read_json
 from acdc.llm_client import OpenAIClient
+from acdc.phases.faults import Fault, classify
 from acdc.tasks.format import read_card
 from acdc.tasks.sandbox import SandboxPool
 from acdc.tasks.scientist.base import ScientistContext
-from acdc.tasks.scientist.llm import LLMScientist
+from acdc.tasks.scientist.llm import LLMScientist, ScientistUnreachable
 from acdc.tasks.scientist.reply import (
     MAX_REPLY_CHARS,
     Malformed,
@@ -189,6 +190,23 @@ def test_endpoint_failure_skips_the_candidate(scientist_factory, seed_task: Path
         scientist = scientist_factory(fake.url, max_reflections=1)
         assert scientist.adapt(seed_task, "novel", make_context(tmp_path), pass_rate=0.5) is None
     assert scientist.rejections == {"llm_error": 1}
+
+
+def test_an_endpoint_that_never_answers_stops_the_step(scientist_factory, tmp_path: Path) -> None:
+    """Each failure used to be one more rejected draft: an unreachable scientist gave a run
+    that "finished", exit 0, with an empty pool."""
+    with serve(chat_script=[HttpFailure(503)] * 10) as fake:
+        scientist = scientist_factory(fake.url, max_reflections=0)
+        with pytest.raises(ScientistUnreachable, match="failed its first 3 requests") as info:
+            scientist.propose_initial(6, make_context(tmp_path))
+    assert classify(info.value) is Fault.INFRASTRUCTURE and scientist.rejections == {"llm_error": 3}
+
+
+def test_an_endpoint_that_answered_once_only_loses_the_failed_drafts(scientist_factory, tmp_path: Path) -> None:
+    with serve(chat_script=[as_reply(recorded_draft())] + [HttpFailure(503)] * 5) as fake:
+        scientist = scientist_factory(fake.url, max_reflections=0)
+        scientist.propose_initial(5, make_context(tmp_path))
+    assert scientist.rejections["llm_error"] == 4
 
 
 def test_reply_parsing_tolerates_shapes() -> None:

@@ -18,6 +18,7 @@ from acdc.atomic import remove_dir
 from acdc.engine.ids import is_task_id, task_number
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool, apply_adaptation, plan_adaptation, pool_pass_rates
+from acdc.errors import PhaseError
 from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.faults import Fault, classify
 from acdc.phases.integrity import require_tasks
@@ -151,6 +152,9 @@ def initial_pool(ctx: PhaseContext) -> dict[str, Any]:
         scientist = make_scientist(ctx, pool)
         written = scientist.propose_initial(spec.tasks.initial_pool_size, _context(ctx, lambda: next(counter), seeds))
         accepted, invalid, rejected = _accept(ctx, pool, written, novelty, lambda _path: True)
+    if not accepted:  # nothing to evaluate any model on: a run of fitness 0, not a result
+        raise PhaseError(f"the initial task pool came out empty: of {len(written)} proposals {invalid} were "
+                         f"invalid and {rejected} not novel (the scientist's log says why)")
     accepted = accepted[: spec.tasks.max_pool_size]
     issued = max((task_number(p.name) for p in written if p is not None), default=0)
     task_pool = TaskPool(counter=issued).with_tasks(accepted)
