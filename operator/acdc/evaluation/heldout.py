@@ -163,7 +163,7 @@ class LmEvalGrader:
     def __call__(self, model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
         import tempfile
 
-        from acdc.evaluation.harness import HarnessConfig, run_shard
+        from acdc.evaluation.harness import HarnessConfig, require_graded, run_shard
         from acdc.evaluation.samples import Shard
         from acdc.evaluation.toyworld_task import TASK_NAME, write_documents
         from acdc.tasks.answers import SYSTEM_PROMPTS
@@ -178,8 +178,7 @@ class LmEvalGrader:
             config = HarnessConfig(include_path=folder, batch_size=inference.batch_size,
                                    system_prompt=SYSTEM_PROMPTS[inference.prompt_style])
             samples = run_shard(Shard(TASK_NAME, "heldout", "greedy", 0, 1), model_dir, config)
-        if [s.doc_id for s in samples] != list(range(len(docs))):
-            raise RuntimeError(f"lm-eval graded {len(samples)} of {len(docs)} held-out prompts")
+        require_graded(samples, range(len(docs)), "held-out prompts")
         correct = iter(s.correct for s in samples)
         return {t.name: round(sum(next(correct) for _ in t.examples) / len(t.examples), 6) for t in tasks}
 
