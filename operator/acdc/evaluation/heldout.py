@@ -45,13 +45,14 @@ from acdc.phases.execute import quiet_libraries
 from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
-from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force
+from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force, unscored_starting
 from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
-# 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval
-HELDOUT_VERSION = 5
+# 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval;
+# 6: starting models the team could not choose are recorded
+HELDOUT_VERSION = 6
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = SOLVED_THRESHOLD  # the default "solved" rule, whatever threshold the run selected with
@@ -235,7 +236,8 @@ class Group:
 class HeldoutComparison:
     """The groups' coverage, and ``beyond_start``: held-out tasks that an evolved model the
     comparison graded (task force, evolved force, fittest) solves and no starting model does,
-    the evidence that evolution made a capability rather than kept one."""
+    the evidence that evolution made a capability rather than kept one. ``unscored_start``:
+    starting models the best starting team could not be chosen from (no generation-0 scores)."""
 
     generation: int
     size: int
@@ -243,20 +245,37 @@ class HeldoutComparison:
     instances: int
     groups: tuple[Group, ...]
     beyond_start: tuple[str, ...] = ()
+    unscored_start: tuple[str, ...] = ()
 
     def group(self, key: str) -> Group:
         return next(g for g in self.groups if g.key == key)
 
+    def against_team(self) -> str | None:
+        """Does the task force solve more than the best starting team: "yes", "tie" or "no".
+
+        "not comparable" when a starting model had no generation-0 scores: the team was chosen
+        without it, so beating it says nothing about beating what the run started from. None
+        when no starting team was graded.
+        """
+        team = next((g for g in self.groups if g.key == "starting"), None)
+        if team is None:
+            return None
+        if self.unscored_start:
+            return "not comparable"
+        force = self.group("taskforce").solved
+        return "yes" if force > team.solved else "tie" if force == team.solved else "no"
+
     def to_dict(self) -> dict[str, Any]:
         return {"generation": self.generation, "size": self.size, "tasks": self.tasks, "instances": self.instances,
-                "groups": [vars(g) for g in self.groups], "beyond_start": list(self.beyond_start)}
+                "groups": [vars(g) for g in self.groups], "beyond_start": list(self.beyond_start),
+                "unscored_start": list(self.unscored_start)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldoutComparison:
         groups = tuple(Group(g["key"], g["label"], tuple(g["models"]), float(g["coverage"]), int(g["solved"]),
                              dict(g["per_area"])) for g in data["groups"])
         return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups,
-                   tuple(data["beyond_start"]))
+                   tuple(data["beyond_start"]), tuple(data["unscored_start"]))
 
 
 def _beyond(evolved: Sequence[str], starting: Sequence[str], grades: dict[str, dict[str, float]],
@@ -334,6 +353,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
         if evolved_pool else []
     best = max(snapshot.archive, key=lambda m: m.fitness).model_id  # first of the fittest, in archive order
     team = pick_starting_team(snapshot, n)
+    unscored = tuple(unscored_starting(snapshot))
     paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
     base = [BASE_MODEL_ID] if BASE_MODEL_ID in paths else []
     starting = [m for m in dict.fromkeys([*seeds, *starting_ids(snapshot.run.spec), *base]) if m in paths]
@@ -356,11 +376,12 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
         groups.append(_group("base", "the base model alone (the merges' common ancestor, not a seed)", base,
                              grades, tasks))
     if team:  # the yardstick: what the run could have fielded without evolving anything
-        groups.append(_group("starting", f"best team of {len(team)} starting models (greedy on the generation-0 pool)",
-                             team, grades, tasks))
+        without = f"; NOT comparable: chosen without {', '.join(unscored)} (no generation-0 scores)" if unscored else ""
+        groups.append(_group("starting", f"best team of {len(team)} starting models (greedy on the generation-0 "
+                             f"pool{without})", team, grades, tasks))
     evolved_graded = [m for m in grades if m in {*force, *evolved, best} and not is_seed_model(m)]
     comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, tuple(groups),
-                                   _beyond(evolved_graded, starting, grades, tasks))
+                                   _beyond(evolved_graded, starting, grades, tasks), unscored)
     cache["comparisons"][key] = comparison.to_dict()
     write_json(path, cache)
     return comparison

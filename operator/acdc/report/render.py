@@ -113,6 +113,10 @@ def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
                f"evolving anything. Generation {comparison.generation}. ")
     caption += (f"Evolved models solve {len(comparison.beyond_start)} held-out task(s) no starting model solves"
                 + (f": {', '.join(comparison.beyond_start)}." if comparison.beyond_start else "."))
+    if comparison.unscored_start:
+        caption = (f"NOT A FAIR COMPARISON: starting model(s) {', '.join(comparison.unscored_start)} have no "
+                   "generation-0 scores, so the best starting team was chosen without them and is weaker than "
+                   "what the run started from; whether the task force beats it reads \"not comparable\". " + caption)
     return _section("Held-out comparison", "heldout", figure, caption, table + _sizes_table(comparisons))
 
 
@@ -124,8 +128,8 @@ def _sizes_table(comparisons: Sequence[HeldoutComparison]) -> str:
         if team is None:  # no starting model was graded: nothing to set the force against
             rows.append((c.size, ", ".join(force.models), force.solved, "-", "-", "-"))
             continue
-        verdict = "yes" if force.solved > team.solved else "tie" if force.solved == team.solved else "no"
-        rows.append((c.size, ", ".join(force.models), force.solved, ", ".join(team.models), team.solved, verdict))
+        rows.append((c.size, ", ".join(force.models), force.solved, ", ".join(team.models), team.solved,
+                     c.against_team()))
     intro = ("<p>By task-force size: with one member per seed a force must hold each seed's whole domain to win; "
              "with fewer members than domains a starting team leaves a domain out, and models that hold two "
              "domains at once are what evolution adds.</p>")
