@@ -29,7 +29,7 @@ import json
 import logging
 import multiprocessing
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,7 @@ from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
 # 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval;
-# 6: starting models the team could not choose are recorded
+# 6: starting models the team could not choose are recorded; prompts seen as parts or with other spacing skipped
 HELDOUT_VERSION = 6
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
@@ -86,21 +86,34 @@ def is_toyworld_run(spec: CoevolutionRunSpec) -> bool:
     return all(source.toyworld is not None for source in spec.models.sources)
 
 
+def _plain(prompt: str) -> str:
+    """A prompt with its whitespace removed: an LLM scientist's ``Add: 8 + 8`` asks what ``Add: 8+8`` asks."""
+    return "".join(prompt.split())
+
+
+def seen_forms(prompts: Iterable[str]) -> frozenset[str]:
+    """Everything ``prompts`` showed a model, whitespace removed: each prompt whole and each
+    part of a combined one (split at ``|``), since ``Add: 8+8 | Sort: 3, 1`` asks ``Add: 8+8`` too."""
+    return frozenset(_plain(form) for prompt in prompts for form in (prompt, *prompt.split("|")))
+
+
 def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
                   seen: frozenset[str] = frozenset()) -> list[HeldoutTask]:
     """Every skill at every difficulty it supports, up to ``instances`` held-out prompts each.
 
     Prompts in ``seen`` (instances of the run's own tasks: the procedural scientist may
-    draw a held-out prompt by chance) are skipped, so the run truly never saw any of them.
-    A bucket whose whole prompt space the run used is left out.
+    draw a held-out prompt by chance, and an LLM one may write it) are skipped, whole, as a
+    part of a combined prompt or differently spaced (``seen_forms``), so the run never
+    asked any of them. A bucket whose whole prompt space the run used is left out.
     """
+    known = seen_forms(seen)
     tasks = []
     for name, skill in SKILLS.items():
         low, high = skill.difficulty_range
         for difficulty in range(low, high + 1):
             rng = random.Random(derived_seed(run_seed, "heldout", name, difficulty))
             drawn = examples_in(Split.HELDOUT, name, difficulty, instances * OVERDRAW, rng)
-            fresh = [e for e in drawn if e.prompt not in seen][:instances]
+            fresh = [e for e in drawn if _plain(e.prompt) not in known][:instances]
             if fresh:
                 tasks.append(HeldoutTask(name, difficulty, tuple(fresh)))
     return tasks

@@ -104,7 +104,8 @@ def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
                    [(g.label, ", ".join(g.models), g.coverage, f"{g.solved} / {comparison.tasks}")
                     for g in comparison.groups])
     caption = (f"{comparison.tasks} procedural tasks the run never saw (each skill at each difficulty, "
-               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances; "
+               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances, "
+               "whole or as a part of a combined one; "
                "solved when at least half are exact). "
                f"Coverage = share solved by at least one model of the group; \"combined\" tasks ask for two "
                "skills of different domains in one prompt, which no single-domain specialist keeps. "
