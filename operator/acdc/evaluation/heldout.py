@@ -4,7 +4,8 @@ The run's own coverage is measured on tasks it chose and adapted, so it cannot s
 that coevolution generalises. Here every model is graded on procedural tasks the run
 never saw: one held-out task per (skill, difficulty) of the toy world, each a bucket of
 ``instances`` prompts from the held-out part of the prompt space (``toyworld.splits``:
-prompts the models were never trained on either), drawn from a generator seeded from
+no model was trained on one whole, though the easy single-skill ones are trained as
+parts of combined prompts, docs/toyworld.md "Prompt split"), drawn from a generator seeded from
 (run seed, "heldout", skill, difficulty), a stream no phase of the run uses. A task is
 solved when at least ``SOLVED_FRACTION`` (0.5) of its prompts are answered exactly: the
 default skill threshold, fixed here so that runs with another ``selection.skillThreshold``
