@@ -20,6 +20,9 @@ Runs ``acdc run examples/quickstart.yaml`` into a fresh temporary state folder (
   best 1 and 2 starting models), as the run's report computed them (``compare_every_size``)
   on the same held-out set; read back from its cache.
 
+A run where a starting model has no generation-0 scores (its team was chosen without it)
+is flagged NOT COMPARABLE and left out of every count against the best starting team.
+
     python bench/bench_quickstart.py [--run examples/quickstart.yaml] [--seeds 1 2 3 4 5]
                                      [--generations N] [--workers N] [--keep DIR]
 """
@@ -134,6 +137,16 @@ def _solved(comparison: dict, key: str) -> str:
     return next((str(g["solved"]) for g in comparison["groups"] if g["key"] == key), "-")
 
 
+def _comparable(comparison: dict) -> bool:
+    """Whether the best starting team could be chosen from every starting model (``unscored_start`` empty)."""
+    return not comparison["unscored_start"]
+
+
+def _cell(comparison: dict, key: str) -> str:
+    weaker = key == "starting" and not _comparable(comparison)
+    return _solved(comparison, key) + (" (NOT COMPARABLE)" if weaker else "")
+
+
 def print_table(results: list[dict]) -> None:
     """One row per run seed: tasks solved of the held-out set by each group, and tasks beyond the start."""
     rows = [r for r in results if r["comparison"]]
@@ -145,7 +158,7 @@ def print_table(results: list[dict]) -> None:
     for r in rows:
         c = r["comparison"]
         beyond = c.get("beyond_start", [])
-        print(f"| {r['seed']} | " + " | ".join(_solved(c, key) for key, _ in TABLE)
+        print(f"| {r['seed']} | " + " | ".join(_cell(c, key) for key, _ in TABLE)
               + f" | {len(beyond)} {' '.join(beyond)} |")
 
 
@@ -179,6 +192,10 @@ def main() -> None:
             print(f"  held-out coverage on {comparison['tasks']} unseen tasks:")
             for group in comparison["groups"]:
                 print(f"    {group['coverage']:.3f}  {group['label']}: {', '.join(group['models'])}")
+            if not _comparable(comparison):
+                print(f"  WARNING: NOT COMPARABLE: starting model(s) {', '.join(comparison['unscored_start'])} have "
+                      "no generation-0 scores; the best starting team was chosen without them, so this run is left "
+                      "out of every count against the team")
     print_table(results)
     compared = [r["comparison"] for r in results if r["comparison"]]
     if compared:
@@ -186,13 +203,15 @@ def main() -> None:
                            ("taskforce", "starting")):
             if not all(any(g["key"] == rival for g in c["groups"]) for c in compared):
                 continue
-            wins = sum(_coverage(c, key) > _coverage(c, rival) for c in compared)
-            ties = sum(_coverage(c, key) == _coverage(c, rival) for c in compared)
-            print(f"held-out: {key} covers more than the {rival} in {wins} of {len(compared)} runs ({ties} ties)")
+            fair = [c for c in compared if rival != "starting" or _comparable(c)]
+            wins = sum(_coverage(c, key) > _coverage(c, rival) for c in fair)
+            ties = sum(_coverage(c, key) == _coverage(c, rival) for c in fair)
+            left_out = f"; {len(compared) - len(fair)} NOT COMPARABLE runs left out" if len(fair) < len(compared) else ""
+            print(f"held-out: {key} covers more than the {rival} in {wins} of {len(fair)} runs ({ties} ties{left_out})")
         novel = sum(bool(c.get("beyond_start")) for c in compared)
         print(f"held-out: an evolved model solves a task no starting model solves in {novel} of {len(compared)} runs")
         for n in sorted({n for r in results for n in r["smaller"]}):
-            pairs = [r["smaller"][n] for r in results if n in r["smaller"]]
+            pairs = [r["smaller"][n] for r in results if n in r["smaller"] and _comparable(r["comparison"])]
             print(f"held-out, N = {n}: task force against the best {n} starting models, solved "
                   f"{', '.join(f'{f}/{t}' for f, t in pairs)}; more in {sum(f > t for f, t in pairs)} of "
                   f"{len(pairs)} runs ({sum(f == t for f, t in pairs)} ties)")

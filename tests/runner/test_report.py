@@ -179,6 +179,29 @@ def test_heldout_comparison_is_cached_and_consistent(finished_state: Path) -> No
     assert calls == []
 
 
+def test_a_starting_model_without_generation_0_scores_makes_the_team_not_comparable(finished_state: Path,
+                                                                                     tmp_path: Path) -> None:
+    """The best starting team is chosen on generation-0 scores; a starting model without them
+    (seedsInArchive: false, a lost file) cannot be in it, so beating that team is no verdict on
+    beating the run's start: the comparison names the model and the report says so."""
+    from acdc.report.render import heldout_section
+
+    state = tmp_path / "state"
+    shutil.copytree(finished_state, state, symlinks=True)
+    RunState(state).heldout_file.unlink()
+    team = compare_heldout(open_snapshot(finished_state)).group("starting").models
+    RunState(state).scores_file(0, team[0]).unlink()
+
+    comparison = compare_heldout(open_snapshot(state), grader=lambda model_dir, tasks: {t.name: 0.0 for t in tasks})
+    assert comparison.unscored_start == (team[0],)
+    assert team[0] not in comparison.group("starting").models
+    assert "NOT comparable" in comparison.group("starting").label
+    assert comparison.against_team() == "not comparable"
+    html = heldout_section([comparison], "")
+    assert "NOT A FAIR COMPARISON" in html and team[0] in html
+    assert "<td>not comparable</td></tr>" in html
+
+
 def test_report_compares_the_force_with_the_starting_team_at_every_size(report: Path, finished_state: Path) -> None:
     """The paper sweeps coverage over N: the report shows force against the best starting
     team of the same size for every N up to the seeds', the row's verdict from the counts."""

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from acdc.errors import AcdcError
 from acdc.evaluation.samples import Sample
 
 Answers = Mapping[int, Sample]
 """doc id -> one model's (or one sample's) graded answer."""
 
 
+class MismatchedAnswers(AcdcError):
+    """Answer sets that grade different documents: coverage over them would count a document
+    one set lacks as unsolved by it, a number about the logs rather than the models."""
+
+
 def coverage_at(answers: Sequence[Answers]) -> float:
-    """Fraction of documents (those of the first answer set) solved by any of ``answers``."""
-    if not answers or not answers[0]:
+    """Fraction of the documents solved by any of ``answers``; every set must grade the same documents."""
+    if not answers:
         return 0.0
-    docs = list(answers[0])
-    solved = sum(any(a[d].correct for a in answers if d in a) for d in docs)
+    docs = answers[0].keys()
+    for other in answers[1:]:
+        if other.keys() != docs:
+            raise MismatchedAnswers(
+                f"answer sets grade different documents ({len(docs)} and {len(other)}; doc ids in one only: "
+                f"{sorted(docs ^ other.keys())[:5]}): a shard log is short or was run under another "
+                "benchmark limit; remove that model's logs under STATE/evaluation/samples and evaluate again")
+    if not docs:
+        return 0.0
+    solved = sum(any(a[d].correct for a in answers) for d in docs)
     return round(solved / len(docs), 6)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from acdc.errors import UserError
+from acdc.errors import InfrastructureFault, UserError
 from acdc.evaluation.samples import Sample, Shard
 
 Backend = Literal["hf", "vllm"]
@@ -119,7 +119,23 @@ def run_shard(shard: Shard, model_path: str, config: HarnessConfig, temperature:
         bootstrap_iters=0, verbosity="ERROR",  # WARNING says that our own gen_kwargs override the task's
     )
     assert results is not None  # only non-zero ranks of a distributed run get None
-    return _graded(results["samples"][shard.task], task, config.metric)
+    samples = _graded(results["samples"][shard.task], task, config.metric)
+    require_graded(samples, ids, f"documents of {shard.name}")
+    return samples
+
+
+def require_graded(samples: Sequence[Sample], ids: Sequence[int], what: str) -> None:
+    """Stop unless ``samples`` are exactly the documents ``ids``, in order.
+
+    A document lm-eval did not hand back would otherwise be saved as a short shard, and
+    coverage would count it unsolved for that model alone. Not the model's fault, so an
+    infrastructure fault: the evaluation stops and is retried, nothing short is saved.
+    """
+    graded = [s.doc_id for s in samples]
+    if graded != list(ids):
+        missing, unasked = sorted(set(ids) - set(graded)), sorted(set(graded) - set(ids))
+        raise InfrastructureFault(f"lm-eval graded {len(graded)} of the {len(ids)} {what} "
+                                  f"(missing doc ids {missing[:5]}, not asked for {unasked[:5]})")
 
 
 def _graded(entries: Sequence[dict[str, Any]], task: Any, metric: str) -> list[Sample]:

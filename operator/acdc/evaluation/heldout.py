@@ -4,7 +4,8 @@ The run's own coverage is measured on tasks it chose and adapted, so it cannot s
 that coevolution generalises. Here every model is graded on procedural tasks the run
 never saw: one held-out task per (skill, difficulty) of the toy world, each a bucket of
 ``instances`` prompts from the held-out part of the prompt space (``toyworld.splits``:
-prompts the models were never trained on either), drawn from a generator seeded from
+no model was trained on one whole, though the easy single-skill ones are trained as
+parts of combined prompts, docs/toyworld.md "Prompt split"), drawn from a generator seeded from
 (run seed, "heldout", skill, difficulty), a stream no phase of the run uses. A task is
 solved when at least ``SOLVED_FRACTION`` (0.5) of its prompts are answered exactly: the
 default skill threshold, fixed here so that runs with another ``selection.skillThreshold``
@@ -29,7 +30,7 @@ import json
 import logging
 import multiprocessing
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +46,14 @@ from acdc.phases.execute import quiet_libraries
 from acdc.phases.run_models import BASE_MODEL_ID, resolved_models, seed_ids, starting_ids
 from acdc.runner.pool import pin_threads
 from acdc.runner.snapshot import RunSnapshot
-from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force
+from acdc.runner.taskforce import candidates, pick_starting_team, pick_task_force, unscored_starting
 from acdc.spec import CoevolutionRunSpec
 from acdc.toyworld.skills import SKILLS, Example, Skill
 from acdc.toyworld.splits import Split, examples_in
 
-# 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval
-HELDOUT_VERSION = 5
+# 2: per area; 3: starting team, tasks beyond the start; 4: the run's answer extraction; 5: graded through lm-eval;
+# 6: starting models the team could not choose are recorded; prompts seen as parts or with other spacing skipped
+HELDOUT_VERSION = 6
 DEFAULT_INSTANCES = 10
 OVERDRAW = 3  # draws per wanted prompt, so prompts the run used can be skipped
 SOLVED_FRACTION = SOLVED_THRESHOLD  # the default "solved" rule, whatever threshold the run selected with
@@ -85,21 +87,34 @@ def is_toyworld_run(spec: CoevolutionRunSpec) -> bool:
     return all(source.toyworld is not None for source in spec.models.sources)
 
 
+def _plain(prompt: str) -> str:
+    """A prompt with its whitespace removed: an LLM scientist's ``Add: 8 + 8`` asks what ``Add: 8+8`` asks."""
+    return "".join(prompt.split())
+
+
+def seen_forms(prompts: Iterable[str]) -> frozenset[str]:
+    """Everything ``prompts`` showed a model, whitespace removed: each prompt whole and each
+    part of a combined one (split at ``|``), since ``Add: 8+8 | Sort: 3, 1`` asks ``Add: 8+8`` too."""
+    return frozenset(_plain(form) for prompt in prompts for form in (prompt, *prompt.split("|")))
+
+
 def heldout_tasks(run_seed: int, instances: int = DEFAULT_INSTANCES,
                   seen: frozenset[str] = frozenset()) -> list[HeldoutTask]:
     """Every skill at every difficulty it supports, up to ``instances`` held-out prompts each.
 
     Prompts in ``seen`` (instances of the run's own tasks: the procedural scientist may
-    draw a held-out prompt by chance) are skipped, so the run truly never saw any of them.
-    A bucket whose whole prompt space the run used is left out.
+    draw a held-out prompt by chance, and an LLM one may write it) are skipped, whole, as a
+    part of a combined prompt or differently spaced (``seen_forms``), so the run never
+    asked any of them. A bucket whose whole prompt space the run used is left out.
     """
+    known = seen_forms(seen)
     tasks = []
     for name, skill in SKILLS.items():
         low, high = skill.difficulty_range
         for difficulty in range(low, high + 1):
             rng = random.Random(derived_seed(run_seed, "heldout", name, difficulty))
             drawn = examples_in(Split.HELDOUT, name, difficulty, instances * OVERDRAW, rng)
-            fresh = [e for e in drawn if e.prompt not in seen][:instances]
+            fresh = [e for e in drawn if _plain(e.prompt) not in known][:instances]
             if fresh:
                 tasks.append(HeldoutTask(name, difficulty, tuple(fresh)))
     return tasks
@@ -163,7 +178,7 @@ class LmEvalGrader:
     def __call__(self, model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
         import tempfile
 
-        from acdc.evaluation.harness import HarnessConfig, run_shard
+        from acdc.evaluation.harness import HarnessConfig, require_graded, run_shard
         from acdc.evaluation.samples import Shard
         from acdc.evaluation.toyworld_task import TASK_NAME, write_documents
         from acdc.tasks.answers import SYSTEM_PROMPTS
@@ -178,8 +193,7 @@ class LmEvalGrader:
             config = HarnessConfig(include_path=folder, batch_size=inference.batch_size,
                                    system_prompt=SYSTEM_PROMPTS[inference.prompt_style])
             samples = run_shard(Shard(TASK_NAME, "heldout", "greedy", 0, 1), model_dir, config)
-        if [s.doc_id for s in samples] != list(range(len(docs))):
-            raise RuntimeError(f"lm-eval graded {len(samples)} of {len(docs)} held-out prompts")
+        require_graded(samples, range(len(docs)), "held-out prompts")
         correct = iter(s.correct for s in samples)
         return {t.name: round(sum(next(correct) for _ in t.examples) / len(t.examples), 6) for t in tasks}
 
@@ -236,7 +250,8 @@ class Group:
 class HeldoutComparison:
     """The groups' coverage, and ``beyond_start``: held-out tasks that an evolved model the
     comparison graded (task force, evolved force, fittest) solves and no starting model does,
-    the evidence that evolution made a capability rather than kept one."""
+    the evidence that evolution made a capability rather than kept one. ``unscored_start``:
+    starting models the best starting team could not be chosen from (no generation-0 scores)."""
 
     generation: int
     size: int
@@ -244,20 +259,37 @@ class HeldoutComparison:
     instances: int
     groups: tuple[Group, ...]
     beyond_start: tuple[str, ...] = ()
+    unscored_start: tuple[str, ...] = ()
 
     def group(self, key: str) -> Group:
         return next(g for g in self.groups if g.key == key)
 
+    def against_team(self) -> str | None:
+        """Does the task force solve more than the best starting team: "yes", "tie" or "no".
+
+        "not comparable" when a starting model had no generation-0 scores: the team was chosen
+        without it, so beating it says nothing about beating what the run started from. None
+        when no starting team was graded.
+        """
+        team = next((g for g in self.groups if g.key == "starting"), None)
+        if team is None:
+            return None
+        if self.unscored_start:
+            return "not comparable"
+        force = self.group("taskforce").solved
+        return "yes" if force > team.solved else "tie" if force == team.solved else "no"
+
     def to_dict(self) -> dict[str, Any]:
         return {"generation": self.generation, "size": self.size, "tasks": self.tasks, "instances": self.instances,
-                "groups": [vars(g) for g in self.groups], "beyond_start": list(self.beyond_start)}
+                "groups": [vars(g) for g in self.groups], "beyond_start": list(self.beyond_start),
+                "unscored_start": list(self.unscored_start)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldoutComparison:
         groups = tuple(Group(g["key"], g["label"], tuple(g["models"]), float(g["coverage"]), int(g["solved"]),
                              dict(g["per_area"])) for g in data["groups"])
         return cls(int(data["generation"]), int(data["size"]), int(data["tasks"]), int(data["instances"]), groups,
-                   tuple(data["beyond_start"]))
+                   tuple(data["beyond_start"]), tuple(data["unscored_start"]))
 
 
 def _beyond(evolved: Sequence[str], starting: Sequence[str], grades: dict[str, dict[str, float]],
@@ -335,6 +367,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
         if evolved_pool else []
     best = max(snapshot.archive, key=lambda m: m.fitness).model_id  # first of the fittest, in archive order
     team = pick_starting_team(snapshot, n)
+    unscored = tuple(unscored_starting(snapshot))
     paths = {m.model_id: m.model_path for m in snapshot.archive} | resolved_models(snapshot.root)
     base = [BASE_MODEL_ID] if BASE_MODEL_ID in paths else []
     starting = [m for m in dict.fromkeys([*seeds, *starting_ids(snapshot.run.spec), *base]) if m in paths]
@@ -357,11 +390,12 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
         groups.append(_group("base", "the base model alone (the merges' common ancestor, not a seed)", base,
                              grades, tasks))
     if team:  # the yardstick: what the run could have fielded without evolving anything
-        groups.append(_group("starting", f"best team of {len(team)} starting models (greedy on the generation-0 pool)",
-                             team, grades, tasks))
+        without = f"; NOT comparable: chosen without {', '.join(unscored)} (no generation-0 scores)" if unscored else ""
+        groups.append(_group("starting", f"best team of {len(team)} starting models (greedy on the generation-0 "
+                             f"pool{without})", team, grades, tasks))
     evolved_graded = [m for m in grades if m in {*force, *evolved, best} and not is_seed_model(m)]
     comparison = HeldoutComparison(snapshot.generation, n, len(tasks), instances, tuple(groups),
-                                   _beyond(evolved_graded, starting, grades, tasks))
+                                   _beyond(evolved_graded, starting, grades, tasks), unscored)
     cache["comparisons"][key] = comparison.to_dict()
     write_json(path, cache)
     return comparison

@@ -128,7 +128,8 @@ def variant_sampling(spec: CoevolutionRunSpec, variant: str) -> tuple[float, int
 
 def run_one(root: Path, spec: CoevolutionRunSpec, selections: Selections, shard: Shard, device: str = "cpu",
             runner: ShardRunner = run_shard) -> bool:
-    """Evaluate one shard unless its log exists; True when it ran."""
+    """Evaluate one shard unless its log exists; True when it ran. ``run_shard`` returns every
+    document of the shard or raises (``harness.require_graded``), so no log is saved short."""
     if is_done(root, shard):
         return False
     config = harness_config(root, spec, _benchmark(spec, shard.task), device)

@@ -104,7 +104,8 @@ def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
                    [(g.label, ", ".join(g.models), g.coverage, f"{g.solved} / {comparison.tasks}")
                     for g in comparison.groups])
     caption = (f"{comparison.tasks} procedural tasks the run never saw (each skill at each difficulty, "
-               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances; "
+               f"up to {comparison.instances} held-out prompts each, none of them among the run's own task instances, "
+               "whole or as a part of a combined one; "
                "solved when at least half are exact). "
                f"Coverage = share solved by at least one model of the group; \"combined\" tasks ask for two "
                "skills of different domains in one prompt, which no single-domain specialist keeps. "
@@ -113,6 +114,10 @@ def heldout_section(comparisons: Sequence[HeldoutComparison], note: str) -> str:
                f"evolving anything. Generation {comparison.generation}. ")
     caption += (f"Evolved models solve {len(comparison.beyond_start)} held-out task(s) no starting model solves"
                 + (f": {', '.join(comparison.beyond_start)}." if comparison.beyond_start else "."))
+    if comparison.unscored_start:
+        caption = (f"NOT A FAIR COMPARISON: starting model(s) {', '.join(comparison.unscored_start)} have no "
+                   "generation-0 scores, so the best starting team was chosen without them and is weaker than "
+                   "what the run started from; whether the task force beats it reads \"not comparable\". " + caption)
     return _section("Held-out comparison", "heldout", figure, caption, table + _sizes_table(comparisons))
 
 
@@ -124,8 +129,8 @@ def _sizes_table(comparisons: Sequence[HeldoutComparison]) -> str:
         if team is None:  # no starting model was graded: nothing to set the force against
             rows.append((c.size, ", ".join(force.models), force.solved, "-", "-", "-"))
             continue
-        verdict = "yes" if force.solved > team.solved else "tie" if force.solved == team.solved else "no"
-        rows.append((c.size, ", ".join(force.models), force.solved, ", ".join(team.models), team.solved, verdict))
+        rows.append((c.size, ", ".join(force.models), force.solved, ", ".join(team.models), team.solved,
+                     c.against_team()))
     intro = ("<p>By task-force size: with one member per seed a force must hold each seed's whole domain to win; "
              "with fewer members than domains a starting team leaves a domain out, and models that hold two "
              "domains at once are what evolution adds.</p>")

@@ -89,16 +89,24 @@ def pick_task_force(snapshot: RunSnapshot, size: int, method: Method = "greedy",
     )
 
 
+def unscored_starting(snapshot: RunSnapshot) -> list[str]:
+    """Starting models without generation-0 scores (``seedsInArchive: false``, or a lost
+    scores file): ``pick_starting_team`` cannot choose them, so its team is a weaker
+    yardstick than the models the run started from, and comparisons with it must say so."""
+    return [m for m in starting_ids(snapshot.run.spec) if not snapshot.state.has_scores(0, m)]
+
+
 def pick_starting_team(snapshot: RunSnapshot, size: int) -> list[str]:
     """The best ``size`` of the models the run started from (seeds, and the base when it is a
     candidate), by greedy coverage of the generation-0 pool: the yardstick a task force must beat.
 
     Generation 0's pool is the one every starting model was evaluated on; a later pool holds
     tasks written after some of them left the archive, which would count against them unfairly.
-    Starting models without generation-0 scores (``seedsInArchive: false``) are left out.
+    Starting models without generation-0 scores (``unscored_starting``) are left out.
     """
     state = snapshot.state
-    ids = [m for m in starting_ids(snapshot.run.spec) if state.has_scores(0, m)]
+    unscored = unscored_starting(snapshot)
+    ids = [m for m in starting_ids(snapshot.run.spec) if m not in unscored]
     tasks = list(state.load_pool(0).active)
     skills = skill_matrix([state.load_scores(0, m) for m in ids], tasks, snapshot.threshold)
     return [ids[i] for i in greedy_task_force(skills, min(size, len(ids)))] if ids else []

@@ -3,13 +3,16 @@
 A prompt's split is a hash of its text, so every side can tell it without recording what
 the others saw:
 
-- ``TRAIN`` (8 in 10): the only prompts the toy-world models are trained on;
+- ``TRAIN`` (8 in 10): the only prompts the toy-world models are trained on whole; a
+  combined training prompt is checked as a whole, so its single-skill parts may be of any
+  split (``training._training_example``; left for the next world rebuild);
 - ``TASKS`` (1 in 10): the only prompts the procedural scientist puts into a run's tasks,
   so a run measures its models on problems they never trained on, as AC/DC's scientist
   writes new problems for real models (with training prompts in the pool, a run chose
   merged models that passed training prompts and failed held-out ones);
 - ``HELDOUT`` (1 in 10): only the report's held-out comparison and world.json's
-  accuracies use these, so both measure generalisation and the run never sees them.
+  accuracies use these, so both measure generalisation and the run never sees them
+  (single-skill ones excepted where training showed them as parts of a combined prompt).
 """
 
 from __future__ import annotations
