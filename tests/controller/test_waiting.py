@@ -29,6 +29,16 @@ async def put_pod(cluster, pod_status: dict, attempt: int) -> None:
         assert response.status < 300, await response.text()
 
 
+async def post_event(cluster, kind: str, name: str, reason: str, message: str) -> None:
+    """A Warning Event about ``kind``/``name``, as the Job controller or the kubelet posts it."""
+    event = {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason, "message": message,
+             "metadata": {"name": f"{name}.{reason.lower()}", "namespace": NAMESPACE},
+             "involvedObject": {"kind": kind, "apiVersion": "batch/v1" if kind == "Job" else "v1", "name": name,
+                                "namespace": NAMESPACE}}
+    async with cluster.post(EVENTS_PATH, json=event) as response:
+        assert response.status < 300, await response.text()
+
+
 def events(cluster) -> list[dict]:
     """Events the operator posted (from the requests it made)."""
     return [request.data for request in cluster.log if request.method.value.upper() == "POST"
@@ -45,7 +55,14 @@ REASONS = [
      "unbound immediate PersistentVolumeClaims"),
     ("ImagePullBackOff", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "acdc/worker:typo"'}}}]}, "acdc/worker:typo"),
+    ("CreateContainerConfigError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "CreateContainerConfigError", "message": 'secret "llm-keys" not found'}}}]}, 'secret "llm-keys" not found'),
+    ("FailedMount", {"conditions": [{"type": "PodScheduled", "status": "True"}],
+                     "containerStatuses": [{"name": "phase", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
+     'configmap "demo-spec" not found'),
 ]
+POD_EVENTS = {"FailedMount": 'MountVolume.SetUp failed for volume "spec" : configmap "demo-spec" not found'}
+"""What the kubelet says only in an Event on the pod."""
 
 
 async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(cluster, state):
@@ -55,6 +72,8 @@ async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(c
         await wait_for(lambda: JOB in job_names(cluster))
         await patch_job(cluster, JOB, {"status": {"active": 1, "ready": 0}}, status=True)
         for attempt, (reason, pod_status, words) in enumerate(REASONS):
+            if reason in POD_EVENTS:
+                await post_event(cluster, "Pod", f"{JOB}-pending-{attempt}", reason, POD_EVENTS[reason])
             await put_pod(cluster, pod_status, attempt)
             waiting = await wait_for(lambda r=reason: condition(cluster, "Waiting").get("reason") == r
                                      and condition(cluster, "Waiting"))
@@ -77,11 +96,7 @@ async def test_a_resource_quota_that_blocks_pod_creation_is_a_waiting_reason(clu
         player.paused = True
         await create_run(cluster, run_body())
         await wait_for(lambda: JOB in job_names(cluster))
-        event = {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "FailedCreate", "message": QUOTA,
-                 "metadata": {"name": f"{JOB}.quota", "namespace": NAMESPACE},
-                 "involvedObject": {"kind": "Job", "apiVersion": "batch/v1", "name": JOB, "namespace": NAMESPACE}}
-        async with cluster.post(EVENTS_PATH, json=event) as response:
-            assert response.status < 300, await response.text()
+        await post_event(cluster, "Job", JOB, "FailedCreate", QUOTA)
         await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z"}}, status=True)  # started, no pod
         waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "QuotaExceeded"
                                  and condition(cluster, "Waiting"))

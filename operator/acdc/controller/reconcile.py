@@ -255,7 +255,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
         if not actions.close:
             _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
-                             functools.partial(kube.events_about, ref.namespace, "Job"))
+                             functools.partial(kube.events_about, ref.namespace))
             _say_why_waiting(status, waits, emit)
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
@@ -264,9 +264,10 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
 
 def _waiting(jobs: dict[str | None, dict[str, Any]],
              pods: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
-             events: Callable[[str], list[dict[str, Any]]]) -> list[Waiting]:
-    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready, and a
-    Job's Events only when it has started without any pod (``pods_refused``)."""
+             events: Callable[[str, str], list[dict[str, Any]]]) -> list[Waiting]:
+    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready, a
+    Job's Events only when it has started without any pod (``pods_refused``), a pod's only
+    while it mounts its volumes (``waiting.mounting``). ``events(kind, name)``."""
     out: list[Waiting] = []
     for name, job in sorted(jobs.items(), key=lambda item: item[0] or ""):
         if not name or is_finished(job):
@@ -275,9 +276,9 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
         if found is None and needs_pods(job):
             if callable(pods):
                 pods = pods()
-            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods))
+            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods), functools.partial(events, "Pod"))
         elif found is None and pods_refused(job):
-            found = creation_waiting(name, events(job["metadata"]["name"]))
+            found = creation_waiting(name, events("Job", job["metadata"]["name"]))
         if found is not None:
             out.append(found)
     return out
