@@ -1,0 +1,47 @@
+"""How a finished Job is classified (``job_outcome.outcome``), from what Kubernetes leaves of it:
+its condition, and whichever of its pods are still there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from acdc.controller.job_outcome import outcome
+from acdc.steps import Phase, Step
+
+SELECT = Step(1, Phase.SELECT)
+MERGE = Step(1, Phase.MERGE, 0)
+STARTED = "2026-01-01T10:00:00Z"
+
+
+def job(type_: str, reason: str, message: str = "") -> dict:
+    return {"metadata": {"name": "demo-g0001-x"},
+            "status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": message}]}}
+
+
+def pod(terminated: dict | None = None, **status) -> dict:
+    containers = [{"name": "phase", "state": {"terminated": terminated}}] if terminated is not None else []
+    return {"status": {"containerStatuses": containers, **status}}
+
+
+def policy(code: int) -> str:
+    """The Job controller's message when the pod failure policy fails a Job."""
+    return f"Container phase for pod ml/demo-g0001-x-7xk2p failed with exit code {code} matching FailJob rule at index 1"
+
+
+@pytest.mark.parametrize("step", [SELECT, MERGE])
+def test_a_policy_failure_whose_pod_is_gone_is_classified_by_the_exit_code_in_its_message(step):
+    """The pod (and its exit code) may be gone by the time the operator reads it: the condition's
+    message names the code. Only 3 is a rejection; an unknown code fails the run, never drops."""
+    infrastructure = outcome(step, job("Failed", "PodFailurePolicy", policy(75)), [])
+    assert infrastructure.record is None and infrastructure.reason == "InfrastructureFault"
+    unknown = outcome(step, job("Failed", "PodFailurePolicy", "matched a FailJob rule"), [])
+    assert unknown.record is None and "not taken for a rejection" in unknown.message
+    rejected = outcome(step, job("Failed", "PodFailurePolicy", policy(3)), [])
+    assert rejected.record is not None and rejected.record.status == "dropped"
+    assert rejected.record.result == {"rejected": policy(3)}
+    said = {"status": "dropped", "result": {"rejected": "gibberish"}}  # with its pod: the phase's own reason
+    rejected = outcome(step, job("Failed", "PodFailurePolicy"), [pod({"exitCode": 3, "message": json.dumps(said)})])
+    assert rejected.record is not None and rejected.record.result == {"rejected": "gibberish"}
+
