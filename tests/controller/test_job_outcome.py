@@ -45,3 +45,15 @@ def test_a_policy_failure_whose_pod_is_gone_is_classified_by_the_exit_code_in_it
     rejected = outcome(step, job("Failed", "PodFailurePolicy"), [pod({"exitCode": 3, "message": json.dumps(said)})])
     assert rejected.record is not None and rejected.record.result == {"rejected": "gibberish"}
 
+
+@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]"])
+def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
+    """An empty result would read as a step that found nothing (no re-evaluations, a stale
+    select): the step is not recorded and the run fails, so a resume runs it again."""
+    pods = [] if message is None else [pod({"exitCode": 0, **({"message": message} if message else {})})]
+    found = outcome(Step(1, Phase.TASKS), job("Complete", "Completed"), pods)
+    assert found.record is None and found.reason == "ResultUnreadable" and "demo-g0001-x" in found.message
+    said = {"status": "succeeded", "result": {"pool": 10}}
+    found = outcome(SELECT, job("Complete", "Completed"), [*pods, pod({"exitCode": 0, "message": json.dumps(said)})])
+    assert found.record is not None and found.record.to_dict() == said
+

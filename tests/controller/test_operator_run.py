@@ -294,6 +294,18 @@ async def test_an_infrastructure_fault_whose_pod_is_gone_fails_the_run(cluster, 
     assert "g0000-select" not in run_object(cluster)["status"]["progress"]
 
 
+async def test_a_completed_step_without_a_readable_result_fails_the_run_unrecorded(cluster, state):
+    """select completes and leaves no termination message: recorded as a success with an empty
+    result, it closed the generation with no summary (coverage counted stale, archive unknown)."""
+    async with kubelet(cluster, state, failing_fake("g0000-select", 0)), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) in ("Failed", "Succeeded"))
+    failed = condition(cluster, "Failed")
+    assert phase_of(cluster) == "Failed" and "g0000-select failed (ResultUnreadable)" in failed["message"]
+    assert run_object(cluster)["status"]["generation"] == 0
+    assert "g0000-select" not in run_object(cluster)["status"]["progress"]
+
+
 async def test_coverage_budget_ends_the_run_succeeded_with_the_reason(cluster, state):
     """The fake phases report the same coverage every generation: one stale generation stops it."""
     population = {"size": 2, "childrenPerGeneration": 1, "initialSize": 3, "generations": 5}

@@ -1,12 +1,14 @@
 """What a finished Job means for its step: a record, or a failure that fails the run.
 
 The phase's result travels in the pod's termination message (the Job has no room for
-it). The pod failure policy fails a Job at once on exit 3 or 75, and the exit code decides
-(read from the pod, or from the Job's condition message once the pod is gone): 3 is a
-rejection, the step is dropped with the reason the phase gave; 75 an infrastructure fault
-(full volume, damaged input; ``acdc.phases.faults``): nothing is recorded and the run
-fails, as the local runner stops. A Job that exhausted its retries or its deadline is given
-up (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
+it); a Job that completed without a readable one is not recorded (an empty result would
+read as a step that found nothing) and fails the run, which a resume re-runs. The pod
+failure policy fails a Job at once on exit 3 or 75, and the exit code decides (read from
+the pod, or from the Job's condition message once the pod is gone): 3 is a rejection, the
+step is dropped with the reason the phase gave; 75 an infrastructure fault (full volume,
+damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
+local runner stops. A Job that exhausted its retries or its deadline is given up
+(``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
 
@@ -117,7 +119,12 @@ def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -
     reason = condition.get("reason") or condition["type"]
     message = condition.get("message") or ""
     if condition["type"] == "Complete":
-        return Outcome(termination_result(pods) or StepRecord("succeeded", {}), reason, message)
+        reported = termination_result(pods)
+        if reported is None:
+            name = (job.get("metadata") or {}).get("name", step.name)
+            return Outcome(None, "ResultUnreadable", f"Job {name} completed but its pod's termination message (the "
+                                                     "step's record) is missing or unreadable; not recorded")
+        return Outcome(reported, reason, message)
     if reason == "PodFailurePolicy":
         return _rejected_or_fault(message, pods)
     return Outcome(give_up(step, reason, message), reason, message)
