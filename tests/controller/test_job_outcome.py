@@ -57,3 +57,27 @@ def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
     found = outcome(SELECT, job("Complete", "Completed"), [*pods, pod({"exitCode": 0, "message": json.dumps(said)})])
     assert found.record is not None and found.record.to_dict() == said
 
+
+def test_a_phase_killed_at_its_memory_limit_is_an_infrastructure_fault():
+    """The local runner's lost worker: the memory limit's fault, not the child's; nothing is dropped."""
+    oom = pod({"exitCode": 137, "reason": "OOMKilled", "startedAt": STARTED})
+    found = outcome(MERGE, job("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                    [oom, oom, oom])
+    assert found.record is None and found.reason == "OOMKilled" and "spec.resources.merge.memory" in found.message
+
+
+DEADLINE = job("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+UNSCHEDULED = pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+
+
+def test_a_deadline_that_passed_before_the_pod_ever_started_is_not_the_childs_fault():
+    """Never scheduled, image never pulled: a pod that never ran, or none left and the run's
+    Waiting condition last named the step. A step that ran past its deadline is given up."""
+    for pods, waited in [([UNSCHEDULED], False), ([], True)]:
+        found = outcome(MERGE, DEADLINE, pods, waited)
+        assert found.record is None and found.reason == "NeverStarted", (pods, waited)
+    ran = pod({"exitCode": 137, "reason": "Error", "startedAt": STARTED})
+    for pods, waited in [([ran], False), ([ran, UNSCHEDULED], True), ([], False)]:
+        dropped = outcome(MERGE, DEADLINE, pods, waited)
+        assert dropped.record is not None and dropped.record.result["failed"] == "DeadlineExceeded"
+        assert outcome(SELECT, DEADLINE, pods, waited).reason == "DeadlineExceeded"  # give_up: the run fails

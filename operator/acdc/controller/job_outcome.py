@@ -7,7 +7,11 @@ failure policy fails a Job at once on exit 3 or 75, and the exit code decides (r
 the pod, or from the Job's condition message once the pod is gone): 3 is a rejection, the
 step is dropped with the reason the phase gave; 75 an infrastructure fault (full volume,
 damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
-local runner stops. A Job that exhausted its retries or its deadline is given up
+local runner stops. So is a phase the kernel killed for its memory limit (OOMKilled: the
+runner's lost worker) and a Job whose deadline passed before its pod ever started (never
+scheduled, image never pulled): neither is the step's subject's fault. Evictions and
+preemptions do not fail the Job at all (the policy ignores pods with a DisruptionTarget
+condition). A Job that exhausted its retries or its deadline while running is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
@@ -96,6 +100,17 @@ def policy_exit_code(message: str, pods: list[Mapping[str, Any]]) -> int | None:
     return matched[-1] if matched else None
 
 
+def oom_killed(pods: list[Mapping[str, Any]]) -> bool:
+    """A phase container the kernel killed at its memory limit: the limit's fault, not the step's."""
+    return any(_terminated(container).get("reason") == "OOMKilled" for container in _containers(pods))
+
+
+def ever_started(pods: list[Mapping[str, Any]]) -> bool:
+    """Whether a phase container of these pods ever ran (the kubelet stamps startedAt on one that did)."""
+    return any(container.get("started") or "running" in (container.get("state") or {})
+               or _terminated(container).get("startedAt") for container in _containers(pods))
+
+
 def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
     """A Job the pod failure policy failed: only exit 3 is a rejection. An exit code that
     cannot be read fails the run rather than drop a step that may have hit a full disk."""
@@ -112,7 +127,9 @@ def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
                                              f"rejection ({message or 'no message'})")
 
 
-def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> Outcome:
+def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]], waited: bool = False) -> Outcome:
+    """``waited``: the operator last saw the step waiting for its pod to start (the run's
+    Waiting condition named it), the one witness left when the Job's deadline removed its pod."""
     condition = finished_condition(job)
     if condition is None:
         raise ValueError(f"job for {step.name} has not finished")
@@ -127,4 +144,10 @@ def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -
         return Outcome(reported, reason, message)
     if reason == "PodFailurePolicy":
         return _rejected_or_fault(message, pods)
+    if oom_killed(pods):
+        return Outcome(None, "OOMKilled", f"the phase was killed at its memory limit; raise "
+                                          f"spec.resources.{step.phase.resource_class}.memory ({reason}: {message})")
+    if reason == "DeadlineExceeded" and not ever_started(pods) and (pods or waited):
+        return Outcome(None, "NeverStarted", f"the deadline passed before the step's pod ever started "
+                                             f"(not scheduled, image not pulled, volume not mounted): {message}")
     return Outcome(give_up(step, reason, message), reason, message)

@@ -34,7 +34,15 @@ from acdc.controller.server_manifests import build_deployment, build_server_poli
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
-from acdc.controller.waiting import Waiting, creation_waiting, job_waiting, needs_pods, pod_waiting, pods_refused
+from acdc.controller.waiting import (
+    Waiting,
+    creation_waiting,
+    job_waiting,
+    needs_pods,
+    pod_waiting,
+    pods_refused,
+    waiting_named,
+)
 from acdc.phases.budget import exhausted, track_coverage
 from acdc.phases.dag import DagShape
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
@@ -231,7 +239,8 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             step = Step.parse(name)
             if pods is None:
                 pods = kube.list(PODS, ref.namespace, selector)
-            found = outcome(step, job, pods_of(job["metadata"]["name"], pods))
+            found = outcome(step, job, pods_of(job["metadata"]["name"], pods),
+                            waiting_named(status.get("conditions", []), name))
             if found.record is None:
                 message = f"{name} failed ({found.reason}): {found.message}".strip()
                 status.update(phase="Failed", lastError=message, completionTime=now(), step=name)
