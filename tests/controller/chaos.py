@@ -70,12 +70,13 @@ def now() -> str:
 def _fields(obj: dict[str, Any]) -> dict[str, str]:
     """The selectable fields a real server offers for the kinds the operator filters by field:
     every object's name and namespace, a Job's ``status.successful`` (its succeeded count) and
-    an Event's ``involvedObject.*``."""
+    an Event's ``involvedObject.*`` (a real server knows an Event by its resource; kmock keeps
+    the body as posted, and kopf's carry no kind)."""
     meta = obj.get("metadata") or {}
     out = {"metadata.name": meta.get("name") or "", "metadata.namespace": meta.get("namespace") or ""}
     if obj.get("kind") == "Job":
         out["status.successful"] = str((obj.get("status") or {}).get("succeeded") or 0)
-    if obj.get("kind") == "Event":
+    if obj.get("kind") == "Event" or "involvedObject" in obj:  # kopf posts its Events without a kind
         subject = obj.get("involvedObject") or {}
         out.update({f"involvedObject.{key}": str(subject.get(key) or "")
                     for key in ("kind", "name", "namespace", "uid", "apiVersion")})

@@ -148,6 +148,8 @@ class Kubelet:
     concurrent: bool = False
     sweep_s: float = 1.0
     playing: set[str] = field(default_factory=set)
+    pods_lost: set[str] = field(default_factory=set)
+    """Jobs whose pods are gone before the operator reads them (a node scaled away, pod GC)."""
 
     def jobs(self) -> dict[str, dict[str, Any]]:
         return {key[2]: obj.raw for key, obj in self.server.objects.items()
@@ -227,8 +229,9 @@ class Kubelet:
                 with (self.state / "executed.log").open("a") as log:
                     log.write(step.name + "\n")
                 return await self._finish(name, "Complete", "Completed")
-            if code in (EXIT_REJECTED, EXIT_INFRASTRUCTURE):  # the Job's pod failure policy
-                return await self._finish(name, "Failed", "PodFailurePolicy")
+            if code in (EXIT_REJECTED, EXIT_INFRASTRUCTURE):  # the Job's pod failure policy, in the Job controller's words
+                return await self._finish(name, "Failed", "PodFailurePolicy", f"Container phase for pod {NAMESPACE}/"
+                                          f"{name}-{attempt} failed with exit code {code} matching FailJob rule at index 1")
             if attempt >= backoff:
                 return await self._finish(name, "Failed", "BackoffLimitExceeded")
 
@@ -286,6 +289,8 @@ class Kubelet:
 
     async def _pod(self, job: str, template_labels: dict[str, str], attempt: int, code: int,
                    record: StepRecord | None, message: str | None = None) -> None:
+        if job in self.pods_lost:
+            return
         terminated: dict[str, Any] = {"exitCode": code}
         if record is not None or message is not None:
             terminated["message"] = message if message is not None else json.dumps(record.to_dict())
@@ -296,10 +301,11 @@ class Kubelet:
         async with self.server.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
             assert response.status < 300, await response.text()
 
-    async def _finish(self, name: str, type_: str, reason: str) -> None:
+    async def _finish(self, name: str, type_: str, reason: str, message: str | None = None) -> None:
         # The pod counts, as the Job controller keeps them (``status.successful`` selects on them).
         counts = {"succeeded": 1} if type_ == "Complete" else {"failed": self.attempts.get(name, 1)}
-        status = {"status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": reason}], **counts}}
+        condition = {"type": type_, "status": "True", "reason": reason, "message": message or reason}
+        status = {"status": {"conditions": [condition], **counts}}
         async with self.server.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status", json=status) as response:
             assert response.status < 300 or response.status == 404, await response.text()  # 404: run deleted meanwhile
         self.finished[name] = asyncio.get_running_loop().time()

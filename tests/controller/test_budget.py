@@ -23,6 +23,14 @@ def test_gpu_hours_are_requested_gpus_times_run_time() -> None:
     assert job_gpu_hours({"spec": {}, "status": {}}) == 0.0
 
 
+def test_a_failed_job_counts_until_its_failed_condition() -> None:
+    """A Job gets a completionTime only when it succeeds: a dropped child held its GPUs too."""
+    job = gpu_job(8, "2026-01-01T10:00:00Z", None)
+    job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                    "lastTransitionTime": "2026-01-01T13:00:00Z"}]
+    assert job_gpu_hours(job) == 24.0
+
+
 def test_each_limit_names_its_reason_and_no_limit_never_stops() -> None:
     status = {"startTime": "2026-01-01T11:00:00Z", "gpuHours": 5.0, "coverageStaleGenerations": 2}
     assert exhausted(BudgetSpec(), status, NOW) is None

@@ -6,6 +6,7 @@ import kubernetes_validate
 import pytest
 
 from acdc.controller.evaluation_stage import build_evaluation_job, evaluation_pending, job_name
+from acdc.controller.kube import PODS
 from acdc.controller.run_ref import RunRef
 from acdc.spec import parse_run
 from tests.controller.cluster import run_body
@@ -89,20 +90,26 @@ def test_evaluation_jobs_run_offline_against_the_cache_that_the_prefetch_job_fil
 
 
 class _Jobs:
-    """The two Kube calls the stage makes, over Jobs a test finishes by hand."""
+    """The two Kube calls the stage makes, over Jobs a test finishes by hand (and their pods)."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, dict] = {}
+        self.pods: list[dict] = []
 
     def list(self, res, namespace, labels):
-        return list(self.jobs.values())
+        return self.pods if res == PODS else list(self.jobs.values())
 
     def create(self, job) -> bool:
         self.jobs.setdefault(job["metadata"]["labels"]["acdc.dev/evaluation"], job)
         return True
 
-    def finish(self, part: str) -> None:
+    def finish(self, part: str, message: str | None = None) -> None:
+        """Complete, with a pod that wrote ``message`` to its termination log (None: no pod left)."""
         self.jobs[part]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+        if message is not None:
+            name = self.jobs[part]["metadata"]["name"]
+            self.pods.append({"metadata": {"labels": {"batch.kubernetes.io/job-name": name}}, "status": {
+                "containerStatuses": [{"name": "phase", "state": {"terminated": {"exitCode": 0, "message": message}}}]}})
 
 
 def test_the_prefetch_job_comes_first_and_plan_waits_for_it():
@@ -120,6 +127,25 @@ def test_the_prefetch_job_comes_first_and_plan_waits_for_it():
     without = _Jobs()
     advance_evaluation(without, REF, _spec(), {"phase": "Succeeded", "generation": 1}, lambda *a: None, [])
     assert list(without.jobs) == ["plan"]
+
+
+@pytest.mark.parametrize("message", [None, "garbage{not json", '{"shards": "two"}', "{}"])
+def test_a_plan_without_a_readable_shard_count_fails_the_stage(message):
+    """Read as 0 shards, a lost plan result ran no shard and summarised an empty evaluation."""
+    from acdc.controller.evaluation_stage import advance_evaluation
+
+    kube, status, said = _Jobs(), {"phase": "Succeeded", "generation": 1}, []
+    step = lambda: advance_evaluation(kube, REF, _spec(), status, lambda *a: said.append(a), [])  # noqa: E731
+    step()
+    kube.finish("plan", message)
+    step()
+    assert status["evaluation"]["phase"] == "Failed" and "'shards'" in status["evaluation"]["message"]
+    assert list(kube.jobs) == ["plan"] and said[-1][1] == "EvaluationFailed"
+    readable = _Jobs()
+    advance_evaluation(readable, REF, _spec(), {"phase": "Succeeded", "generation": 1}, lambda *a: None, [])
+    readable.finish("plan", '{"shards": 2}')
+    advance_evaluation(readable, REF, _spec(), {"phase": "Succeeded", "generation": 1}, lambda *a: None, [])
+    assert list(readable.jobs) == ["plan", "000", "001"]
 
 
 def test_an_export_to_another_claim_mounts_it_in_the_export_job_only():

@@ -44,7 +44,15 @@ def test_merge_job_requests_gpus_and_carries_scheduling():
     assert pod["nodeSelector"] == {"pool": "a100"}
     assert job["metadata"]["labels"][names.LABEL_KUEUE_QUEUE] == "gpu"
     assert job["metadata"]["ownerReferences"][0]["uid"] == REF.uid
-    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [3, 75]
+    assert job["spec"]["podFailurePolicy"]["rules"][1]["onExitCodes"]["values"] == [3, 75]
+
+
+def test_a_disrupted_pod_costs_no_retry_whatever_it_exited_with():
+    """Evictions, preemptions and drains are ignored before the exit codes are read: a pod stopped
+    that way (its phase may exit 75, a lost worker) is re-created, neither dropped nor failed."""
+    rules = build_job(REF, spec(), Step(1, Phase.MERGE, 0), "demo-state")["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert [rule["action"] for rule in rules] == ["Ignore", "FailJob"]
 
 
 def test_score_jobs_are_locked_down():

@@ -273,11 +273,37 @@ async def test_reconcile_reads_one_generation_and_deletes_closed_generations_job
     assert job["spec"]["ttlSecondsAfterFinished"] == 7 * 24 * 3600
 
 
-def failing_fake(step_name: str):
-    """The fake phase (the operator alone), except that ``step_name`` fails every attempt."""
+def failing_fake(step_name: str, code: int = 1):
+    """The fake phase (the operator alone), except that ``step_name`` exits ``code`` every attempt,
+    without a result."""
     def phase(state, step, run_yaml):
-        return (1, None) if step.name == step_name else fake_phase(state, step, run_yaml)
+        return (code, None) if step.name == step_name else fake_phase(state, step, run_yaml)
     return phase
+
+
+async def test_an_infrastructure_fault_whose_pod_is_gone_fails_the_run(cluster, state):
+    """select exits 75 and its pod is gone before the operator reads it (a node scaled away): the
+    exit code in the Job's PodFailurePolicy condition says infrastructure. Taken for a rejection,
+    the select was recorded dropped and the run sat Running with nothing left to start."""
+    async with kubelet(cluster, state, failing_fake("g0000-select", 75)) as player, operator():
+        player.pods_lost.add("demo-g0000-select")
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    failed = condition(cluster, "Failed")
+    assert "g0000-select" in failed["message"] and "InfrastructureFault" in failed["message"]
+    assert "g0000-select" not in run_object(cluster)["status"]["progress"]
+
+
+async def test_a_completed_step_without_a_readable_result_fails_the_run_unrecorded(cluster, state):
+    """select completes and leaves no termination message: recorded as a success with an empty
+    result, it closed the generation with no summary (coverage counted stale, archive unknown)."""
+    async with kubelet(cluster, state, failing_fake("g0000-select", 0)), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) in ("Failed", "Succeeded"))
+    failed = condition(cluster, "Failed")
+    assert phase_of(cluster) == "Failed" and "g0000-select failed (ResultUnreadable)" in failed["message"]
+    assert run_object(cluster)["status"]["generation"] == 0
+    assert "g0000-select" not in run_object(cluster)["status"]["progress"]
 
 
 async def test_coverage_budget_ends_the_run_succeeded_with_the_reason(cluster, state):

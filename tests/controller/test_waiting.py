@@ -29,6 +29,21 @@ async def put_pod(cluster, pod_status: dict, attempt: int) -> None:
         assert response.status < 300, await response.text()
 
 
+async def delete_pod(cluster, name: str) -> None:
+    async with cluster.delete(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}") as response:
+        assert response.status < 300, await response.text()
+
+
+async def post_event(cluster, kind: str, name: str, reason: str, message: str) -> None:
+    """A Warning Event about ``kind``/``name``, as the Job controller or the kubelet posts it."""
+    event = {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason, "message": message,
+             "metadata": {"name": f"{name}.{reason.lower()}", "namespace": NAMESPACE},
+             "involvedObject": {"kind": kind, "apiVersion": "batch/v1" if kind == "Job" else "v1", "name": name,
+                                "namespace": NAMESPACE}}
+    async with cluster.post(EVENTS_PATH, json=event) as response:
+        assert response.status < 300, await response.text()
+
+
 def events(cluster) -> list[dict]:
     """Events the operator posted (from the requests it made)."""
     return [request.data for request in cluster.log if request.method.value.upper() == "POST"
@@ -45,7 +60,14 @@ REASONS = [
      "unbound immediate PersistentVolumeClaims"),
     ("ImagePullBackOff", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "acdc/worker:typo"'}}}]}, "acdc/worker:typo"),
+    ("CreateContainerConfigError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "CreateContainerConfigError", "message": 'secret "llm-keys" not found'}}}]}, 'secret "llm-keys" not found'),
+    ("FailedMount", {"conditions": [{"type": "PodScheduled", "status": "True"}],
+                     "containerStatuses": [{"name": "phase", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
+     'configmap "demo-spec" not found'),
 ]
+POD_EVENTS = {"FailedMount": 'MountVolume.SetUp failed for volume "spec" : configmap "demo-spec" not found'}
+"""What the kubelet says only in an Event on the pod."""
 
 
 async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(cluster, state):
@@ -55,6 +77,8 @@ async def test_each_waiting_reason_is_a_condition_and_an_event_naming_the_step(c
         await wait_for(lambda: JOB in job_names(cluster))
         await patch_job(cluster, JOB, {"status": {"active": 1, "ready": 0}}, status=True)
         for attempt, (reason, pod_status, words) in enumerate(REASONS):
+            if reason in POD_EVENTS:
+                await post_event(cluster, "Pod", f"{JOB}-pending-{attempt}", reason, POD_EVENTS[reason])
             await put_pod(cluster, pod_status, attempt)
             waiting = await wait_for(lambda r=reason: condition(cluster, "Waiting").get("reason") == r
                                      and condition(cluster, "Waiting"))
@@ -77,11 +101,7 @@ async def test_a_resource_quota_that_blocks_pod_creation_is_a_waiting_reason(clu
         player.paused = True
         await create_run(cluster, run_body())
         await wait_for(lambda: JOB in job_names(cluster))
-        event = {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "FailedCreate", "message": QUOTA,
-                 "metadata": {"name": f"{JOB}.quota", "namespace": NAMESPACE},
-                 "involvedObject": {"kind": "Job", "apiVersion": "batch/v1", "name": JOB, "namespace": NAMESPACE}}
-        async with cluster.post(EVENTS_PATH, json=event) as response:
-            assert response.status < 300, await response.text()
+        await post_event(cluster, "Job", JOB, "FailedCreate", QUOTA)
         await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z"}}, status=True)  # started, no pod
         waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "QuotaExceeded"
                                  and condition(cluster, "Waiting"))
@@ -91,6 +111,26 @@ async def test_a_resource_quota_that_blocks_pod_creation_is_a_waiting_reason(clu
         player.paused = False  # quota freed: the pod is created and runs
         await wait_for(lambda: phase_of(cluster) == "Succeeded")
     assert condition(cluster, "Waiting")["status"] == "False"
+
+
+async def test_a_deadline_that_passed_before_the_pod_started_is_not_the_steps_fault(cluster, state):
+    """The pod never scheduled; at the deadline the Job controller deletes it and fails the Job.
+    The run's Waiting condition named the step: it never ran, which no retry count or drop
+    rule should judge (a per-model step was dropped as if its child had failed)."""
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: JOB in job_names(cluster))
+        await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
+                        status=True)
+        await put_pod(cluster, unscheduled("0/4 nodes are available: 4 Insufficient nvidia.com/gpu."), 0)
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Unschedulable")
+        await delete_pod(cluster, f"{JOB}-pending-0")
+        await patch_job(cluster, JOB, {"status": {"active": 0, "failed": 1, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+             "message": "Job was active longer than specified deadline"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-init failed (NeverStarted)" in condition(cluster, "Failed")["message"]
 
 
 async def test_kueue_admission_preemption_and_readmission(cluster, state):

@@ -29,7 +29,7 @@ from typing import Any
 from acdc.controller import names
 from acdc.controller.job_env import api_key_env
 from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG, build_job
-from acdc.controller.job_outcome import finished_condition, is_finished, pods_of
+from acdc.controller.job_outcome import finished_condition, is_finished, pods_of, termination_messages
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
@@ -113,17 +113,17 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
     return job
 
 
-def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any]:
-    """The JSON the Job's container wrote to its termination log ({} when none)."""
+def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON object the Job's container wrote to its termination log (None when there is none)."""
     pods = pods_of(job["metadata"]["name"], kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
-    for pod in reversed(pods):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            message = ((container.get("state") or {}).get("terminated") or {}).get("message")
-            try:
-                return dict(json.loads(message)) if message else {}
-            except (ValueError, TypeError):
-                continue
-    return {}
+    for message in termination_messages(pods):
+        try:
+            report = json.loads(message)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            return report
+    return None
 
 
 def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit,
@@ -149,6 +149,18 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         emit("Warning", "EvaluationFailed", message)
         return True
 
+    def report(part: str, key: str, kinds: type | tuple[type, ...]) -> dict[str, Any] | None:
+        """The part's reported result when it holds ``key`` of the expected kind; else the stage
+        fails: a missing or garbled termination message is no result (read as 0 shards, it
+        skipped the whole evaluation and reported success)."""
+        found = _reported(kube, ref, jobs[part])
+        if found is not None and key in found and isinstance(found[key], kinds) and not isinstance(found[key], bool):
+            return found
+        message = f"evaluation {part} Job completed without a readable {key!r} in its termination message"
+        evaluation.update(phase="Failed", message=message)
+        emit("Warning", "EvaluationFailed", message)
+        return None
+
     if spec.evaluation.prefetch:
         if "prefetch" not in jobs or not is_finished(jobs["prefetch"]):
             create("prefetch")
@@ -161,7 +173,10 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
     if failed("plan"):
         return
     if "shardsTotal" not in evaluation:
-        evaluation["shardsTotal"] = int(_reported(kube, ref, jobs["plan"]).get("shards", 0))
+        plan = report("plan", "shards", int)
+        if plan is None:
+            return
+        evaluation["shardsTotal"] = plan["shards"]
         emit("Normal", "EvaluationStarted", f"benchmark evaluation: {evaluation['shardsTotal']} shard Job(s)")
     total = int(evaluation["shardsTotal"])
     parts = [f"{i:03d}" for i in range(total)]
@@ -177,7 +192,10 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         return
     if failed("summary"):
         return
-    headline = _reported(kube, ref, jobs["summary"]).get("headline") or {}
+    summary = report("summary", "headline", (dict, type(None)))  # None: nothing to compare (no task force)
+    if summary is None:
+        return
+    headline = summary["headline"] or {}
     evaluation.update({k: headline[k] for k in ("benchmark", "size", "taskforce", "seeds", "best") if k in headline})
     if spec.evaluation.export is not None:
         if "export" not in jobs or not is_finished(jobs["export"]):
@@ -185,6 +203,9 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
             return
         if failed("export"):
             return
-        evaluation["exported"] = _reported(kube, ref, jobs["export"]).get("commit")
+        exported = report("export", "commit", str)
+        if exported is None:
+            return
+        evaluation["exported"] = exported["commit"]
     evaluation["phase"] = "Succeeded"
     emit("Normal", "EvaluationSucceeded", json.dumps(headline)[:500])

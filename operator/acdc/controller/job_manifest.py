@@ -3,7 +3,8 @@
 Every Job runs ``acdc phase`` in the worker image with the run's volume at /state and the
 live spec at /etc/acdc/run.yaml. Exit code 3 means the step rejected its subject (a
 gibberish child), 75 an infrastructure fault (``acdc.phases.faults``): a pod failure policy
-fails the Job at once on either instead of retrying it.
+fails the Job at once on either instead of retrying it, and ignores a pod that an eviction,
+preemption or drain ended (``job_outcome``).
 Steps that run LLM-written task code (tasks: validation; evaluate: materialisation; score)
 are locked down further: read-only root, the spec's RuntimeClass and pod security profiles
 (bubblewrap inside needs user namespaces, see docs/tasks.md), and, where the step needs
@@ -149,11 +150,15 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
             "activeDeadlineSeconds": policy.active_deadline_seconds,
             "podFailurePolicy": {
                 "rules": [
+                    # First: a pod evicted, preempted or drained failed by no fault of the step, whatever
+                    # its phase exited with as it was stopped (75 for a lost worker); it is re-created
+                    # and costs no retry (the Job controller's rule for the DisruptionTarget condition).
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
                     {
                         "action": "FailJob",
                         "onExitCodes": {"containerName": CONTAINER, "operator": "In",
                                         "values": [EXIT_REJECTED, EXIT_INFRASTRUCTURE]},
-                    }
+                    },
                 ]
             },
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},

@@ -1,10 +1,17 @@
 """What a finished Job means for its step: a record, or a failure that fails the run.
 
 The phase's result travels in the pod's termination message (the Job has no room for
-it). A Job failed by the pod failure policy (exit 3) is a rejection: the step is dropped
-with the reason the phase gave. A phase that exits 75 hit an infrastructure fault (full
-volume, damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as
-the local runner stops. A Job that exhausted its retries or its deadline is given up
+it); a Job that completed without a readable one is not recorded (an empty result would
+read as a step that found nothing) and fails the run, which a resume re-runs. The pod
+failure policy fails a Job at once on exit 3 or 75, and the exit code decides (read from
+the pod, or from the Job's condition message once the pod is gone): 3 is a rejection, the
+step is dropped with the reason the phase gave; 75 an infrastructure fault (full volume,
+damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
+local runner stops. So is a phase the kernel killed for its memory limit (OOMKilled: the
+runner's lost worker) and a Job whose deadline passed before its pod ever started (never
+scheduled, image never pulled): neither is the step's subject's fault. Evictions and
+preemptions do not fail the Job at all (the policy ignores pods with a DisruptionTarget
+condition). A Job that exhausted its retries or its deadline while running is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
@@ -12,6 +19,7 @@ step fails the run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +29,9 @@ from acdc.phases.faults import Fault, fault_of_exit_code
 from acdc.steps import Step, StepRecord
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+POLICY_EXIT_CODE = re.compile(r"failed with exit code (\d+) matching FailJob rule")
+"""The Job controller's PodFailurePolicy message: 'Container phase for pod ml/x failed with
+exit code 75 matching FailJob rule at index 1'."""
 
 
 @dataclass(frozen=True)
@@ -48,39 +59,95 @@ def pods_of(job_name: str, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[st
             if any((pod.get("metadata", {}).get("labels") or {}).get(key) == job_name for key in JOB_NAME_LABELS)]
 
 
+def _containers(pods: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The container statuses of ``pods``, oldest pod first."""
+    return [container for pod in pods for container in (pod.get("status") or {}).get("containerStatuses") or []]
+
+
+def _terminated(container: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (container.get("state") or {}).get("terminated") or {}
+
+
+def termination_messages(pods: list[Mapping[str, Any]]) -> list[str]:
+    """What the containers wrote to their termination logs, newest pod first."""
+    return [message for container in reversed(_containers(pods)) if (message := _terminated(container).get("message"))]
+
+
 def termination_result(pods: list[Mapping[str, Any]]) -> StepRecord | None:
     """The record the phase wrote to its termination log, from the newest terminated pod."""
-    for pod in reversed(pods):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            message = ((container.get("state") or {}).get("terminated") or {}).get("message")
-            if not message:
-                continue
-            try:
-                return StepRecord.from_dict(json.loads(message))
-            except (ValueError, KeyError, TypeError):
-                continue
+    for message in termination_messages(pods):
+        try:
+            return StepRecord.from_dict(json.loads(message))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
     return None
 
 
 def exit_codes(pods: list[Mapping[str, Any]]) -> list[int]:
     """Exit codes of the phase containers that terminated, oldest pod first."""
-    return [int(terminated["exitCode"])
-            for pod in pods for container in (pod.get("status") or {}).get("containerStatuses") or []
-            if (terminated := (container.get("state") or {}).get("terminated")) and "exitCode" in terminated]
+    return [int(terminated["exitCode"]) for container in _containers(pods)
+            if "exitCode" in (terminated := _terminated(container))]
 
 
-def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> Outcome:
+def policy_exit_code(message: str, pods: list[Mapping[str, Any]]) -> int | None:
+    """The exit code that made the pod failure policy fail the Job: named in the condition's
+    message (the pod may be gone: node scaled away, pod garbage-collected), else the newest
+    code the policy matches on a pod still there; None when neither says."""
+    found = POLICY_EXIT_CODE.search(message)
+    if found:
+        return int(found.group(1))
+    matched = [code for code in exit_codes(pods) if fault_of_exit_code(code) in (Fault.REJECTED, Fault.INFRASTRUCTURE)]
+    return matched[-1] if matched else None
+
+
+def oom_killed(pods: list[Mapping[str, Any]]) -> bool:
+    """A phase container the kernel killed at its memory limit: the limit's fault, not the step's."""
+    return any(_terminated(container).get("reason") == "OOMKilled" for container in _containers(pods))
+
+
+def ever_started(pods: list[Mapping[str, Any]]) -> bool:
+    """Whether a phase container of these pods ever ran (the kubelet stamps startedAt on one that did)."""
+    return any(container.get("started") or "running" in (container.get("state") or {})
+               or _terminated(container).get("startedAt") for container in _containers(pods))
+
+
+def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
+    """A Job the pod failure policy failed: only exit 3 is a rejection. An exit code that
+    cannot be read fails the run rather than drop a step that may have hit a full disk."""
+    code = policy_exit_code(message, pods)
+    fault = fault_of_exit_code(code)
+    if fault is Fault.REJECTED:
+        reported = termination_result(pods)
+        result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
+        return Outcome(StepRecord("dropped", result), "PodFailurePolicy", message)
+    if fault is Fault.INFRASTRUCTURE:
+        return Outcome(None, "InfrastructureFault", message or "the phase hit an infrastructure fault")
+    said = f"exit code {code}" if code is not None else "an exit code no pod or condition message shows"
+    return Outcome(None, "PodFailurePolicy", f"failed by the pod failure policy with {said}; not taken for a "
+                                             f"rejection ({message or 'no message'})")
+
+
+def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]], waited: bool = False) -> Outcome:
+    """``waited``: the operator last saw the step waiting for its pod to start (the run's
+    Waiting condition named it), the one witness left when the Job's deadline removed its pod."""
     condition = finished_condition(job)
     if condition is None:
         raise ValueError(f"job for {step.name} has not finished")
     reason = condition.get("reason") or condition["type"]
     message = condition.get("message") or ""
-    reported = termination_result(pods)
     if condition["type"] == "Complete":
-        return Outcome(reported or StepRecord("succeeded", {}), reason, message)
-    if any(fault_of_exit_code(code) is Fault.INFRASTRUCTURE for code in exit_codes(pods)):
-        return Outcome(None, "InfrastructureFault", message or "the phase hit an infrastructure fault")
+        reported = termination_result(pods)
+        if reported is None:
+            name = (job.get("metadata") or {}).get("name", step.name)
+            return Outcome(None, "ResultUnreadable", f"Job {name} completed but its pod's termination message (the "
+                                                     "step's record) is missing or unreadable; not recorded")
+        return Outcome(reported, reason, message)
     if reason == "PodFailurePolicy":
-        result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
-        return Outcome(StepRecord("dropped", result), reason, message)
+        return _rejected_or_fault(message, pods)
+    if oom_killed(pods):
+        return Outcome(None, "OOMKilled", f"the phase was killed at its memory limit; raise "
+                                          f"spec.resources.{step.phase.resource_class}.memory ({reason}: {message})")
+    if reason == "DeadlineExceeded" and not ever_started(pods) and (pods or waited):
+        return Outcome(None, "NeverStarted", f"the deadline passed before the step's pod ever started "
+                                             f"(not scheduled, image not pulled, volume not mounted): {message}")
     return Outcome(give_up(step, reason, message), reason, message)

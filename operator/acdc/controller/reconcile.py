@@ -34,7 +34,15 @@ from acdc.controller.server_manifests import build_deployment, build_server_poli
 from acdc.controller.spec_guard import changed_fields, digests
 from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
-from acdc.controller.waiting import Waiting, creation_waiting, job_waiting, needs_pods, pod_waiting, pods_refused
+from acdc.controller.waiting import (
+    Waiting,
+    creation_waiting,
+    job_waiting,
+    needs_pods,
+    pod_waiting,
+    pods_refused,
+    waiting_named,
+)
 from acdc.phases.budget import exhausted, track_coverage
 from acdc.phases.dag import DagShape
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
@@ -256,7 +264,7 @@ def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict
     selector = names.generation_labels(ref.name, generation)
     jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
     again = []
-    for step, job, found in _finished_outcomes(kube, ref, selector, jobs, status.get("progress") or {})[0]:
+    for step, job, found in _finished_outcomes(kube, ref, selector, jobs, status.get("progress") or {}, status)[0]:
         if found.record is None:  # what finished well since the failure is recorded by the next pass
             kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
             again.append(step.name)
@@ -318,7 +326,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
         jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
         progress: dict[str, Any] = status.setdefault("progress", {})
         done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
-        found_all, pods = _finished_outcomes(kube, ref, selector, jobs, done)
+        found_all, pods = _finished_outcomes(kube, ref, selector, jobs, done, status)
         failed = [(step, found) for step, _, found in found_all if found.record is None]
         for step, job, found in found_all:
             if found.record is None:
@@ -352,7 +360,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
         if not actions.close:
             refused = _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
-                             functools.partial(kube.events_about, ref.namespace, "Job"))
+                             functools.partial(kube.events_about, ref.namespace))
             _say_why_waiting(status, refused + waits, emit)
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
@@ -360,22 +368,26 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
 
 
 def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: dict[str | None, dict[str, Any]],
-                       recorded: Collection[str]) -> tuple[list[tuple[Step, dict[str, Any], job_outcome.Outcome]],
-                                                           list[dict[str, Any]] | None]:
+                       recorded: Collection[str], status: dict[str, Any],
+                       ) -> tuple[list[tuple[Step, dict[str, Any], job_outcome.Outcome]], list[dict[str, Any]] | None]:
     """The outcome of every finished Job whose step is not recorded yet, and the pods read for
-    them (None when no Job needed them: pods are listed only then)."""
+    them (None when no Job needed them: pods are listed only then). ``status`` says which
+    steps the run last reported waiting (a deadline that passed before a pod ever started)."""
     finished = [(Step.parse(name), job) for name, job in jobs.items() if name and name not in recorded and is_finished(job)]
     if not finished:
         return [], None
     pods = kube.list(PODS, ref.namespace, selector)
-    return [(step, job, outcome(step, job, pods_of(job["metadata"]["name"], pods))) for step, job in finished], pods
+    conditions = status.get("conditions", [])
+    return [(step, job, outcome(step, job, pods_of(job["metadata"]["name"], pods), waiting_named(conditions, step.name)))
+            for step, job in finished], pods
 
 
 def _waiting(jobs: dict[str | None, dict[str, Any]],
              pods: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
-             events: Callable[[str], list[dict[str, Any]]]) -> list[Waiting]:
-    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready, and a
-    Job's Events only when it has started without any pod (``pods_refused``)."""
+             events: Callable[[str, str], list[dict[str, Any]]]) -> list[Waiting]:
+    """Why the in-flight steps wait; pods are read only when a Job has a pod not yet ready, a
+    Job's Events only when it has started without any pod (``pods_refused``), a pod's only
+    while it mounts its volumes (``waiting.mounting``). ``events(kind, name)``."""
     out: list[Waiting] = []
     for name, job in sorted(jobs.items(), key=lambda item: item[0] or ""):
         if not name or is_finished(job):
@@ -384,9 +396,9 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
         if found is None and needs_pods(job):
             if callable(pods):
                 pods = pods()
-            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods))
+            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods), functools.partial(events, "Pod"))
         elif found is None and pods_refused(job):
-            found = creation_waiting(name, events(job["metadata"]["name"]))
+            found = creation_waiting(name, events("Job", job["metadata"]["name"]))
         if found is not None:
             out.append(found)
     return out

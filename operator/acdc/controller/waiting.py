@@ -9,26 +9,40 @@ plain ResourceQuota, as the Job controller's FailedCreate Events on a Job that h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from acdc.controller.names import LABEL_KUEUE_QUEUE
 
-IMAGE_PULL = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
+CONTAINER_WAITING = {"ImagePullBackOff": "ImagePullBackOff", "ErrImagePull": "ImagePullBackOff",
+                     "InvalidImageName": "ImagePullBackOff", "CreateContainerConfigError": "CreateContainerConfigError"}
+"""A pending container's waiting reason -> the run's Waiting reason. CreateContainerConfigError:
+the container's env names a Secret, ConfigMap or key that does not exist."""
+Events = Callable[[str], Sequence[Mapping[str, Any]]]
+"""events(name): the Events about the object of that name (a Job's or a pod's)."""
 
 
 @dataclass(frozen=True)
 class Waiting:
     step: str
     reason: str
-    """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume
-    or ImagePullBackOff."""
+    """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
+    ImagePullBackOff, CreateContainerConfigError or FailedMount."""
     message: str
 
     @property
     def line(self) -> str:
         return f"{self.step}: {self.message}"
+
+
+def waiting_named(conditions: Sequence[Mapping[str, Any]], step: str) -> bool:
+    """Whether the run's Waiting condition (its ``Waiting.line``s) names ``step``: the one
+    witness that a Job whose deadline passed, and took its pod with it, never started. It
+    names the first five waiting steps."""
+    waiting = next((c for c in conditions if c.get("type") == "Waiting" and c.get("status") == "True"), {})
+    message = str(waiting.get("message") or "")
+    return message.startswith(f"{step}: ") or f"; {step}: " in message
 
 
 def suspended(job: Mapping[str, Any]) -> bool:
@@ -50,13 +64,17 @@ def pods_refused(job: Mapping[str, Any]) -> bool:
             and not any(int(status.get(key) or 0) for key in ("active", "ready", "failed", "succeeded")))
 
 
+def newest_event(events: Sequence[Mapping[str, Any]], reason: str) -> Mapping[str, Any] | None:
+    matching = [event for event in events if event.get("reason") == reason]
+    return max(matching, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""), default=None)
+
+
 def creation_waiting(step: str, events: Sequence[Mapping[str, Any]]) -> Waiting | None:
     """The newest FailedCreate Event on the Job: QuotaExceeded when a ResourceQuota refused the pod."""
-    refused = [event for event in events if event.get("reason") == "FailedCreate"]
-    if not refused:
+    refused = newest_event(events, "FailedCreate")
+    if refused is None:
         return None
-    newest = max(refused, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-    message = str(newest.get("message") or "pod creation refused")
+    message = str(refused.get("message") or "pod creation refused")
     return Waiting(step, "QuotaExceeded" if "exceeded quota" in message else "FailedCreate", message)
 
 
@@ -72,16 +90,35 @@ def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:
     return Waiting(step, "WaitingForAdmission", f"waiting for Kueue admission in queue {queue}")
 
 
-def pod_waiting(step: str, pods: list[Mapping[str, Any]]) -> Waiting | None:
-    """The newest pending pod's reason: image pull failures first, then the scheduler's."""
+def mounting(status: Mapping[str, Any]) -> bool:
+    """A scheduled pod whose container is not created and that has no sandbox yet: the kubelet
+    mounts volumes before it makes the sandbox, and says why a mount fails (a missing
+    ConfigMap, Secret or volume) only in FailedMount Events on the pod. A pod pulling its
+    image has a sandbox (PodReadyToStartContainers, where the kubelet reports it), so its
+    Events are not read."""
+    creating = any(((c.get("state") or {}).get("waiting") or {}).get("reason") == "ContainerCreating"
+                   for c in status.get("containerStatuses") or [])
+    sandbox = any(c.get("type") == "PodReadyToStartContainers" and c.get("status") == "True"
+                  for c in status.get("conditions") or [])
+    return creating and not sandbox
+
+
+def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Waiting | None:
+    """The newest pending pod's reason: its container's (image pull, config), then a failed
+    mount (from the pod's Events, read only while it mounts), then the scheduler's."""
     for pod in reversed(pods):
         status = pod.get("status") or {}
         if status.get("phase") not in (None, "Pending"):
             continue
         for container in status.get("containerStatuses") or []:
             state = (container.get("state") or {}).get("waiting") or {}
-            if state.get("reason") in IMAGE_PULL:
-                return Waiting(step, "ImagePullBackOff", f"{state['reason']}: {state.get('message', '')}".strip())
+            if state.get("reason") in CONTAINER_WAITING:
+                return Waiting(step, CONTAINER_WAITING[state["reason"]],
+                               f"{state['reason']}: {state.get('message', '')}".strip())
+        if mounting(status):
+            failed = newest_event(events((pod.get("metadata") or {}).get("name", "")), "FailedMount")
+            if failed is not None:
+                return Waiting(step, "FailedMount", str(failed.get("message") or "a volume could not be mounted"))
         for condition in status.get("conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
                 message = condition.get("message") or condition.get("reason") or "not scheduled"

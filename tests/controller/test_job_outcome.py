@@ -1,0 +1,83 @@
+"""How a finished Job is classified (``job_outcome.outcome``), from what Kubernetes leaves of it:
+its condition, and whichever of its pods are still there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from acdc.controller.job_outcome import outcome
+from acdc.steps import Phase, Step
+
+SELECT = Step(1, Phase.SELECT)
+MERGE = Step(1, Phase.MERGE, 0)
+STARTED = "2026-01-01T10:00:00Z"
+
+
+def job(type_: str, reason: str, message: str = "") -> dict:
+    return {"metadata": {"name": "demo-g0001-x"},
+            "status": {"conditions": [{"type": type_, "status": "True", "reason": reason, "message": message}]}}
+
+
+def pod(terminated: dict | None = None, **status) -> dict:
+    containers = [{"name": "phase", "state": {"terminated": terminated}}] if terminated is not None else []
+    return {"status": {"containerStatuses": containers, **status}}
+
+
+def policy(code: int) -> str:
+    """The Job controller's message when the pod failure policy fails a Job."""
+    return f"Container phase for pod ml/demo-g0001-x-7xk2p failed with exit code {code} matching FailJob rule at index 1"
+
+
+@pytest.mark.parametrize("step", [SELECT, MERGE])
+def test_a_policy_failure_whose_pod_is_gone_is_classified_by_the_exit_code_in_its_message(step):
+    """The pod (and its exit code) may be gone by the time the operator reads it: the condition's
+    message names the code. Only 3 is a rejection; an unknown code fails the run, never drops."""
+    infrastructure = outcome(step, job("Failed", "PodFailurePolicy", policy(75)), [])
+    assert infrastructure.record is None and infrastructure.reason == "InfrastructureFault"
+    unknown = outcome(step, job("Failed", "PodFailurePolicy", "matched a FailJob rule"), [])
+    assert unknown.record is None and "not taken for a rejection" in unknown.message
+    rejected = outcome(step, job("Failed", "PodFailurePolicy", policy(3)), [])
+    assert rejected.record is not None and rejected.record.status == "dropped"
+    assert rejected.record.result == {"rejected": policy(3)}
+    said = {"status": "dropped", "result": {"rejected": "gibberish"}}  # with its pod: the phase's own reason
+    rejected = outcome(step, job("Failed", "PodFailurePolicy"), [pod({"exitCode": 3, "message": json.dumps(said)})])
+    assert rejected.record is not None and rejected.record.result == {"rejected": "gibberish"}
+
+
+@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]"])
+def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
+    """An empty result would read as a step that found nothing (no re-evaluations, a stale
+    select): the step is not recorded and the run fails, so a resume runs it again."""
+    pods = [] if message is None else [pod({"exitCode": 0, **({"message": message} if message else {})})]
+    found = outcome(Step(1, Phase.TASKS), job("Complete", "Completed"), pods)
+    assert found.record is None and found.reason == "ResultUnreadable" and "demo-g0001-x" in found.message
+    said = {"status": "succeeded", "result": {"pool": 10}}
+    found = outcome(SELECT, job("Complete", "Completed"), [*pods, pod({"exitCode": 0, "message": json.dumps(said)})])
+    assert found.record is not None and found.record.to_dict() == said
+
+
+def test_a_phase_killed_at_its_memory_limit_is_an_infrastructure_fault():
+    """The local runner's lost worker: the memory limit's fault, not the child's; nothing is dropped."""
+    oom = pod({"exitCode": 137, "reason": "OOMKilled", "startedAt": STARTED})
+    found = outcome(MERGE, job("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                    [oom, oom, oom])
+    assert found.record is None and found.reason == "OOMKilled" and "spec.resources.merge.memory" in found.message
+
+
+DEADLINE = job("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+UNSCHEDULED = pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+
+
+def test_a_deadline_that_passed_before_the_pod_ever_started_is_not_the_childs_fault():
+    """Never scheduled, image never pulled: a pod that never ran, or none left and the run's
+    Waiting condition last named the step. A step that ran past its deadline is given up."""
+    for pods, waited in [([UNSCHEDULED], False), ([], True)]:
+        found = outcome(MERGE, DEADLINE, pods, waited)
+        assert found.record is None and found.reason == "NeverStarted", (pods, waited)
+    ran = pod({"exitCode": 137, "reason": "Error", "startedAt": STARTED})
+    for pods, waited in [([ran], False), ([ran, UNSCHEDULED], True), ([], False)]:
+        dropped = outcome(MERGE, DEADLINE, pods, waited)
+        assert dropped.record is not None and dropped.record.result["failed"] == "DeadlineExceeded"
+        assert outcome(SELECT, DEADLINE, pods, waited).reason == "DeadlineExceeded"  # give_up: the run fails
