@@ -7,6 +7,7 @@ the error classes themselves are checked in-process through ``main``'s one handl
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,16 +23,20 @@ from acdc.steps import Phase, Step, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+HANG_GUARD_S = 300
+"""Only keeps a regression (a read that blocks: a FIFO) from hanging the suite; no test asserts it."""
 
 
 def acdc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=HANG_GUARD_S)
 
 
 @pytest.fixture(scope="module")
 def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of bad inputs: broken YAML, a plain file where a folder belongs, an empty folder,
-    a run with a missing seed, and a state folder whose merge step finds no init output."""
+    a run with a missing seed, a state folder whose merge step finds no init output, and one whose
+    commit record is a FIFO (a read of it would block for ever)."""
     root = tmp_path_factory.mktemp("bad")
     (root / "broken.yaml").write_text("spec: [\n")
     (root / "a-file").write_text("not a folder\n")
@@ -45,13 +50,15 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
-    for name in ("no-layout", "dir-record"):
+    for name in ("no-layout", "dir-record", "fifo-record"):
         (root / name).mkdir()
         (root / name / "run.yaml").write_text(QUICKSTART.read_text())
         RunState(root / name).init()
     RunState(root / "no-layout").save_step(Step(0, Phase.INIT), StepRecord("succeeded", {}))
     (root / "no-layout" / "layout.json").unlink()
     (root / "dir-record" / "archives" / "0000.json").mkdir(parents=True)
+    (root / "fifo-record" / "archives").mkdir()
+    os.mkfifo(RunState(root / "fifo-record").archive_file(0))
     (root / "no-init").mkdir()
     (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
     state = RunState(root / "no-init")
@@ -104,6 +111,10 @@ CASES = {
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
     "status: a folder where a record belongs": (["status", "dir-record"], 1, "is a folder where a file belongs"),
+    "status: a FIFO for a record": (["status", "fifo-record"], 1, "0000.json: file is not a regular file"),
+    "taskforce: a FIFO for a record": (["taskforce", "fifo-record", "--size", "2"], 1, "not a regular file"),
+    "run: a FIFO for a record (read holding the lock)": (["run", "--state", "fifo-record", "--plain", "--no-report"],
+                                                         1, "0000.json: file is not a regular file"),
     "serve-results: not a state folder": (["serve-results", "empty"], 2, "not an acdc state folder"),
     "report: output onto a device": (["report", "no-init", "--output", "/dev/null"], 2, "not a regular file"),
     "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),

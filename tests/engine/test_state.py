@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from acdc import atomic
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import LAYOUT_VERSION, RunState, SelectionRecord
@@ -97,6 +98,23 @@ def test_bad_files_raise_state_error_naming_the_file(tmp_path: Path, content: st
     with pytest.raises(StateError, match=message) as info:
         state.load_archive(1)
     assert info.value.path == state.archive_file(1)
+
+
+def test_a_device_or_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """/dev/null stands for any device (a /dev/zero would fill the memory of a regressed test);
+    the size cap is lowered so that an oversized file is cheap to make."""
+    state = RunState(tmp_path)
+    state.archive_file(1).parent.mkdir(parents=True)
+    state.archive_file(1).symlink_to("/dev/null")
+    with pytest.raises(StateError, match="0001.json: file is not a regular file"):
+        state.load_archive(1)
+    state.archive_file(1).unlink()
+    state.save_archive(1, [MEMBER])
+    size = state.archive_file(1).stat().st_size
+    monkeypatch.setattr(atomic, "MAX_STATE_JSON_BYTES", size - 1)
+    with pytest.raises(StateError, match=f"0001.json: file is {size} bytes; the limit is {size - 1}"):
+        state.load_archive(1)
 
 
 def test_corrupt_newest_generation_is_an_error_not_a_silent_fallback(tmp_path: Path) -> None:
