@@ -18,6 +18,7 @@ import yaml
 from acdc.cli import main as cli_main
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import RunState
+from acdc.engine.taskpool import TaskPool
 from acdc.errors import EXIT_INFRASTRUCTURE, AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
 from acdc.steps import Phase, Step, StepRecord
 
@@ -36,7 +37,7 @@ def acdc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of bad inputs: broken YAML, a plain file where a folder belongs, an empty folder,
     a run with a missing seed, a state folder whose merge step finds no init output, and one whose
-    commit record is a FIFO (a read of it would block for ever)."""
+    commit record is a FIFO (a read of it would block for ever) or holds no model."""
     root = tmp_path_factory.mktemp("bad")
     (root / "broken.yaml").write_text("spec: [\n")
     (root / "a-file").write_text("not a folder\n")
@@ -50,7 +51,7 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
-    for name in ("no-layout", "dir-record", "fifo-record"):
+    for name in ("no-layout", "dir-record", "fifo-record", "empty-archive"):
         (root / name).mkdir()
         (root / name / "run.yaml").write_text(QUICKSTART.read_text())
         RunState(root / name).init()
@@ -59,6 +60,8 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "dir-record" / "archives" / "0000.json").mkdir(parents=True)
     (root / "fifo-record" / "archives").mkdir()
     os.mkfifo(RunState(root / "fifo-record").archive_file(0))
+    RunState(root / "empty-archive").save_pool(0, TaskPool())
+    RunState(root / "empty-archive").save_archive(0, [])
     (root / "no-init").mkdir()
     (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
     state = RunState(root / "no-init")
@@ -123,6 +126,8 @@ CASES = {
                                                            "inside the run state"),
     "evaluate: termination log inside a state folder": (["evaluate", "no-init", "--termination-log",
                                                          "no-init/steps/log"], 2, "inside the run state"),
+    "taskforce: a committed archive without a model": (["taskforce", "empty-archive", "--size", "2"], 1,
+                                                        "0000.json: the committed archive of generation 0 holds no"),
     "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),

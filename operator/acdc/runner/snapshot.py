@@ -41,9 +41,14 @@ class RunSnapshot:
         return self.run.metadata.name
 
     def require_archive(self) -> None:
-        """Commands that need models fail clearly on a run that has not committed anything."""
-        if self.generation is None or not self.archive:
+        """Commands that need models fail clearly on a run that has not committed anything, or
+        whose newest commit record holds no model."""
+        if self.generation is None:
             raise UserError(f"{self.root}: no generation has been committed yet; wait for `acdc run` to finish generation 0")
+        if not self.archive:
+            raise StateError(self.state.archive_file(self.generation),
+                             f"the committed archive of generation {self.generation} holds no model: every model "
+                             "was dropped, or the file is damaged")
 
 
 def open_snapshot(root: Path) -> RunSnapshot:
