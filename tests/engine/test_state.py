@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 MEMBER = ArchiveMember(
     "gen_0001_ind_00",
-    "/m/gen_0001_ind_00",
+    "models/gen_0001_ind_00",
     0.5,
     {"task_000002_b": None, "task_000001_a": 1.0},
     ("seed_math", "seed_code"),
@@ -60,7 +60,7 @@ def test_round_trips_and_identical_bytes(tmp_path: Path) -> None:
 
 def _archive_of(**change: object) -> str:
     """An archive record of one member with ``change`` applied (what damage or tampering leaves)."""
-    member = {**MEMBER.to_dict(), "model_path": "models/gen_0001_ind_00", **change}
+    member = {**MEMBER.to_dict(), **change}
     return json.dumps({"layout_version": 1, "kind": "archive", "generation": 1, "members": [member]})
 
 
@@ -86,8 +86,10 @@ def _archive_of(**change: object) -> str:
             ({"fitness": True}, "fitness must be a number"),
             ({"scores": {"task_000001_a": float("inf")}}, "scores must map task ids to numbers in"),
             ({"scores": {"task_000001_a": -0.5}}, "scores must map"),
-            ({"model_path": "../../../etc"}, "neither a seed's folder nor models/gen_0001_ind_00"),
-            ({"model_path": "models/gen_0001_ind_01"}, "neither a seed's folder"),
+            ({"model_path": "../../../etc"}, "must be models/gen_0001_ind_00 \\(an evolved model's own folder\\)"),
+            ({"model_path": "models/gen_0001_ind_01"}, "must be models/gen_0001_ind_00"),
+            ({"model_path": "/etc"}, "'/etc' of gen_0001_ind_00 must be models/gen_0001_ind_00"),
+            ({"model_id": "seed_math", "model_path": "seeds/math"}, "must be an absolute folder or models/seed_math"),
         ]],
     ],
 )
@@ -98,6 +100,13 @@ def test_bad_files_raise_state_error_naming_the_file(tmp_path: Path, content: st
     with pytest.raises(StateError, match=message) as info:
         state.load_archive(1)
     assert info.value.path == state.archive_file(1)
+
+
+def test_only_a_starting_model_may_live_outside_the_state(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    seed = ArchiveMember("seed_math", "/models/math", 0.5, {})
+    state.save_archive(1, [seed, MEMBER])
+    assert state.load_archive(1) == [seed, MEMBER]
 
 
 def test_a_device_or_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path,
