@@ -36,8 +36,9 @@ def acdc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of bad inputs: broken YAML, a plain file where a folder belongs, an empty folder,
-    a run with a missing seed, a state folder whose merge step finds no init output, and one whose
-    commit record is a FIFO (a read of it would block for ever) or holds no model."""
+    a run with a missing seed, a state folder whose merge step finds no init output, ones whose
+    layout.json is gone or garbled, and ones whose commit record is a FIFO (a read of it would
+    block for ever) or holds no model."""
     root = tmp_path_factory.mktemp("bad")
     (root / "broken.yaml").write_text("spec: [\n")
     (root / "a-file").write_text("not a folder\n")
@@ -51,12 +52,13 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
-    for name in ("no-layout", "dir-record", "fifo-record", "empty-archive"):
+    for name in ("no-layout", "garbled-layout", "dir-record", "fifo-record", "empty-archive"):
         (root / name).mkdir()
         (root / name / "run.yaml").write_text(QUICKSTART.read_text())
         RunState(root / name).init()
     RunState(root / "no-layout").save_step(Step(0, Phase.INIT), StepRecord("succeeded", {}))
     (root / "no-layout" / "layout.json").unlink()
+    (root / "garbled-layout" / "layout.json").write_bytes(b"\xff\xfe\x00garbage")
     (root / "dir-record" / "archives" / "0000.json").mkdir(parents=True)
     (root / "fifo-record" / "archives").mkdir()
     os.mkfifo(RunState(root / "fifo-record").archive_file(0))
@@ -113,6 +115,9 @@ CASES = {
     "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
+    "status: a garbled layout.json": (["status", "garbled-layout"], 1, "layout.json: file is corrupt"),
+    "taskforce: a garbled layout.json": (["taskforce", "garbled-layout", "--size", "2"], 1, "layout.json: file is"),
+    "report: a garbled layout.json": (["report", "garbled-layout", "--output", "r.html"], 1, "layout.json: file is"),
     "status: a folder where a record belongs": (["status", "dir-record"], 1, "is a folder where a file belongs"),
     "status: a FIFO for a record": (["status", "fifo-record"], 1, "0000.json: file is not a regular file"),
     "taskforce: a FIFO for a record": (["taskforce", "fifo-record", "--size", "2"], 1, "not a regular file"),
