@@ -47,9 +47,10 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run["spec"]["models"]["seeds"] = [{"path": str(root / "no-such-model")}]
     (root / "missing-seed").mkdir()
     (root / "missing-seed" / "run.yaml").write_text(yaml.safe_dump(run))
-    no_tasks = yaml.safe_load(QUICKSTART.read_text())
-    no_tasks["spec"]["tasks"]["seedTasks"] = str(root / "no-such-tasks")
-    (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
+    for name, seed_tasks in (("missing-tasks", "no-such-tasks"), ("file-tasks", "a-file")):
+        bad_tasks = yaml.safe_load(QUICKSTART.read_text())
+        bad_tasks["spec"]["tasks"]["seedTasks"] = str(root / seed_tasks)
+        (root / f"{name}.yaml").write_text(yaml.safe_dump(bad_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
     for name in ("no-layout", "garbled-layout", "dir-record", "fifo-record", "empty-archive"):
@@ -112,6 +113,8 @@ CASES = {
     "run: state holds someone's files": (["run", str(QUICKSTART), "--state", "notes"], 2, "not empty"),
     "run: missing model path": (["run", "missing-seed/run.yaml", "--state", "never-made"], 2, "no-such-model"),
     "run: missing seed tasks": (["run", "missing-tasks.yaml", "--state", "never-made"], 2, "no-such-tasks"),
+    "run: seed tasks in a plain file": (["run", "file-tasks.yaml", "--state", "never-made"], 2,
+                                        "a-file' is not a directory"),
     "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
@@ -153,6 +156,12 @@ def test_bad_input_gives_one_line_and_an_exit_code(bad_inputs: Path, case: str) 
     assert all(line.startswith("  ") and ": " in line for line in detail), result.stderr
     assert words in "\n".join(lines[errors[0]:]), result.stderr
     assert not (bad_inputs / "never-made").exists(), "a refused run leaves no state folder behind"
+
+
+def test_control_characters_in_a_message_are_escaped_on_its_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["status", "new\nline\x1b[2J"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: new\\nline\\x1b[2J: no such state folder\n", err
 
 
 def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(
