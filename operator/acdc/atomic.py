@@ -7,9 +7,11 @@ leaves either the old state or the new one, never a half-written file or model d
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,12 @@ def _umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_umask()
+
+MAX_STATE_JSON_BYTES = 256 * 2**20
+"""The largest state JSON file ``read_json`` reads. The largest records a run writes are a
+model's raw completions (``answers``: tasks x instances x completion) and a benchmark's sample
+shards, tens of MB in the largest runs; a file ten times that size is damage (or a planted
+/dev/zero), and parsing it would take gigabytes of memory."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,15 +73,56 @@ def write_json(path: Path | str, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+class RefusedFile(Exception):
+    """``read_regular`` would not read a path; the message is a phrase to follow the path."""
+
+
+def _check_regular(path: Path, info: os.stat_result, limit: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise RefusedFile("is not a regular file (a FIFO, socket or device)")
+    if info.st_size > limit:
+        raise RefusedFile(f"is {info.st_size} bytes; the limit is {limit}")
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path`` (a link is followed): at most ``limit`` of them.
+
+    Every command must answer a file it reads at once: a FIFO would block the open or the read
+    forever, a device (/dev/zero) or a huge file would fill the memory. So the kind and size are
+    checked before the open (opening a device can act on it), the open cannot block
+    (O_NONBLOCK), the opened file is checked again (it may have been swapped in between) and the
+    read stops one byte past ``limit`` (it may grow). Raises FileNotFoundError,
+    IsADirectoryError, RefusedFile, or another OSError.
+    """
+    _check_regular(path, os.stat(path), limit)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        _check_regular(path, os.fstat(fd), limit)
+        chunks, total = [], 0
+        while total <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise RefusedFile(f"is larger than the limit of {limit} bytes")
+    return b"".join(chunks)
+
+
 def read_json(path: Path | str) -> Any:
-    """Read a state JSON file, turning a missing or corrupt file into a StateError naming it."""
+    """Read a state JSON file, turning a missing, corrupt, oversized or non-regular file (a FIFO,
+    a device) into a StateError naming it (``read_regular``: never a hang or a full memory)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular(path, MAX_STATE_JSON_BYTES).decode("utf-8"))
     except FileNotFoundError as exc:
         raise StateError(path, "file is missing") from exc
     except IsADirectoryError as exc:
         raise StateError(path, "is a folder where a file belongs") from exc
+    except RefusedFile as exc:
+        raise StateError(path, f"file {exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(path, f"file is corrupt or partially written ({exc})") from exc
 

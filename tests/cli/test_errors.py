@@ -7,6 +7,7 @@ the error classes themselves are checked in-process through ``main``'s one handl
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,21 +18,27 @@ import yaml
 from acdc.cli import main as cli_main
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import RunState
+from acdc.engine.taskpool import TaskPool
 from acdc.errors import EXIT_INFRASTRUCTURE, AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
 from acdc.steps import Phase, Step, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+HANG_GUARD_S = 300
+"""Only keeps a regression (a read that blocks: a FIFO) from hanging the suite; no test asserts it."""
 
 
 def acdc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "acdc.cli.main", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=HANG_GUARD_S)
 
 
 @pytest.fixture(scope="module")
 def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of bad inputs: broken YAML, a plain file where a folder belongs, an empty folder,
-    a run with a missing seed, and a state folder whose merge step finds no init output."""
+    a run with a missing seed, a state folder whose merge step finds no init output, ones whose
+    layout.json is gone or garbled, and ones whose commit record is a FIFO (a read of it would
+    block for ever) or holds no model."""
     root = tmp_path_factory.mktemp("bad")
     (root / "broken.yaml").write_text("spec: [\n")
     (root / "a-file").write_text("not a folder\n")
@@ -40,18 +47,24 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run["spec"]["models"]["seeds"] = [{"path": str(root / "no-such-model")}]
     (root / "missing-seed").mkdir()
     (root / "missing-seed" / "run.yaml").write_text(yaml.safe_dump(run))
-    no_tasks = yaml.safe_load(QUICKSTART.read_text())
-    no_tasks["spec"]["tasks"]["seedTasks"] = str(root / "no-such-tasks")
-    (root / "missing-tasks.yaml").write_text(yaml.safe_dump(no_tasks))
+    for name, seed_tasks in (("missing-tasks", "no-such-tasks"), ("file-tasks", "a-file")):
+        bad_tasks = yaml.safe_load(QUICKSTART.read_text())
+        bad_tasks["spec"]["tasks"]["seedTasks"] = str(root / seed_tasks)
+        (root / f"{name}.yaml").write_text(yaml.safe_dump(bad_tasks))
     (root / "notes").mkdir()
     (root / "notes" / "mine.txt").write_text("someone's own files\n")
-    for name in ("no-layout", "dir-record"):
+    for name in ("no-layout", "garbled-layout", "dir-record", "fifo-record", "empty-archive"):
         (root / name).mkdir()
         (root / name / "run.yaml").write_text(QUICKSTART.read_text())
         RunState(root / name).init()
     RunState(root / "no-layout").save_step(Step(0, Phase.INIT), StepRecord("succeeded", {}))
     (root / "no-layout" / "layout.json").unlink()
+    (root / "garbled-layout" / "layout.json").write_bytes(b"\xff\xfe\x00garbage")
     (root / "dir-record" / "archives" / "0000.json").mkdir(parents=True)
+    (root / "fifo-record" / "archives").mkdir()
+    os.mkfifo(RunState(root / "fifo-record").archive_file(0))
+    RunState(root / "empty-archive").save_pool(0, TaskPool())
+    RunState(root / "empty-archive").save_archive(0, [])
     (root / "no-init").mkdir()
     (root / "no-init" / "run.yaml").write_text(QUICKSTART.read_text())
     state = RunState(root / "no-init")
@@ -100,12 +113,29 @@ CASES = {
     "run: state holds someone's files": (["run", str(QUICKSTART), "--state", "notes"], 2, "not empty"),
     "run: missing model path": (["run", "missing-seed/run.yaml", "--state", "never-made"], 2, "no-such-model"),
     "run: missing seed tasks": (["run", "missing-tasks.yaml", "--state", "never-made"], 2, "no-such-tasks"),
+    "run: seed tasks in a plain file": (["run", "file-tasks.yaml", "--state", "never-made"], 2,
+                                        "a-file' is not a directory"),
     "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
+    "status: a garbled layout.json": (["status", "garbled-layout"], 1, "layout.json: file is corrupt"),
+    "taskforce: a garbled layout.json": (["taskforce", "garbled-layout", "--size", "2"], 1, "layout.json: file is"),
+    "report: a garbled layout.json": (["report", "garbled-layout", "--output", "r.html"], 1, "layout.json: file is"),
     "status: a folder where a record belongs": (["status", "dir-record"], 1, "is a folder where a file belongs"),
+    "status: a FIFO for a record": (["status", "fifo-record"], 1, "0000.json: file is not a regular file"),
+    "taskforce: a FIFO for a record": (["taskforce", "fifo-record", "--size", "2"], 1, "not a regular file"),
+    "run: a FIFO for a record (read holding the lock)": (["run", "--state", "fifo-record", "--plain", "--no-report"],
+                                                         1, "0000.json: file is not a regular file"),
     "serve-results: not a state folder": (["serve-results", "empty"], 2, "not an acdc state folder"),
     "report: output onto a device": (["report", "no-init", "--output", "/dev/null"], 2, "not a regular file"),
+    "taskforce: output a new file inside a state folder": (["taskforce", "no-init", "--size", "2", "--output",
+                                                            "no-init/archives/0002.json"], 2, "inside the run state"),
+    "report: output into a new folder of a state folder": (["report", "no-init", "--output", "no-init/new/r.html"], 2,
+                                                           "inside the run state"),
+    "evaluate: termination log inside a state folder": (["evaluate", "no-init", "--termination-log",
+                                                         "no-init/steps/log"], 2, "inside the run state"),
+    "taskforce: a committed archive without a model": (["taskforce", "empty-archive", "--size", "2"], 1,
+                                                        "0000.json: the committed archive of generation 0 holds no"),
     "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),
@@ -126,6 +156,12 @@ def test_bad_input_gives_one_line_and_an_exit_code(bad_inputs: Path, case: str) 
     assert all(line.startswith("  ") and ": " in line for line in detail), result.stderr
     assert words in "\n".join(lines[errors[0]:]), result.stderr
     assert not (bad_inputs / "never-made").exists(), "a refused run leaves no state folder behind"
+
+
+def test_control_characters_in_a_message_are_escaped_on_its_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["status", "new\nline\x1b[2J"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: new\\nline\\x1b[2J: no such state folder\n", err
 
 
 def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(

@@ -50,9 +50,8 @@ def test_skill_matrix_threshold_none_and_missing() -> None:
 
 def _member(i: int, solved: list[int], gen: int = 1) -> ArchiveMember:
     order = canonical_task_order(T)
-    return ArchiveMember(
-        f"gen_{gen:04d}_ind_{i:02d}", f"/m/{i}", 0.0, {t: float(j in solved) for j, t in enumerate(order)}
-    )
+    mid = f"gen_{gen:04d}_ind_{i:02d}"
+    return ArchiveMember(mid, f"models/{mid}", 0.0, {t: float(j in solved) for j, t in enumerate(order)})
 
 
 def test_select_survivors_recomputes_fitness_and_reports_evictions() -> None:

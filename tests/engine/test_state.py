@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from acdc import atomic
 from acdc.engine.archive import ArchiveMember
 from acdc.engine.parents import ChildPlan
 from acdc.engine.state import LAYOUT_VERSION, RunState, SelectionRecord
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 MEMBER = ArchiveMember(
     "gen_0001_ind_00",
-    "/m/gen_0001_ind_00",
+    "models/gen_0001_ind_00",
     0.5,
     {"task_000002_b": None, "task_000001_a": 1.0},
     ("seed_math", "seed_code"),
@@ -59,7 +60,7 @@ def test_round_trips_and_identical_bytes(tmp_path: Path) -> None:
 
 def _archive_of(**change: object) -> str:
     """An archive record of one member with ``change`` applied (what damage or tampering leaves)."""
-    member = {**MEMBER.to_dict(), "model_path": "models/gen_0001_ind_00", **change}
+    member = {**MEMBER.to_dict(), **change}
     return json.dumps({"layout_version": 1, "kind": "archive", "generation": 1, "members": [member]})
 
 
@@ -85,8 +86,10 @@ def _archive_of(**change: object) -> str:
             ({"fitness": True}, "fitness must be a number"),
             ({"scores": {"task_000001_a": float("inf")}}, "scores must map task ids to numbers in"),
             ({"scores": {"task_000001_a": -0.5}}, "scores must map"),
-            ({"model_path": "../../../etc"}, "neither a seed's folder nor models/gen_0001_ind_00"),
-            ({"model_path": "models/gen_0001_ind_01"}, "neither a seed's folder"),
+            ({"model_path": "../../../etc"}, "must be models/gen_0001_ind_00 \\(an evolved model's own folder\\)"),
+            ({"model_path": "models/gen_0001_ind_01"}, "must be models/gen_0001_ind_00"),
+            ({"model_path": "/etc"}, "'/etc' of gen_0001_ind_00 must be models/gen_0001_ind_00"),
+            ({"model_id": "seed_math", "model_path": "seeds/math"}, "must be an absolute folder or models/seed_math"),
         ]],
     ],
 )
@@ -97,6 +100,30 @@ def test_bad_files_raise_state_error_naming_the_file(tmp_path: Path, content: st
     with pytest.raises(StateError, match=message) as info:
         state.load_archive(1)
     assert info.value.path == state.archive_file(1)
+
+
+def test_only_a_starting_model_may_live_outside_the_state(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    seed = ArchiveMember("seed_math", "/models/math", 0.5, {})
+    state.save_archive(1, [seed, MEMBER])
+    assert state.load_archive(1) == [seed, MEMBER]
+
+
+def test_a_device_or_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """/dev/null stands for any device (a /dev/zero would fill the memory of a regressed test);
+    the size cap is lowered so that an oversized file is cheap to make."""
+    state = RunState(tmp_path)
+    state.archive_file(1).parent.mkdir(parents=True)
+    state.archive_file(1).symlink_to("/dev/null")
+    with pytest.raises(StateError, match="0001.json: file is not a regular file"):
+        state.load_archive(1)
+    state.archive_file(1).unlink()
+    state.save_archive(1, [MEMBER])
+    size = state.archive_file(1).stat().st_size
+    monkeypatch.setattr(atomic, "MAX_STATE_JSON_BYTES", size - 1)
+    with pytest.raises(StateError, match=f"0001.json: file is {size} bytes; the limit is {size - 1}"):
+        state.load_archive(1)
 
 
 def test_corrupt_newest_generation_is_an_error_not_a_silent_fallback(tmp_path: Path) -> None:

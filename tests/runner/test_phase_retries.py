@@ -3,6 +3,7 @@ the operator's Job backoffLimit does: the one resolver, ``PhasesSpec.resolve``, 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def test_other_phases_keep_their_resource_class_retries(tmp_path: Path) -> None:
     local._failed(plan, "boom", Fault.STEP, Quiet())  # first failure: retried (class limit 1)
     with pytest.raises(RunFailed, match="after 2 attempts"):
         local._failed(plan, "boom", Fault.STEP, Quiet())
+
+
+def test_a_failed_run_says_one_line_and_keeps_the_traceback_in_the_debug_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker sends a bug's traceback with its error (runner.pool); the user sees its first line."""
+    detail = "ValueError: boom\nTraceback (most recent call last):\n  File \"x.py\", line 1"
+    with caplog.at_level(logging.DEBUG, logger="acdc.runner.executor"), pytest.raises(RunFailed) as info:
+        runner(tmp_path, phases={"select": {"backoffLimit": 0}})._failed(Step(1, Phase.SELECT), detail, Fault.STEP,
+                                                                        Quiet())
+    assert str(info.value) == "g0001-select failed after 1 attempts: ValueError: boom"
+    assert "Traceback" in caplog.text
 
 
 class HungPool:

@@ -40,9 +40,10 @@ def nonempty_path(text: str) -> Path:
 def output_file(text: str) -> Path:
     """Where a command writes a file (report, task-force list, CRD, termination log). Writes are
     atomic renames, which would replace whatever sits at the path: a folder's rename fails with
-    a raw OS error, while a device (/dev/full) or a run's own state file would be replaced
-    silently. Refused: anything but a regular file, and any existing file of a state folder
-    other than its report."""
+    a raw OS error, while a device (/dev/full) would be replaced silently. Refused: anything but
+    a regular file, and any path inside a state folder other than its report: a new file there
+    is as harmful as an overwritten one (``archives/0002.json`` reads as a commit record and the
+    run cannot resume)."""
     from acdc.engine.state import RunState
 
     path = nonempty_path(text)
@@ -50,13 +51,11 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file")
     if path.parent.exists() and not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {path.parent} is not a folder")
-    if path.exists():
-        target = path.resolve()
-        for folder in target.parents:
-            state = RunState(folder)
-            if state.layout_file.is_file() and target != state.report_file:
-                raise argparse.ArgumentTypeError(f"{text} is a file of the run state in {folder}; "
-                                                 "write elsewhere")
+    target = path.resolve()
+    for folder in target.parents:
+        state = RunState(folder)
+        if os.path.lexists(state.layout_file) and target != state.report_file:
+            raise argparse.ArgumentTypeError(f"{text} is inside the run state in {folder}; write elsewhere")
     return path
 
 

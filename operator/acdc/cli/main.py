@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -86,15 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # an OSError too: it must be caught before the generic one below
         return _closed_pipe()
     except AcdcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return exc.exit_code
     except OSError as exc:  # the file system refused (a path through a file, no permission, a full
         # disk): the environment's problem, not a bug, and the message names the path
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _print_error(message: str) -> None:
+    """The one ``error:`` line. A control character in it (a newline or an escape in a file name)
+    is written as Python escapes it, so the line cannot break or drive the terminal; only the
+    indented lines a message adds by design (an invalid run file's fields) stay lines."""
+    lines = (_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
+             for line in message.split("\n  "))
+    print("error: " + "\n  ".join(lines), file=sys.stderr)
 
 
 def _closed_pipe() -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from acdc.engine.dns import DNSParams, update_archive
-from acdc.engine.ids import canonical_task_order, model_generation
+from acdc.engine.ids import canonical_task_order, is_seed_model, model_generation
 from acdc.engine.skills import fitness, skill_matrix
 from acdc.engine.solved import SOLVED_THRESHOLD
 
@@ -47,9 +47,7 @@ class ArchiveMember:
         scores = data["scores"]
         if not isinstance(scores, dict) or not all(v is None or _rate(v) for v in scores.values()):
             raise ValueError("scores must map task ids to numbers in [0, 1] or null")
-        path = str(data["model_path"])
-        if not (Path(path).is_absolute() or path == f"models/{data['model_id']}"):  # seeds absolute, children here
-            raise ValueError(f"model_path {path[:80]!r} is neither a seed's folder nor models/{data['model_id']}")
+        path = _stored_path(str(data["model_id"]), str(data["model_path"]))
         if not _rate(data["fitness"]):  # a NaN would win every comparison it takes part in
             raise ValueError(f"fitness must be a number in [0, 1], not {str(data['fitness'])[:40]}")
         return cls(
@@ -59,6 +57,18 @@ class ArchiveMember:
             scores={str(k): (None if v is None else float(v)) for k, v in scores.items()},
             parents=tuple(str(p) for p in data["parents"]),
         )
+
+
+def _stored_path(model_id: str, path: str) -> str:
+    """``path`` if it is where a record may point ``model_id``: a child at its own folder of the
+    state (``models/<id>``); only a starting model (a seed, the base as a candidate: ``seed_*``
+    ids), which init found where the user keeps it, may be an absolute folder elsewhere. So a
+    tampered record cannot make `acdc verify` pass, or `acdc taskforce` list, a foreign folder."""
+    own = f"models/{model_id}"
+    if path == own or (is_seed_model(model_id) and Path(path).is_absolute()):
+        return path
+    where = f"an absolute folder or {own}" if is_seed_model(model_id) else f"{own} (an evolved model's own folder)"
+    raise ValueError(f"model_path {path[:80]!r} of {model_id[:80]} must be {where}")
 
 
 def _rate(value: Any) -> bool:

@@ -241,7 +241,7 @@ class LocalRunner:
         if record is not None:
             self._commit(step, record, progress)
             return
-        raise RunFailed(f"{step.name} failed after {limit + 1} attempts: {error}")
+        raise RunFailed(f"{step.name} failed after {limit + 1} attempts: {error.splitlines()[0]}")
 
     def _commit(self, step: Step, record: StepRecord, progress: Progress) -> None:
         RunState(self.state).save_step(step, record)

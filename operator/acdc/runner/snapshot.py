@@ -41,9 +41,14 @@ class RunSnapshot:
         return self.run.metadata.name
 
     def require_archive(self) -> None:
-        """Commands that need models fail clearly on a run that has not committed anything."""
-        if self.generation is None or not self.archive:
+        """Commands that need models fail clearly on a run that has not committed anything, or
+        whose newest commit record holds no model."""
+        if self.generation is None:
             raise UserError(f"{self.root}: no generation has been committed yet; wait for `acdc run` to finish generation 0")
+        if not self.archive:
+            raise StateError(self.state.archive_file(self.generation),
+                             f"the committed archive of generation {self.generation} holds no model: every model "
+                             "was dropped, or the file is damaged")
 
 
 def open_snapshot(root: Path) -> RunSnapshot:
@@ -52,14 +57,13 @@ def open_snapshot(root: Path) -> RunSnapshot:
         raise UserError(f"{root}: no such state folder")
     if not root.is_dir():
         raise UserError(f"{root}: not a directory")
-    if not RunState(root).run_file.is_file():
-        raise UserError(f"{root}: not an acdc state folder (no run.yaml); pass the --state folder of `acdc run`")
-    if not RunState(root).layout_file.is_file():  # init writes it: missing after any step is damage
-        if RunState(root).load_steps():
-            raise StateError(RunState(root).layout_file, "file is missing; `acdc verify` names what else is damaged")
-        raise UserError(f"{root}: the run has not finished its first step yet")
-    run = load_run(RunState(root).run_file)
     state = RunState(root)
+    if not state.run_file.is_file():
+        raise UserError(f"{root}: not an acdc state folder (no run.yaml); pass the --state folder of `acdc run`")
+    if not state.layout_file.exists() and not state.load_steps():  # init writes it: missing after any step is damage
+        raise UserError(f"{root}: the run has not finished its first step yet")
+    state.check_layout()  # as `acdc verify` and `acdc run` do: a damaged one stops every command
+    run = load_run(state.run_file)
     generation = state.latest_generation()
     if generation is None:
         return RunSnapshot(root, run, None, (), TaskPool())

@@ -4,9 +4,9 @@ A run file comes from a user (or from someone who hands one to a user), and `acd
 validate` / `acdc run` must answer every file with a result or one clear line, never a
 hang, a traceback or an exhausted machine. So, before any YAML is built:
 
-- only a regular file is read (a FIFO, /dev/zero or a directory is refused by fstat,
-  before a single read; the open itself never blocks: O_NONBLOCK), and at most
-  ``MAX_BYTES``: a run file is a few kilobytes;
+- only a regular file is read (a FIFO, /dev/zero or a directory is refused before a
+  single read, and the open itself never blocks: ``acdc.atomic.read_regular``), and at
+  most ``MAX_BYTES``: a run file is a few kilobytes;
 - the event stream is checked first (libyaml, fast, streaming, aborting early): no
   aliases (a billion-laughs document expands nothing), at most ``MAX_DEPTH`` levels of
   nesting (no RecursionError) and ``MAX_NODES`` nodes;
@@ -20,14 +20,13 @@ Every failure is a UserError of one line naming the file (and the line and colum
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from acdc.atomic import RefusedFile, read_regular
 from acdc.errors import UserError
 
 MAX_BYTES = 256 * 1024
@@ -50,33 +49,17 @@ class RunFileError(UserError):
 def read_bounded(path: Path, limit: int = MAX_BYTES) -> str:
     """The text of a regular file of at most ``limit`` bytes; anything else is a RunFileError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        data = read_regular(path, limit)
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise RunFileError(f"{path}: cannot open run file ({exc.strerror or exc})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
-            raise RunFileError(f"{path}: cannot read run file: {kind}")
-        if info.st_size > limit:
-            raise RunFileError(f"{path}: run file is {info.st_size} bytes; the limit is {limit}")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, limit + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:  # grew after fstat
-            raise RunFileError(f"{path}: run file is larger than the limit of {limit} bytes")
+    except IsADirectoryError:
+        raise RunFileError(f"{path}: cannot read run file: a directory") from None
+    except RefusedFile as exc:
+        raise RunFileError(f"{path}: run file {exc}") from None
     except OSError as exc:
         raise RunFileError(f"{path}: cannot read run file ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
     try:
-        return b"".join(chunks).decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RunFileError(f"{path}: run file is not UTF-8 text (byte {exc.start})") from None
 

@@ -31,7 +31,7 @@ def resolve_seed_tasks(source: str) -> Path:
         raise UserError(f"unknown built-in seed set {source!r}; choose one of {', '.join(BUILTIN)}")
     path = Path(source).expanduser()
     if not path.is_dir():
-        raise UserError(f"seed task directory {source!r} does not exist")
+        raise UserError(f"seed task directory {source!r} {'is not a directory' if path.exists() else 'does not exist'}")
     if not list_task_dirs(path):
         raise UserError(f"seed task directory {source!r} holds no task folders (task.py + task.json)")
     return path
