@@ -22,6 +22,12 @@ class UserError(AcdcError):
     exit_code = 2
 
 
+class UsageError(UserError):
+    """A command named what does not exist (a step outside the run, a per-model phase without
+    its index): a mistake in the call itself, refused before any work, never a fault of a
+    step's surroundings (``acdc.phases.faults``)."""
+
+
 class StateError(UserError):
     """A run-state file is missing, partial or corrupt; names the file so nothing is lost silently."""
 

@@ -83,8 +83,9 @@ CASES = {
     # so no executor records the step as the step's own failure.
     "phase: no run file": (["phase", "plan", "--state", "empty", "--generation", "1"], EXIT_INFRASTRUCTURE,
                            "run.yaml"),
-    "phase: user error (missing seed)": (["phase", "init", "--state", "missing-seed", "--generation", "0"], 2,
-                                         "no-such-model"),
+    # So is a setting the step cannot work with: every model would fail the same way.
+    "phase: user error (missing seed)": (["phase", "init", "--state", "missing-seed", "--generation", "0"],
+                                         EXIT_INFRASTRUCTURE, "no-such-model"),
     "phase: state error (no archive)": (["phase", "plan", "--state", "no-init", "--generation", "1"],
                                         EXIT_INFRASTRUCTURE,
                                         "0000.json"),

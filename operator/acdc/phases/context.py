@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from acdc.engine.state import RunState
-from acdc.errors import InfrastructureFault, UserError
+from acdc.errors import InfrastructureFault, UsageError, UserError
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run
 from acdc.steps import Phase, Step, StepRecord
 
@@ -53,7 +53,7 @@ class PhaseContext:
     def index(self) -> int:
         """Which child or archive member a per-model step (merge, evaluate, score...) works on."""
         if self.step.index is None:
-            raise UserError(f"{self.step.name}: phase {self.step.phase.value} works on one model; pass --index")
+            raise UsageError(f"{self.step.name}: phase {self.step.phase.value} works on one model; pass --index")
         return self.step.index
 
     def pick(self, items: Sequence[T]) -> T:
@@ -61,7 +61,7 @@ class PhaseContext:
         (a negative index would otherwise wrap, and the step write a record under a wrong name)."""
         index = self.index
         if not 0 <= index < len(items):
-            raise UserError(f"{self.step.name}: --index {index} is out of range: generation "
+            raise UsageError(f"{self.step.name}: --index {index} is out of range: generation "
                             f"{self.step.generation} has {len(items)} models for this phase")
         return items[index]
 

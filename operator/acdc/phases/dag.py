@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from acdc.errors import UserError
+from acdc.errors import UsageError
 from acdc.steps import Phase, Step, StepRecord
 
 if TYPE_CHECKING:  # the DAG stays a pure module: pydantic is loaded by whoever holds a spec
@@ -148,10 +148,10 @@ def require_step_of_run(shape: DagShape, step: Step, done: Done) -> None:
     if step.index is None and step.phase.droppable:
         return  # a per-model phase asks for its --index itself (PhaseContext.index)
     if shape.generations is not None and step.generation > shape.generations:
-        raise UserError(f"{step.name}: the run has generations 0 to {shape.generations}")
+        raise UsageError(f"{step.name}: the run has generations 0 to {shape.generations}")
     known = [s.name for s, _ in steps_of(shape, step.generation, done)]
     if step.name not in known:
-        raise UserError(f"{step.name} is not a step of generation {step.generation} of this run")
+        raise UsageError(f"{step.name} is not a step of generation {step.generation} of this run")
 
 
 def _committing(shape: DagShape, generation: int) -> Step:

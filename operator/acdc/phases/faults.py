@@ -7,8 +7,8 @@ Three answers, one exit code each for `acdc phase`, so the local runner and the 
   step is recorded dropped at once; a re-run would give the same answer.
 - INFRASTRUCTURE (exit 75): the step's surroundings failed: no space, an unreadable or
   damaged input, an OS error, a lost worker, a state folder locked by another command, a
-  setting the step cannot work with (any ``UserError``: the vllm backend on a machine
-  without vllm, a seed path that holds no model). Nothing is recorded; the run stops with a
+  setting the step cannot work with (any ``UserError`` but a ``UsageError``, a wrong call:
+  the vllm backend on a machine without vllm, a seed path that holds no model). Nothing is recorded; the run stops with a
   clear message and the step runs again on resume, exactly as after a kill. Dropping the
   step instead would change the run's science because a disk filled up, or drop every
   model one by one for a setting that is wrong for all of them.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
+from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UsageError, UserError
 from acdc.phases.context import EXIT_REJECTED, StepRejected
 
 EXIT_STEP_FAILED = 1
@@ -68,6 +68,8 @@ def classify(exc: BaseException) -> Fault:
     chain = _chain(exc)
     if isinstance(exc, StepRejected):
         return Fault.REJECTED
+    if isinstance(exc, UsageError):  # a wrong call: `acdc phase` answers it as the CLI does (exit 2)
+        return Fault.STEP
     infrastructure = _infrastructure_types()
     if any(isinstance(link, infrastructure) for link in chain):
         return Fault.INFRASTRUCTURE
