@@ -13,7 +13,6 @@ import argparse
 import importlib
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import NoReturn
 
 from acdc import __version__
 from acdc.errors import AcdcError
-from acdc.logsafe import EscapingFormatter
+from acdc.logsafe import EscapingFormatter, escape_controls
 
 # Modules are imported when the parser is built; each keeps heavy imports (torch,
 # kopf) inside its handler so `acdc validate` stays fast.
@@ -98,16 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def _print_error(message: str) -> None:
     """The one ``error:`` line. A control character in it (a newline or an escape in a file name)
-    is written as Python escapes it, so the line cannot break or drive the terminal; only the
-    indented lines a message adds by design (an invalid run file's fields) stay lines."""
-    lines = (_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
-             for line in message.split("\n  "))
-    print("error: " + "\n  ".join(lines), file=sys.stderr)
+    is written as an escape (``escape_controls``, as in the logs), so the line cannot break or
+    drive the terminal; only the indented lines a message adds by design (an invalid run
+    file's fields) stay lines."""
+    print("error: " + "\n  ".join(escape_controls(line) for line in message.split("\n  ")), file=sys.stderr)
 
 
 def _closed_pipe() -> int:

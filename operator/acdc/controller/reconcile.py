@@ -16,7 +16,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from acdc.controller.waiting import (
     pods_refused,
     waiting_named,
 )
-from acdc.phases.budget import exhausted, track_coverage
+from acdc.phases.budget import exhausted, parse_time, track_coverage
 from acdc.phases.dag import DagShape
 from acdc.phases.dag_actions import SKIPPED, NextActions, next_actions
 from acdc.spec import CoevolutionRunSpec, SpecInvalid, parse_run
@@ -153,7 +153,7 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     if not status.get("immutableDigests"):
         status["immutableDigests"] = dict(derived.immutable_digests)
     refused = changed_fields(status["immutableDigests"], derived.immutable_digests)
-    behind = derived.spec.population.generations is not None and derived.spec.population.generations < status["generation"]
+    behind = spec.population.generations is not None and spec.population.generations < status["generation"]
     if refused or behind:
         message = (f"spec fields cannot change mid-run: {', '.join(refused)}; revert them to continue" if refused else
                    f"population.generations cannot drop below {status['generation']}, the generation in progress")
@@ -262,9 +262,8 @@ def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict
         return
     generation = int(status.get("generation") or 0)
     selector = names.generation_labels(ref.name, generation)
-    jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
     again = []
-    for step, job, found in _finished_outcomes(kube, ref, selector, jobs, status.get("progress") or {}, status)[0]:
+    for step, job, found in _finished_outcomes(kube, ref, selector, _own_jobs(kube, ref, selector), status)[0]:
         if found.record is None:  # what finished well since the failure is recorded by the next pass
             kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
             again.append(step.name)
@@ -276,11 +275,11 @@ def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict
     emit("Normal", "Resumed", message)
 
 
-def _own_jobs(kube: Kube, ref: RunRef, selector: dict[str, str]) -> list[dict[str, Any]]:
-    """The run's Jobs carrying ``selector``, without those being deleted and those of an
-    earlier run of the same name (its garbage not collected yet: never this run's outcome)."""
-    return [job for job in kube.list(JOBS, ref.namespace, selector)
-            if controlled_by(job, ref.uid) and not job["metadata"].get("deletionTimestamp")]
+def _own_jobs(kube: Kube, ref: RunRef, selector: dict[str, str]) -> dict[str | None, dict[str, Any]]:
+    """The run's Jobs carrying ``selector`` by step name, without those being deleted and those
+    of an earlier run of the same name (its garbage not collected yet: never this run's outcome)."""
+    return {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, selector)
+            if controlled_by(job, ref.uid) and not job["metadata"].get("deletionTimestamp")}
 
 
 def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[str, Any]) -> bool:
@@ -314,8 +313,7 @@ class VolumeLost(Exception):
 
 
 def _age_s(timestamp: str) -> float:
-    then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-    return (datetime.datetime.now(tz=datetime.UTC) - then).total_seconds()
+    return (datetime.datetime.now(tz=datetime.UTC) - parse_time(timestamp)).total_seconds()
 
 
 def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit, result: Outcome) -> None:
@@ -323,10 +321,10 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
     while True:
         generation = int(status["generation"])
         selector = names.generation_labels(ref.name, generation)
-        jobs = {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in _own_jobs(kube, ref, selector)}
+        jobs = _own_jobs(kube, ref, selector)
         progress: dict[str, Any] = status.setdefault("progress", {})
         done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
-        found_all, pods = _finished_outcomes(kube, ref, selector, jobs, done, status)
+        found_all, pods = _finished_outcomes(kube, ref, selector, jobs, status)
         failed = [(step, found) for step, _, found in found_all if found.record is None]
         for step, job, found in found_all:
             if found.record is None:
@@ -368,11 +366,13 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
 
 
 def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: dict[str | None, dict[str, Any]],
-                       recorded: Collection[str], status: dict[str, Any],
+                       status: dict[str, Any],
                        ) -> tuple[list[tuple[Step, dict[str, Any], job_outcome.Outcome]], list[dict[str, Any]] | None]:
-    """The outcome of every finished Job whose step is not recorded yet, and the pods read for
-    them (None when no Job needed them: pods are listed only then). ``status`` says which
-    steps the run last reported waiting (a deadline that passed before a pod ever started)."""
+    """The outcome of every finished Job whose step ``status.progress`` does not record yet, and
+    the pods read for them (None when no Job needed them: pods are listed only then). ``status``
+    also says which steps the run last reported waiting (a deadline that passed before a pod
+    ever started)."""
+    recorded = status.get("progress") or {}
     finished = [(Step.parse(name), job) for name, job in jobs.items() if name and name not in recorded and is_finished(job)]
     if not finished:
         return [], None
