@@ -21,6 +21,7 @@ from acdc.metrics import MetricFamilies, MetricsRecorder
 from acdc.runner.snapshot import open_snapshot
 from tests.evaluation.conftest import build_reward_model, evaluated_copy
 from tests.fakes.openai_server import serve
+from tests.progress import run_progressing
 from tests.runner.finished_run import acdc
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (fixture)
 
@@ -138,3 +139,16 @@ def test_killed_evaluation_resumes_and_results_come_from_the_logs(tmp_path: Path
         == judged[2]["accuracy"]
     assert registry.get_sample_value("acdc_task_pool_vendi", {"namespace": "local", "run": "mini", "scope": "local"}) \
         == results["diversity"][-1]["local"]
+
+
+def test_an_evaluation_written_to_a_file_keeps_no_progress_bar_frames(tmp_path: Path, mini_state: Path) -> None:
+    """Into a file (CI, `> log`) every frame of lm-eval's bars stayed, about 3 KB a shard:
+    there the bars are off and the per-shard lines say how far the evaluation is."""
+    state = evaluated_copy(mini_state, tmp_path / "state", {
+        "benchmarks": [{"task": "acdc_toyworld", "limit": 6}], "taskForceSizes": [1], "selections": ["taskforce"]})
+    outcome = run_progressing([sys.executable, "-m", "acdc.cli.main", "evaluate", str(state), "--no-summary"],
+                              watch=[state])
+    assert outcome.returncode == 0, outcome.stderr[-2000:]
+    assert "evaluation: acdc_toyworld/" in outcome.stderr and " done (6 samples" in outcome.stderr
+    output = outcome.stdout + outcome.stderr
+    assert "\r" not in output and "it/s]" not in output, output[-2000:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -39,6 +40,7 @@ from acdc.evaluation.results import headline, results_path
 from acdc.evaluation.samples import Sample, Shard, is_done, load_answers, save_shard
 from acdc.evaluation.toyworld_task import TASK_NAME as TOYWORLD_TASK
 from acdc.evaluation.toyworld_task import write_task_dir
+from acdc.phases.execute import quiet_libraries
 from acdc.runner.snapshot import RunSnapshot, open_snapshot
 from acdc.spec import load_run
 from acdc.spec.run import BenchmarkSpec, CoevolutionRunSpec
@@ -228,7 +230,13 @@ def evaluate_run(snapshot: RunSnapshot, device: str = "cpu", runner: ShardRunner
                  shards: Sequence[str] | None = None, shard_index: int | None = None,
                  summary: bool = True) -> dict[str, Any] | None:
     """Run every missing shard (or only the named ones, or the plan's ``shard_index``-th), then
-    summarise when all are done. Returns the results, or None when shards are still missing."""
+    summarise when all are done. Returns the results, or None when shards are still missing.
+
+    Into a log file or a CI log, lm-eval's and transformers' progress bars would keep every
+    frame (about 3 KB a shard, most of `acdc run`'s output after the run); there they are off
+    and the per-shard lines below say how far it is. A terminal redraws a bar in place: kept."""
+    if not sys.stderr.isatty():
+        quiet_libraries()
     spec = snapshot.run.spec
     selections = prepare(snapshot)
     planned = plan_shards(spec.evaluation, selections)
