@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,12 @@ def quiet_libraries() -> None:
 def _no_tqdm_bars() -> None:
     """Every tqdm bar of this process starts disabled. lm-eval passes ``disable=False`` itself
     (so ``TQDM_DISABLE``, a default only, and read when tqdm is first imported, cannot): 810
-    requests per graded model drew three bars each. acdc draws none with tqdm."""
+    requests per graded model drew three bars each. acdc draws none with tqdm.
+
+    Bars nobody draws need no lock shared with other processes. tqdm's default is a
+    multiprocessing RLock, a POSIX semaphore that the resource tracker of `acdc run` records
+    for its spawned workers; a worker killed on Ctrl-C never released it, and the run ended
+    with "There appear to be N leaked semaphore objects". A thread lock serves this process."""
     try:
         from tqdm.std import tqdm
     except ImportError:
@@ -52,6 +58,7 @@ def _no_tqdm_bars() -> None:
 
     quiet_init.acdc_quiet = True  # type: ignore[attr-defined]
     tqdm.__init__ = quiet_init
+    tqdm.set_lock(threading.RLock())
 
 
 def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None,
