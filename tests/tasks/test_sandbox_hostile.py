@@ -181,6 +181,25 @@ def test_neighbours_burning_cpu_cannot_time_out_an_honest_task(tmp_path: Path) -
     assert {r.kind for r in results[:-2]} == {"timeout"}
 
 
+OOM_SCORE = """
+adj = int(open('/proc/self/oom_score_adj').read())
+try:
+    os.write(os.open('oom_score_adj', os.O_WRONLY, dir_fd=os.open('/proc/self', os.O_RDONLY)), b'0')
+except OSError:
+    pass
+return adj + int(open('/proc/self/oom_score_adj').read()) / 10_000
+"""
+
+
+def test_task_processes_are_the_first_the_kernel_kills_when_memory_runs_out(pool: SandboxPool,
+                                                                             tmp_path: Path) -> None:
+    """oom_score_adj 1000, set before task code runs: a task holding its memory limit in every
+    slot makes the kernel kill task processes, not the runner or an inference server. A root
+    runner's value is also the floor, which the task cannot lower (1000 + 1000 / 10,000)."""
+    [result] = pool.score([ScoreItem(make_task(tmp_path, "oom", OOM_SCORE), {"x": 1}, "a")])
+    assert result.score == (1000.1 if os.geteuid() == 0 else 1000.0), result.error
+
+
 def test_malformed_task_code(pool: SandboxPool, tmp_path: Path) -> None:
     syntax = tmp_path / "syntax"
     syntax.mkdir()

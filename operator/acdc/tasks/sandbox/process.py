@@ -128,6 +128,19 @@ def _sandbox_init(info_fd: int) -> tuple[int, int]:
         raise InfrastructureFault(f"the task sandbox did not report its pid 1 ({exc})") from None
 
 
+def _first_to_go(pid: int | None) -> None:
+    """oom_score_adj 1000 for a task process, set before any task code runs: when the host
+    runs out of memory the kernel kills task processes, the biggest first, rather than the
+    runner or an inference server beside it. Written by a root runner the value sticks
+    (with CAP_SYS_RESOURCE it is also the floor); a non-root runner's, the task may lower to 0."""
+    if pid is None:
+        return
+    try:
+        Path(f"/proc/{pid}/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
+
+
 class TaskProcess:
     """A task process in its own sandbox (bubblewrap), started for one group of items."""
 
@@ -167,6 +180,7 @@ class TaskProcess:
             if confinement.confined:
                 os.close(info_r)
         self.usage = TaskUsage(pid)
+        _first_to_go(pid)
 
     def _await_ready(self) -> None:
         """The sandbox came up (before any task code ran): otherwise the host is at fault."""
