@@ -94,3 +94,22 @@ def test_the_usage_of_a_process_is_read_from_proc() -> None:
     first = TaskUsage(os.getpid()).sample()
     assert first is not None and first.cpu >= 0 and first.waited >= 0
     assert TaskUsage(None).sample() is None
+
+
+def test_the_clock_reads_the_sandboxed_task_process() -> None:
+    """The parent finds the task process inside bubblewrap (not bwrap or its reaper), else the
+    limit would silently be the wall clock again."""
+    import os
+
+    from acdc.tasks.sandbox import SandboxPool
+
+    if not os.path.exists("/proc/self/schedstat"):
+        pytest.skip("this kernel keeps no schedstat: the wall clock is the limit here")
+    with SandboxPool(workers=1) as pool:
+        process = pool._spawn(0)
+        try:
+            assert process.usage.sample() is not None
+            with open(f"/proc/{process.usage.pid}/status") as status:
+                assert status.readline().split()[1].startswith("python")  # Name:, not bwrap
+        finally:
+            process.kill()

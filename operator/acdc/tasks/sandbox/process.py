@@ -180,6 +180,7 @@ class TaskProcess:
             if confinement.confined:
                 os.close(info_r)
         self.usage = TaskUsage(pid)
+        self._clock = ItemClock(limits.wall_seconds, self.usage)  # that of the last message sent
         _first_to_go(pid)
 
     def _await_ready(self) -> None:
@@ -196,8 +197,11 @@ class TaskProcess:
         self.ready: dict[str, Any] = ready["ready"]
 
     def send(self, message: dict[str, Any]) -> None:
-        """Write one line; a task that stops reading its input times out like a silent one."""
-        clock = ItemClock(self.limits.wall_seconds, self.usage)
+        """Write one line; a task that stops reading its input times out like a silent one.
+
+        Its clock runs on until the reply: one limit covers a message and its answer.
+        """
+        clock = self._clock = ItemClock(self.limits.wall_seconds, self.usage)
         try:
             written = write_line(self.stdin_fd, json.dumps(message).encode(), clock.remaining)
         except OSError:
@@ -214,7 +218,7 @@ class TaskProcess:
         cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
         while True:
-            clock = ItemClock(self.limits.wall_seconds, self.usage)
+            clock = self._clock
             try:
                 line = self.reader.read_line(clock.remaining)
             except LineTooLong:
