@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.tasks.sandbox import SandboxPool, ScoreItem
+from acdc.tasks.sandbox import SandboxLimits, SandboxPool, ScoreItem
 from tests.progress import run_progressing
 
 from .conftest import make_task
@@ -145,6 +145,59 @@ def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path
     for (name, (_, kind)), result in zip(hostile.items(), results[1:-1], strict=True):
         assert (name, result.kind) == (name, kind), result.error
     assert results[-3].score == 0.5 and results[-2].score == 1.0
+
+
+BURN_CPU = """
+started = time.process_time()
+while time.process_time() - started < {seconds}:
+    sum(range(1000))
+return 1.0 if submission == 'right' else 0.0
+"""
+SPIN_THREADS = """
+block = b'x' * (1 << 20)
+def spin():
+    while True:
+        hashlib.sha256(block).digest()  # releases the GIL: every thread burns a CPU
+for _ in range(3):
+    threading.Thread(target=spin, daemon=True).start()
+spin()
+"""
+
+
+def test_neighbours_burning_cpu_cannot_time_out_an_honest_task(tmp_path: Path) -> None:
+    """Three tasks spin (one in four threads) beside an honest task whose items each need
+    0.75 s of CPU, within its 1 s limit: all four sandboxes run at once, so on a 2-core host the
+    honest one got at most half a CPU and its items used to time out on the wall clock. The
+    limit now counts only the task's own time (task_clock); the spinners time out by theirs."""
+    spinners = [make_task(tmp_path, f"spin{n}", SPIN_THREADS if n == 0 else "while True:\n    pass",
+                          extra="import hashlib, threading") for n in range(3)]
+    honest = make_task(tmp_path, "honest", BURN_CPU.format(seconds=0.75), extra="import time")
+    items = [ScoreItem(task, {"x": 1}, "a") for task in spinners for _ in range(2)]
+    items += [ScoreItem(honest, {"x": 1}, answer) for answer in ("right", "wrong")]
+    limits = SandboxLimits(wall_seconds=1.0, cpu_seconds=2, memory_mb=512, file_kib=4096, processes=8)
+    with SandboxPool(workers=4, limits=limits) as pool:
+        results = pool.score(items)
+    assert [(r.kind, r.score) for r in results[-2:]] == [("ok", 1.0), ("ok", 0.0)], results[-2:]
+    assert {r.kind for r in results[:-2]} == {"timeout"}
+
+
+OOM_SCORE = """
+adj = int(open('/proc/self/oom_score_adj').read())
+try:
+    os.write(os.open('oom_score_adj', os.O_WRONLY, dir_fd=os.open('/proc/self', os.O_RDONLY)), b'0')
+except OSError:
+    pass
+return adj + int(open('/proc/self/oom_score_adj').read()) / 10_000
+"""
+
+
+def test_task_processes_are_the_first_the_kernel_kills_when_memory_runs_out(pool: SandboxPool,
+                                                                             tmp_path: Path) -> None:
+    """oom_score_adj 1000, set before task code runs: a task holding its memory limit in every
+    slot makes the kernel kill task processes, not the runner or an inference server. A root
+    runner's value is also the floor, which the task cannot lower (1000 + 1000 / 10,000)."""
+    [result] = pool.score([ScoreItem(make_task(tmp_path, "oom", OOM_SCORE), {"x": 1}, "a")])
+    assert result.score == (1000.1 if os.geteuid() == 0 else 1000.0), result.error
 
 
 def test_malformed_task_code(pool: SandboxPool, tmp_path: Path) -> None:

@@ -374,7 +374,7 @@ class SandboxSpec(SpecModel):
     """Limits for running untrusted task code."""
 
     timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
-    """Wall-clock limit per scored answer."""
+    """Time limit per scored answer in the task's own time (not waiting for a CPU; at most 6 times this of wall time)."""
     cpu_seconds: Annotated[int, Field(ge=1, le=86_400)] = 20
     memory_mib: Annotated[int, Field(ge=64, le=2**20)] = 512
     """Address space of the task process (the whole sandbox's where its seccomp filter refuses new processes)."""

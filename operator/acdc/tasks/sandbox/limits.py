@@ -15,6 +15,9 @@ MIN_SCRATCH_BYTES = 1 << 20
 class SandboxLimits:
     """Per-item limits; tests shrink ``wall_seconds``/``cpu_seconds`` to keep hostile cases fast.
 
+    ``wall_seconds`` is counted in the task's own time, not time it waited for a CPU
+    (``task_clock``); ``cpu_seconds`` times the items a task process has left caps its CPU (RLIMIT_CPU).
+
     ``memory_mb`` caps the address space of a task process, and so of the sandbox, where the
     seccomp filter refuses new processes (``syscall_filter``); ``processes`` caps threads and
     processes per uid (RLIMIT_NPROC); ``file_kib`` one file (RLIMIT_FSIZE; 0 forbids writing at all), and four times

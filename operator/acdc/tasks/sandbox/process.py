@@ -6,7 +6,8 @@ deadline-aware reader; every line must be a JSON object of a known shape with bo
 values, judge requests are relayed up to the per-item cap, and anything else (garbage,
 oversized lines, NaN, huge integers, extra keys, a crash, silence) raises ``TaskFailed``,
 after which the process is killed. Which item a reply belongs to is decided here, never
-by the task.
+by the task. How long a reply may take is measured in the task's own time
+(``task_clock``): waiting for a CPU that other processes hold is not charged to it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from acdc.errors import InfrastructureFault
 from acdc.tasks.sandbox.confinement import Confinement
 from acdc.tasks.sandbox.folders import remove_tree
 from acdc.tasks.sandbox.limits import SandboxLimits
-from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, write_line
+from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, until, write_line
+from acdc.tasks.sandbox.task_clock import ItemClock, TaskUsage, task_pid
 
 _STARTUP_SECONDS = 60.0
 _TEARDOWN_SECONDS = 10.0
@@ -108,9 +110,10 @@ def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
     return TaskFailed(kind, error[:2000])
 
 
-def _sandbox_init(info_fd: int) -> int:
-    """A pidfd on the sandbox's pid 1 (from bwrap's --info-fd), so that kill() can wait until
-    every process of the sandbox is gone: a PID namespace dies with its pid 1, asynchronously."""
+def _sandbox_init(info_fd: int) -> tuple[int, int]:
+    """The host pid of the sandbox's pid 1 (from bwrap's --info-fd) and a pidfd on it, so that
+    kill() can wait until every process of the sandbox is gone: a PID namespace dies with its
+    pid 1, asynchronously."""
     text = b""
     deadline = time.monotonic() + _STARTUP_SECONDS
     while len(text) < 1 << 12 and select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
@@ -119,9 +122,23 @@ def _sandbox_init(info_fd: int) -> int:
             break
         text += chunk
     try:
-        return os.pidfd_open(int(json.loads(text)["child-pid"]))
+        pid = int(json.loads(text)["child-pid"])
+        return pid, os.pidfd_open(pid)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise InfrastructureFault(f"the task sandbox did not report its pid 1 ({exc})") from None
+
+
+def _first_to_go(pid: int | None) -> None:
+    """oom_score_adj 1000 for a task process, set before any task code runs: when the host
+    runs out of memory the kernel kills task processes, the biggest first, rather than the
+    runner or an inference server beside it. Written by a root runner the value sticks
+    (with CAP_SYS_RESOURCE it is also the floor); a non-root runner's, the task may lower to 0."""
+    if pid is None:
+        return
+    try:
+        Path(f"/proc/{pid}/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
 
 
 class TaskProcess:
@@ -152,18 +169,24 @@ class TaskProcess:
         self.stdin_fd = self.process.stdin.fileno()
         os.set_blocking(self.stdin_fd, False)
         self.reader = LineReader(self.process.stdout.fileno(), limits.line_bytes)
+        pid: int | None = self.process.pid
         try:
             self._await_ready()
             if confinement.confined:
-                self._pidfd = _sandbox_init(info_r)
+                reaper, self._pidfd = _sandbox_init(info_r)
+                ns_pid = self.ready.get("pid")  # sent by the runtime before any task code ran
+                pid = task_pid(reaper, ns_pid) if isinstance(ns_pid, int) else None
         finally:
             if confinement.confined:
                 os.close(info_r)
+        self.usage = TaskUsage(pid)
+        self._clock = ItemClock(limits.wall_seconds, self.usage)  # that of the last message sent
+        _first_to_go(pid)
 
     def _await_ready(self) -> None:
         """The sandbox came up (before any task code ran): otherwise the host is at fault."""
         try:
-            line = self.reader.read_line(time.monotonic() + _STARTUP_SECONDS)
+            line = self.reader.read_line(until(time.monotonic() + _STARTUP_SECONDS))
             ready = parse_line(line) if line is not None else None
         except (EOFError, LineTooLong, TaskFailed):
             ready = None
@@ -174,14 +197,17 @@ class TaskProcess:
         self.ready: dict[str, Any] = ready["ready"]
 
     def send(self, message: dict[str, Any]) -> None:
-        """Write one line; a task that stops reading its input times out like a silent one."""
+        """Write one line; a task that stops reading its input times out like a silent one.
+
+        Its clock runs on until the reply: one limit covers a message and its answer.
+        """
+        clock = self._clock = ItemClock(self.limits.wall_seconds, self.usage)
         try:
-            written = write_line(self.stdin_fd, json.dumps(message).encode(),
-                                 time.monotonic() + self.limits.wall_seconds)
+            written = write_line(self.stdin_fd, json.dumps(message).encode(), clock.remaining)
         except OSError:
             raise self._died() from None
         if not written:
-            raise TaskFailed("timeout", f"task process stopped reading its input for {self.limits.wall_seconds} s")
+            raise TaskFailed("timeout", clock.expired("task process did not read its input"))
 
     def reply(self, judge: JudgeFn | None, max_bytes: int | None = None) -> dict[str, Any]:
         """The next reply that is not a judge request; relays up to the per-item cap of those.
@@ -192,15 +218,15 @@ class TaskProcess:
         cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
         while True:
-            deadline = time.monotonic() + self.limits.wall_seconds
+            clock = self._clock
             try:
-                line = self.reader.read_line(deadline)
+                line = self.reader.read_line(clock.remaining)
             except LineTooLong:
                 raise TaskFailed("violation", f"reply longer than {self.limits.line_bytes} bytes") from None
             except EOFError:
                 raise self._died() from None
             if line is None:
-                raise TaskFailed("timeout", f"no result within {self.limits.wall_seconds} s (wall clock)")
+                raise TaskFailed("timeout", clock.expired("no result"))
             if len(line) > cap:
                 raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
             reply = parse_line(line)

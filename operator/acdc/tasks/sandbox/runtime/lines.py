@@ -10,6 +10,16 @@ from __future__ import annotations
 import os
 import select
 import time
+from collections.abc import Callable
+
+Remaining = Callable[[], float]
+"""Seconds left to wait, 0 when time is up; asked again whenever a wait ends, so a limit
+may grow while it runs (the item clock gives a task that waited for a CPU more time)."""
+
+
+def until(deadline: float) -> Remaining:
+    """A fixed deadline on the monotonic clock."""
+    return lambda: max(0.0, deadline - time.monotonic())
 
 
 class LineTooLong(Exception):
@@ -17,15 +27,15 @@ class LineTooLong(Exception):
 
 
 class LineReader:
-    """Reads lines from a file descriptor with a per-call deadline and a size cap."""
+    """Reads lines from a file descriptor with a per-call time limit and a size cap."""
 
     def __init__(self, fd: int, max_line_bytes: int) -> None:
         self.fd = fd
         self.max_line_bytes = max_line_bytes
         self._buffer = bytearray()
 
-    def read_line(self, deadline: float | None) -> bytes | None:
-        """Next line without its newline, or ``None`` at the deadline; EOFError at end of file."""
+    def read_line(self, remaining: Remaining | None) -> bytes | None:
+        """Next line without its newline, or ``None`` when time is up; EOFError at end of file."""
         while True:
             newline = self._buffer.find(b"\n")
             if newline >= 0:
@@ -36,24 +46,28 @@ class LineReader:
                 return line
             if len(self._buffer) > self.max_line_bytes:
                 raise LineTooLong(f"message longer than {self.max_line_bytes} bytes")
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            timeout = None if remaining is None else remaining()
             ready, _, _ = select.select([self.fd], [], [], timeout)
             if not ready:
-                return None
+                if timeout == 0:
+                    return None
+                continue
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
                 raise EOFError("peer closed the pipe")
             self._buffer += chunk
 
 
-def write_line(fd: int, payload: bytes, deadline: float | None = None) -> bool:
-    """Write one whole line; False if the peer stopped reading before the deadline."""
+def write_line(fd: int, payload: bytes, remaining: Remaining | None = None) -> bool:
+    """Write one whole line; False if the peer stopped reading before time was up."""
     view = memoryview(payload + b"\n")
     while view:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        timeout = None if remaining is None else remaining()
         _, ready, _ = select.select([], [fd], [], timeout)
         if not ready:
-            return False
+            if timeout == 0:
+                return False
+            continue
         try:
             view = view[os.write(fd, view[: 1 << 16]):]
         except BlockingIOError:
