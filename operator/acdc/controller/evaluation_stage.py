@@ -115,7 +115,7 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
 
 def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON object the Job's container wrote to its termination log (None when there is none)."""
-    pods = pods_of(job["metadata"]["name"], kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
+    pods = pods_of(job, kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
     for message in termination_messages(pods):
         try:
             report = json.loads(message)
