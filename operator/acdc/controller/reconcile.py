@@ -23,7 +23,7 @@ from typing import Any
 from acdc import metrics
 from acdc.controller import job_outcome, names, tenancy
 from acdc.controller.budget import job_gpu_hours
-from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
+from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending, evaluation_resumable, resume_evaluation
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import CLAIMS, JOBS, PODS, RUNS, ApiError, Kube
@@ -144,7 +144,7 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         _finish(kube, ref, old, status, result)
         old = copy.deepcopy(status)
 
-    _resume_if_asked(kube, ref, body, status, emit, save)
+    _resume_if_asked(kube, ref, spec, body, status, emit, save)
     if status.get("phase") in TERMINAL and _failed_reason(status) != "InvalidSpec":
         if evaluation_pending(spec, status):  # the separate stage after the final generation
             advance_evaluation(kube, ref, spec, status, emit, result.created)
@@ -251,16 +251,22 @@ def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> No
         emit("Warning", "InvalidSpec", message[:1000])
 
 
-def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict[str, Any], emit: Emit,
-                     save: Callable[[], None]) -> None:
+def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: dict[str, Any],
+                     status: dict[str, Any], emit: Emit, save: Callable[[], None]) -> None:
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
     its unrecorded failed steps are deleted, so the next pass creates them afresh (phases
     are idempotent), as ``acdc run`` again resumes a local run. Their GPU-hours are counted
     and saved first (``save``), so a crash before the deletes neither loses nor repeats them.
+    A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
     Every value is acted on once (``status.resumed``), so one set while the run was running
     does not resume a later failure by itself."""
     asked = ((body.get("metadata") or {}).get("annotations") or {}).get(names.RESUME_ANNOTATION)
     if not asked or asked == status.get("resumed"):
+        return
+    if evaluation_resumable(spec, status):
+        status["resumed"] = asked
+        again = resume_evaluation(kube, ref, status)
+        emit("Normal", "Resumed", "evaluation resumed" + (f"; running again: {', '.join(again)}" if again else ""))
         return
     if status.get("phase") != "Failed" or _failed_reason(status) in (None, "InvalidSpec"):
         status["resumed"] = asked

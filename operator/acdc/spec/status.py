@@ -46,6 +46,9 @@ class EvaluationSummary(SpecModel):
     best: float | None = None
     exported: str | None = None
     """The commit URL of the task force's export (spec.evaluation.export), once uploaded."""
+    failed_part: str | None = None
+    """The part (plan, a shard's index, summary...) whose Job failed the stage or reported
+    nothing readable: what a resume (the ``acdc.dev/resume`` annotation) runs again."""
 
 
 class StepProgress(SpecModel):
