@@ -9,10 +9,10 @@ step is dropped with the reason the phase gave; 75 an infrastructure fault (full
 damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
 local runner stops. So is a phase the kernel killed for its memory limit in the Job's last
 attempt (OOMKilled: the runner's lost worker; an earlier attempt's OOM that a later one
-outlived is not the reason the Job failed) and a Job whose deadline passed before its pod ever started (never
-scheduled, image never pulled): neither is the step's subject's fault. Evictions and
-preemptions do not fail the Job at all (the policy ignores pods with a DisruptionTarget
-condition). A Job that exhausted its retries or its deadline while running is given up
+outlived is not why the Job failed) and a Job whose deadline passed before its pod ever
+started (never scheduled, image never pulled): neither is the step's subject's fault.
+Evictions and preemptions do not fail the Job at all (the policy ignores pods with a
+DisruptionTarget condition). A Job that exhausted its retries or its deadline while running is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
