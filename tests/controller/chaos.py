@@ -18,11 +18,11 @@ On top of that it injects, for the operator's own client only (its User-Agent):
 
 Unlike plain kmock it also honours equality label selectors and the Job field selector
 ``status.successful`` in lists and in ``deletecollection``, names objects created with only a
-``generateName``, answers a JSON patch that does not apply (a failed resourceVersion ``test``)
-with 422 and a request naming a deleted object with 404, as a real server does (kmock: 500s,
-``internal_errors``, which fail the test), and it counts the operator's
-requests and listed objects per run and per the generation the run is in (``load``,
-``listed``, by kind in ``requests``) for the bench.
+``generateName``, gives a created object a uid and a creationTimestamp, answers a JSON patch
+that does not apply (a failed resourceVersion ``test``) with 422 and a request naming a
+deleted object with 404, as a real server does (kmock: 500s, ``internal_errors``, which fail
+the test), and it counts the operator's requests and listed objects per run and per the
+generation the run is in (``load``, ``listed``, by kind in ``requests``) for the bench.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import itertools
 import os
 import random
 import signal
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -367,6 +368,7 @@ class ChaosEmulator(KubernetesEmulator):
             return await self._render_error(KubernetesError(status=int(fault), reason="Chaos", message="injected"))
         if method == "POST" and isinstance(request.data, dict):
             self._name_generated(request.data)
+            self._stamp(request.data)
         if method == "DELETE" and request.resource is not None and request.name is None:
             response = await self._delete_collection(request)
         else:
@@ -398,6 +400,15 @@ class ChaosEmulator(KubernetesEmulator):
         meta = body.get("metadata")
         if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{next(self._generated):05d}"
+
+    def _stamp(self, body: dict[str, Any]) -> None:
+        """A created object gets a uid and a creationTimestamp, as on a real server (kmock gave
+        neither: a Job was known by its name alone, and its namesake created after a resume
+        could not be told from it). A uid the test gave its object is kept."""
+        meta = body.get("metadata")
+        if isinstance(meta, dict):
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", now())
 
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
         if not isinstance(exc, KubernetesError):  # an API error is an answer; anything else, our bug

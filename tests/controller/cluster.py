@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -50,7 +51,12 @@ PhaseRunner = Callable[[Path, Step, Path], tuple[int, StepRecord | None]]
 
 What the Job's container does: ``acdc phase ... --state STATE --run RUN_YAML``. Exit 0
 succeeded, EXIT_REJECTED (3) dropped, EXIT_INFRASTRUCTURE (75) failed without retry, anything else
-failed (retried per backoffLimit)."""
+failed (retried per backoffLimit); OOM_KILLED (137) is a container the kernel killed at its
+memory limit (the kubelet's reason OOMKilled)."""
+OOM_KILLED = 137
+CLOCK_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+"""The kubelet stand-in's clock: every Job starts at this time and each of its attempts takes
+an hour, so a Job's GPU-hours are its requested GPUs times its attempts."""
 
 
 def declare(server: Any) -> None:
@@ -150,6 +156,8 @@ class Kubelet:
     playing: set[str] = field(default_factory=set)
     pods_lost: set[str] = field(default_factory=set)
     """Jobs whose pods are gone before the operator reads them (a node scaled away, pod GC)."""
+    held: set[str] = field(default_factory=set)
+    """Jobs it leaves alone, for the test to play their pods and end."""
 
     def jobs(self) -> dict[str, dict[str, Any]]:
         return {key[2]: obj.raw for key, obj in self.server.objects.items()
@@ -194,7 +202,7 @@ class Kubelet:
 
     def _runnable(self, name: str) -> bool:
         """The Job as the store holds it now (events may be stale): unfinished, admitted, not yet played."""
-        if name in self.playing:
+        if name in self.playing or name in self.held:
             return False
         try:
             found = self.server.objects[JOBS, NAMESPACE, name]
@@ -219,21 +227,21 @@ class Kubelet:
             return await self._play_command(name, job)
         step = Step.parse(job["metadata"]["labels"]["acdc.dev/step"])
         backoff = job["spec"]["backoffLimit"]
-        while True:
+        for played in range(1, backoff + 2):
             attempt = self.attempts.get(name, 0)
             self.attempts[name] = attempt + 1
             # In a worker thread: a real phase takes seconds and must not stall kmock's loop.
             code, record = await asyncio.to_thread(_counted, self.phase_runner, self.state, step, self._mount_spec(job))
-            await self._pod(name, job["spec"]["template"]["metadata"]["labels"], attempt, code, record)
+            await self._pod(job, attempt, code, record)
             if code == 0:
                 with (self.state / "executed.log").open("a") as log:
                     log.write(step.name + "\n")
-                return await self._finish(name, "Complete", "Completed")
+                return await self._finish(name, played, "Complete", "Completed")
             if code in (EXIT_REJECTED, EXIT_INFRASTRUCTURE):  # the Job's pod failure policy, in the Job controller's words
-                return await self._finish(name, "Failed", "PodFailurePolicy", f"Container phase for pod {NAMESPACE}/"
-                                          f"{name}-{attempt} failed with exit code {code} matching FailJob rule at index 1")
-            if attempt >= backoff:
-                return await self._finish(name, "Failed", "BackoffLimitExceeded")
+                return await self._finish(name, played, "Failed", "PodFailurePolicy", f"Container phase for pod "
+                                          f"{NAMESPACE}/{name}-{attempt} failed with exit code {code} matching "
+                                          "FailJob rule at index 1")
+        await self._finish(name, backoff + 1, "Failed", "BackoffLimitExceeded")
 
     async def _play_command(self, name: str, job: dict[str, Any]) -> None:
         """An evaluation Job: its container's own `acdc ...` command against the 'PVC'.
@@ -256,10 +264,10 @@ class Kubelet:
         else:
             code = await asyncio.to_thread(_counted, main, argv)
         message = termination.read_text() if termination.exists() else None
-        await self._pod(name, job["spec"]["template"]["metadata"]["labels"], 0, code, None, message)
+        await self._pod(job, 0, code, None, message)
         with (self.state / "executed.log").open("a") as log:
             log.write(name + "\n")
-        await self._finish(name, "Complete" if code == 0 else "Failed", "Completed" if code == 0 else "BackoffLimitExceeded")
+        await self._finish(name, 1, "Complete" if code == 0 else "Failed", "Completed" if code == 0 else "BackoffLimitExceeded")
 
     def _pod_env(self, variables: list[dict[str, Any]]) -> dict[str, str]:
         """A container's env as its pod sees it: literal values (paths under /state on the 'PVC')
@@ -287,25 +295,36 @@ class Kubelet:
             (mount / key).write_text(text)
         return mount / "run.yaml"
 
-    async def _pod(self, job: str, template_labels: dict[str, str], attempt: int, code: int,
-                   record: StepRecord | None, message: str | None = None) -> None:
-        if job in self.pods_lost:
+    async def _pod(self, job: dict[str, Any], attempt: int, code: int, record: StepRecord | None,
+                   message: str | None = None) -> None:
+        name, uid = job["metadata"]["name"], job["metadata"]["uid"]
+        if name in self.pods_lost:
             return
-        terminated: dict[str, Any] = {"exitCode": code}
+        terminated: dict[str, Any] = {"exitCode": code, **({"reason": "OOMKilled"} if code == OOM_KILLED else {})}
         if record is not None or message is not None:
             terminated["message"] = message if message is not None else json.dumps(record.to_dict())
-        labels = {**template_labels, "batch.kubernetes.io/job-name": job}  # as the Job controller labels pods
+        # As the Job controller labels and owns its pods: by the Job's name and, what tells a
+        # Job from a namesake created after it, its uid.
+        labels = {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": name,
+                  "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid}
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid, "controller": True}
         pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": f"{job}-{attempt}", "namespace": NAMESPACE, "labels": labels},
+               "metadata": {"name": f"{name}-{attempt}", "namespace": NAMESPACE, "labels": labels,
+                            "ownerReferences": [owner]},
                "status": {"containerStatuses": [{"name": "phase", "state": {"terminated": terminated}}]}}
         async with self.server.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
             assert response.status < 300, await response.text()
 
-    async def _finish(self, name: str, type_: str, reason: str, message: str | None = None) -> None:
-        # The pod counts, as the Job controller keeps them (``status.successful`` selects on them).
+    async def _finish(self, name: str, attempts: int, type_: str, reason: str, message: str | None = None) -> None:
+        # The pod counts, as the Job controller keeps them (``status.successful`` selects on them),
+        # and its times on CLOCK_START's clock (a completionTime only for a Job that succeeded).
         counts = {"succeeded": 1} if type_ == "Complete" else {"failed": self.attempts.get(name, 1)}
-        condition = {"type": type_, "status": "True", "reason": reason, "message": message or reason}
-        status = {"status": {"conditions": [condition], **counts}}
+        end = (CLOCK_START + datetime.timedelta(hours=attempts)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {"type": type_, "status": "True", "reason": reason, "message": message or reason,
+                     "lastTransitionTime": end}
+        times = {"startTime": CLOCK_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 **({"completionTime": end} if type_ == "Complete" else {})}
+        status = {"status": {"conditions": [condition], **counts, **times}}
         async with self.server.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status", json=status) as response:
             assert response.status < 300 or response.status == 404, await response.text()  # 404: run deleted meanwhile
         self.finished[name] = asyncio.get_running_loop().time()

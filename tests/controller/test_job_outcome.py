@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from acdc.controller.job_outcome import outcome
+from acdc.controller.job_outcome import outcome, pods_of
 from acdc.steps import Phase, Step
 
 SELECT = Step(1, Phase.SELECT)
@@ -58,21 +58,63 @@ def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
     assert found.record is not None and found.record.to_dict() == said
 
 
+DEADLINE = job("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+UNSCHEDULED = pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+CRASHED = pod({"exitCode": 1, "reason": "Error", "startedAt": STARTED})
+OOM = pod({"exitCode": 137, "reason": "OOMKilled", "startedAt": STARTED})
+BACKOFF = job("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+
 def test_a_phase_killed_at_its_memory_limit_is_an_infrastructure_fault():
     """The local runner's lost worker: the memory limit's fault, not the child's; nothing is dropped."""
-    oom = pod({"exitCode": 137, "reason": "OOMKilled", "startedAt": STARTED})
-    found = outcome(MERGE, job("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-                    [oom, oom, oom])
+    found = outcome(MERGE, BACKOFF, [OOM, OOM, OOM])
     assert found.record is None and found.reason == "OOMKilled" and "spec.resources.merge.memory" in found.message
 
 
-DEADLINE = job("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
-UNSCHEDULED = pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+def test_the_last_attempt_decides_whether_the_memory_limit_failed_the_job():
+    """An attempt killed at its memory limit that a later attempt outlived (the child crashed on
+    its own, exhausting the retries) is not why the Job failed: the child is given up, not the
+    run failed. An OOM in the last attempt fails the run whatever came before."""
+    crashed_last = outcome(MERGE, BACKOFF, [OOM, CRASHED])
+    assert crashed_last.reason == "BackoffLimitExceeded" and crashed_last.record is not None
+    assert crashed_last.record.status == "dropped"
+    oom_last = outcome(MERGE, BACKOFF, [CRASHED, OOM])
+    assert oom_last.record is None and oom_last.reason == "OOMKilled"
+    pending_last = outcome(MERGE, DEADLINE, [CRASHED, OOM, UNSCHEDULED])  # the last attempt that ran
+    assert pending_last.record is None and pending_last.reason == "OOMKilled"
+
+
+def attempt(name: str, created: str, owner: str, terminated: dict) -> dict:
+    """A pod as the Job controller makes it: labelled with its Job's name and uid, owned by it."""
+    return {"metadata": {"name": name, "creationTimestamp": created,
+                         "labels": {"batch.kubernetes.io/job-name": "demo-g0001-merge-00",
+                                    "batch.kubernetes.io/controller-uid": owner},
+                         "ownerReferences": [{"kind": "Job", "uid": owner, "controller": True}]},
+            "status": {"containerStatuses": [{"name": "phase", "state": {"terminated": terminated}}]}}
+
+
+def test_a_jobs_pods_are_known_by_its_uid_not_its_name_oldest_first():
+    """A resume deletes a failed Job and creates it again under the same name; a pod of the
+    deleted one that garbage collection has not reached yet must never be read as the new
+    Job's (its OOMKilled failed the resumed run again, its record would be the new step's)."""
+    new_job = {**job("Failed", "BackoffLimitExceeded"), "metadata": {"name": "demo-g0001-merge-00", "uid": "new"}}
+    old_oom = attempt("demo-g0001-merge-00-aaaaa", "2026-01-01T10:00:00Z", "old",
+                      {"exitCode": 137, "reason": "OOMKilled", "startedAt": STARTED})
+    second = attempt("demo-g0001-merge-00-aaaab", "2026-01-01T11:02:00Z", "new", {"exitCode": 1, "reason": "Error"})
+    first = attempt("demo-g0001-merge-00-zzzzz", "2026-01-01T11:01:00Z", "new", {"exitCode": 1, "reason": "Error"})
+    labelled_only = {**first, "metadata": {**first["metadata"], "ownerReferences": []}}
+    owned_only = {**first, "metadata": {**first["metadata"], "labels": {}}}
+    assert pods_of(new_job, [old_oom, second, first]) == [first, second]
+    assert pods_of(new_job, [labelled_only]) == [labelled_only] and pods_of(new_job, [owned_only]) == [owned_only]
+    assert pods_of({"metadata": {"name": "demo-g0001-merge-00"}}, [first]) == []
+    found = outcome(MERGE, new_job, pods_of(new_job, [old_oom, second, first]))
+    assert found.reason == "BackoffLimitExceeded" and found.record is not None
 
 
 def test_a_deadline_that_passed_before_the_pod_ever_started_is_not_the_childs_fault():
-    """Never scheduled, image never pulled: a pod that never ran, or none left and the run's
-    Waiting condition last named the step. A step that ran past its deadline is given up."""
+    """Never scheduled, image never pulled: a pod that never ran, or none left and the operator's
+    last pass found the step waiting (status.waitingSteps). A step that ran past its deadline is
+    given up."""
     for pods, waited in [([UNSCHEDULED], False), ([], True)]:
         found = outcome(MERGE, DEADLINE, pods, waited)
         assert found.record is None and found.reason == "NeverStarted", (pods, waited)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from acdc.cli.main import main
+from acdc.controller import names
 from acdc.controller.evaluation_stage import job_name
 from acdc.controller.tenancy import ALLOW_ANNOTATION
 from acdc.engine.integrity import file_sha256
@@ -22,7 +23,9 @@ from acdc.runner.snapshot import open_snapshot
 from acdc.runner.taskforce import pick_task_force
 from tests.controller.cluster import JOBS, NAMESPACE, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.reader import reader_pods
-from tests.controller.test_operator_run import create_run, phase_of
+from tests.controller.test_operator_recovery import annotate
+from tests.controller.test_operator_run import create_run, job_names, phase_of
+from tests.controller.test_waiting import patch_job
 from tests.fakes.hub_server import HubServer, serve_hub
 
 EVALUATION = {"enabled": True, "benchmarks": [{"task": "acdc_toyworld", "shards": 2, "limit": 30}],
@@ -114,3 +117,30 @@ async def test_evaluation_jobs_run_after_the_final_generation(cluster, state, mo
     assert writes and all(h.get("authorization") == "Bearer hub-write-token" for h in writes)
     export_job = jobs[job_name("demo", "export")]["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub-write", "key": "token"}}} in export_job["env"]
+
+
+async def test_a_failed_evaluation_stage_resumes_from_where_it_stopped(cluster, state, monkeypatch):
+    """The summary Job fails (a node lost, retries spent): the stage fails, the run stays
+    Succeeded. The resume annotation runs the summary again, and only it: the plan and the
+    finished shards are not redone."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    summary = job_name("demo", "summary")
+    async with kubelet(cluster, state) as player, operator():
+        player.held.add(summary)
+        await create_run(cluster, run_body(evaluation=EVALUATION, resources={"evaluate": {"gpus": 0, "cpu": "1",
+                                                                                          "memory": "2Gi"}}))
+        await wait_for(lambda: summary in job_names(cluster))
+        await patch_job(cluster, summary, {"status": {"failed": 1, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "node lost"}]}},
+                        status=True)
+        await wait_for(lambda: evaluation_of(cluster).get("phase") == "Failed")
+        assert evaluation_of(cluster)["failedPart"] == "summary" and phase_of(cluster) == "Succeeded"
+        player.held.discard(summary)
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: evaluation_of(cluster).get("phase") in ("Succeeded", "Failed")
+                       and run_object(cluster)["status"].get("resumed") == "1")
+    evaluation = evaluation_of(cluster)
+    assert evaluation["phase"] == "Succeeded" and "failedPart" not in evaluation, evaluation
+    assert evaluation["taskforce"] is not None and phase_of(cluster) == "Succeeded"
+    assert all(count == 1 for count in player.attempts.values()), player.attempts  # the summary: played once, after

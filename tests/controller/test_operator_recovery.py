@@ -10,8 +10,10 @@ from kmock._internal.k8s import KubernetesError
 
 from acdc.controller import names
 from acdc.steps import Phase, Step
-from tests.controller.cluster import NAMESPACE, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.cluster import NAMESPACE, OOM_KILLED, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.test_job_outcome import policy
 from tests.controller.test_operator_run import condition, create_run, job_names, patch_spec, phase_of
+from tests.controller.test_waiting import patch_job
 
 RUN_URL = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
 
@@ -130,3 +132,66 @@ async def test_a_generation_its_records_cannot_close_fails_the_run(cluster, stat
         await wait_for(lambda: phase_of(cluster) == "Failed")
     assert "g0000-select" in condition(cluster, "Failed")["message"]
     assert not any(name.startswith("demo-g0001") for name in job_names(cluster))
+
+
+async def test_a_resumed_job_is_judged_by_its_own_pods_and_the_failed_one_still_counts_its_gpu_hours(cluster, state):
+    """A child's Job runs out of memory in every attempt: the run fails (OOMKilled). The resume
+    deletes the Job and creates it again under the same name; this time the child crashes and
+    its pods are gone by the time the operator looks, while the deleted Job's OOMKilled pods are
+    still there (garbage collection has not reached them). The new Job is judged by its own
+    pods (none): the child is dropped and the run goes on, not failed again by an old pod. The
+    deleted Job's GPU-hours stay in status.gpuHours: every attempt of every GPU Job counts once."""
+    first: list[str] = []
+
+    def phase(state, step, run_yaml):
+        if step.name == "g0000-merge-02":
+            return (OOM_KILLED, None) if len(first) < 3 and not first.append(step.name) else (1, None)
+        return fake_phase(state, step, run_yaml)
+
+    async with kubelet(cluster, state, phase) as player, operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        assert "g0000-merge-02 failed (OOMKilled)" in condition(cluster, "Failed")["message"]
+        player.pods_lost.add("demo-g0000-merge-02")
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: run_object(cluster)["status"].get("resumed") == "1")
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    assert player.attempts["demo-g0000-merge-02"] == 6  # backoffLimit 2: three attempts in each Job
+    gpu_attempts = sum(count for name, count in player.attempts.items() if "-merge-" in name or "-evaluate-" in name)
+    assert run_object(cluster)["status"]["gpuHours"] == gpu_attempts  # one GPU, one hour an attempt
+    assert "failedJobsCounted" not in run_object(cluster)["status"]
+
+
+async def test_a_job_that_failed_after_the_run_counts_its_gpu_hours_once_across_a_crash_of_the_resume(cluster, state):
+    """Two children run; one fails the run, the other fails afterwards (5 GPU-hours). The resume
+    counts the second's hours and saves them before deleting its Job: the pass then dies before
+    its status lands (a crash between the deletes and the patch, played by a 500), and the pass
+    that resumes again finds the Jobs gone, yet the hours are in status, once."""
+    late = "demo-g0000-merge-03"
+    seen: list[str] = []
+
+    async def crash_after_the_deletes(request):
+        path = str(request.url.path)
+        if request.method == kmock.method.DELETE and path.endswith(f"/jobs/{late}"):
+            seen.append("deleted")
+        elif seen == ["deleted"] and request.method == kmock.method.PATCH and path == f"{RUN_URL}/status":
+            seen.append("crashed")
+            return KubernetesError(status=500, reason="Crash", message="the operator died before this patch")
+        return None
+    cluster.interpose = crash_after_the_deletes
+    async with kubelet(cluster, state, failing_once("g0000-merge-02", 75)) as player, operator():
+        player.held.add(late)
+        await create_run(cluster, run_body(population={**run_body()["spec"]["population"], "initialSize": 4}))
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        assert "g0000-merge-02 failed (InfrastructureFault)" in condition(cluster, "Failed")["message"]
+        await patch_job(cluster, late, {"status": {"failed": 1, "startTime": "2026-01-01T00:00:00Z", "conditions": [
+            {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": policy(75),
+             "lastTransitionTime": "2026-01-01T05:00:00Z"}]}}, status=True)
+        player.held.discard(late)
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed") and run_object(cluster)["status"]
+                       .get("resumed") == "1")
+    assert seen == ["deleted", "crashed"] and phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    gpu_attempts = sum(count for name, count in player.attempts.items() if "-merge-" in name or "-evaluate-" in name)
+    assert run_object(cluster)["status"]["gpuHours"] == gpu_attempts + 5

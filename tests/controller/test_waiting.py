@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.controller.cluster import JOBS, NAMESPACE, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.cluster import JOBS, NAMESPACE, fake_phase, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.test_operator_run import condition, create_run, job_names, phase_of
 
 EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
@@ -19,12 +19,13 @@ async def patch_job(cluster, name: str, body: dict, status: bool = False) -> Non
         assert response.status < 300, await response.text()
 
 
-async def put_pod(cluster, pod_status: dict, attempt: int) -> None:
-    """A pending pod of the init Job, labelled as the Job controller labels it."""
-    job = cluster.objects[JOBS, NAMESPACE, JOB].raw
-    labels = {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": JOB}
+async def put_pod(cluster, pod_status: dict, attempt: int, name: str = JOB) -> None:
+    """A pending pod of the Job ``name``, labelled as the Job controller labels it."""
+    job = cluster.objects[JOBS, NAMESPACE, name].raw
+    labels = {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": name,
+              "batch.kubernetes.io/controller-uid": job["metadata"]["uid"]}
     pod = {"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Pending", **pod_status},
-           "metadata": {"name": f"{JOB}-pending-{attempt}", "namespace": NAMESPACE, "labels": labels}}
+           "metadata": {"name": f"{name}-pending-{attempt}", "namespace": NAMESPACE, "labels": labels}}
     async with cluster.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
         assert response.status < 300, await response.text()
 
@@ -131,6 +132,32 @@ async def test_a_deadline_that_passed_before_the_pod_started_is_not_the_steps_fa
              "message": "Job was active longer than specified deadline"}]}}, status=True)
         await wait_for(lambda: phase_of(cluster) == "Failed")
     assert "g0000-init failed (NeverStarted)" in condition(cluster, "Failed")["message"]
+
+
+async def test_a_never_started_job_is_judged_so_whatever_the_number_of_waiting_steps(cluster, state):
+    """Six children wait unscheduled; the Waiting condition's message names the first five. The
+    sixth's deadline passes and takes its pod: it never started all the same (status.waitingSteps
+    keeps every waiting step), so the run fails rather than drop the child as if it had failed."""
+    merges = [f"demo-g0000-merge-{index:02d}" for index in range(2, 8)]
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.update(merges)
+        await create_run(cluster, run_body(population={"size": 2, "childrenPerGeneration": 1, "initialSize": 8,
+                                                       "generations": 1}))
+        await wait_for(lambda: set(merges) <= job_names(cluster))
+        for name in merges:
+            await patch_job(cluster, name, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
+                            status=True)
+            await put_pod(cluster, unscheduled("0/4 nodes are available: 4 Insufficient nvidia.com/gpu."), 0, name)
+        await wait_for(lambda: "and 1 more" in condition(cluster, "Waiting").get("message", ""))
+        last = merges[-1]
+        assert last.removeprefix("demo-") not in condition(cluster, "Waiting")["message"]
+        await delete_pod(cluster, f"{last}-pending-0")
+        await patch_job(cluster, last, {"status": {"active": 0, "failed": 1, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+             "message": "Job was active longer than specified deadline"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed"
+                       or "g0000-merge-07" in run_object(cluster)["status"].get("progress", {}))
+    assert "g0000-merge-07 failed (NeverStarted)" in condition(cluster, "Failed").get("message", "")
 
 
 async def test_kueue_admission_preemption_and_readmission(cluster, state):

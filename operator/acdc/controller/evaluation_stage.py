@@ -115,7 +115,7 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
 
 def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON object the Job's container wrote to its termination log (None when there is none)."""
-    pods = pods_of(job["metadata"]["name"], kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
+    pods = pods_of(job, kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
     for message in termination_messages(pods):
         try:
             report = json.loads(message)
@@ -126,13 +126,42 @@ def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | 
     return None
 
 
+def _stage_jobs(kube: Kube, ref: RunRef) -> dict[str, dict[str, Any]]:
+    """The stage's Jobs by part, without those being deleted (a resume's, until they are gone)."""
+    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
+    return {job["metadata"]["labels"][LABEL_EVALUATION]: job for job in listed
+            if (job["metadata"].get("labels") or {}).get(LABEL_EVALUATION) and not job["metadata"].get("deletionTimestamp")}
+
+
+def evaluation_resumable(spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:
+    return spec.evaluation.enabled and status.get("phase") == "Succeeded" and \
+        (status.get("evaluation") or {}).get("phase") == "Failed"
+
+
+def resume_evaluation(kube: Kube, ref: RunRef, status: dict[str, Any]) -> list[str]:
+    """Take a failed stage back to Running, so the next pass goes on from where it stopped: the
+    Jobs that failed are deleted, and so is the one whose report was unreadable
+    (``evaluation.failedPart``), to be created again; finished shards stay finished (their logs
+    are on the volume, and a shard Job created again would find its log and exit at once), and
+    the plan's shard count once read stays. The parts that run again, sorted."""
+    evaluation = dict(status.get("evaluation") or {})
+    again = []
+    for part, job in _stage_jobs(kube, ref).items():
+        condition = finished_condition(job)
+        if part == evaluation.get("failedPart") or (condition is not None and condition["type"] == "Failed"):
+            kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
+            again.append(part)
+    for key in ("message", "failedPart"):
+        evaluation.pop(key, None)
+    status["evaluation"] = {**evaluation, "phase": "Running"}
+    return sorted(again)
+
+
 def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], emit: Emit,
                        created: list[str]) -> None:
     """One level-triggered step of the stage: read its Jobs, record what finished, create what is due."""
     generation = int(status.get("generation", 0))
-    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
-    jobs = {job["metadata"]["labels"].get(LABEL_EVALUATION): job for job in listed
-            if (job["metadata"].get("labels") or {}).get(LABEL_EVALUATION)}
+    jobs = _stage_jobs(kube, ref)
     evaluation = dict(status.get("evaluation") or {"phase": "Running"})
     status["evaluation"] = evaluation
 
@@ -145,7 +174,7 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         if condition is None or condition["type"] != "Failed":
             return False
         message = f"evaluation {part} Job failed: {condition.get('reason')} {condition.get('message') or ''}".strip()
-        evaluation.update(phase="Failed", message=message[:300])
+        evaluation.update(phase="Failed", message=message[:300], failedPart=part)
         emit("Warning", "EvaluationFailed", message)
         return True
 
@@ -157,7 +186,7 @@ def advance_evaluation(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status
         if found is not None and key in found and isinstance(found[key], kinds) and not isinstance(found[key], bool):
             return found
         message = f"evaluation {part} Job completed without a readable {key!r} in its termination message"
-        evaluation.update(phase="Failed", message=message)
+        evaluation.update(phase="Failed", message=message, failedPart=part)
         emit("Warning", "EvaluationFailed", message)
         return None
 

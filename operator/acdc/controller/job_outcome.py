@@ -7,11 +7,12 @@ failure policy fails a Job at once on exit 3 or 75, and the exit code decides (r
 the pod, or from the Job's condition message once the pod is gone): 3 is a rejection, the
 step is dropped with the reason the phase gave; 75 an infrastructure fault (full volume,
 damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
-local runner stops. So is a phase the kernel killed for its memory limit (OOMKilled: the
-runner's lost worker) and a Job whose deadline passed before its pod ever started (never
-scheduled, image never pulled): neither is the step's subject's fault. Evictions and
-preemptions do not fail the Job at all (the policy ignores pods with a DisruptionTarget
-condition). A Job that exhausted its retries or its deadline while running is given up
+local runner stops. So is a phase the kernel killed for its memory limit in the Job's last
+attempt (OOMKilled: the runner's lost worker; an earlier attempt's OOM that a later one
+outlived is not why the Job failed) and a Job whose deadline passed before its pod ever
+started (never scheduled, image never pulled): neither is the step's subject's fault.
+Evictions and preemptions do not fail the Job at all (the policy ignores pods with a
+DisruptionTarget condition). A Job that exhausted its retries or its deadline while running is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
 step fails the run.
 """
@@ -28,7 +29,8 @@ from acdc.phases.dag_actions import give_up
 from acdc.phases.faults import Fault, fault_of_exit_code
 from acdc.steps import Step, StepRecord
 
-JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+CONTROLLER_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+"""The Job controller's labels on a Job's pods, naming the Job by uid (older clusters set the second only)."""
 POLICY_EXIT_CODE = re.compile(r"failed with exit code (\d+) matching FailJob rule")
 """The Job controller's PodFailurePolicy message: 'Container phase for pod ml/x failed with
 exit code 75 matching FailJob rule at index 1'."""
@@ -54,9 +56,24 @@ def is_finished(job: Mapping[str, Any]) -> bool:
     return finished_condition(job) is not None
 
 
-def pods_of(job_name: str, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [pod for pod in pods
-            if any((pod.get("metadata", {}).get("labels") or {}).get(key) == job_name for key in JOB_NAME_LABELS)]
+def pods_of(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The pods ``job`` made, oldest first, known by the Job's uid (the Job controller's label
+    on them, or their controlling ownerReference), never by its name: a resume deletes a Job
+    and creates it again under the same name, and a pod of the deleted one that garbage
+    collection has not reached yet carries the same job-name label; its exit code,
+    termination message or OOMKilled would be read as the new Job's."""
+    uid = (job.get("metadata") or {}).get("uid")
+    mine = [pod for pod in pods if uid and _controller_uid(pod) == uid]
+    return sorted(mine, key=lambda pod: (str((pod.get("metadata") or {}).get("creationTimestamp") or ""),
+                                         str((pod.get("metadata") or {}).get("name") or "")))
+
+
+def _controller_uid(pod: Mapping[str, Any]) -> str | None:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    named = next((labels[key] for key in CONTROLLER_UID_LABELS if labels.get(key)), None)
+    owner = next((ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), None)
+    return named or owner
 
 
 def _containers(pods: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -100,9 +117,18 @@ def policy_exit_code(message: str, pods: list[Mapping[str, Any]]) -> int | None:
     return matched[-1] if matched else None
 
 
+def last_attempt(pods: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest of ``pods`` (oldest first, as ``pods_of`` orders them) whose phase container
+    terminated: the attempt whose end failed the Job."""
+    return next((pod for pod in reversed(pods) if any(_terminated(c) for c in _containers([pod]))), None)
+
+
 def oom_killed(pods: list[Mapping[str, Any]]) -> bool:
-    """A phase container the kernel killed at its memory limit: the limit's fault, not the step's."""
-    return any(_terminated(container).get("reason") == "OOMKilled" for container in _containers(pods))
+    """The Job's last attempt was killed by the kernel at its memory limit: the limit's fault,
+    not the step's. An earlier attempt's OOM is not why the Job failed when a later one ended
+    otherwise (a crash that exhausted the retries, a deadline while running)."""
+    attempt = last_attempt(pods)
+    return attempt is not None and any(_terminated(c).get("reason") == "OOMKilled" for c in _containers([attempt]))
 
 
 def ever_started(pods: list[Mapping[str, Any]]) -> bool:
@@ -128,8 +154,9 @@ def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
 
 
 def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]], waited: bool = False) -> Outcome:
-    """``waited``: the operator last saw the step waiting for its pod to start (the run's
-    Waiting condition named it), the one witness left when the Job's deadline removed its pod."""
+    """``pods``: the Job's own (``pods_of``), oldest first. ``waited``: the operator's last pass
+    found the step waiting for its pod to start (``status.waitingSteps``), the one witness
+    left when the Job's deadline removed its pod."""
     condition = finished_condition(job)
     if condition is None:
         raise ValueError(f"job for {step.name} has not finished")

@@ -23,7 +23,7 @@ from typing import Any
 from acdc import metrics
 from acdc.controller import job_outcome, names, tenancy
 from acdc.controller.budget import job_gpu_hours
-from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending
+from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pending, evaluation_resumable, resume_evaluation
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import CLAIMS, JOBS, PODS, RUNS, ApiError, Kube
@@ -41,7 +41,6 @@ from acdc.controller.waiting import (
     needs_pods,
     pod_waiting,
     pods_refused,
-    waiting_named,
 )
 from acdc.phases.budget import exhausted, parse_time, track_coverage
 from acdc.phases.dag import DagShape
@@ -139,7 +138,13 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
         status["conditions"] = set_condition(status["conditions"], "Degraded", "False", "SpecValid", "")
     spec = derived.spec
     _delete_closed_jobs(kube, ref, spec, status)  # from what the server holds: outcomes already saved
-    _resume_if_asked(kube, ref, body, status, emit)
+
+    def save() -> None:
+        nonlocal old
+        _finish(kube, ref, old, status, result)
+        old = copy.deepcopy(status)
+
+    _resume_if_asked(kube, ref, spec, body, status, emit, save)
     if status.get("phase") in TERMINAL and _failed_reason(status) != "InvalidSpec":
         if evaluation_pending(spec, status):  # the separate stage after the final generation
             advance_evaluation(kube, ref, spec, status, emit, result.created)
@@ -167,8 +172,7 @@ def reconcile(kube: Kube, body: dict[str, Any], emit: Emit) -> Outcome:
     if not barred:
         try:
             if _ensure_infra(kube, ref, derived, status):
-                _finish(kube, ref, old, status, result)  # saved at once: a crash need not redo it all
-                old = copy.deepcopy(status)
+                save()  # at once: a crash need not redo it all
             _advance(kube, ref, spec, status, emit, result)
         except NotOwned as exc:
             barred = [tenancy.Refusal(exc.reason, str(exc))]
@@ -247,32 +251,70 @@ def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> No
         emit("Warning", "InvalidSpec", message[:1000])
 
 
-def _resume_if_asked(kube: Kube, ref: RunRef, body: dict[str, Any], status: dict[str, Any], emit: Emit) -> None:
+def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: dict[str, Any],
+                     status: dict[str, Any], emit: Emit, save: Callable[[], None]) -> None:
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
     its unrecorded failed steps are deleted, so the next pass creates them afresh (phases
-    are idempotent), as ``acdc run`` again resumes a local run. Every value is acted on
-    once (``status.resumed``), so one set while the run was running does not resume a
-    later failure by itself."""
+    are idempotent), as ``acdc run`` again resumes a local run. Their GPU-hours are counted
+    and saved first (``save``), so a crash before the deletes neither loses nor repeats them.
+    A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
+    Every value is acted on once (``status.resumed``), so one set while the run was running
+    does not resume a later failure by itself."""
     asked = ((body.get("metadata") or {}).get("annotations") or {}).get(names.RESUME_ANNOTATION)
     if not asked or asked == status.get("resumed"):
         return
-    status["resumed"] = asked
+    if evaluation_resumable(spec, status):
+        status["resumed"] = asked
+        again = resume_evaluation(kube, ref, status)
+        emit("Normal", "Resumed", "evaluation resumed" + (f"; running again: {', '.join(again)}" if again else ""))
+        return
     if status.get("phase") != "Failed" or _failed_reason(status) in (None, "InvalidSpec"):
+        status["resumed"] = asked
         emit("Normal", "ResumeIgnored", f"nothing to resume: the run is {status.get('phase') or 'Pending'}")
         return
     generation = int(status.get("generation") or 0)
     selector = names.generation_labels(ref.name, generation)
-    again = []
-    for step, job, found in _finished_outcomes(kube, ref, selector, _own_jobs(kube, ref, selector), status)[0]:
-        if found.record is None:  # what finished well since the failure is recorded by the next pass
-            kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
-            again.append(step.name)
+    found_all = _finished_outcomes(kube, ref, selector, _own_jobs(kube, ref, selector), status)[0]
+    # What finished well since the failure is recorded by the next pass; what failed runs again.
+    doomed = [(step, job) for step, job, found in found_all if found.record is None]
+    if _count_failed_jobs(status, [job for _, job in doomed]):
+        save()
+    for _, job in doomed:
+        kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
+    status.pop(FAILED_COUNTED, None)  # every Job it named is deleted: none can be counted again
+    status["resumed"] = asked
     for key in ("lastError", "completionTime"):
         status.pop(key, None)
     status["phase"] = "Running"
-    message = f"resumed at generation {generation}" + (f"; running again: {', '.join(sorted(again))}" if again else "")
+    again = sorted(step.name for step, _ in doomed)
+    message = f"resumed at generation {generation}" + (f"; running again: {', '.join(again)}" if again else "")
     status["conditions"] = set_condition(status["conditions"], "Failed", "False", "Resumed", message)
     emit("Normal", "Resumed", message)
+
+
+FAILED_COUNTED = "failedJobsCounted"
+"""Status key: the uids of the failed (never recorded) Jobs whose GPU-hours ``status.gpuHours``
+holds, kept until a resume deletes them."""
+
+
+def _add_gpu_hours(status: dict[str, Any], job: dict[str, Any]) -> None:
+    """Add ``job``'s GPU-hours to ``status.gpuHours``, unless they are in already (a failed Job's,
+    ``FAILED_COUNTED``)."""
+    if job["metadata"].get("uid") not in (status.get(FAILED_COUNTED) or []):
+        status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
+
+
+def _count_failed_jobs(status: dict[str, Any], jobs: list[dict[str, Any]]) -> bool:
+    """Count the GPU-hours of failed Jobs, which are never recorded, once each: as the run fails
+    on them, or, for one that failed after, as a resume deletes it. Whether any was new."""
+    counted = list(status.get(FAILED_COUNTED) or [])
+    new = [job for job in jobs if job["metadata"].get("uid") not in counted]
+    for job in new:
+        _add_gpu_hours(status, job)
+        counted.append(job["metadata"].get("uid"))
+    if new:
+        status[FAILED_COUNTED] = counted
+    return bool(new)
 
 
 def _own_jobs(kube: Kube, ref: RunRef, selector: dict[str, str]) -> dict[str | None, dict[str, Any]]:
@@ -325,24 +367,25 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
         progress: dict[str, Any] = status.setdefault("progress", {})
         done = {name: StepRecord.from_dict(rec) for name, rec in progress.items()}
         found_all, pods = _finished_outcomes(kube, ref, selector, jobs, status)
-        failed = [(step, found) for step, _, found in found_all if found.record is None]
+        failed = [(step, job, found) for step, job, found in found_all if found.record is None]
         for step, job, found in found_all:
             if found.record is None:
                 continue
             name = step.name
             done[name] = found.record
             progress[name] = found.record.to_dict()
-            status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
+            _add_gpu_hours(status, job)
             result.recorded.append(name)
             metrics.record_step(ref.namespace, ref.name, step, found.record)
             if found.record.status == "dropped":
                 emit("Warning", "StepDropped", f"{name} dropped: {json.dumps(found.record.result)[:300]}")
         if failed:  # after recording the rest: a resume reruns only what failed
-            step, found = failed[0]
+            _count_failed_jobs(status, [job for _, job, _ in failed])  # saved with the failure
+            step, _, found = failed[0]
             message = f"{step.name} failed ({found.reason}): {found.message}".strip()
             _fail(status, emit, "StepFailed", f"{message}; fix the cause, then resume: kubectl annotate "
                   f"coevolutionrun {ref.name} {names.RESUME_ANNOTATION}=$(date +%s) --overwrite", step=step.name)
-            for step, _ in failed:
+            for step, _, _ in failed:
                 metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
             return
         running = {name for name, job in jobs.items() if name and not is_finished(job)}
@@ -369,17 +412,16 @@ def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: 
                        status: dict[str, Any],
                        ) -> tuple[list[tuple[Step, dict[str, Any], job_outcome.Outcome]], list[dict[str, Any]] | None]:
     """The outcome of every finished Job whose step ``status.progress`` does not record yet, and
-    the pods read for them (None when no Job needed them: pods are listed only then). ``status``
-    also says which steps the run last reported waiting (a deadline that passed before a pod
-    ever started)."""
+    the pods read for them (None when no Job needed them: pods are listed only then).
+    ``status.waitingSteps`` says which steps the last pass found waiting (a deadline that
+    passed before a pod ever started)."""
     recorded = status.get("progress") or {}
     finished = [(Step.parse(name), job) for name, job in jobs.items() if name and name not in recorded and is_finished(job)]
     if not finished:
         return [], None
     pods = kube.list(PODS, ref.namespace, selector)
-    conditions = status.get("conditions", [])
-    return [(step, job, outcome(step, job, pods_of(job["metadata"]["name"], pods), waiting_named(conditions, step.name)))
-            for step, job in finished], pods
+    waited = set(status.get("waitingSteps") or [])
+    return [(step, job, outcome(step, job, pods_of(job, pods), step.name in waited)) for step, job in finished], pods
 
 
 def _waiting(jobs: dict[str | None, dict[str, Any]],
@@ -396,7 +438,7 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
         if found is None and needs_pods(job):
             if callable(pods):
                 pods = pods()
-            found = pod_waiting(name, pods_of(job["metadata"]["name"], pods), functools.partial(events, "Pod"))
+            found = pod_waiting(name, pods_of(job, pods), functools.partial(events, "Pod"))
         elif found is None and pods_refused(job):
             found = creation_waiting(name, events("Job", job["metadata"]["name"]))
         if found is not None:
@@ -405,13 +447,18 @@ def _waiting(jobs: dict[str | None, dict[str, Any]],
 
 
 def _say_why_waiting(status: dict[str, Any], waits: list[Waiting], emit: Emit) -> None:
-    """One Waiting condition for the run (the first reason, every waiting step), and an Event
-    when it changes, so `kubectl describe` shows why nothing is happening."""
+    """One Waiting condition for the run (the first reason, the first five waiting steps), and
+    an Event when it changes, so `kubectl describe` shows why nothing is happening. Every
+    waiting step is listed in ``status.waitingSteps``: the one witness, once a Job's deadline
+    has taken its pod, that the pod never started (``job_outcome.outcome``'s ``waited``). At
+    most the generation's steps in flight, and gone once none waits."""
     before: dict[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Waiting"), {})
     if not waits:
+        status.pop("waitingSteps", None)
         if before.get("status") == "True":
             status["conditions"] = set_condition(status["conditions"], "Waiting", "False", "StepsRunning", "")
         return
+    status["waitingSteps"] = sorted({wait.step for wait in waits})
     message = "; ".join(wait.line for wait in waits[:5]) + (f"; and {len(waits) - 5} more" if len(waits) > 5 else "")
     reason = waits[0].reason
     status["conditions"] = set_condition(status.get("conditions", []), "Waiting", "True", reason, message[:1000])

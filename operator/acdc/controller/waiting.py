@@ -36,15 +36,6 @@ class Waiting:
         return f"{self.step}: {self.message}"
 
 
-def waiting_named(conditions: Sequence[Mapping[str, Any]], step: str) -> bool:
-    """Whether the run's Waiting condition (its ``Waiting.line``s) names ``step``: the one
-    witness that a Job whose deadline passed, and took its pod with it, never started. It
-    names the first five waiting steps."""
-    waiting = next((c for c in conditions if c.get("type") == "Waiting" and c.get("status") == "True"), {})
-    message = str(waiting.get("message") or "")
-    return message.startswith(f"{step}: ") or f"; {step}: " in message
-
-
 def suspended(job: Mapping[str, Any]) -> bool:
     return bool((job.get("spec") or {}).get("suspend"))
 

@@ -46,6 +46,9 @@ class EvaluationSummary(SpecModel):
     best: float | None = None
     exported: str | None = None
     """The commit URL of the task force's export (spec.evaluation.export), once uploaded."""
+    failed_part: str | None = None
+    """The part (plan, a shard's index, summary...) whose Job failed the stage or reported
+    nothing readable: what a resume (the ``acdc.dev/resume`` annotation) runs again."""
 
 
 class StepProgress(SpecModel):
@@ -80,7 +83,14 @@ class CoevolutionRunStatus(SpecModel):
     resumed: str | None = None
     """The value of the ``acdc.dev/resume`` annotation last acted on: a new value resumes a failed run."""
     gpu_hours: float = 0.0
-    """Requested GPUs times run time of every recorded step's Job (for spec.budget)."""
+    """Requested GPUs times run time of every finished step's Job (for spec.budget): recorded
+    ones, and failed ones that a resume runs again."""
+    failed_jobs_counted: list[str] = []
+    """The uids of the failed Jobs whose GPU-hours ``gpuHours`` holds, until a resume deletes
+    them: so neither a later pass nor an operator restart counts them twice."""
+    waiting_steps: list[str] = []
+    """Steps whose Job the last pass found waiting to start (the ``Waiting`` condition names
+    the first five): the witness, once a Job's deadline took its pod, that it never started."""
     best_coverage: float | None = None
     coverage_stale_generations: int = 0
     """Generations closed since the archive's coverage last improved (for spec.budget)."""
