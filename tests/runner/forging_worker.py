@@ -23,7 +23,8 @@ def _forging_step(state: Path, step: Step) -> StepRecord:
     return StepRecord("succeeded", {})
 
 
-acdc.phases.execute.execute = _forging_step  # type: ignore[assignment]
+if __name__ in ("__main__", "__mp_main__"):  # the script and its spawned workers, not a test importing FORGED
+    acdc.phases.execute.execute = _forging_step  # type: ignore[assignment]
 
 if __name__ == "__main__":
     from acdc.logsafe import configure_logging
