@@ -15,7 +15,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -74,55 +74,73 @@ def write_json(path: Path | str, obj: Any) -> None:
 
 
 class RefusedFile(Exception):
-    """``read_regular`` would not read a path; the message is a phrase to follow the path."""
+    """``open_regular`` would not open a path; the message is a phrase to follow the path."""
 
 
-def _check_regular(path: Path, info: os.stat_result, limit: int) -> None:
+def _check_regular(path: Path, info: os.stat_result, limit: int | None) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if not stat.S_ISREG(info.st_mode):
         raise RefusedFile("is not a regular file (a FIFO, socket or device)")
-    if info.st_size > limit:
+    if limit is not None and info.st_size > limit:
         raise RefusedFile(f"is {info.st_size} bytes; the limit is {limit}")
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file at ``path`` (a link is followed): at most ``limit`` of them.
+@contextlib.contextmanager
+def open_regular(path: Path, limit: int | None = None) -> Iterator[BinaryIO]:
+    """The regular file at ``path`` (a link is followed) opened for reading; with ``limit``, one
+    of at most that many bytes.
 
     Every command must answer a file it reads at once: a FIFO would block the open or the read
-    forever, a device (/dev/zero) or a huge file would fill the memory. So the kind and size are
-    checked before the open (opening a device can act on it), the open cannot block
-    (O_NONBLOCK), the opened file is checked again (it may have been swapped in between) and the
-    read stops one byte past ``limit`` (it may grow). Raises FileNotFoundError,
+    forever, a device (/dev/zero) never ends. So the kind and size are checked before the open
+    (opening a device can act on it), the open cannot block (O_NONBLOCK), and the opened file
+    is checked again (it may have been swapped in between). Raises FileNotFoundError,
     IsADirectoryError, RefusedFile, or another OSError.
     """
     _check_regular(path, os.stat(path), limit)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         _check_regular(path, os.fstat(fd), limit)
-        chunks, total = [], 0
-        while total <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - total))):
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        yield handle
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``: at most ``limit`` of them (``open_regular``;
+    a file that grew past the limit after the checks is refused too, so a huge file never
+    fills the memory)."""
+    chunks, total = [], 0
+    with open_regular(path, limit) as handle:  # in blocks: a read of ``limit`` would allocate it all first
+        while total <= limit and (chunk := handle.read(min(1 << 20, limit + 1 - total))):
             chunks.append(chunk)
             total += len(chunk)
-    finally:
-        os.close(fd)
     if total > limit:
         raise RefusedFile(f"is larger than the limit of {limit} bytes")
     return b"".join(chunks)
 
 
-def read_json(path: Path | str) -> Any:
-    """Read a state JSON file, turning a missing, corrupt, oversized or non-regular file (a FIFO,
-    a device) into a StateError naming it (``read_regular``: never a hang or a full memory)."""
+def read_state_file(path: Path | str, limit: int) -> bytes:
+    """The bytes of a file of the run (a state file, a task's code), turning a missing, oversized
+    or non-regular file (a FIFO, a device) into a StateError naming it (``read_regular``: never a
+    hang or a full memory)."""
     path = Path(path)
     try:
-        return json.loads(read_regular(path, MAX_STATE_JSON_BYTES).decode("utf-8"))
+        return read_regular(path, limit)
     except FileNotFoundError as exc:
         raise StateError(path, "file is missing") from exc
     except IsADirectoryError as exc:
         raise StateError(path, "is a folder where a file belongs") from exc
     except RefusedFile as exc:
         raise StateError(path, f"file {exc}") from exc
+
+
+def read_json(path: Path | str) -> Any:
+    """Read a state JSON file (``read_state_file``); one that does not parse is a StateError too."""
+    try:
+        return json.loads(read_state_file(path, MAX_STATE_JSON_BYTES).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(path, f"file is corrupt or partially written ({exc})") from exc
 

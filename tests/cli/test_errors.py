@@ -20,6 +20,7 @@ from acdc.engine.parents import ChildPlan
 from acdc.engine.state import RunState
 from acdc.engine.taskpool import TaskPool
 from acdc.errors import EXIT_INFRASTRUCTURE, AcdcError, Interrupted, PhaseError, RunFailed, StateError, UserError
+from acdc.logsafe import escape_controls
 from acdc.steps import Phase, Step, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,9 +161,23 @@ def test_bad_input_gives_one_line_and_an_exit_code(bad_inputs: Path, case: str) 
 
 
 def test_control_characters_in_a_message_are_escaped_on_its_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main.main(["status", "new\nline\x1b[2J"]) == 2
+    assert cli_main.main(["status", "new\nline\x1b[2J\u2028\u202etxt.exe"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: new\\nline\\x1b[2J: no such state folder\n", err
+    assert err == "error: new\\nline\\x1b[2J\\u2028\\u202etxt.exe: no such state folder\n", err
+
+
+FORGING_NAME = "new\nerror: forged\x1b[2J\u2028.yaml"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["validate", FORGING_NAME], f"error: {escape_controls(FORGING_NAME)}: no such file"),
+    (["status", "state", FORGING_NAME],  # argparse repeats the arguments it does not recognize as typed
+     f"error: acdc: unrecognized arguments: {escape_controls(FORGING_NAME)} (see `acdc -h`)"),
+], ids=["validate", "argparse"])
+def test_a_file_name_that_would_forge_a_line_stays_on_the_one_error_line(
+        bad_inputs: Path, argv: list[str], expected: str) -> None:
+    result = acdc(bad_inputs, *argv)
+    assert (result.returncode, result.stderr) == (2, expected + "\n")
 
 
 def test_toyworld_path_with_a_cache_root_below_a_file_is_one_line(

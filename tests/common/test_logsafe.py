@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import unicodedata
 
 from acdc.logsafe import EscapingFormatter, escape_controls
 
@@ -40,8 +41,24 @@ def test_formatter_escapes_the_message_but_keeps_a_tracebacks_lines() -> None:
 
 def test_the_cli_logs_through_the_escaping_formatter() -> None:
     """As every command configures it (a subprocess: pytest holds this process's root logger)."""
-    script = ("import logging, sys; from acdc.cli.main import configure_logging; configure_logging(False); "
+    script = ("import logging, sys; from acdc.logsafe import configure_logging; configure_logging(logging.INFO); "
               "logging.getLogger('acdc.phases.tasks').info('task t1 rejected: %s', sys.argv[1])")
     result = subprocess.run([sys.executable, "-c", script, FORGED], capture_output=True, text=True, check=True)
     assert result.stderr.count("\n") == 1 and not any(c in result.stderr[:-1] for c in CONTROLS)
     assert result.stderr.rstrip("\n").endswith(f"INFO acdc.phases.tasks: task t1 rejected: {escape_controls(FORGED)}")
+
+
+def test_separators_and_bidi_controls_are_escaped_too() -> None:
+    """Every character that breaks a line in some viewer (categories Cc, Zl, Zp: NEL, U+2028,
+    U+2029) or reorders the text shown around it (the bidirectional formatting characters of
+    "Trojan Source") is written as an escape; other text, right-to-left letters included, is kept."""
+    # Unicode's Bidi_Control property (PropList.txt); unicodedata has no accessor for it.
+    bidi_controls = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+    hostile = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Zl", "Zp")]
+    hostile += [chr(c) for c in bidi_controls]
+    assert {"\u0085", "\u2028", "\u2029"} <= set(hostile)
+    escaped = escape_controls("".join(hostile))
+    assert escaped.isascii() and escaped.isprintable()
+    assert escape_controls("access granted\u202e\u2066 // admin\u2069\u2028x") == \
+        "access granted\\u202e\\u2066 // admin\\u2069\\u2028x"
+    assert escape_controls("שלום עולם, مرحبا") == "שלום עולם, مرحبا"

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,16 @@ def test_a_run_killed_during_its_final_evaluation_evaluates_on_the_next_acdc_run
     assert (state / "evaluation" / "results.json").is_file()
     third = acdc_run("--state", str(state))
     assert third.returncode == 0 and "already finished; state in" in third.stdout
+
+
+def test_a_worker_logs_untrusted_text_as_one_escaped_line(tmp_path: Path) -> None:
+    """A real spawned worker of the pool logs what its step logged through the escaping formatter."""
+    from acdc.logsafe import escape_controls
+    from tests.runner.forging_worker import FORGED
+
+    script = Path(__file__).with_name("forging_worker.py")
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, check=True)
+    assert result.stdout == "succeeded\n", result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.endswith(f"WARNING acdc.phases.tasks: adapting t1 failed: {escape_controls(FORGED)}"), result.stderr
+    assert "\\n2026-12-02" in line and "\\x1b[31mRED" in line and "\\u2028\\u202eevil" in line

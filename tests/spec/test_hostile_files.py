@@ -84,6 +84,9 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
     "4000-digit-hex-integer": _file("hex.yaml", QUICKSTART.replace("seed: ", "seed: 0x" + "f" * 4000 + " #", 1)),
     "hex-integer-as-name": _file("hexname.yaml", QUICKSTART.replace("name: quickstart", "name: 0x" + "f" * 4000, 1)),
     "boolean-seed": _file("bool.yaml", QUICKSTART.replace("seed: ", "seed: true #", 1)),
+    "number-as-boolean": _file("zero.yaml", QUICKSTART.replace("normalize: false", "normalize: 0", 1)),
+    "word-as-boolean": _file("yes.yaml", QUICKSTART.replace("normalize: false", 'normalize: "yes"', 1)),
+    "impossible-date": _file("date.yaml", QUICKSTART.replace("name: quickstart", "name: 2001-13-45", 1)),
     "boolean-in-a-list-of-sizes": _file("boolsizes.yaml", QUICKSTART.replace(
         "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, true]", 1)),
     "task-force-larger-than-the-archive": _file("force.yaml", QUICKSTART.replace(
@@ -108,7 +111,11 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
 SAYS = {
     "4000-digit-hex-integer": "integer 0xffff", "hex-integer-as-name": "out of range",
     "boolean-seed": "spec.seed: expected a number, got a boolean",
-    "boolean-in-a-list-of-sizes": "got a boolean", "task-force-larger-than-the-archive": "population.size 10",
+    "boolean-in-a-list-of-sizes": "got a boolean",
+    "number-as-boolean": "spec.crossover.normalize: expected a boolean (true or false)",
+    "word-as-boolean": "spec.crossover.normalize: expected a boolean (true or false)",
+    "impossible-date": "'2001-13-45' reads as a date but is not one (month must be in 1..12; quote it if it is text) at line 7",
+    "task-force-larger-than-the-archive": "population.size 10",
     "yaml-1.1-boolean-key": "key 'on' reads as a bool", "merge-key": "merge keys (<<) are not allowed",
     "nul-character": "control character '\\x00' at line 7",
 }

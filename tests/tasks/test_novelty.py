@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,13 @@ from acdc.tasks.format import TaskCard
 from acdc.tasks.novelty import (
     INDEX_FILE,
     MATRIX_FILE,
+    MAX_MATRIX_BYTES,
     InterestinglyNewCheck,
     NoveltyFilter,
     parse_yes_no,
 )
 from tests.fakes.openai_server import HttpFailure, serve
+from tests.planted import planted_fifo
 
 
 def card(name: str, description: str, capability: str, instruction: str) -> TaskCard:
@@ -92,6 +96,7 @@ def test_forgetting_the_newest_entries_persists_and_older_ones_stay(tmp_path: Pa
         novelty.forget(["t1"])
     novelty.forget(["t3", "t2", "never-added"])
     assert novelty.check(ANAGRAM_AGAIN).novel
+    assert len(NoveltyFilter(store, FeatureEmbedder(), threshold=0.7)) == 1  # the matrix keeps its rows till an add
     novelty.add("t4", ORBITS)
     reopened = NoveltyFilter(store, FeatureEmbedder(), threshold=0.7)
     assert [name for name in ("t1", "t2", "t3", "t4") if name in reopened] == ["t1", "t4"]
@@ -198,3 +203,41 @@ def test_features_embedder_tells_a_family_repeat_from_a_difficulty_variant() -> 
     similarity = embedded @ embedded.T
     assert similarity[0, 1] == pytest.approx(1.0)  # the same family, another example
     assert similarity[0, 2] < 0.88  # a difficulty variant stays apart (quickstart's threshold)
+
+
+def _store_with_a_planted_matrix(tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    NoveltyFilter(store, FeatureEmbedder(), threshold=0.7).add("t1", PRIMES)
+    (store / MATRIX_FILE).unlink()
+    return store
+
+
+def test_a_fifo_as_the_embedding_matrix_is_refused_unopened(tmp_path: Path) -> None:
+    store = _store_with_a_planted_matrix(tmp_path)
+    with planted_fifo(store / MATRIX_FILE) as opened, \
+            pytest.raises(StateError, match="embeddings.npy: cannot read the embedding matrix .is not a regular file"):
+        NoveltyFilter(store, FeatureEmbedder())
+    assert not opened
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("plant", "says"), [
+    (lambda path: path.symlink_to("/dev/zero"), "is not a regular file"),
+    (lambda path: (path.write_bytes(b""), os.truncate(path, MAX_MATRIX_BYTES + 1)),  # sparse: nothing written
+     f"is {MAX_MATRIX_BYTES + 1} bytes; the limit is"),
+    # A header promising a billion columns the file does not hold: a load would allocate 8 GB.
+    (lambda path: path.write_bytes(_npy_header((2, 10**9), "<f4")),
+     r"shape \(2, 1000000000\) and type float32 in 0 bytes"),
+    (lambda path: np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True), "type object"),
+], ids=["dev-zero", "huge-sparse-file", "billion-columns", "pickled-objects"])
+def test_a_matrix_add_would_not_write_is_refused_before_it_is_read(
+        tmp_path: Path, plant: Callable[[Path], object], says: str) -> None:
+    store = _store_with_a_planted_matrix(tmp_path)
+    plant(store / MATRIX_FILE)
+    with pytest.raises(StateError, match=says):
+        NoveltyFilter(store, FeatureEmbedder())

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from acdc import __version__
 from acdc.errors import AcdcError
-from acdc.logsafe import EscapingFormatter, escape_controls
+from acdc.logsafe import configure_logging, print_error
 
 # Modules are imported when the parser is built; each keeps heavy imports (torch,
 # kopf) inside its handler so `acdc validate` stays fast.
@@ -41,10 +41,12 @@ COMMAND_MODULES = (
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's one error style: a bad flag is one ``error:`` line and exit 2,
-    like every other bad input (`acdc COMMAND -h` still prints the usage)."""
+    like every other bad input (`acdc COMMAND -h` still prints the usage). argparse quotes a
+    rejected value as Python writes it, but repeats unrecognized arguments as typed: escaped."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} -h`)\n")
+        print_error(f"{self.prog}: {message} (see `{self.prog} -h`)")
+        self.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,19 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: bool) -> None:
-    """One stderr handler for every command (the operator's kopf loggers included), whose
-    formatter escapes control characters: logged task output cannot forge lines or drive
-    the terminal."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # inside the guard: a reader that left early fails this flush
@@ -86,23 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # an OSError too: it must be caught before the generic one below
         return _closed_pipe()
     except AcdcError as exc:
-        _print_error(str(exc))
+        print_error(str(exc))
         return exc.exit_code
     except OSError as exc:  # the file system refused (a path through a file, no permission, a full
         # disk): the environment's problem, not a bug, and the message names the path
-        _print_error(str(exc))
+        print_error(str(exc))
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _print_error(message: str) -> None:
-    """The one ``error:`` line. A control character in it (a newline or an escape in a file name)
-    is written as an escape (``escape_controls``, as in the logs), so the line cannot break or
-    drive the terminal; only the indented lines a message adds by design (an invalid run
-    file's fields) stay lines."""
-    print("error: " + "\n  ".join(escape_controls(line) for line in message.split("\n  ")), file=sys.stderr)
 
 
 def _closed_pipe() -> int:

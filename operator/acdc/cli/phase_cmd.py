@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from acdc.cli.arguments import bounded_int, output_file
+from acdc.logsafe import print_error
 from acdc.phases.context import EXIT_REJECTED
 from acdc.spec.base import MAX_COUNT
 from acdc.steps import Phase, Step
@@ -44,7 +44,7 @@ def handle(args: argparse.Namespace) -> int:
         if classify(exc) is not Fault.INFRASTRUCTURE:
             raise
         cause = exc if isinstance(exc, UserError | OSError) or exc.__cause__ is None else exc.__cause__
-        print(f"error: {step.name} stopped by an infrastructure fault, not recorded: {cause}", file=sys.stderr)
+        print_error(f"{step.name} stopped by an infrastructure fault, not recorded: {cause}")
         return Fault.INFRASTRUCTURE.exit_code
     print(json.dumps({"step": step.name, **record.to_dict()}))
     return 0 if record.status == "succeeded" else EXIT_REJECTED

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from acdc.cli.arguments import nonempty_path
 from acdc.errors import UserError
+from acdc.logsafe import print_error
 from acdc.spec import load_run
 
 
@@ -22,7 +22,7 @@ def handle(args: argparse.Namespace) -> int:
         try:
             run = load_run(path)
         except UserError as exc:  # unreadable, unparseable or invalid: one line each, then the next file
-            print(f"error: {exc}", file=sys.stderr)
+            print_error(str(exc))
             failed = True
             continue
         print(f"{path}: valid CoevolutionRun {run.metadata.name!r}")

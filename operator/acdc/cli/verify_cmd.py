@@ -10,8 +10,9 @@ so verify a stopped run for a definite answer.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from acdc.logsafe import print_error
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,10 +33,10 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"{args.state}: not an acdc state folder (no run.yaml, no layout.json)")
     damage, checked = find_damage(args.state)
     for item in damage:
-        print(f"damaged: {item.error}; {item.remedy}", file=sys.stderr)
+        print_error(f"{item.error}; {item.remedy}", label="damaged")
     if damage:
-        print(f"error: {len(damage)} damaged file(s) in {args.state}; `acdc run` refuses to resume until they are "
-              "recomputed or restored", file=sys.stderr)
+        print_error(f"{len(damage)} damaged file(s) in {args.state}; `acdc run` refuses to resume until they are "
+                    "recomputed or restored")
         return 1
     print(f"{args.state}: intact ({checked} model and task folders hashed in full: the committed ones and "
           "the children merged since)")

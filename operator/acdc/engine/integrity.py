@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import read_json, write_json
+from acdc.atomic import RefusedFile, open_regular, read_json, write_json
 from acdc.errors import IntegrityError, StateError
 
 MANIFEST = "integrity.json"
@@ -51,14 +51,16 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _head(path: Path) -> str:
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a whole file, read in 1 MiB blocks (model files are gigabytes)."""
+    """SHA-256 of a whole file, read in 1 MiB blocks (model files are gigabytes). Only a regular
+    file is opened (``open_regular``): a FIFO or a device planted in a committed file's place
+    would hang the hash or never end; it raises RefusedFile instead."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -101,6 +103,8 @@ def check_files(folder: Path, files: Mapping[str, FileDigest], full: bool = Fals
                 problems.append(IntegrityError(path, "content hash differs from what was committed (corrupt)"))
         except FileNotFoundError:
             problems.append(IntegrityError(path, "was committed and is missing"))
+        except RefusedFile as exc:
+            problems.append(IntegrityError(path, f"was committed as a file and now {exc}"))
         except OSError as exc:
             problems.append(IntegrityError(path, f"cannot be read ({exc.strerror or exc})"))
     return problems

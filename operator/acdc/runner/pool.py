@@ -11,6 +11,7 @@ leaves no orphan writing into the state folder while a resumed runner starts.
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.errors import AcdcError
+from acdc.logsafe import configure_logging
 from acdc.phases.faults import Fault
 from acdc.steps import Step, StepRecord
 
@@ -54,10 +56,18 @@ def _left_to_the_runner(_signum: int, _frame: object) -> None:
     """A worker's Ctrl-C / SIGTERM handler: the runner, which gets the same signal, stops the run."""
 
 
-def _worker_main(conn: Connection, state: str, threads: int) -> None:
+def _worker_log_level() -> int:
+    """What a worker logs: everything when the runner debugs (`acdc -v run`), else warnings and
+    errors. A step's INFO lines (each rejected task) would scroll through the runner's live
+    table; `acdc phase` and the Kubernetes Jobs log them."""
+    return logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.WARNING
+
+
+def _worker_main(conn: Connection, state: str, threads: int, log_level: int) -> None:
     """Worker loop: receive a step name, execute it, send back ('ok', record) or
     ('error', (fault, text)); the fault is classified here, where the exception's type is known."""
     _die_with_parent()
+    configure_logging(log_level)  # a spawned process starts unconfigured: untrusted text would go out raw
     # The runner decides what Ctrl-C and SIGTERM mean (stop, kill the workers, exit 130). A
     # signal to the whole process group (a terminal, timeout, systemd) reaches the workers too;
     # one that died of it read as a lost worker (exit 75). A handler that does nothing, not
@@ -108,7 +118,8 @@ class WorkerPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self._state, self._threads), daemon=True)
+        process = self._ctx.Process(target=_worker_main, daemon=True,
+                                    args=(child, self._state, self._threads, _worker_log_level()))
         process.start()
         child.close()
         return _Worker(process, parent)

@@ -35,20 +35,24 @@ class SpecModel(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML's ``true`` is not 1: pydantic would take it for a count or a seed, while the
-        API server, checking the CRD's ``integer``/``number``, refuses it. Refused here too."""
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's ``true`` is not 1, nor is 0 (or "yes") false: pydantic would take the one for a
+        count or a seed and the other for a switch, while the API server, checking the CRD's
+        ``integer``/``number`` and ``boolean``, refuses both. Refused here too, so a run file
+        the local runner accepts is one the cluster accepts."""
         if info.field_name is None:
             return value
-        annotation = cls.model_fields[info.field_name].annotation
+        leaves = _leaves(cls.model_fields[info.field_name].annotation)
         items = value if isinstance(value, list) else [value]
-        if any(isinstance(item, bool) for item in items) and _numeric(annotation):
+        if leaves & {int, float} and bool not in leaves and any(isinstance(item, bool) for item in items):
             raise ValueError("expected a number, got a boolean")
+        if leaves - {type(None)} == {bool} and not all(item is None or isinstance(item, bool) for item in items):
+            raise ValueError("expected a boolean (true or false)")
         return value
 
 
-def _numeric(annotation: Any) -> bool:
-    """Whether a field's type (through Annotated, Optional and list) is a number and not a bool."""
+def _leaves(annotation: Any) -> set[Any]:
+    """The plain types a field's type is made of, through Annotated, Optional and list."""
     leaves, stack = set(), [annotation]
     while stack:
         current = stack.pop()
@@ -59,7 +63,7 @@ def _numeric(annotation: Any) -> bool:
             stack.extend(get_args(current))
         else:
             leaves.add(current)
-    return bool(leaves & {int, float}) and bool not in leaves
+    return leaves
 
 
 INT64_MAX = 2**63 - 1

@@ -12,8 +12,9 @@ hang, a traceback or an exhausted machine. So, before any YAML is built:
   nesting (no RecursionError) and ``MAX_NODES`` nodes;
 - while building: duplicate mapping keys are an error (YAML says keys are unique; the
   last value silently winning hides mistakes), so is a key that is not a string (YAML 1.1
-  reads ``on:`` as ``true:``; Kubernetes keys are strings) and integers longer than
-  ``MAX_INT_DIGITS`` digits (in any base) are refused.
+  reads ``on:`` as ``true:``; Kubernetes keys are strings), integers longer than
+  ``MAX_INT_DIGITS`` digits (in any base) are refused, and a date that is not one
+  (``2001-13-45``) is named with its line.
 
 Every failure is a UserError of one line naming the file (and the line and column).
 """
@@ -119,7 +120,19 @@ class _StrictLoader(_Base):
         return value
 
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # A scalar shaped like a date (2001-13-45) that is no date: the calendar's ValueError
+        # would name neither the value nor where it is.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{str(node.value)[:40]!r} reads as a date but is not one ({exc}; quote it if it is text)",
+                node.start_mark) from None
+
+
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
 
 
 def load_documents(text: str, source: str) -> list[Any]:

@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import read_json, staged_dir, write_json, write_text
+from acdc.atomic import read_json, read_state_file, staged_dir, write_json, write_text
 from acdc.engine.integrity import write_manifest
 from acdc.errors import UserError
+
+MAX_TASK_CODE_BYTES = 4 * 2**20
+"""The largest task.py read: a task's code is a few KiB; a bigger file (a planted device or
+sparse file) is damage."""
 
 TASK_JSON_FIELDS = ("name_of_task", "description_of_task", "capability_being_measured",
                     "estimated_human_difficulty", "example_instruction")
@@ -72,9 +76,15 @@ def read_metadata(task_dir: Path) -> dict[str, Any]:
     return read_json(path) if path.exists() else {}
 
 
+def read_code(task_dir: Path) -> bytes:
+    """task.py's bytes (never imported here), read as a run's state file is (``read_state_file``):
+    a FIFO, a device or a huge file in its place is a StateError naming it, not a hang."""
+    return read_state_file(Path(task_dir) / "task.py", MAX_TASK_CODE_BYTES)
+
+
 def source_digest(task_dir: Path) -> str:
     """sha256 of task.py: keys caches (instances.json) to the exact code they came from."""
-    return hashlib.sha256((Path(task_dir) / "task.py").read_bytes()).hexdigest()
+    return hashlib.sha256(read_code(task_dir)).hexdigest()
 
 
 def write_task(target: Path, code: str, card: TaskCard, metadata: dict[str, Any]) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acdc.atomic import read_json, write_bytes, write_json
+from acdc.atomic import RefusedFile, open_regular, read_json, write_bytes, write_json
 from acdc.engine.state import envelope
 from acdc.errors import StateError, UserError
 from acdc.llm_client import LLMError, OpenAIClient
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 MATRIX_FILE = "embeddings.npy"
 INDEX_FILE = "ids.json"
+MAX_MATRIX_BYTES = 2**30
+"""The largest embedding matrix a load reads: 65,536 tasks at 4,096 dimensions, far past the
+tasks a run makes; a bigger file (a planted sparse file) is damage."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,27 @@ class NoveltyVerdict:
     novel: bool
     neighbours: list[tuple[str, float]] = field(default_factory=list)
     reason: str = ""
+
+
+def _read_matrix(path: Path) -> np.ndarray:
+    """The stored embedding matrix, read only once its file and header show what ``add`` writes:
+    a float32 matrix whose rows fill the file, of at most ``MAX_MATRIX_BYTES``. So a FIFO, a
+    device, a huge file or a header promising more than the file holds is a StateError, never
+    a hang or a full memory; ``allow_pickle=False``: the file runs no code."""
+    try:
+        with open_regular(path, MAX_MATRIX_BYTES) as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(handle)
+            data_bytes = os.fstat(handle.fileno()).st_size - handle.tell()
+            if len(shape) != 2 or dtype != np.float32 or shape[0] * shape[1] * dtype.itemsize != data_bytes:
+                raise StateError(path, f"embedding matrix of shape {shape} and type {dtype} in {data_bytes} bytes "
+                                       "(a float32 matrix that fills the file was stored)")
+            handle.seek(0)
+            matrix: np.ndarray = np.load(handle, allow_pickle=False)
+            return matrix
+    except (OSError, ValueError, EOFError, RefusedFile) as exc:
+        raise StateError(path, f"cannot read the embedding matrix ({exc})") from exc
 
 
 class NoveltyFilter:
@@ -88,11 +113,8 @@ class NoveltyFilter:
             raise UserError(f"{self.store_dir}: the novelty store was built with embedder "
                             f"{index.get('embedder')!r}, not {self.embedder.name!r}; use a new store "
                             "directory when changing the embedding model")
-        try:
-            matrix = np.load(self.store_dir / MATRIX_FILE, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise StateError(self.store_dir / MATRIX_FILE, f"cannot read the embedding matrix ({exc})") from exc
         ids, texts = list(index["ids"]), list(index["texts"])
+        matrix = _read_matrix(self.store_dir / MATRIX_FILE)
         if matrix.ndim != 2 or len(matrix) < len(ids) or len(texts) != len(ids):
             raise StateError(index_path, f"index lists {len(ids)} tasks but the matrix has shape {matrix.shape}")
         self._ids, self._texts, self._matrix = ids, texts, matrix[:len(ids)].astype(np.float32)

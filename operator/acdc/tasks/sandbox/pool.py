@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from acdc.errors import InfrastructureFault, UserError
+from acdc.errors import InfrastructureFault, StateError, UserError
+from acdc.tasks.format import read_code
 from acdc.tasks.sandbox.confinement import Confinement, choose
 from acdc.tasks.sandbox.folders import make_pool_folder, remove_tree, sweep_orphans
 from acdc.tasks.sandbox.limits import SandboxLimits
@@ -311,8 +312,8 @@ class SandboxPool:
 def _read_source(task_dir: Path) -> str | ScoreResult:
     """task.py as text (reading is not importing); a missing or unreadable file is a failure."""
     try:
-        return (task_dir / "task.py").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_code(task_dir).decode("utf-8")
+    except (StateError, OSError, UnicodeDecodeError) as exc:
         return ScoreResult(None, f"cannot read {task_dir / 'task.py'}: {exc}", "exception")
 
 

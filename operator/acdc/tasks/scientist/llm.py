@@ -18,7 +18,7 @@ from pathlib import Path
 
 from acdc.errors import InfrastructureFault
 from acdc.llm_client import LLMError, Message, OpenAIClient
-from acdc.tasks.format import read_card, task_dir_name, write_task
+from acdc.tasks.format import read_card, read_code, task_dir_name, write_task
 from acdc.tasks.sandbox import SandboxPool
 from acdc.tasks.scientist import prompts
 from acdc.tasks.scientist.base import AdaptationKind, ScientistContext, derived_rng
@@ -54,8 +54,7 @@ class Accepted:
 
 def load_example(task_dir: Path, pass_rate: float | None = None) -> prompts.TaskExample:
     """A task folder as prompt material (reads task.py as text; never imports it)."""
-    return prompts.TaskExample(read_card(task_dir), (Path(task_dir) / "task.py").read_text(encoding="utf-8"),
-                               pass_rate)
+    return prompts.TaskExample(read_card(task_dir), read_code(task_dir).decode("utf-8"), pass_rate)
 
 
 class LLMScientist:
