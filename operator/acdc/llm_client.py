@@ -5,6 +5,10 @@ backend. It uses only the standard library so the operator image stays slim, and
 explicit about failure: every call has a timeout, transient errors (connection refused,
 timeouts, 429, 5xx) are retried with jittered exponential backoff, and anything else
 raises ``LLMError`` at once, because retrying a 400 only hides a bug.
+
+The endpoints are trusted infrastructure: when one gives no answer, no task or model is to
+blame. ``endpoint_answers_or_fault`` is how callers tell a request the endpoint refused
+(its own problem: untrusted text can make a request too long) from an endpoint that is down.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from acdc.errors import InfrastructureFault
+
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
@@ -28,6 +34,38 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 class LLMError(Exception):
     """The endpoint could not give an answer (after retries, or a non-retryable error)."""
+
+
+class LLMUnavailable(LLMError):
+    """Every attempt failed in a way retrying is for (refused connection, timeout, 429, 5xx):
+    the endpoint is down or overloaded, whatever the request said."""
+
+
+class EndpointDown(InfrastructureFault):
+    """A trusted endpoint gave no answer: down past its retries, or failing even a minimal
+    request (a wrong model name or key, replies that are not chat completions). Read as a "No",
+    a zero score or a rejected task, that changed a run's results silently; the step stops
+    instead (exit 75) and runs again on resume."""
+
+    def __init__(self, role: str, cause: LLMError) -> None:
+        first = next(iter(str(cause).splitlines()), "")[:300]
+        super().__init__(f"the {role} endpoint gave no answer ({first}); check that it is up and "
+                         "that the run file names it right")
+
+
+def endpoint_answers_or_fault(role: str, failure: LLMError, probe: Callable[[], object]) -> None:
+    """Return when ``failure`` was this one request's (refused, or answered unreadably) while the
+    endpoint still answers ``probe``, a minimal request; raise ``EndpointDown`` otherwise.
+
+    The probe is what keeps untrusted text from stopping a run: a task whose judge request is
+    too long for the judge's context is refused, and only that request goes without an answer.
+    """
+    if isinstance(failure, LLMUnavailable):
+        raise EndpointDown(role, failure) from failure
+    try:
+        probe()
+    except LLMError as again:
+        raise EndpointDown(role, again) from failure
 
 
 @dataclass
@@ -84,6 +122,10 @@ class OpenAIClient:
             raise LLMError(f"{self.base_url}: chat completion content is a {type(content).__name__}, not text")
         return content or ""
 
+    def probe(self) -> None:
+        """One minimal chat completion, for ``endpoint_answers_or_fault``: does the endpoint answer at all?"""
+        self.chat([{"role": "user", "content": "Reply with OK."}], max_tokens=1)
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Return one embedding per text, in input order."""
         reply = self._post("embeddings", {"model": self.model, "input": list(texts)})
@@ -125,7 +167,7 @@ class OpenAIClient:
                 delay *= 0.5 + self._rng.random() / 2
                 log.warning("%s failed (%s); retry %d/%d in %.1fs", url, last_error, attempt + 1, self.max_retries, delay)
                 time.sleep(delay)
-        raise LLMError(f"{url}: gave up after {self.max_retries + 1} attempts: {last_error}")
+        raise LLMUnavailable(f"{url}: gave up after {self.max_retries + 1} attempts: {last_error}")
 
     def _report(self, endpoint: str, started: float, ok: bool) -> None:
         if self.on_request is not None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from acdc.evaluation.bestofn import (
     NumberedCandidatesJudge,
@@ -16,7 +17,7 @@ from acdc.evaluation.bestofn import (
     reward_best_of_n,
 )
 from acdc.evaluation.samples import Sample
-from acdc.llm_client import OpenAIClient
+from acdc.llm_client import EndpointDown, OpenAIClient
 from tests.evaluation.conftest import build_reward_model
 from tests.fakes.openai_server import HttpFailure, serve
 from tests.toyworld.world_fixture import toy_world  # noqa: F401 (fixture)
@@ -48,7 +49,7 @@ def test_parse_choice_is_linear_in_the_reply() -> None:
 def test_hostile_judge_replies_fall_back_to_the_seeded_pick() -> None:
     """Digits past int()'s limit, and content that is not text, are unusable verdicts, not errors."""
     rows = [[("1", False), ("8", True)], [("0", False), ("3", True)]]
-    replies = ["CHOICE: " + "1" * 4400, {"choice": 1}]
+    replies = ["CHOICE: " + "1" * 4400, {"choice": 1}, "OK"]  # the last answers the probe after the unreadable one
     with serve(chat_script=list(replies)) as fake:
         judge = NumberedCandidatesJudge(OpenAIClient(fake.url, "judge", max_retries=0))
         result = judge_best_of_n(["m0", "m1"], _answers(rows), judge, seed=5)
@@ -65,14 +66,14 @@ def test_judge_one_call_per_disagreement_and_fallbacks_on_bad_replies() -> None:
         [("11", False), ("12", True), ("13", False)],  # HTTP 400: seeded random pick
     ]
     replies = ["THOUGHT: 4 is 2+2.\nCHOICE: 1", "CHOICE: 2", "I cannot decide", "CHOICE: 7",
-               HttpFailure(400, '{"error": "bad request"}')]
+               HttpFailure(400, '{"error": "bad request"}'), "OK"]  # then the probe: the endpoint answers
     answers = _answers(rows)
     with serve(chat_script=list(replies)) as fake:
         judge = NumberedCandidatesJudge(OpenAIClient(fake.url, "judge", max_retries=0))
         result = judge_best_of_n(["m0", "m1", "m2"], answers, judge, seed=5)
     assert result.calls == 5 and result.unusable == 3
-    assert len(fake.requests) == 5
-    for (_, body), d in zip(fake.requests, range(1, 6), strict=True):
+    assert len(fake.requests) == 6
+    for (_, body), d in zip(fake.requests[:5], range(1, 6), strict=True):
         user = body["messages"][-1]["content"]
         assert f"QUESTION:\nAdd: {d}+{d}" in user
         assert all(f"CANDIDATE {k}:\n{rows[d][k - 1][0]}" in user for k in (1, 2, 3))
@@ -101,3 +102,12 @@ def test_reward_model_scores_in_batches_like_one_by_one(tmp_path: Path, toy_worl
     result = reward_best_of_n(["m0", "m1"], answers, batched)
     assert result.picks == {d: f"m{int(np.argmax(scores[d]))}" for d in range(len(rows))}
     assert result.accuracy == round(float(np.mean([rows[d][int(np.argmax(scores[d]))][1] for d in range(4)])), 6)
+
+
+def test_a_judge_endpoint_that_answers_nothing_stops_the_evaluation() -> None:
+    """Down, every disagreement fell back to a random pick, and best-of-N accuracy with it."""
+    rows = [[("1", False), ("8", True)], [("0", False), ("3", True)]]
+    with serve(chat_script=lambda body: HttpFailure(503)) as fake:
+        judge = NumberedCandidatesJudge(OpenAIClient(fake.url, "judge", max_retries=0))
+        with pytest.raises(EndpointDown, match="best-of-N judge endpoint gave no answer"):
+            judge_best_of_n(["m0", "m1"], _answers(rows), judge, seed=5)

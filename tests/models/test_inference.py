@@ -2,7 +2,8 @@ import importlib.util
 
 import pytest
 
-from acdc.errors import PhaseError, UserError
+from acdc.errors import InfrastructureFault, PhaseError, UserError
+from acdc.llm_client import EndpointDown
 from acdc.models.inference import make_backend
 from acdc.models.inference.base import SamplingParams, cut_at_stop
 from tests.fakes.openai_server import HttpFailure, serve
@@ -56,9 +57,19 @@ def test_openai_backend_sends_chats_retries_and_keeps_order():
 
 
 def test_openai_backend_failure_is_a_phase_error():
-    with serve(chat_script=[HttpFailure(400)]) as fake:
+    with serve(chat_script=[HttpFailure(400), "OK"]) as fake:  # refused while the server answers a minimal chat
         backend = make_backend("openai", fake.url, model="toy", max_retries=0, timeout_s=5)
-        with pytest.raises(PhaseError, match="HTTP 400"):
+        with pytest.raises(PhaseError, match="HTTP 400") as raised:
+            backend.generate(CHATS[:1], SamplingParams())
+    assert not isinstance(raised.value, InfrastructureFault)
+
+
+@pytest.mark.parametrize("answer", [lambda body: HttpFailure(503), lambda body: HttpFailure(404)])
+def test_an_inference_server_that_answers_nothing_is_not_the_models_fault(answer):
+    """A PhaseError dropped the model the server was serving, and the run went on without it."""
+    with serve(chat_script=answer) as fake:
+        backend = make_backend("openai", fake.url, model="toy", max_retries=0, timeout_s=5)
+        with pytest.raises(EndpointDown, match="inference endpoint gave no answer"):
             backend.generate(CHATS[:1], SamplingParams())
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from acdc.errors import StateError, UserError
-from acdc.llm_client import OpenAIClient
+from acdc.llm_client import EndpointDown, OpenAIClient
 from acdc.tasks.embedders import EndpointEmbedder, FeatureEmbedder, MiniLMEmbedder
 from acdc.tasks.format import TaskCard
 from acdc.tasks.novelty import (
@@ -158,11 +158,11 @@ def test_parse_yes_no_is_linear_in_the_reply() -> None:
     ("THOUGHT: same words, but a different skill.\nDecision: Yes", True),
     ("THOUGHT: a copy.\nDecision: No", False),
     ("Sure! Here is a poem about anagrams.", False),  # malformed: no verdict -> not novel
-    (HttpFailure(400), False),  # endpoint error -> no verdict -> not novel
-    ({"decision": "Yes"}, False),  # content that is not text: an endpoint error too
+    (HttpFailure(400), False),  # this request refused (the probe after it answered) -> no verdict
+    ({"decision": "Yes"}, False),  # content that is not text: unreadable, the same
 ])
 def test_llm_check_decides_for_near_neighbours(tmp_path: Path, reply: object, novel: bool) -> None:
-    with serve(chat_script=[reply]) as fake:
+    with serve(chat_script=[reply, "OK"]) as fake:
         check = InterestinglyNewCheck(OpenAIClient(fake.url, "scientist", max_retries=0))
         novelty = NoveltyFilter(tmp_path / "store", FeatureEmbedder(), threshold=0.7, llm_check=check)
         novelty.add("t1", ANAGRAM)
@@ -170,6 +170,16 @@ def test_llm_check_decides_for_near_neighbours(tmp_path: Path, reply: object, no
         assert len(fake.requests) == 0
         verdict = novelty.check(ANAGRAM_AGAIN)
     assert verdict.novel is novel
+
+
+def test_an_llm_check_endpoint_that_answers_nothing_stops_the_step(tmp_path: Path) -> None:
+    """No verdict rejects the task: an outage rejected every near neighbour without a word."""
+    with serve(chat_script=lambda body: HttpFailure(401, '{"error": "bad key"}')) as fake:
+        check = InterestinglyNewCheck(OpenAIClient(fake.url, "scientist", max_retries=0))
+        novelty = NoveltyFilter(tmp_path / "store", FeatureEmbedder(), threshold=0.7, llm_check=check)
+        novelty.add("t1", ANAGRAM)
+        with pytest.raises(EndpointDown, match="novelty check endpoint gave no answer .*HTTP 401"):
+            novelty.check(ANAGRAM_AGAIN)
     asked = fake.requests[0][1]["messages"][1]["content"]
     assert "EXISTING TASK 1" in asked and ANAGRAM.example_instruction in asked
     assert ANAGRAM_AGAIN.example_instruction in asked
@@ -186,10 +196,14 @@ def test_endpoint_embedder(tmp_path: Path) -> None:
         assert not novelty.check(ANAGRAM_AGAIN).novel
         verdict = novelty.check(PRIMES)
     assert verdict.novel and verdict.neighbours == [("t1", 0.0)]
-    with serve(embed_script=[HttpFailure(400)]) as fake:
+    with serve(embed_script=[HttpFailure(400), [[1.0, 0.0, 0.0]]]) as fake:  # that card refused, the probe answered
+        refusing = NoveltyFilter(tmp_path / "store", EndpointEmbedder(OpenAIClient(fake.url, "e5", max_retries=0)))
+        refused = refusing.check(PRIMES)
+    assert not refused.novel and "embedding refused" in refused.reason
+    with serve(embed_script=lambda body: HttpFailure(503)) as fake:  # down: it would have rejected every task
         failing = NoveltyFilter(tmp_path / "store", EndpointEmbedder(OpenAIClient(fake.url, "e5", max_retries=0)))
-        down = failing.check(PRIMES)
-    assert not down.novel and "embedding failed" in down.reason
+        with pytest.raises(EndpointDown, match="embedding endpoint gave no answer"):
+            failing.check(PRIMES)
 
 
 def test_features_embedder_tells_a_family_repeat_from_a_difficulty_variant() -> None:

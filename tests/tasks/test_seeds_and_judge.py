@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from acdc.errors import UserError
-from acdc.llm_client import OpenAIClient
+from acdc.llm_client import EndpointDown, OpenAIClient
 from acdc.tasks.instances import load_instances, score_tasks
 from acdc.tasks.judge import LLMJudge, parse_decision
 from acdc.tasks.sandbox import SandboxPool, ScoreItem
@@ -83,7 +83,10 @@ def test_parse_decision_is_linear_in_the_reply(text: str) -> None:
 def test_judge_relay_from_sandbox(tmp_path: Path) -> None:
     task = make_task(tmp_path, "judged", "return 1.0 if eval_with_llm_judge('Say hi', submission, ['polite']) else 0.0",
                      extra="from acdc_sandbox import eval_with_llm_judge")
-    replies = ["THOUGHT: ok\nDECISION: Yes", "THOUGHT: rude\nDECISION: No", "no decision at all", HttpFailure(400)]
+    # The 400 refuses that one request; the endpoint answers the probe that follows, so only
+    # that item goes without a verdict.
+    replies = ["THOUGHT: ok\nDECISION: Yes", "THOUGHT: rude\nDECISION: No", "no decision at all", HttpFailure(400),
+               "OK"]
     with serve(chat_script=replies) as fake:
         judge = LLMJudge(OpenAIClient(fake.url, "judge", timeout_s=5, max_retries=0))
         with SandboxPool(workers=1, limits=FAST_LIMITS, judge=judge) as pool:
@@ -91,6 +94,22 @@ def test_judge_relay_from_sandbox(tmp_path: Path) -> None:
         assert [r.score for r in results] == [1.0, 0.0, 0.0, 0.0]
         assert "polite" in fake.requests[0][1]["messages"][1]["content"]
         assert "go away" in fake.requests[1][1]["messages"][1]["content"]
+        assert len(fake.requests) == 5
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(lambda body: HttpFailure(503), id="down past its retries"),
+    pytest.param(lambda body: HttpFailure(404, '{"error": "model judge does not exist"}'), id="refuses every request"),
+])
+def test_a_judge_endpoint_that_answers_nothing_stops_the_step(tmp_path: Path, answer) -> None:
+    """Read as no verdict, an outage scored every judged item 0, and every model's fitness with it."""
+    task = make_task(tmp_path, "judged", "return 1.0 if eval_with_llm_judge('Say hi', submission, None) else 0.0",
+                     extra="from acdc_sandbox import eval_with_llm_judge")
+    with serve(chat_script=answer) as fake:
+        judge = LLMJudge(OpenAIClient(fake.url, "judge", timeout_s=5, max_retries=1, backoff_s=0.01))
+        with SandboxPool(workers=1, limits=FAST_LIMITS, judge=judge) as pool, \
+                pytest.raises(EndpointDown, match="judge endpoint gave no answer"):
+            pool.score([ScoreItem(task, {}, a) for a in ("hello", "hi")])
 
 
 def test_checked_in_toyworld_seed_tasks_equal_what_the_generator_writes(tmp_path):

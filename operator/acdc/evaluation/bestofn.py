@@ -21,7 +21,7 @@ import numpy as np
 
 from acdc.engine.taskforce import judge_select
 from acdc.evaluation.coverage import Answers
-from acdc.llm_client import LLMError, OpenAIClient
+from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class NumberedCandidatesJudge:
                     {"role": "user", "content": judge_prompt(question, candidates)}]
         try:
             reply = self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens)
-        except LLMError as exc:
-            log.warning("best-of-N judge endpoint failed: %s", exc)
+        except LLMError as exc:  # down, it made every pick a random one: EndpointDown instead
+            endpoint_answers_or_fault("best-of-N judge", exc, self.client.probe)
+            log.warning("best-of-N judge refused this request: %s", exc)
             self.unusable += 1
             return None
         choice = parse_choice(reply, len(candidates))

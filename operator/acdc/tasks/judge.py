@@ -2,8 +2,10 @@
 
 It runs on the trusted side: task code in the sandbox has no network and relays its
 request over the worker pipe. The judge prompts with a rubric, then looks for a final
-``DECISION: Yes`` / ``DECISION: No`` line; anything else (no decision, both, an endpoint
-error) is *no verdict*: logged and returned as None, never an exception.
+``DECISION: Yes`` / ``DECISION: No`` line; anything else (no decision, both, a request the
+endpoint refuses) is *no verdict*: logged and returned as None. An endpoint that gives no
+answer at all raises ``EndpointDown``: read as no verdict, an outage scored every judged item
+0 and changed every model's fitness without a word.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from acdc.llm_client import LLMError, OpenAIClient
+from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class LLMJudge:
         try:
             reply = self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens)
         except LLMError as exc:
-            log.warning("judge endpoint failed: %s", exc)
+            endpoint_answers_or_fault("judge", exc, self.client.probe)
+            log.warning("judge refused this request, no verdict: %s", exc)
             return None
         verdict = parse_decision(reply)
         if verdict is None:

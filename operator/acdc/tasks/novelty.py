@@ -27,7 +27,7 @@ import numpy as np
 from acdc.atomic import RefusedFile, open_regular, read_json, write_bytes, write_json
 from acdc.engine.state import envelope
 from acdc.errors import StateError, UserError
-from acdc.llm_client import LLMError, OpenAIClient
+from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
 from acdc.tasks.embedders import Embedder
 from acdc.tasks.format import TaskCard
 
@@ -132,9 +132,10 @@ class NoveltyFilter:
         """Novel when no stored task reaches the threshold, or when the LLM check says so."""
         try:
             found = self.neighbours(card)
-        except LLMError as exc:
-            log.warning("embedding failed, treating the task as not novel: %s", exc)
-            return NoveltyVerdict(False, [], f"embedding failed: {exc}")
+        except LLMError as exc:  # an endpoint down would reject every task: EndpointDown instead
+            endpoint_answers_or_fault("embedding", exc, lambda: self.embedder.embed(["novelty probe"]))
+            log.warning("embedding endpoint refused this task's card, treating it as not novel: %s", exc)
+            return NoveltyVerdict(False, [], f"embedding refused: {exc}")
         pairs = [(n.task_id, round(n.similarity, 4)) for n in found]
         near = [n for n in found if n.similarity >= self.threshold]
         if not near:
@@ -198,8 +199,9 @@ def parse_yes_no(text: str) -> bool | None:
 
 
 class InterestinglyNewCheck:
-    """The optional LLM check, asked through the scientist's endpoint. Endpoint errors and
-    replies without a decision give no verdict (the filter then rejects the task)."""
+    """The optional LLM check, asked through the scientist's endpoint. A request the endpoint
+    refuses and a reply without a decision give no verdict (the filter then rejects the task);
+    an endpoint that answers nothing raises ``EndpointDown``."""
 
     def __init__(self, client: OpenAIClient, temperature: float = 0.0, max_tokens: int = 512) -> None:
         self.client = client
@@ -215,7 +217,8 @@ class InterestinglyNewCheck:
             reply = self.client.chat([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}],
                                      temperature=self.temperature, max_tokens=self.max_tokens)
         except LLMError as exc:
-            log.warning("novelty check endpoint failed: %s", exc)
+            endpoint_answers_or_fault("novelty check", exc, self.client.probe)
+            log.warning("novelty check refused this request, no verdict: %s", exc)
             return None
         verdict = parse_yes_no(reply)
         if verdict is None:

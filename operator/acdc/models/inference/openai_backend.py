@@ -2,7 +2,9 @@
 
 The server applies the model's chat template itself, so chats are sent as messages.
 Requests run concurrently on a small thread pool; timeouts and retries are the shared
-client's (``acdc.llm_client``), and a chat that still fails raises ``PhaseError``.
+client's (``acdc.llm_client``). A chat the server refuses while it still answers a minimal
+one raises ``PhaseError``; a server that answers nothing is ``EndpointDown`` (exit 75): the
+model it serves is not at fault, and dropping it would change the run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from acdc.errors import PhaseError
-from acdc.llm_client import LLMError, OpenAIClient
+from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
 from acdc.models.inference.base import Chat, SamplingParams
 
 
@@ -37,6 +39,7 @@ class OpenAIBackend:
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 return list(pool.map(one, chats))
         except LLMError as exc:
+            endpoint_answers_or_fault("inference", exc, self.client.probe)
             raise PhaseError(f"inference via {self.client.base_url} failed: {exc}") from exc
 
     def close(self) -> None:

@@ -250,6 +250,8 @@ class TaskProcess:
             return None
         try:
             return judge(instructions, submission, criteria) is True
+        except InfrastructureFault:  # the judge endpoint is down: no task's fault, the step stops
+            raise
         except Exception:  # noqa: BLE001 - a judge failure is a missing verdict, not a crash
             return None
 
