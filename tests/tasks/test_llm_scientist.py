@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from acdc.atomic import read_json
-from acdc.llm_client import OpenAIClient
+from acdc.llm_client import EndpointDown, OpenAIClient
 from acdc.phases.faults import Fault, classify
 from acdc.tasks.format import read_card
 from acdc.tasks.sandbox import SandboxPool
 from acdc.tasks.scientist.base import ScientistContext
-from acdc.tasks.scientist.llm import LLMScientist, ScientistUnreachable
+from acdc.tasks.scientist.llm import LLMScientist
 from acdc.tasks.scientist.reply import (
     MAX_REPLY_CHARS,
     Malformed,
@@ -138,7 +138,7 @@ def _hostile_replies() -> list:
 @pytest.mark.parametrize(("reply", "code"), _hostile_replies())
 def test_hostile_replies_are_counted_rejections(scientist_factory, seed_task: Path, tmp_path: Path,
                                                 reply: object, code: str) -> None:
-    with serve(chat_script=[reply]) as fake:
+    with serve(chat_script=[reply, "OK"]) as fake:  # an unreadable reply is followed by a probe, answered
         scientist = scientist_factory(fake.url, max_reflections=0)
         assert scientist.adapt(seed_task, "novel", make_context(tmp_path), pass_rate=0.4) is None
     assert scientist.rejections == {code: 1}
@@ -186,27 +186,26 @@ def test_adaptation_request_shows_parent_and_pass_rate(scientist_factory, seed_t
 
 
 def test_endpoint_failure_skips_the_candidate(scientist_factory, seed_task: Path, tmp_path: Path) -> None:
-    with serve(chat_script=[HttpFailure(400)]) as fake:
+    with serve(chat_script=[HttpFailure(400), "OK"]) as fake:  # that request refused; the probe answered
         scientist = scientist_factory(fake.url, max_reflections=1)
         assert scientist.adapt(seed_task, "novel", make_context(tmp_path), pass_rate=0.5) is None
     assert scientist.rejections == {"llm_error": 1}
 
 
-def test_an_endpoint_that_never_answers_stops_the_step(scientist_factory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", [
+    pytest.param([HttpFailure(503)] * 10, id="never answers"),
+    pytest.param([HttpFailure(404)] * 10, id="refuses even the probe"),
+    pytest.param(["<recorded draft>"] + [HttpFailure(503)] * 5, id="goes down after one answer"),
+])
+def test_an_endpoint_that_answers_nothing_stops_the_step(scientist_factory, tmp_path: Path, script: list) -> None:
     """Each failure used to be one more rejected draft: an unreachable scientist gave a run
-    that "finished", exit 0, with an empty pool."""
-    with serve(chat_script=[HttpFailure(503)] * 10) as fake:
+    that "finished", exit 0, with an empty pool; one that went down mid-step lost the rest."""
+    script = [as_reply(recorded_draft()) if reply == "<recorded draft>" else reply for reply in script]
+    with serve(chat_script=script) as fake:
         scientist = scientist_factory(fake.url, max_reflections=0)
-        with pytest.raises(ScientistUnreachable, match="failed its first 3 requests") as info:
-            scientist.propose_initial(6, make_context(tmp_path))
-    assert classify(info.value) is Fault.INFRASTRUCTURE and scientist.rejections == {"llm_error": 3}
-
-
-def test_an_endpoint_that_answered_once_only_loses_the_failed_drafts(scientist_factory, tmp_path: Path) -> None:
-    with serve(chat_script=[as_reply(recorded_draft())] + [HttpFailure(503)] * 5) as fake:
-        scientist = scientist_factory(fake.url, max_reflections=0)
-        scientist.propose_initial(5, make_context(tmp_path))
-    assert scientist.rejections["llm_error"] == 4
+        with pytest.raises(EndpointDown, match="scientist endpoint gave no answer") as info:
+            scientist.propose_initial(5, make_context(tmp_path))
+    assert classify(info.value) is Fault.INFRASTRUCTURE and "llm_error" not in scientist.rejections
 
 
 def test_reply_parsing_tolerates_shapes() -> None:

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acdc.errors import InfrastructureFault
-from acdc.llm_client import LLMError, Message, OpenAIClient
+from acdc.llm_client import LLMError, Message, OpenAIClient, endpoint_answers_or_fault
 from acdc.tasks.format import read_card, read_code, task_dir_name, write_task
 from acdc.tasks.sandbox import SandboxPool
 from acdc.tasks.scientist import prompts
@@ -26,22 +25,6 @@ from acdc.tasks.scientist.reply import Malformed, Proposal, parse_reply
 from acdc.tasks.scientist.validation import ValidationReport, validate_proposal
 
 log = logging.getLogger(__name__)
-
-
-UNANSWERED_LIMIT = 3
-"""Requests that fail in a row before the scientist has answered any in this step: then the
-endpoint is down or wrong for every request (refused, a model name it does not serve), not
-one draft unlucky. Counting each as one more rejected draft ended a run "finished", exit 0,
-with an empty task pool and every model at fitness 0."""
-
-
-class ScientistUnreachable(InfrastructureFault):
-    """Not the fault of any task: the run stops (exit 75) and resumes once the endpoint answers."""
-
-    def __init__(self, url: str, failures: int, last: LLMError) -> None:
-        super().__init__(f"the scientist at {url} failed its first {failures} requests of this step "
-                         f"(last: {next(iter(str(last).splitlines()), '')[:300]}): check spec.scientist.endpoint "
-                         "and that the server is up")
 
 
 @dataclass(frozen=True)
@@ -83,7 +66,6 @@ class LLMScientist:
         self.seed = seed
         self.require_known_answer = require_known_answer
         self.rejections: Counter[str] = Counter()
-        self.answered = 0
 
     # -- Scientist protocol ---------------------------------------------------------------
 
@@ -125,12 +107,10 @@ class LLMScientist:
         try:
             reply = self.client.chat(messages, temperature=self.temperature, top_p=self.top_p,
                                      max_tokens=self.max_tokens, seed=chat_seed)
-        except LLMError as exc:
+        except LLMError as exc:  # down, every draft was one more rejection: a run "finished" with no tasks
+            endpoint_answers_or_fault("scientist", exc, self.client.probe)
             self._reject("llm_error", str(exc))
-            if not self.answered and self.rejections["llm_error"] >= UNANSWERED_LIMIT:
-                raise ScientistUnreachable(self.client.base_url, self.rejections["llm_error"], exc) from exc
             return None
-        self.answered += 1
         return reply
 
     def _develop(self, user_prompt: str, chat_seed: int) -> Accepted | None:
