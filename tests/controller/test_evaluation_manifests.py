@@ -100,15 +100,19 @@ class _Jobs:
         return self.pods if res == PODS else list(self.jobs.values())
 
     def create(self, job) -> bool:
-        self.jobs.setdefault(job["metadata"]["labels"]["acdc.dev/evaluation"], job)
+        """Stores the Job with a uid, as the API server gives it: its pods are known by that uid."""
+        part = job["metadata"]["labels"]["acdc.dev/evaluation"]
+        job["metadata"]["uid"] = f"uid-{part}"
+        self.jobs.setdefault(part, job)
         return True
 
     def finish(self, part: str, message: str | None = None) -> None:
         """Complete, with a pod that wrote ``message`` to its termination log (None: no pod left)."""
         self.jobs[part]["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
         if message is not None:
-            name = self.jobs[part]["metadata"]["name"]
-            self.pods.append({"metadata": {"labels": {"batch.kubernetes.io/job-name": name}}, "status": {
+            meta = self.jobs[part]["metadata"]
+            labels = {"batch.kubernetes.io/job-name": meta["name"], "batch.kubernetes.io/controller-uid": meta["uid"]}
+            self.pods.append({"metadata": {"labels": labels}, "status": {
                 "containerStatuses": [{"name": "phase", "state": {"terminated": {"exitCode": 0, "message": message}}}]}})
 
 
