@@ -152,6 +152,26 @@ def test_a_plan_without_a_readable_shard_count_fails_the_stage(message):
     assert list(readable.jobs) == ["plan", "000", "001"]
 
 
+@pytest.mark.parametrize("owner", [{"uid": "uid-earlier-run", "controller": True}, None])
+def test_a_job_with_the_stage_labels_that_is_not_the_runs_is_never_its_part(owner):
+    """A failed plan Job carrying the stage's labels, left by an earlier run of the same name
+    (deleted and created again, its garbage not collected yet) or made by hand without an owner:
+    read as the run's, it failed the stage and a resume deleted it. The run creates its own."""
+    from acdc.controller.evaluation_stage import advance_evaluation, resume_evaluation
+
+    kube, status = _Jobs(), {"phase": "Succeeded", "generation": 1}
+    stray = build_evaluation_job(REF, _spec(), 1, "plan")
+    stray["metadata"]["ownerReferences"] = [{**stray["metadata"]["ownerReferences"][0], **owner}] if owner else []
+    stray["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+    kube.jobs["stray"] = stray
+    advance_evaluation(kube, REF, _spec(), status, lambda *a: None, [])
+    assert status["evaluation"] == {"phase": "Running"} and list(kube.jobs) == ["stray", "plan"]
+    kube.jobs.pop("plan")
+    deleted: list[str] = []
+    kube.delete = lambda res, namespace, name, uid=None: deleted.append(name)  # type: ignore[method-assign]
+    assert resume_evaluation(kube, REF, {"evaluation": {"phase": "Failed"}}) == [] and not deleted
+
+
 def test_an_export_to_another_claim_mounts_it_in_the_export_job_only():
     from acdc.controller.tenancy import references
 

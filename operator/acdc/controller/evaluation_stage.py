@@ -31,6 +31,7 @@ from acdc.controller.job_env import api_key_env
 from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG, build_job
 from acdc.controller.job_outcome import finished_condition, is_finished, pods_of, termination_messages
 from acdc.controller.kube import JOBS, PODS, Kube
+from acdc.controller.ownership import live_and_controlled_by
 from acdc.controller.run_ref import RunRef
 from acdc.controller.volume_manifests import claim_name
 from acdc.delivery.export import EXPORT_MOUNT, TOKEN_ENV
@@ -127,10 +128,10 @@ def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _stage_jobs(kube: Kube, ref: RunRef) -> dict[str, dict[str, Any]]:
-    """The stage's Jobs by part, without those being deleted (a resume's, until they are gone)."""
-    listed = kube.list(JOBS, ref.namespace, names.run_labels(ref.name))
+    """The stage's own Jobs by part, without those being deleted (a resume's, until they are gone)."""
+    listed = live_and_controlled_by(kube.list(JOBS, ref.namespace, names.run_labels(ref.name)), ref.uid)
     return {job["metadata"]["labels"][LABEL_EVALUATION]: job for job in listed
-            if (job["metadata"].get("labels") or {}).get(LABEL_EVALUATION) and not job["metadata"].get("deletionTimestamp")}
+            if (job["metadata"].get("labels") or {}).get(LABEL_EVALUATION)}
 
 
 def evaluation_resumable(spec: CoevolutionRunSpec, status: dict[str, Any]) -> bool:

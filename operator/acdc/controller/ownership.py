@@ -11,7 +11,7 @@ rather than merge-patched or deleted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from acdc.controller import names
@@ -69,3 +69,12 @@ def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
     """Whether ``obj``'s controller reference names the run of ``uid``: a Job left by an
     earlier run of the same name (deleted, its garbage not yet collected) is not this run's."""
     return _controller_uid(obj.get("metadata") or {}) == uid
+
+
+def live_and_controlled_by(objects: Iterable[dict[str, Any]], uid: str) -> list[dict[str, Any]]:
+    """The ``objects`` (listed by the run's labels) that are the run of ``uid``'s own and not
+    being deleted. Labels are no proof: an earlier run's Job or somebody's stray one may carry
+    the run's labels and name, and read as the run's it would stand for a step or a stage part
+    that never ran; one being deleted (by a resume) is on its way out, to be created again."""
+    return [obj for obj in objects
+            if controlled_by(obj, uid) and not (obj.get("metadata") or {}).get("deletionTimestamp")]

@@ -27,7 +27,7 @@ from acdc.controller.evaluation_stage import advance_evaluation, evaluation_pend
 from acdc.controller.job_manifest import build_job
 from acdc.controller.job_outcome import is_finished, outcome, pods_of
 from acdc.controller.kube import CLAIMS, JOBS, PODS, RUNS, ApiError, Kube
-from acdc.controller.ownership import NotOwned, controlled_by
+from acdc.controller.ownership import NotOwned, live_and_controlled_by
 from acdc.controller.run_ref import RunRef
 from acdc.controller.sandbox_policy import build_sandbox_policy
 from acdc.controller.server_manifests import build_deployment, build_server_policy, build_service, deployed_endpoints
@@ -320,8 +320,8 @@ def _count_failed_jobs(status: dict[str, Any], jobs: list[dict[str, Any]]) -> bo
 def _own_jobs(kube: Kube, ref: RunRef, selector: dict[str, str]) -> dict[str | None, dict[str, Any]]:
     """The run's Jobs carrying ``selector`` by step name, without those being deleted and those
     of an earlier run of the same name (its garbage not collected yet: never this run's outcome)."""
-    return {job["metadata"]["labels"].get(names.LABEL_STEP): job for job in kube.list(JOBS, ref.namespace, selector)
-            if controlled_by(job, ref.uid) and not job["metadata"].get("deletionTimestamp")}
+    return {job["metadata"]["labels"].get(names.LABEL_STEP): job
+            for job in live_and_controlled_by(kube.list(JOBS, ref.namespace, selector), ref.uid)}
 
 
 def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[str, Any]) -> bool:
