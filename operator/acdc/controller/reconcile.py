@@ -297,23 +297,21 @@ FAILED_COUNTED = "failedJobsCounted"
 holds, kept until a resume deletes them."""
 
 
-def _add_gpu_hours(status: dict[str, Any], job: dict[str, Any]) -> None:
+def _add_gpu_hours(status: dict[str, Any], job: dict[str, Any]) -> bool:
     """Add ``job``'s GPU-hours to ``status.gpuHours``, unless they are in already (a failed Job's,
-    ``FAILED_COUNTED``)."""
-    if job["metadata"].get("uid") not in (status.get(FAILED_COUNTED) or []):
-        status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
+    ``FAILED_COUNTED``). Whether they were added."""
+    if job["metadata"].get("uid") in (status.get(FAILED_COUNTED) or []):
+        return False
+    status["gpuHours"] = round(float(status.get("gpuHours") or 0.0) + job_gpu_hours(job), 6)
+    return True
 
 
 def _count_failed_jobs(status: dict[str, Any], jobs: list[dict[str, Any]]) -> bool:
     """Count the GPU-hours of failed Jobs, which are never recorded, once each: as the run fails
     on them, or, for one that failed after, as a resume deletes it. Whether any was new."""
-    counted = list(status.get(FAILED_COUNTED) or [])
-    new = [job for job in jobs if job["metadata"].get("uid") not in counted]
-    for job in new:
-        _add_gpu_hours(status, job)
-        counted.append(job["metadata"].get("uid"))
+    new = [job["metadata"].get("uid") for job in jobs if _add_gpu_hours(status, job)]
     if new:
-        status[FAILED_COUNTED] = counted
+        status[FAILED_COUNTED] = [*(status.get(FAILED_COUNTED) or []), *new]
     return bool(new)
 
 
