@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from acdc.tasks.sandbox import SandboxLimits, SandboxPool, ScoreItem
+from acdc.tasks.sandbox.process import exit_failure
 from tests.progress import run_progressing
 
 from .conftest import make_task
@@ -198,6 +200,41 @@ def test_task_processes_are_the_first_the_kernel_kills_when_memory_runs_out(pool
     runner's value is also the floor, which the task cannot lower (1000 + 1000 / 10,000)."""
     [result] = pool.score([ScoreItem(make_task(tmp_path, "oom", OOM_SCORE), {"x": 1}, "a")])
     assert result.score == (1000.1 if os.geteuid() == 0 else 1000.0), result.error
+
+
+def test_a_task_process_killed_far_from_its_cpu_limit_is_not_said_to_have_reached_it(tmp_path: Path) -> None:
+    """oom_score_adj 1000 makes task processes the kernel's first victims when memory runs out,
+    and a pod's memory limit kills with SIGKILL too: such a death, long before the CPU limit, was
+    reported as the CPU time limit. A task that sends itself SIGKILL stands in for the OOM killer
+    (no memory-hog death by SIGKILL can be provoked here deterministically: RLIMIT_AS makes a hog
+    raise MemoryError); one that ignores SIGXCPU meets the same SIGKILL at its CPU limit
+    (RLIMIT_CPU's hard limit), and that one is still a timeout."""
+    killed = make_task(tmp_path, "killed", "import signal\nsignal.raise_signal(signal.SIGKILL)")
+    ignores = make_task(tmp_path, "ignores_sigxcpu", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+                        "while True:\n    pass")
+    roomy = SandboxLimits(wall_seconds=5.0, cpu_seconds=60, memory_mb=512, file_kib=4096, processes=8)
+    with SandboxPool(workers=1, limits=roomy) as pool:
+        [result] = pool.score([ScoreItem(killed, {"x": 1}, "a")])
+    assert result.kind == "memory" and "SIGKILL" in (result.error or ""), result
+    assert "out-of-memory killer" in (result.error or "") and "CPU time limit" not in (result.error or "")
+    tight = SandboxLimits(wall_seconds=5.0, cpu_seconds=1, memory_mb=512, file_kib=4096, processes=8)
+    with SandboxPool(workers=1, limits=tight) as pool:
+        [result] = pool.score([ScoreItem(ignores, {"x": 1}, "a")])
+    assert result.kind == "timeout" and "SIGKILL" in (result.error or "") and "CPU time limit" in (result.error or "")
+
+
+@pytest.mark.parametrize(("code", "cpu_at_most", "kind", "says"), [
+    (-signal.SIGKILL, 3.0, "memory", "after at most 3.00 s of CPU, short of its 10 s limit: the memory limit"),
+    (128 + signal.SIGKILL, 3.0, "memory", "out-of-memory killer, or an external kill"),  # bwrap's status
+    (-signal.SIGKILL, 10.5, "timeout", "SIGKILL: its CPU time limit (10 s), or the memory limit"),
+    (-signal.SIGKILL, None, "timeout", "SIGKILL: its CPU time limit (10 s), or the memory limit"),  # usage unread
+    (-signal.SIGXCPU, 3.0, "timeout", "SIGXCPU at its CPU time limit (10 s)"),
+    (-signal.SIGXFSZ, 3.0, "violation", "file size limit"),
+    (3, 3.0, "exception", "exited with status 3"),
+])
+def test_a_death_by_sigkill_is_the_cpu_limit_only_when_the_cpu_used_can_reach_it(code, cpu_at_most, kind, says) -> None:
+    failed = exit_failure(code, cpu_at_most, 10)
+    assert (failed.kind, says in failed.error) == (kind, True), failed.error
 
 
 def test_malformed_task_code(pool: SandboxPool, tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ class SandboxLimits:
     """Per-item limits; tests shrink ``wall_seconds``/``cpu_seconds`` to keep hostile cases fast.
 
     ``wall_seconds`` is counted in the task's own time, not time it waited for a CPU
-    (``task_clock``); ``cpu_seconds`` times the items a task process has left caps its CPU (RLIMIT_CPU).
+    (``task_clock``); ``cpu_seconds`` times the items a task process has left caps its CPU
+    (RLIMIT_CPU, ``process_cpu_seconds``).
 
     ``memory_mb`` caps the address space of a task process, and so of the sandbox, where the
     seccomp filter refuses new processes (``syscall_filter``); ``processes`` caps threads and
@@ -65,10 +66,15 @@ class SandboxLimits:
     def scratch_bytes(self) -> int:
         return max(MIN_SCRATCH_BYTES, 4 * (self.file_kib << 10))
 
+    def process_cpu_seconds(self, items: int) -> int:
+        """RLIMIT_CPU of a task process given ``items``: sent with them (the task process applies
+        it), and what a death by SIGKILL is measured against (``process.exit_failure``)."""
+        return self.cpu_seconds * max(1, items)
+
     def for_task_process(self) -> dict[str, float | str]:
-        """The limits the stdlib-only task process applies to itself (rlimits), and ``code_blocks``."""
+        """The limits the stdlib-only task process applies to itself (rlimits; the CPU's comes
+        with its items, ``process_cpu_seconds``), and ``code_blocks``."""
         return {
-            "cpu_seconds": self.cpu_seconds,
             "memory_bytes": self.memory_mb << 20,
             "file_bytes": self.file_kib << 10,
             "processes": self.processes,

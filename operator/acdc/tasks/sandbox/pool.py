@@ -199,7 +199,7 @@ class SandboxPool:
                 done = 0
                 process = self._spawn(slot)
                 try:
-                    process.send({"mode": "score", "source": group.source, "items": len(pending)})
+                    process.begin("score", group.source, len(pending))
                     for index, data, answer in pending:
                         process.send({"data": data, "answer": answer})
                         results[index] = _score_result(process.reply(self.judge))
@@ -229,7 +229,7 @@ class SandboxPool:
             index = group.entries[0][0]
             process = self._spawn(slot)
             try:
-                process.send({"mode": "materialize", "source": group.source, "items": 1})
+                process.begin("materialize", group.source, 1)
                 results[index] = self._materialized(process.reply(self.judge, self.limits.line_bytes))
             except TaskFailed as exc:
                 results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]

@@ -110,6 +110,32 @@ def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
     return TaskFailed(kind, error[:2000])
 
 
+def exit_failure(code: int, cpu_at_most: float | None, cpu_limit: int) -> TaskFailed:
+    """What a task process's exit status ``code`` says, for the item it left without a reply.
+
+    RLIMIT_CPU sends SIGXCPU at ``cpu_limit`` and SIGKILL a second later (to a task that ignores
+    SIGXCPU); but SIGKILL is also how the kernel's out-of-memory killer (whose first victims are
+    task processes, oom_score_adj 1000) and a pod's memory limit end a process. The process's
+    CPU time at its death cannot be read, so a SIGKILL is put down to memory, not to the CPU
+    limit, only while ``cpu_at_most``, a bound on that time, is short of the limit.
+    """
+    signum = -code if code < 0 else code - 128 if code > 128 else 0
+    if signum == signal.SIGXCPU:
+        return TaskFailed("timeout", f"task process killed by SIGXCPU at its CPU time limit ({cpu_limit} s)")
+    if signum == signal.SIGKILL:
+        if cpu_at_most is not None and cpu_at_most < cpu_limit:
+            return TaskFailed("memory", f"task process killed by SIGKILL after at most {cpu_at_most:.2f} s of CPU, "
+                              f"short of its {cpu_limit} s limit: the memory limit or the out-of-memory killer, "
+                              "or an external kill")
+        return TaskFailed("timeout", f"task process killed by SIGKILL: its CPU time limit ({cpu_limit} s), "
+                          "or the memory limit or the out-of-memory killer")
+    if signum == signal.SIGXFSZ:
+        return TaskFailed("violation", "task exceeded the file size limit")
+    if signum:
+        return TaskFailed("exception", f"task process died from signal {signum}")
+    return TaskFailed("exception", f"task process exited with status {code} before reporting")
+
+
 def _sandbox_init(info_fd: int) -> tuple[int, int]:
     """The host pid of the sandbox's pid 1 (from bwrap's --info-fd) and a pidfd on it, so that
     kill() can wait until every process of the sandbox is gone: a PID namespace dies with its
@@ -148,6 +174,7 @@ class TaskProcess:
                  scratch: bool = False) -> None:
         """``scratch``: ``cwd`` is this process's own scratch dir, removed when it is killed."""
         self.limits = limits
+        self.cpu_seconds = limits.process_cpu_seconds(1)  # RLIMIT_CPU of the process, as begin() sets it
         self.scratch = cwd if scratch else None
         self._pidfd: int | None = None
         config: dict[str, object] = {"uid": uid, "limits": limits.for_task_process()}
@@ -195,6 +222,12 @@ class TaskProcess:
             why = "its uid could not be dropped" if code == _EXIT_UID else f"exit status {code}"
             raise InfrastructureFault(f"the task sandbox did not start ({why})")
         self.ready: dict[str, Any] = ready["ready"]
+
+    def begin(self, mode: str, source: str, items: int) -> None:
+        """Send what to run: ``mode``, the task's source, and the CPU seconds the process may use
+        for its ``items`` in all, which it applies before any task code runs (RLIMIT_CPU)."""
+        self.cpu_seconds = self.limits.process_cpu_seconds(items)
+        self.send({"mode": mode, "source": source, "cpu_seconds": self.cpu_seconds})
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one line; a task that stops reading its input times out like a silent one.
@@ -256,19 +289,16 @@ class TaskProcess:
             return None
 
     def _died(self) -> TaskFailed:
+        """Why the process stopped talking: its exit, or, when it does not exit (it closed its
+        output), the kill that ends it, which is ours and no cause of its."""
         try:
             self.process.wait(timeout=self.limits.wall_seconds)
         except subprocess.TimeoutExpired:
-            pass
-        code = self.kill()
-        signum = -code if code < 0 else code - 128 if code > 128 else 0
-        if signum in (signal.SIGXCPU, signal.SIGKILL):
-            return TaskFailed("timeout", f"task process killed by {signal.Signals(signum).name} (CPU time limit)")
-        if signum == signal.SIGXFSZ:
-            return TaskFailed("violation", "task exceeded the file size limit")
-        if signum:
-            return TaskFailed("exception", f"task process died from signal {signum}")
-        return TaskFailed("exception", f"task process exited with status {code} before reporting")
+            self.kill()
+            return TaskFailed("timeout", f"task process closed its output and did not exit within "
+                              f"{self.limits.wall_seconds} s")
+        cpu_at_most = self._clock.cpu_at_most()
+        return exit_failure(self.kill(), cpu_at_most, self.cpu_seconds)
 
     def kill(self) -> int:
         """Kill the sandbox (its PID namespace dies with it) and return the exit status."""

@@ -116,6 +116,15 @@ class ItemClock:
             return 0.0
         return min(max(self.wall - self.own, _MIN_STEP), cap - elapsed)
 
+    def cpu_at_most(self) -> float | None:
+        """The most CPU seconds the task process can have used by now, all items counted: its CPU
+        when this clock started plus the wall time since on every CPU of the host (None: its
+        usage could not be read). Its CPU once it has died cannot be read: it is reaped inside
+        the sandbox."""
+        if self.base is None:
+            return None
+        return self.base.cpu + (time.monotonic() - self.started) * (os.cpu_count() or 1)
+
     def expired(self, what: str) -> str:
         """The timeout's error line, once ``remaining`` said 0; a starved item is logged too."""
         if self.own >= self.wall:

@@ -3,7 +3,7 @@
 Imported and run by the trusted parent's ``python -I -S -c ... CONFIG_JSON`` inside
 bubblewrap (or, with the sandbox explicitly turned off, as a plain child). It drops to the
 slot's uid when started as root, applies rlimits, moves its protocol to private fds and
-points 0/1/2 at /dev/null, says ``ready``, then reads ``{"mode", "source", "items"}`` and,
+points 0/1/2 at /dev/null, says ``ready``, then reads ``{"mode", "source", "cpu_seconds"}`` and,
 for ``score``, one ``{"data", "answer"}`` line per item, answering each with exactly one
 line. It holds no fd that reaches anything but its own parent, which decides which item a
 reply belongs to: forging a reply can only change this task's own scores.
@@ -180,8 +180,8 @@ def _drop_privileges(uid: int | None) -> None:
         os._exit(_EXIT_UID)
 
 
-def _set_limits(limits: dict[str, int], items: int) -> None:
-    cpu = limits["cpu_seconds"] * max(1, items)
+def _set_limits(limits: dict[str, int], cpu: int) -> None:
+    """``cpu``: the CPU seconds the parent gives this process for all its items."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
@@ -211,7 +211,7 @@ def main() -> None:
     if not isinstance(header, dict):
         return
     limits = config["limits"]
-    _set_limits(limits, int(header.get("items") or 1))
+    _set_limits(limits, int(header["cpu_seconds"]))
     acdc_sandbox.channel = channel
     acdc_sandbox._python_fences_only = limits.get("code_blocks") == "reference"
     workdir = os.getcwd()
