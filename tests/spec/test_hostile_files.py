@@ -114,11 +114,17 @@ SAYS = {
     "boolean-in-a-list-of-sizes": "got a boolean",
     "number-as-boolean": "spec.crossover.normalize: expected a boolean (true or false)",
     "word-as-boolean": "spec.crossover.normalize: expected a boolean (true or false)",
-    "impossible-date": "'2001-13-45' reads as a date but is not one (month must be in 1..12; quote it if it is text) at line 7",
+    "impossible-date": "date.yaml: line 7, column 9: 2001-13-45 is not a valid date (month must be in 1..12; "
+                       "quote it to keep it as text)",
     "task-force-larger-than-the-archive": "population.size 10",
     "yaml-1.1-boolean-key": "key 'on' reads as a bool", "merge-key": "merge keys (<<) are not allowed",
     "nul-character": "control character '\\x00' at line 7",
 }
+
+
+# Valid YAML whose value the run file refuses: the line says what is wrong, not "not valid YAML".
+VALID_YAML = {"5000-digit-integer", "4000-digit-hex-integer", "hex-integer-as-name", "impossible-date",
+              "yaml-1.1-boolean-key"}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE), ids=str)
@@ -129,6 +135,7 @@ def test_hostile_run_file_gives_one_line_and_exit_2(case: str, tmp_path: Path) -
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], result.stderr[-2000:]
     assert SAYS.get(case, "") in lines[0]
+    assert case not in VALID_YAML or "not valid YAML" not in lines[0], lines[0]
     assert len(lines[0]) < 600, "the line names the problem, it does not echo the file"
 
 

@@ -65,8 +65,12 @@ def read_bounded(path: Path, limit: int = MAX_BYTES) -> str:
         raise RunFileError(f"{path}: run file is not UTF-8 text (byte {exc.start})") from None
 
 
+def _position(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
 def _where(mark: Any) -> str:
-    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f" at {_position(mark)}" if mark is not None else ""
 
 
 def _check_events(text: str, source: str) -> None:
@@ -87,6 +91,15 @@ def _check_events(text: str, source: str) -> None:
                 raise RunFileError(f"{source}: more than {MAX_NODES} YAML nodes{_where(event.start_mark)}")
 
 
+class _Refused(yaml.constructor.ConstructorError):
+    """A scalar that is valid YAML and that the run file refuses as a value (a date that is no
+    date, an integer past the bound, a key that is not a string): its line says what is wrong
+    and where, not "not valid YAML"."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(None, None, problem, mark)
+
+
 class _StrictLoader(_Base):
     """SafeLoader that refuses duplicate keys and absurdly long integers."""
 
@@ -95,9 +108,8 @@ class _StrictLoader(_Base):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):  # `on:` or `1:` as a key: Kubernetes keys are strings
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {str(key_node.value)[:40]!r} reads as a {type(key).__name__}, not a string "
-                    "(quote it)", key_node.start_mark)
+                raise _Refused(f"key {str(key_node.value)[:40]!r} reads as a {type(key).__name__}, not a string "
+                               "(quote it)", key_node.start_mark)
             try:
                 duplicate = key in seen
             except TypeError:  # an unhashable key: the base class reports it
@@ -116,7 +128,7 @@ class _StrictLoader(_Base):
         if value is None or abs(value) >= 10**MAX_INT_DIGITS:
             literal = str(node.value)
             shown = literal if len(literal) <= 30 else f"{literal[:30]}... ({len(literal)} characters)"
-            raise yaml.constructor.ConstructorError(None, None, f"integer {shown} is out of range", node.start_mark)
+            raise _Refused(f"integer {shown} is out of range", node.start_mark)
         return value
 
 
@@ -126,9 +138,8 @@ class _StrictLoader(_Base):
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{str(node.value)[:40]!r} reads as a date but is not one ({exc}; quote it if it is text)",
-                node.start_mark) from None
+            raise _Refused(f"{str(node.value)[:40]} is not a valid date ({exc}; quote it to keep it as text)",
+                           node.start_mark) from None
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
@@ -140,6 +151,8 @@ def load_documents(text: str, source: str) -> list[Any]:
     try:
         _check_events(text, source)
         return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+    except _Refused as exc:
+        raise RunFileError(f"{source}: {_position(exc.problem_mark)}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         problem = exc.problem or exc.context or "invalid"
         if "tag:yaml.org,2002:merge" in problem:
