@@ -8,7 +8,8 @@ raises ``LLMError`` at once, because retrying a 400 only hides a bug.
 
 The endpoints are trusted infrastructure: when one gives no answer, no task or model is to
 blame. ``endpoint_answers_or_fault`` is how callers tell a request the endpoint refused
-(its own problem: untrusted text can make a request too long) from an endpoint that is down.
+(its own problem: untrusted text can make a request too long) from an endpoint that is down;
+``OpenAIClient.verdict_chat`` does it for the callers to whom a refusal is a missing verdict.
 """
 
 from __future__ import annotations
@@ -121,6 +122,17 @@ class OpenAIClient:
         if content is not None and not isinstance(content, str):  # the server's JSON, not ours to trust
             raise LLMError(f"{self.base_url}: chat completion content is a {type(content).__name__}, not text")
         return content or ""
+
+    def verdict_chat(self, role: str, messages: Sequence[Message], *, temperature: float, max_tokens: int) -> str | None:
+        """The reply to a request for one verdict (a judge's, the novelty check's); None, logged,
+        when the endpoint refused this request yet still answers (``endpoint_answers_or_fault``):
+        the verdict is missing, and the caller goes on without it. ``EndpointDown`` otherwise."""
+        try:
+            return self.chat(messages, temperature=temperature, max_tokens=max_tokens)
+        except LLMError as exc:
+            endpoint_answers_or_fault(role, exc, self.probe)
+            log.warning("%s refused this request, no verdict: %s", role, exc)
+            return None
 
     def probe(self) -> None:
         """One minimal chat completion, for ``endpoint_answers_or_fault``: does the endpoint answer at all?"""

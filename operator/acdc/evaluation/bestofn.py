@@ -21,7 +21,7 @@ import numpy as np
 
 from acdc.engine.taskforce import judge_select
 from acdc.evaluation.coverage import Answers
-from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
+from acdc.llm_client import OpenAIClient
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,10 @@ class NumberedCandidatesJudge:
         self.calls += 1
         messages = [{"role": "system", "content": _SYSTEM},
                     {"role": "user", "content": judge_prompt(question, candidates)}]
-        try:
-            reply = self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens)
-        except LLMError as exc:  # down, it made every pick a random one: EndpointDown instead
-            endpoint_answers_or_fault("best-of-N judge", exc, self.client.probe)
-            log.warning("best-of-N judge refused this request: %s", exc)
+        # down, the judge made every pick a random one: verdict_chat raises EndpointDown instead
+        reply = self.client.verdict_chat("best-of-N judge", messages, temperature=self.temperature,
+                                         max_tokens=self.max_tokens)
+        if reply is None:
             self.unusable += 1
             return None
         choice = parse_choice(reply, len(candidates))

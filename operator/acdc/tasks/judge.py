@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from acdc.llm_client import LLMError, OpenAIClient, endpoint_answers_or_fault
+from acdc.llm_client import OpenAIClient
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,8 @@ class LLMJudge:
     def __call__(self, instructions: str, submission: str, criteria: list[str] | None = None) -> bool | None:
         messages = [{"role": "system", "content": _SYSTEM},
                     {"role": "user", "content": judge_prompt(instructions, submission, criteria)}]
-        try:
-            reply = self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens)
-        except LLMError as exc:
-            endpoint_answers_or_fault("judge", exc, self.client.probe)
-            log.warning("judge refused this request, no verdict: %s", exc)
+        reply = self.client.verdict_chat("judge", messages, temperature=self.temperature, max_tokens=self.max_tokens)
+        if reply is None:
             return None
         verdict = parse_decision(reply)
         if verdict is None:

@@ -213,12 +213,10 @@ class InterestinglyNewCheck:
                                for i, n in enumerate(neighbours))
         user = f"NEW TASK:\n{card.embedding_text()}\n\n{existing or 'No existing task is close.'}\n\n" \
                "Is the new task interestingly new?"
-        try:
-            reply = self.client.chat([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}],
-                                     temperature=self.temperature, max_tokens=self.max_tokens)
-        except LLMError as exc:
-            endpoint_answers_or_fault("novelty check", exc, self.client.probe)
-            log.warning("novelty check refused this request, no verdict: %s", exc)
+        reply = self.client.verdict_chat("novelty check", [{"role": "system", "content": _SYSTEM},
+                                                           {"role": "user", "content": user}],
+                                         temperature=self.temperature, max_tokens=self.max_tokens)
+        if reply is None:
             return None
         verdict = parse_yes_no(reply)
         if verdict is None:
