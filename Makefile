@@ -10,6 +10,9 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 # The CPU wheel of torch must come first, or pip resolves a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
+# Test processes (pytest-xdist). A test file stays on one worker so that its module fixtures
+# are built once; `make test JOBS=0` runs everything in this process.
+JOBS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps test quickstart crd lint bench images clean
@@ -35,7 +38,7 @@ system-deps:
 	  else echo "install Debian packages prometheus, chromium and shellcheck (tests needing them are skipped)"; fi; }
 
 test: install system-deps
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 quickstart: $(RUN_STAMP)
 	$(BIN)/acdc run examples/quickstart.yaml --state runs/quickstart
