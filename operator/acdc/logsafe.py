@@ -51,6 +51,13 @@ def print_error(message: str, label: str = "error") -> None:
     print(f"{label}: " + "\n  ".join(escape_controls(line) for line in message.split("\n  ")), file=sys.stderr)
 
 
+QUIET_LOGGERS = {"lm_eval": logging.ERROR}
+"""Libraries whose lines below ``floor`` are their own CLI's progress chatter (lm-eval: about
+fifteen INFO lines per model, and a WARNING that our gen_kwargs override the task's, which
+they do on purpose); shown with ``-v``. Set here rather than through lm-eval's own logging
+setup, which adds a handler of its own that would bypass the escaping formatter."""
+
+
 def configure_logging(level: int) -> None:
     """One stderr handler whose formatter escapes control characters, for every process that
     logs: each command (the operator's kopf loggers included) and each worker process of the
@@ -59,3 +66,7 @@ def configure_logging(level: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    if level > logging.DEBUG:
+        for name, floor in QUIET_LOGGERS.items():
+            logging.getLogger(name).setLevel(floor)
+

@@ -62,3 +62,14 @@ def test_separators_and_bidi_controls_are_escaped_too() -> None:
     assert escape_controls("access granted\u202e\u2066 // admin\u2069\u2028x") == \
         "access granted\\u202e\\u2066 // admin\\u2069\\u2028x"
     assert escape_controls("שלום עולם, مرحبا") == "שלום עולם, مرحبا"
+
+
+def test_library_chatter_is_kept_below_its_floor_unless_verbose() -> None:
+    """lm-eval's INFO lines (about fifteen per model) stay out of a run's output; -v shows them.
+    In a child process: logging's configuration is the process's."""
+    probe = ("import logging, sys; from acdc.logsafe import configure_logging; configure_logging(int(sys.argv[1])); "
+             "log = logging.getLogger('lm_eval.evaluator'); "
+             "print(log.isEnabledFor(logging.INFO), log.isEnabledFor(logging.ERROR))")
+    quiet, verbose = (subprocess.run([sys.executable, "-c", probe, str(level)], capture_output=True, text=True, check=True).stdout
+                      for level in (logging.INFO, logging.DEBUG))
+    assert quiet.split() == ["False", "True"] and verbose.split() == ["True", "True"]

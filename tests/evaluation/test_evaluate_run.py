@@ -154,3 +154,4 @@ def test_an_evaluation_written_to_a_file_keeps_no_progress_bar_frames(tmp_path: 
     assert "evaluation: acdc_toyworld/" in outcome.stderr and " done (6 samples" in outcome.stderr
     output = outcome.stdout + outcome.stderr
     assert "\r" not in output and "it/s]" not in output, output[-2000:]
+    assert " lm_eval." not in output, output[-2000:]  # its INFO chatter: only with -v (acdc.logsafe.QUIET_LOGGERS)

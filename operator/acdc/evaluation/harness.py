@@ -116,7 +116,7 @@ def run_shard(shard: Shard, model_path: str, config: HarnessConfig, temperature:
         batch_size=config.batch_size, device=config.device, apply_chat_template=True,
         system_instruction=config.system_prompt, gen_kwargs=gen_kwargs, log_samples=True, task_manager=manager,
         random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        bootstrap_iters=0, verbosity="ERROR",  # WARNING says that our own gen_kwargs override the task's
+        bootstrap_iters=0,  # no verbosity=: acdc.logsafe.QUIET_LOGGERS sets lm-eval's level
     )
     assert results is not None  # only non-zero ranks of a distributed run get None
     samples = _graded(results["samples"][shard.task], task, config.metric)
