@@ -125,6 +125,7 @@ def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path
     hostile = {
         "busy_loop": ("while True:\n    pass", "timeout"),
         "sleeps": ("import time\ntime.sleep(60)", "timeout"),
+        "closes_channel": ("os.closerange(3, 1024)\nimport time\ntime.sleep(60)", "timeout"),  # no EOF, no hang
         "fork_bomb": ("while True:\n    os.fork()", "violation"),
         "ten_gigabytes": ("block = bytearray(10 * 2**30)\nreturn 1.0", "memory"),
         "huge_file": ("open('big.bin', 'wb').write(b'0' * (64 << 20))\nreturn 1.0", "violation"),
