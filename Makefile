@@ -10,9 +10,11 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 # The CPU wheel of torch must come first, or pip resolves a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-# Test processes (pytest-xdist). A test file stays on one worker so that its module fixtures
-# are built once; `make test JOBS=0` runs everything in this process.
-JOBS ?= auto
+# Test processes (pytest-xdist): the cores this process may use (nproc reads its CPU affinity;
+# xdist's `auto` counts physical cores, one on a 2-vCPU VM), at most 4, as each builds its own
+# finished MINI run. A test file stays on one worker so that its module fixtures are built
+# once; `make test JOBS=0` runs everything in this process.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps test quickstart crd lint bench images clean
