@@ -52,7 +52,7 @@ def print_error(message: str, label: str = "error") -> None:
 
 
 QUIET_LOGGERS = {"lm_eval": logging.ERROR}
-"""Libraries whose lines below ``floor`` are their own CLI's progress chatter (lm-eval: about
+"""Library loggers, and the level below which their lines are their own CLI's progress chatter (lm-eval: about
 fifteen INFO lines per model, and a WARNING that our gen_kwargs override the task's, which
 they do on purpose); shown with ``-v``. Set here rather than through lm-eval's own logging
 setup, which adds a handler of its own that would bypass the escaping formatter."""
@@ -69,4 +69,3 @@ def configure_logging(level: int) -> None:
     if level > logging.DEBUG:
         for name, floor in QUIET_LOGGERS.items():
             logging.getLogger(name).setLevel(floor)
-
