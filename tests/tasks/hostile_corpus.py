@@ -219,7 +219,23 @@ return 0.0""",
         "own_folder_only": "return 1.0 if os.path.exists('metadata.json') or os.path.exists('../honest_a') else 0.0",
         # 7. namespaces of the task's own (mounts no --size caps; see also test_keyrings_do_not_outlive_a_sandbox)
         "own_namespaces": "return 1.0 if libc.unshare(0x10000000) == 0 or libc.unshare(0x20000) == 0 else 0.0",
-        # 8. sizes, and values the runner could not store
+        # 8. memory past the caps: SysV shared memory is held by the sandbox's IPC namespace,
+        #    not by the task's address space (RLIMIT_AS)
+        "sysv_shm_past_memory_limit": """
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmdt.argtypes = [ctypes.c_void_p]
+held = 0
+while held < 576:  # MiB, past the 512 MiB limit
+    segment = libc.shmget(0, 64 << 20, 0o1600)
+    address = libc.shmat(segment, None, 0) if segment >= 0 else None
+    if address in (None, ctypes.c_void_p(-1).value):
+        return 0.0
+    ctypes.memset(address, 1, 64 << 20)
+    libc.shmdt(ctypes.c_void_p(address))
+    held += 64
+return 1.0""",
+        # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",
         "lone_surrogate": "return 0.0",

@@ -46,19 +46,25 @@ denied = {
     "clone3": refused(435, 0, 0),
     "fork": refused(57),
     "clone_process": refused(56, 17, 0, 0, 0, 0),
+    "shmget": refused(29, 0, 4096, 0o1600),
+    "msgget": refused(68, 0, 0o1600),
+    "semget": refused(64, 0, 1, 0o1600),
+    "memfd_create": refused(319, b"m", 0),
 }
+callback = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)  # libffi's closures need no memfd
 ran = []
 thread = threading.Thread(target=ran.append, args=(1,))  # libc tries clone3, then clone
 thread.start()
 thread.join()
 clone3 = denied.pop("clone3")
-return 1.0 if ran == [1] and clone3 == 38 and set(denied.values()) == {1} else 0.0
+return 1.0 if ran == [1] and callback() == 7 and clone3 == 38 and set(denied.values()) == {1} else 0.0
 """
 
 
 def test_a_task_process_is_refused_the_filtered_calls_and_keeps_the_rest(pool: SandboxPool, tmp_path: Path) -> None:
-    """EPERM for every filtered call (new processes included) and ENOSYS for clone3, while a
-    thread still starts (libc falls back from clone3 to clone, whose flags the filter checks)."""
+    """EPERM for every filtered call (new processes and memory outside RLIMIT_AS included) and
+    ENOSYS for clone3, while a thread still starts (libc falls back from clone3 to clone, whose
+    flags the filter checks) and a ctypes callback still works."""
     if os.uname().machine != "x86_64":
         pytest.skip("the probe calls x86_64 syscall numbers")
     [result] = pool.score([ScoreItem(make_task(tmp_path, "probe", PROBE), {}, "a")])

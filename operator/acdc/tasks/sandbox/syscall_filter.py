@@ -9,8 +9,12 @@ profile: the keyring calls, namespace creation (``unshare``, ``setns``, ``clone`
 namespace flag; ``clone3`` says ENOSYS, its flags are out of a filter's reach, and libc then
 falls back to ``clone``), mounts, tracing other processes, and the kernel's larger attack
 surfaces that no task needs (``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring``,
-modules, ``kexec``). A syscall of another ABI than the native one (i386 or x32 calls on
-x86_64, whose numbers differ) is refused whole, so the numbers below cannot be sidestepped.
+modules, ``kexec``). So does memory that RLIMIT_AS does not count: SysV shared memory,
+message queues and semaphore sets (``shmget``, ``msgget``, ``semget``) live in the sandbox's
+IPC namespace, not in the task's address space (an audit held 1 GiB of detached segments in
+a 256 MiB sandbox), and a memfd holds up to the file size limit per open file outside it.
+A syscall of another ABI than the native one (i386 or x32 calls on x86_64, whose numbers
+differ) is refused whole, so the numbers below cannot be sidestepped.
 
 New processes are refused too (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``),
 threads are not. RLIMIT_AS caps one process; a task that forked (through ctypes, past the
@@ -42,6 +46,8 @@ DENIED: dict[str, tuple[int, int | None]] = {  # name: (x86_64, aarch64), asm/un
     "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
     "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
     "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+    "shmget": (29, 194), "msgget": (68, 186), "semget": (64, 190),  # the other SysV calls need their ids
+    "memfd_create": (319, 279), "memfd_secret": (447, 447),
     "fork": (57, None), "vfork": (58, None),  # aarch64 has only clone
 }
 _CLONE = (56, 220)
