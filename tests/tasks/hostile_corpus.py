@@ -216,6 +216,12 @@ for path in ({str(state / 'run.yaml')!r}, {str(state / 'tasks' / 'honest_a' / 'i
     except (OSError, PermissionError):
         pass
 return 0.0""",
+        "reaper_memory": """
+try:  # bwrap's pid 1 runs without the task's rlimits: code written into it would escape them
+    os.close(os.open('mem', os.O_RDWR, dir_fd=os.open('/proc/1', os.O_RDONLY)))
+    return 1.0
+except OSError:
+    return 0.0""",
         "own_folder_only": "return 1.0 if os.path.exists('metadata.json') or os.path.exists('../honest_a') else 0.0",
         # 7. namespaces of the task's own (mounts no --size caps; see also test_keyrings_do_not_outlive_a_sandbox)
         "own_namespaces": "return 1.0 if libc.unshare(0x10000000) == 0 or libc.unshare(0x20000) == 0 else 0.0",

@@ -2,11 +2,12 @@
 
 Imported and run by the trusted parent's ``python -I -S -c ... CONFIG_JSON`` inside
 bubblewrap (or, with the sandbox explicitly turned off, as a plain child). It drops to the
-slot's uid when started as root, applies rlimits, moves its protocol to private fds and
-points 0/1/2 at /dev/null, says ``ready``, then reads ``{"mode", "source", "cpu_seconds"}`` and,
-for ``score``, one ``{"data", "answer"}`` line per item, answering each with exactly one
-line. It holds no fd that reaches anything but its own parent, which decides which item a
-reply belongs to: forging a reply can only change this task's own scores.
+slot's uid when started as root, takes a Landlock domain of its own (no ptrace access out of
+it), applies rlimits, moves its protocol to private fds and points 0/1/2 at /dev/null, says
+``ready``, then reads ``{"mode", "source", "cpu_seconds"}`` and, for ``score``, one
+``{"data", "answer"}`` line per item, answering each with exactly one line. It holds no fd
+that reaches anything but its own parent, which decides which item a reply belongs to:
+forging a reply can only change this task's own scores.
 
 An audit hook turns operations a task never needs (sockets, new processes, signals,
 writes outside its scratch dir) into ``SandboxViolation`` so they are reported as
@@ -49,6 +50,9 @@ _PATH_EVENTS = {
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _MAX_ERROR_CHARS = 2000
 _EXIT_UID = 97  # the uid drop failed: the parent treats this as "no sandbox", never as a task failure
+_PR_SET_NO_NEW_PRIVS = 38
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_RESTRICT_SELF = 444, 446  # one number on every architecture
+_LANDLOCK_MAKE_DEVICES = (1 << 6) | (1 << 11)  # LANDLOCK_ACCESS_FS_MAKE_CHAR | MAKE_BLOCK
 
 
 class SandboxViolation(PermissionError):
@@ -180,6 +184,27 @@ def _drop_privileges(uid: int | None) -> None:
         os._exit(_EXIT_UID)
 
 
+def _ptrace_scope() -> None:
+    """Put this process in a Landlock domain of its own, so that the kernel refuses it ptrace
+    access to every process outside, whatever their uid: bwrap's pid 1 runs as the task's uid
+    when bwrap makes a user namespace, without the task's rlimits, and its memory
+    (``/proc/1/mem``) was open to writing, a way out of the memory and CPU limits. The ruleset
+    handles only making device nodes (no rule allows it; nothing here may anyway): file
+    access is the mount namespace's business. Best effort: a kernel without Landlock leaves
+    that path open (docs/tasks.md)."""
+    try:
+        import ctypes  # here, not at the top: only this function needs it
+    except ImportError:  # an interpreter built without libffi
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # Landlock's precondition; bwrap has set it already
+    handled = ctypes.c_uint64(_LANDLOCK_MAKE_DEVICES)  # struct landlock_ruleset_attr, its first field
+    ruleset = libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(handled), ctypes.sizeof(handled), 0)
+    if ruleset >= 0:
+        libc.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0)
+        os.close(ruleset)
+
+
 def _set_limits(limits: dict[str, int], cpu: int) -> None:
     """``cpu``: the CPU seconds the parent gives this process for all its items."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -205,6 +230,7 @@ def _private_channel() -> acdc_sandbox.Channel:
 def main() -> None:
     config = json.loads(sys.argv[1])
     _drop_privileges(config.get("uid"))
+    _ptrace_scope()
     channel = _private_channel()
     channel.send({"ready": {"uid": os.getuid(), "pid": os.getpid()}})
     header = channel.receive()
