@@ -255,6 +255,8 @@ return 0.0""",
         "huge_instance": "return 0.0",
         "lone_surrogate": "return 0.0",
         "deep_instance": "return 0.0",
+        "container_flood": "return 0.0",  # 1 MB of dicts cost the runner 48 MB to parse, 4.9 MB 230 MB
+        "container_flood_score": "write_everywhere(b'{\"score\": [' + b'{}, ' * 250_000 + b'{}]}\\n')\nreturn 0.0",
     }
     sources = {name: hostile_task(body) for name, body in cases.items()}
     sources["forge_materialize"] = hostile_task(cases["forge_materialize"], instructions=(
@@ -263,6 +265,8 @@ return 0.0""",
     sources["huge_instructions"] = hostile_task("return 0.0", instructions="return 'x' * 900_000")
     sources["huge_instance"] = hostile_task("return 0.0").replace('{"x": 1}', '{"x": "y" * 300_000}')
     sources["lone_surrogate"] = hostile_task("return 0.0", instructions="return 'What is 1 + 1? \\ud800'")
+    sources["container_flood"] = hostile_task("return 0.0", instructions=(  # 2.4 MB, within the line cap
+        "write_everywhere(b'{\"instances\": [' + b'[], ' * 600_000 + b'[]]}\\n')\n        return 'hostile'"))
     sources["deep_instance"] = hostile_task("return 0.0").replace(
         '{"x": 1}', '{"x": __import__("functools").reduce(lambda d, _: [d], range(900), 1)}')
     return sources

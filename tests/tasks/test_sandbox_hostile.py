@@ -112,12 +112,17 @@ def test_no_attack_succeeds_and_caps_hold(corpus_report: dict) -> None:
     assert kinds["judge_flood"] == "violation" and kinds["giant_judge_request"] == "violation"
     values = [name for name in kinds if name.startswith("value_")]
     assert len(values) == 19 and all(kinds[name] in ("violation", "bad_return") for name in values)
+    floods = {e["error"] for e in hostile if e["task"] == "container_flood_score"}
+    assert floods == {"reply holds more than 3 JSON objects and arrays"}  # refused before it was parsed
     # honest_b asks the judge once per answer; the flood gets at most the cap before it fails
     assert corpus_report["judge_calls"] <= 2 * (8 + 2 * 2)
     instances = corpus_report["instances"]
-    for name in ("huge_instructions", "huge_instance", "forge_materialize", "lone_surrogate", "deep_instance"):
+    for name in ("huge_instructions", "huge_instance", "forge_materialize", "lone_surrogate", "deep_instance",
+                 "container_flood"):
         assert not instances[name]["ok"], name
     assert instances["lone_surrogate"]["kind"] == instances["deep_instance"]["kind"] == "violation"
+    assert instances["container_flood"]["kind"] == "violation"
+    assert "JSON objects and arrays" in instances["container_flood"]["error"]
 
 
 def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path: Path) -> None:

@@ -63,6 +63,15 @@ class SandboxLimits:
         return max(self.message_bytes, self.max_instances * (self.instance_bytes + 12 * self.instruction_chars + 1024))
 
     @property
+    def line_containers(self) -> int:
+        """The most JSON objects and arrays the parent parses on one line: those of a
+        materialisation within the caps (the reply and its list, and per instance the instance
+        and at most one for every 2 bytes of its data as JSON, ``[]``). Counted before parsing,
+        so that a line costs the runner a small multiple of its bytes: an object or array costs
+        it 20 times its bytes or more, a number or string at most about 13 times."""
+        return 2 + self.max_instances * (1 + self.instance_bytes // 2)
+
+    @property
     def scratch_bytes(self) -> int:
         return max(MIN_SCRATCH_BYTES, 4 * (self.file_kib << 10))
 

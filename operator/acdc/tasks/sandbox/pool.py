@@ -230,7 +230,8 @@ class SandboxPool:
             process = self._spawn(slot)
             try:
                 process.begin("materialize", group.source, 1)
-                results[index] = self._materialized(process.reply(self.judge, self.limits.line_bytes))
+                reply = process.reply(self.judge, self.limits.line_bytes, self.limits.line_containers)
+                results[index] = self._materialized(reply)
             except TaskFailed as exc:
                 results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
             finally:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,12 @@ MAX_REPLY_DEPTH = 64
 """Deepest nesting of lists and objects a reply may hold. Far more than task data needs, and
 far less than what overflows the recursion of the trusted code that later copies and writes
 instance data (``dataclasses.asdict``, ``json.dumps``; 900 levels did)."""
+REQUEST_CONTAINERS = 3
+"""The most JSON objects and arrays in a line other than a materialisation (which may hold
+``SandboxLimits.line_containers``): a judge request's three (the line, the request, its
+criteria); a score or a failure has one."""
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_END = object()
 
 JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
 
@@ -55,36 +63,54 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number the sandbox accepts")
 
 
-def parse_line(line: bytes) -> dict[str, Any]:
-    """A reply line as a JSON object, or TaskFailed: never an exception of another type."""
+def parse_line(line: bytes, max_containers: int) -> dict[str, Any]:
+    """A reply line as a JSON object, or TaskFailed: never an exception of another type.
+
+    A line with more than ``max_containers`` objects and arrays is refused before it is
+    parsed: each costs the runner 20 times its bytes or more (``{}`` is a 64-byte dict). A
+    MemoryError while parsing is put down to the line, as the task's own failure.
+    """
+    if _containers(line) > max_containers and sum(map(_containers, _STRING.split(line))) > max_containers:
+        raise TaskFailed("violation", f"reply holds more than {max_containers} JSON objects and arrays")
     try:
         value = json.loads(line, parse_constant=_reject_constant)
+        if not isinstance(value, dict):
+            raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
+        _check_writable(value)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise TaskFailed("violation", f"malformed reply from the task process ({str(exc)[:200]})") from None
-    if not isinstance(value, dict):
-        raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
-    _check_writable(value)
+    except MemoryError:
+        raise TaskFailed("memory", f"the runner ran out of memory parsing a reply of {len(line)} bytes") from None
     return value
+
+
+def _containers(text: bytes) -> int:
+    """Its ``{`` and ``[`` bytes: the objects and arrays of JSON text between its strings
+    (``_STRING.split``, done only when the plain count is over the bound), more with them."""
+    return text.count(b"{") + text.count(b"[")
 
 
 def _check_writable(value: Any) -> None:
     """TaskFailed unless the trusted side can store the value as it is: nesting within
     ``MAX_REPLY_DEPTH``, and every string valid Unicode (JSON's ``\\ud800`` escape decodes to a
-    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
+    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task).
+    One iterator per level of nesting: what the walk holds is bounded by the depth, not by
+    the size of the value."""
+    levels: list[Iterator[Any]] = [iter((value,))]
+    while levels:
+        item = next(levels[-1], _END)
+        if item is _END:
+            levels.pop()
+        elif isinstance(item, str):
             if not item.isascii():
                 try:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
                     raise TaskFailed("violation", "reply holds a string that is not valid Unicode") from None
         elif isinstance(item, dict | list):
-            if depth >= MAX_REPLY_DEPTH:
+            if len(levels) > MAX_REPLY_DEPTH:
                 raise TaskFailed("violation", f"reply nested deeper than {MAX_REPLY_DEPTH} levels")
-            children = [*item, *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            levels.append(chain(item, item.values()) if isinstance(item, dict) else iter(item))
 
 
 def bounded_score(value: Any) -> float:
@@ -214,7 +240,7 @@ class TaskProcess:
         """The sandbox came up (before any task code ran): otherwise the host is at fault."""
         try:
             line = self.reader.read_line(until(time.monotonic() + _STARTUP_SECONDS))
-            ready = parse_line(line) if line is not None else None
+            ready = parse_line(line, REQUEST_CONTAINERS) if line is not None else None
         except (EOFError, LineTooLong, TaskFailed):
             ready = None
         if not isinstance(ready, dict) or not isinstance(ready.get("ready"), dict):
@@ -242,11 +268,12 @@ class TaskProcess:
         if not written:
             raise TaskFailed("timeout", clock.expired("task process did not read its input"))
 
-    def reply(self, judge: JudgeFn | None, max_bytes: int | None = None) -> dict[str, Any]:
+    def reply(self, judge: JudgeFn | None, max_bytes: int | None = None,
+              max_containers: int = REQUEST_CONTAINERS) -> dict[str, Any]:
         """The next reply that is not a judge request; relays up to the per-item cap of those.
 
         A line (reply or judge request) longer than ``max_bytes`` (default: the per-item output
-        cap) is a violation.
+        cap) or with more than ``max_containers`` JSON objects and arrays is a violation.
         """
         cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
@@ -262,7 +289,7 @@ class TaskProcess:
                 raise TaskFailed("timeout", clock.expired("no result"))
             if len(line) > cap:
                 raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
-            reply = parse_line(line)
+            reply = parse_line(line, max_containers)
             if set(reply) != {"judge"}:
                 return reply
             judge_calls += 1
