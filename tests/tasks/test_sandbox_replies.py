@@ -117,3 +117,12 @@ def test_the_runner_running_out_of_memory_elsewhere_stops_the_run(pool: SandboxP
     with pytest.raises(MemoryError) as raised:
         pool.score([ScoreItem(task, {}, "a")])
     assert classify(raised.value) is Fault.INFRASTRUCTURE
+
+
+def test_data_full_of_arrays_within_the_instance_cap_is_materialised(pool: SandboxPool, tmp_path: Path) -> None:
+    """The bound admits the densest data ``maxInstanceKib`` does: 16 instances of 16,000 ``[]``
+    each (64,000 bytes as JSON)."""
+    task = make_task(tmp_path, "dense", "return 1.0", tasks="{str(i): [[]] * 16_000 for i in range(16)}")
+    [result] = pool.materialize([task])
+    assert result.ok, result.error
+    assert [len(instance.data) for instance in result.instances] == [16_000] * 16
