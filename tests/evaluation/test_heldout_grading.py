@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,11 @@ from acdc.evaluation.heldout import HeldoutTask, grade_models
 from tests.progress import POLL_S, STALL_S
 
 
-def _wait_for(condition: Path | None, stall_s: float = STALL_S) -> None:
-    """Poll until ``condition`` exists (None: until no worker process is left), at most ``stall_s``:
-    nothing moves while either waits, so this bound is the stall bound, not a time budget."""
+def _wait_for(done: Callable[[], bool], stall_s: float = STALL_S) -> None:
+    """Poll until ``done()``, at most ``stall_s``: nothing moves while a caller here waits (on
+    the test's release, on workers that were released), so this is the stall bound, not a budget."""
     waited = 0.0
-    while (not condition.exists() if condition else multiprocessing.active_children()) and waited < stall_s:
+    while not done() and waited < stall_s:
         time.sleep(POLL_S)
         waited += POLL_S
 
@@ -27,13 +27,14 @@ def _grade_when_released(model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[s
     folder = Path(model_dir)
     (folder / "started").touch()
     if folder.name != "m0":
-        _wait_for(folder.parent / "release")
+        _wait_for((folder.parent / "release").exists)
     return {}
 
 
 def test_an_interrupted_grading_starts_no_further_model(tmp_path: Path) -> None:
     """Leaving the pool by `with` waited for every queued model: Ctrl-C stopped the report only
     once all were graded. Now only the models being graded when it came are finished."""
+    earlier = set(multiprocessing.active_children())  # another test's, if any
     paths = {}
     for index in range(12):
         (tmp_path / f"m{index}").mkdir()
@@ -41,10 +42,10 @@ def test_an_interrupted_grading_starts_no_further_model(tmp_path: Path) -> None:
     grading = grade_models(_grade_when_released, paths, [], workers=2)
     assert next(grading)[0] == "m0"
     with pytest.raises(KeyboardInterrupt):
-        grading.throw(KeyboardInterrupt)  # Ctrl-C while the runner waits for the next model
+        grading.throw(KeyboardInterrupt)  # Ctrl-C between two graded models
     (tmp_path / "release").touch()
-    _wait_for(None)
-    assert not multiprocessing.active_children()
+    _wait_for(lambda: not set(multiprocessing.active_children()) - earlier)
+    assert not set(multiprocessing.active_children()) - earlier, "the grading workers must end"
     started = sorted(path.parent.name for path in tmp_path.glob("m*/started"))
     # m0 and the model each worker had begun; not those the pool had queued for the workers
     assert len(started) <= 3, f"models graded after the interruption: {started}"
