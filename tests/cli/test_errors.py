@@ -80,6 +80,7 @@ CASES = {
     "validate: missing file": (["validate", "nope.yaml"], 2, "no such file"),
     "crd: output below a file": (["crd", "-o", "a-file/crd.yaml"], 2, "a-file"),
     "toyworld build: into a file": (["toyworld", "build", "a-file"], 1, "a-file"),
+    "toyworld: no subcommand": (["toyworld"], 2, "required: COMMAND (see `acdc toyworld -h`)"),
     # A phase that cannot read its inputs is an infrastructure fault (acdc.phases.faults): exit 75,
     # so no executor records the step as the step's own failure.
     "phase: no run file": (["phase", "plan", "--state", "empty", "--generation", "1"], EXIT_INFRASTRUCTURE,

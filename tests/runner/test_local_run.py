@@ -63,8 +63,8 @@ def test_a_stop_signal_stops_cleanly_and_resume_finishes(stop: str, mini_run: Pa
     output = log.read_text()
     assert process.returncode == 130, output[-2000:]
     assert ("SIGINT" if stop == "ctrl-c" else "SIGTERM") in output
-    assert "resume" in output and "Traceback" not in output
-    assert acdc_run("--state", str(state)).returncode == 0  # resumes from the stored run file
+    assert f"run `acdc run --state {state}` to resume" in output and "Traceback" not in output
+    assert acdc_run("--state", str(state)).returncode == 0  # the command it names: the stored run file
     assert final_state(state) == reference
 
 

@@ -202,6 +202,31 @@ def test_a_starting_model_without_generation_0_scores_makes_the_team_not_compara
     assert "<td>not comparable</td></tr>" in html
 
 
+def test_an_interrupted_heldout_grading_keeps_the_models_it_graded(finished_state: Path, tmp_path: Path) -> None:
+    """Ctrl-C during the report's grading: the models graded so far are in heldout.json (they
+    were saved only with the finished comparison), so the next report grades only the rest."""
+    state = tmp_path / "state"
+    shutil.copytree(finished_state, state, symlinks=True)
+    RunState(state).heldout_file.unlink()
+    graded: list[str] = []
+
+    def interrupted_at_the_third(model_dir: str, tasks):  # type: ignore[no-untyped-def]
+        if len(graded) == 2:
+            raise KeyboardInterrupt
+        graded.append(model_dir)
+        return {t.name: 0.0 for t in tasks}
+
+    with pytest.raises(KeyboardInterrupt):
+        compare_heldout(open_snapshot(state), grader=interrupted_at_the_third)
+    kept = json.loads(RunState(state).heldout_file.read_text())
+    assert len(kept["grades"]) >= 2 and not kept["comparisons"]
+
+    again: list[str] = []
+    compare_heldout(open_snapshot(state), grader=lambda model_dir, tasks: again.append(model_dir) or
+                    {t.name: 0.0 for t in tasks})
+    assert again and not set(again) & set(graded), "a model graded before the interruption was graded again"
+
+
 def test_report_compares_the_force_with_the_starting_team_at_every_size(report: Path, finished_state: Path) -> None:
     """The paper sweeps coverage over N: the report shows force against the best starting
     team of the same size for every N up to the seeds', the row's verdict from the counts."""

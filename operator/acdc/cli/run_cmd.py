@@ -44,6 +44,7 @@ def handle(args: argparse.Namespace) -> int:
         effective_run,
         preflight_local,
         prepare_toy_world,
+        resume_command,
         store_run,
     )
     from acdc.spec import load_run
@@ -103,7 +104,7 @@ def handle(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise  # stdout closed: the CLI's handler, not a state write
     except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
-        raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run `acdc run` again "
+        raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run {resume_command(state)} "
                                   "to resume") from exc
     if not args.no_report:
         _write_report(state)
@@ -138,6 +139,7 @@ def _evaluate(state: Path, name: str) -> None:
     from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation
     from acdc.evaluation.results import render_headline
     from acdc.runner.pool import pin_threads
+    from acdc.runner.prepare import resume_command
 
     pin_threads(1)
     snapshot = open_evaluation(state)
@@ -147,8 +149,8 @@ def _evaluate(state: Path, name: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:  # a full disk, a dataset server down: what was done so far is kept
-        raise InfrastructureFault(f"the evaluation of {state} stopped: {exc}; run `acdc run` again to go on "
-                                  "with it") from exc
+        raise InfrastructureFault(f"the evaluation of {state} stopped: {exc}; run {resume_command(state)} to go "
+                                  "on with it") from exc
     if results is not None:
         metrics.set_evaluation("local", name, results)
     print(f"evaluation: {render_headline(results.get('headline') if results else None)}")

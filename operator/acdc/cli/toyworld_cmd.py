@@ -38,7 +38,7 @@ def _path(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `toyworld` command group to the CLI."""
     parser = subparsers.add_parser("toyworld", help="build the offline toy world of tiny models")
-    commands = parser.add_subparsers(dest="toyworld_command", required=True)
+    commands = parser.add_subparsers(dest="toyworld_command", metavar="COMMAND", required=True)
     build = commands.add_parser("build", help="build tokenizer, base and specialists into DIR")
     build.add_argument("dir", help="output directory (created atomically)")
     build.add_argument("--force", action="store_true", help="rebuild even if DIR holds a toy world")

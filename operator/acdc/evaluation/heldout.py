@@ -31,8 +31,9 @@ import logging
 import multiprocessing
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
@@ -198,10 +199,27 @@ class LmEvalGrader:
         return {t.name: round(sum(next(correct) for _ in t.examples) / len(t.examples), 6) for t in tasks}
 
 
-def _grading_worker() -> None:
+class GradingStopped(Exception):
+    """The caller of ``grade_models`` stopped (Ctrl-C, a failed model) before this model's turn."""
+
+
+_stop: EventType | None = None
+"""In a grading worker: its pool's stop event, set once the caller stopped."""
+
+
+def _grading_worker(stop: EventType) -> None:
     """One torch thread, and no progress bars: the user reads this process's log lines."""
+    global _stop
+    _stop = stop
     pin_threads(1)
     quiet_libraries()
+
+
+def _grade_unless_stopped(grader: Grader, model_dir: str, tasks: Sequence[HeldoutTask]) -> dict[str, float]:
+    """A model the pool had handed this worker in advance is not graded once the caller stopped."""
+    if _stop is not None and _stop.is_set():
+        raise GradingStopped(model_dir)
+    return grader(model_dir, tasks)
 
 
 def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutTask],
@@ -211,6 +229,8 @@ def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutT
     With ``workers`` > 1 the models are graded in that many spawned processes of one torch
     thread each (``pool.pin_threads``): one model per process uses the cores without the
     oversubscription of several multi-threaded torch processes. One worker grades here.
+    Once grading stops (Ctrl-C, a model that fails, the caller closing this generator), no
+    further model is graded.
     """
     total = len(paths)
 
@@ -228,10 +248,26 @@ def grade_models(grader: Grader, paths: dict[str, str], tasks: Sequence[HeldoutT
             yield done(index, model, grader(path, tasks))
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, total), mp_context=context, initializer=_grading_worker) as executor:
-        futures = {executor.submit(grader, path, tasks): model for model, path in paths.items()}
+    stop = context.Event()
+    executor = ProcessPoolExecutor(min(workers, total), mp_context=context, initializer=_grading_worker,
+                                   initargs=(stop,))
+    futures: dict[Future[dict[str, float]], str] = {}
+    try:
+        for model, path in paths.items():
+            futures[executor.submit(_grade_unless_stopped, grader, path, tasks)] = model
         for index, future in enumerate(as_completed(futures), start=1):
             yield done(index, futures[future], future.result())
+    except BaseException:
+        # Ctrl-C, a model that failed, a reader that stopped: grade no further model, and do
+        # not wait for the ones being graded (Ctrl-C on a terminal stops those too). Leaving
+        # the pool by `with` graded every queued model first, so Ctrl-C took as long as the rest.
+        # Cancelling the futures is not enough: the pool hands some to its workers in advance.
+        stop.set()
+        for future in futures:
+            future.cancel()
+        executor.shutdown(wait=False)
+        raise
+    executor.shutdown()
 
 
 @dataclass(frozen=True)
@@ -379,6 +415,7 @@ def compare_heldout(snapshot: RunSnapshot, size: int | None = None, instances: i
                                             {m: model_dir for model_dir, m in once.items()}, tasks, workers):
         for same in (m for m, model_dir in by_dir.items() if model_dir == by_dir[model]):
             grades[same] = model_grades
+        write_json(path, cache)  # each model as it is graded: an interrupted report goes on from here
     groups = [
         _group("taskforce", f"task force of {n} (archive, greedy on the run's pool)", force, grades, tasks),
         _group("evolved", f"task force of {len(evolved)} evolved models only (seeds left out)", evolved, grades,

@@ -26,6 +26,7 @@ from acdc.phases.faults import Fault
 from acdc.phases.integrity import require_committed
 from acdc.runner.budget import BudgetLedger, limited
 from acdc.runner.pool import WorkerPool
+from acdc.runner.prepare import resume_command
 from acdc.runner.progress import Progress, RunView
 from acdc.spec import CoevolutionRunSpec
 from acdc.spec.run import JobPolicy, PhaseResources
@@ -165,9 +166,8 @@ class LocalRunner:
                     self._failed(outcome.step, outcome.error or "unknown error", outcome.fault, progress)
             self._enforce_deadlines(pool, view, progress)
 
-    @staticmethod
-    def _interrupted(signum: int) -> Interrupted:
-        return Interrupted(f"stopped by {signal.Signals(signum).name}; run `acdc run` again to resume")
+    def _interrupted(self, signum: int) -> Interrupted:
+        return Interrupted(f"stopped by {signal.Signals(signum).name}; run {resume_command(self.state)} to resume")
 
     def _finished(self, step: Step, record: StepRecord, view: RunView, progress: Progress) -> None:
         """A record the step's phase committed itself."""
@@ -227,8 +227,8 @@ class LocalRunner:
             log.debug("%s failure detail:\n%s", step.name, error)
             raise RunStopped(f"{step.name} stopped by a fault that is not its own: {error.splitlines()[0]}; "
                              f"nothing was dropped: fix the cause (a setting, the machine, or a damaged or missing file: "
-                             f"`acdc verify {self.state}` says which, and how to recompute it) and run `acdc run` "
-                             "again to resume")
+                             f"`acdc verify {self.state}` says which, and how to recompute it) and run "
+                             f"{resume_command(self.state)} to resume")
         self.attempts[step.name] += 1
         limit = self._policy(step).backoff_limit
         retry = self.attempts[step.name] <= limit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from acdc.atomic import dump_yaml, write_text
@@ -35,6 +36,14 @@ def effective_run(run_path: Path | None, state: Path, generations: int | None) -
         document["spec"]["population"]["generations"] = generations
         run = parse_run(document, f"{run_path or stored_path} with --generations {generations}")
     return run
+
+
+def resume_command(state: Path) -> str:
+    """The command that goes on with the run in ``state``, for the messages that say how to resume.
+
+    The folder holds its run file, so this works however the run was started (`make quickstart`
+    included); the bare `acdc run` the messages named before is refused for want of a run file."""
+    return f"`acdc run --state {shlex.quote(str(state))}`"
 
 
 def _holds_no_run(state: Path) -> UserError:
