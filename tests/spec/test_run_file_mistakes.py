@@ -1,5 +1,5 @@
 """Mistakes a person makes in a run file, by category: each is refused with a line that names
-the field, its line in the file and what is wrong.
+the field, its line in the file and what is wrong, never accepted and silently ignored.
 
 In-process through ``load_run`` (the reader and the spec: what `acdc validate`, `acdc run` and,
 without lines, the operator's ``parse_run`` share); tests/spec/test_hostile_files.py runs the
@@ -46,6 +46,12 @@ def test_every_problem_names_its_line_and_field(tmp_path: Path) -> None:
 def test_a_missing_field_names_the_line_of_the_mapping_that_lacks_it(tmp_path: Path) -> None:
     text = _edit("  name: quickstart\n", "  labels: {team: a}\n")
     assert _problems(tmp_path, text) == [f"line {_line_of(text, 'metadata:')}: metadata.name: Field required"]
+
+
+def test_a_contradiction_names_the_line_of_its_section(tmp_path: Path) -> None:
+    text = _edit("    method: svd\n", "    method: none\n")
+    [problem] = _problems(tmp_path, text)
+    assert problem.startswith(f"line {_line_of(text, '  mutation:')}: spec.mutation: rate is set but method is none")
 
 
 def test_the_operator_path_has_no_lines_and_the_same_problem(tmp_path: Path) -> None:
@@ -112,6 +118,71 @@ def test_a_malformed_name_or_quantity_is_explained_not_shown_as_a_regex(
         tmp_path: Path, old: str, new: str, expected: str) -> None:
     [problem] = _problems(tmp_path, _edit(old, new))
     assert expected in problem and "^" not in problem, problem
+
+
+# Two settings that cannot both hold, or one that nothing would read (silently ignored).
+CONTRADICTIONS = {
+    "a seed listed twice under two names": (
+        "      - toyworld: lists\n", "      - toyworld: lists\n      - {toyworld: lists, name: again}\n",
+        "spec.models: toyworld lists is listed twice"),
+    "one folder written two ways": (
+        "      - toyworld: lists\n", "      - {path: /models/a, name: a}\n      - {path: /models/a/, name: b}\n",
+        "spec.models: path /models/a is listed twice"),
+    "a revision for a model that is not on a hub": (
+        "      - toyworld: lists\n", "      - {toyworld: lists, revision: main}\n",
+        "spec.models.seeds[2]: revision applies only to an hf source"),
+    "a mutation rate with no mutation": ("    method: svd\n", "    method: none\n", "spec.mutation: rate is set but"),
+    "an embedding endpoint the embedder never calls": (
+        "    kind: features\n", "    kind: features\n    endpoint: {url: 'http://e/v1', model: m}\n",
+        "spec.embedding: endpoint is set but kind is features"),
+    "a vLLM server split over more GPUs than it has": (
+        "    kind: procedural\n", "    kind: procedural\n    endpoint: {deploy: {model: m, gpus: 1, tensorParallel: 2}}\n",
+        "spec.scientist.endpoint.deploy: tensorParallel 2 needs as many GPUs, but gpus is 1"),
+    "a storage class for a claim that exists": (
+        "    size: 10Gi\n", "    size: 10Gi\n    existingClaim: mine\n    storageClassName: fast\n",
+        "spec.storage: storageClassName is set with existingClaim"),
+    "a toleration the API server refuses": (
+        "merge: {gpus: 0,", "merge: {tolerations: [{operator: Exists, value: x}], gpus: 0,",
+        "spec.resources.merge.tolerations[0]: value must be empty when operator is Exists"),
+    "a toleration without key that is not Exists": (
+        "merge: {gpus: 0,", "merge: {tolerations: [{effect: NoSchedule}], gpus: 0,",
+        "operator must be Exists when key is empty"),
+    "tolerationSeconds without NoExecute": (
+        "merge: {gpus: 0,", "merge: {tolerations: [{key: a, operator: Exists, tolerationSeconds: 5}], gpus: 0,",
+        "tolerationSeconds applies only to effect NoExecute"),
+    "a task-force size listed twice": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 3, 3]\n",
+        "spec.evaluation.taskForceSizes: 3 is listed twice"),
+    "a selection listed twice": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    selections: [seeds, best, seeds]\n",
+        "spec.evaluation.selections: 'seeds' is listed twice"),
+    "an enabled evaluation of no benchmark": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    benchmarks: []\n",
+        "spec.evaluation: evaluation.benchmarks is empty"),
+    "a reward model nothing uses": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    rewardModel: {path: /rm}\n",
+        "evaluation.rewardModel is set but bestOfN does not list rewardModel"),
+    "an evaluation judge nothing uses": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    judge: {url: 'http://j/v1', model: m}\n",
+        "evaluation.judge is set but bestOfN does not list judge"),
+    "an export larger than the archive": (
+        "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    export: {repo: me/force, size: 11}\n",
+        "evaluation.export.size 11 is more models than the archive holds (population.size 10)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTRADICTIONS), ids=str)
+def test_contradictory_or_unused_settings_are_refused(tmp_path: Path, case: str) -> None:
+    old, new, expected = CONTRADICTIONS[case]
+    [problem] = _problems(tmp_path, _edit(old, new))
+    assert expected in problem and problem.startswith("line "), problem
+
+
+def test_a_control_of_the_base_needs_a_base(tmp_path: Path) -> None:
+    text = _edit("    base: {toyworld: base}\n", "").replace("method: task_arithmetic", "method: linear")
+    text = text.replace("    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    control: {model: base}\n")
+    [problem] = _problems(tmp_path, text)
+    assert "evaluation.control.model base needs models.base" in problem, problem
 
 
 @pytest.mark.parametrize(("text", "expected"), [

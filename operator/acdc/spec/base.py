@@ -121,5 +121,17 @@ def label_keys(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def unique_items(items: list[Any]) -> list[Any]:
+    """A list that stands for a set (sizes, modes, names): an item twice is a mistake, not a weight."""
+    repeated = next((item for index, item in enumerate(items) if item in items[:index]), None)
+    if repeated is not None:
+        raise ValueError(f"{repeated!r} is listed twice")
+    return items
+
+
+AS_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+"""The CRD's mark for a list of unique scalars, so the API server refuses a repeated item as
+``unique_items`` does (Annotated[list[X], Field(..., json_schema_extra=AS_SET), AfterValidator(unique_items)])."""
+
 LabelMap = Annotated[dict[str, LabelValue], Field(max_length=64), AfterValidator(label_keys)]
 """Labels or a node selector: qualified-name keys, label values, at most 64 entries."""
