@@ -106,6 +106,18 @@ def test_a_value_of_the_wrong_json_type_is_refused_as_the_api_server_refuses_it(
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
+    ("  population:\n", "  population: [10]\n  xpopulation:\n",
+     "spec.population: expected a mapping of fields (key: value), got a list"),
+    ("  crossover:\n", "  crossover:\n  xcrossover:\n", "spec.crossover: expected a mapping of fields (key: value), got "
+     "nothing (null)"),
+    ("metadata:\n  name: quickstart\n", "metadata: quickstart\n", "metadata: expected a mapping of fields (key: value), "
+     "got a str"),
+], ids=["list", "null", "text"])
+def test_a_scalar_or_list_where_a_section_belongs(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert expected in _problems(tmp_path, _edit(old, new))[0]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
     ("  name: quickstart\n", "  name: Quick_Start\n", "metadata.name: expected a Kubernetes name: lowercase letters"),
     ('merge: {gpus: 0, cpu: "2", memory: 4Gi}', 'merge: {gpus: 0, cpu: "2", memory: 4GB}',
      "spec.resources.merge.memory: expected a Kubernetes quantity above zero such as 500m"),

@@ -183,11 +183,15 @@ def format_errors(error: ValidationError, lines: Mapping[KeyPath, int] | None = 
         pattern = (item.get("ctx") or {}).get("pattern")
         if item["type"] == "extra_forbidden":
             message = _unknown_field(parts)
+        elif item["type"] in ("model_type", "dict_type"):  # not "... or instance of PopulationSpec"
+            found = "nothing (null)" if item.get("input") is None else f"a {type(item.get('input')).__name__}"
+            message = f"expected a mapping of fields (key: value), got {found}"
         elif item["type"] == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
             message = f"expected {PATTERN_MEANINGS[pattern]} (got {_shown(item['input'])})"
         elif item["type"] == "literal_error":
             message = f"{message} (got {_shown(item['input'])})"
-        elif item["type"] not in ("missing", "value_error") and not isinstance(item.get("input"), (dict, list)):
+        elif item["type"] not in ("missing", "value_error", "model_type", "dict_type") and \
+                not isinstance(item.get("input"), (dict, list)):
             message = f"{message} (got {_shown(item.get('input'))})"
         if item["type"] == "string_type" and not isinstance(item.get("input"), (dict, list, type(None))):
             message += "; quote it (YAML reads an unquoted yes, no, on, 0777 or 2001-01-01 as no text)"
