@@ -143,6 +143,8 @@ CASES = {
                                                          "no-init/steps/log"], 2, "inside the run state"),
     "taskforce: a committed archive without a model": (["taskforce", "empty-archive", "--size", "2"], 1,
                                                         "0000.json: the committed archive of generation 0 holds no"),
+    "taskforce: a size of zero": (["taskforce", "empty-archive", "--size", "0"], 2, "argument --size: must be between 1"),
+    "taskforce: a negative size": (["taskforce", "--run", "r", "--size", "-2"], 2, "argument --size: must be between 1"),
     "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),
