@@ -177,6 +177,11 @@ CONTRADICTIONS = {
     "an evaluation judge nothing uses": (
         "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    judge: {url: 'http://j/v1', model: m}\n",
         "evaluation.judge is set but bestOfN does not list judge"),
+    "a per-generation evaluation of a task force larger than the archive": (
+        "    enabled: true\n    taskForceSizes: [1, 2, 3]\n", "    enabled: false\n    everyGenerations: 2\n"
+        "    taskForceSizes: [1, 2, 30]\n", "task force of 30 models, more than the archive holds"),
+    "a volume with no access mode": ("    size: 10Gi\n", "    size: 10Gi\n    accessModes: []\n",
+                                     "spec.storage.accessModes: List should have at least 1 item"),
     "an export larger than the archive": (
         "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    export: {repo: me/force, size: 11}\n",
         "evaluation.export.size 11 is more models than the archive holds (population.size 10)"),

@@ -499,7 +499,8 @@ class StorageSpec(SpecModel):
     existing_claim: DnsSubdomain | None = None
     """Use this PVC instead of creating one."""
     access_modes: Annotated[list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]],
-                            Field(max_length=3, json_schema_extra=AS_SET), AfterValidator(unique_items)] = [
+                            Field(min_length=1, max_length=3, json_schema_extra=AS_SET),
+                            AfterValidator(unique_items)] = [
         "ReadWriteMany"]
 
     @model_validator(mode="after")
@@ -775,6 +776,7 @@ class CoevolutionRunSpec(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CoevolutionRunSpec:
+        evaluation = self.evaluation
         if self.crossover.method not in ("linear", "slerp") and self.models.base is None:
             raise ValueError(f"crossover.method {self.crossover.method} needs models.base (a task-vector method)")
         if self.scientist.kind == "llm" and self.scientist.endpoint is None:
@@ -785,10 +787,10 @@ class CoevolutionRunSpec(SpecModel):
             raise ValueError("population.initialSize must be at least the number of seed models")
         if self.tasks.max_pool_size < 1:
             raise ValueError("tasks.maxPoolSize must be positive")
-        if self.evaluation.enabled and max(self.evaluation.task_force_sizes) > self.population.size:
+        if (evaluation.enabled or evaluation.every_generations) and \
+                max(evaluation.task_force_sizes) > self.population.size:
             raise ValueError(f"evaluation.taskForceSizes asks for a task force of {max(self.evaluation.task_force_sizes)} "
                              f"models, more than the archive holds (population.size {self.population.size})")
-        evaluation = self.evaluation
         if evaluation.export is not None and (evaluation.export.size or 0) > self.population.size:
             raise ValueError(f"evaluation.export.size {evaluation.export.size} is more models than the archive holds "
                              f"(population.size {self.population.size})")
