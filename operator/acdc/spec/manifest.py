@@ -142,7 +142,8 @@ def _accepted_keys(parent: KeyPath) -> list[str]:
 
 
 def _unknown_field(parts: KeyPath) -> str:
-    """"unknown field", with the accepted key it most likely misspells (or writes in snake_case)."""
+    """The message for an unknown key: with the accepted key it most likely misspells (or writes in
+    snake_case)."""
     key, accepted = str(parts[-1]), _accepted_keys(parts[:-1])
     guess = to_camel(key) if to_camel(key) in accepted else next(iter(difflib.get_close_matches(key, accepted, 1)), None)
     return f"unknown field (did you mean {guess}?)" if guess else "unknown field"
@@ -190,8 +191,7 @@ def format_errors(error: ValidationError, lines: Mapping[KeyPath, int] | None = 
             message = f"expected {PATTERN_MEANINGS[pattern]} (got {_shown(item['input'])})"
         elif item["type"] == "literal_error":
             message = f"{message} (got {_shown(item['input'])})"
-        elif item["type"] not in ("missing", "value_error", "model_type", "dict_type") and \
-                not isinstance(item.get("input"), (dict, list)):
+        elif item["type"] not in ("missing", "value_error") and not isinstance(item.get("input"), (dict, list)):
             message = f"{message} (got {_shown(item.get('input'))})"
         if item["type"] == "string_type" and not isinstance(item.get("input"), (dict, list, type(None))):
             message += "; quote it (YAML reads an unquoted yes, no, on, 0777 or 2001-01-01 as no text)"
