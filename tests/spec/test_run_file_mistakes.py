@@ -182,6 +182,9 @@ CONTRADICTIONS = {
         "    taskForceSizes: [1, 2, 30]\n", "task force of 30 models, more than the archive holds"),
     "a volume with no access mode": ("    size: 10Gi\n", "    size: 10Gi\n    accessModes: []\n",
                                      "spec.storage.accessModes: List should have at least 1 item"),
+    "answers as long as the model's whole context": (
+        "    maxTokens: 32 ", "    maxModelLen: 32\n    maxTokens: 32 ",
+        "spec.inference: maxTokens 32 leaves no room for the prompt in maxModelLen 32"),
     "an export larger than the archive": (
         "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    export: {repo: me/force, size: 11}\n",
         "evaluation.export.size 11 is more models than the archive holds (population.size 10)"),

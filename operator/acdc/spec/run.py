@@ -408,6 +408,15 @@ class InferenceSpec(SpecModel):
     batch_size: PositiveInt = 32
     gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
 
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> InferenceSpec:
+        # Both backends keep a prompt's last maxModelLen - maxTokens tokens (at least one): with
+        # no room left every task would be answered from a prompt cut to nothing, silently.
+        if self.max_tokens >= self.max_model_len:
+            raise ValueError(f"maxTokens {self.max_tokens} leaves no room for the prompt in maxModelLen "
+                             f"{self.max_model_len}")
+        return self
+
 
 class SandboxSpec(SpecModel):
     """Limits for running untrusted task code."""
