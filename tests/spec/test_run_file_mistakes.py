@@ -185,6 +185,10 @@ CONTRADICTIONS = {
     "answers as long as the model's whole context": (
         "    maxTokens: 32 ", "    maxModelLen: 32\n    maxTokens: 32 ",
         "spec.inference: maxTokens 32 leaves no room for the prompt in maxModelLen 32"),
+    "a scientist's answer as long as its server's context": (
+        "    kind: procedural\n",
+        "    kind: procedural\n    maxTokens: 4096\n    endpoint: {deploy: {model: m, maxModelLen: 4096}}\n",
+        "spec.scientist: maxTokens 4096 leaves no room for the prompt in endpoint.deploy.maxModelLen 4096"),
     "an export larger than the archive": (
         "    taskForceSizes: [1, 2, 3]\n", "    taskForceSizes: [1, 2, 3]\n    export: {repo: me/force, size: 11}\n",
         "evaluation.export.size 11 is more models than the archive holds (population.size 10)"),

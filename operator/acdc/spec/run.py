@@ -358,6 +358,14 @@ class EndpointSpec(SpecModel):
         return self.model or (self.deploy.model if self.deploy else "")
 
 
+def require_room(max_tokens: int, endpoint: EndpointSpec | None) -> None:
+    """An LLM role's ``maxTokens`` must leave room for a prompt in the context of the server the
+    run deploys for it: vLLM refuses every request that cannot fit, so each call would fail."""
+    limit = endpoint.deploy.max_model_len if endpoint is not None and endpoint.deploy is not None else None
+    if limit is not None and max_tokens >= limit:
+        raise ValueError(f"maxTokens {max_tokens} leaves no room for the prompt in endpoint.deploy.maxModelLen {limit}")
+
+
 class ScientistSpec(SpecModel):
     """Who writes and adapts tasks."""
 
@@ -368,6 +376,11 @@ class ScientistSpec(SpecModel):
     max_tokens: PositiveInt = 2000
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
 
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> ScientistSpec:
+        require_room(self.max_tokens, self.endpoint)
+        return self
+
 
 class JudgeSpec(SpecModel):
     """LLM judge for tasks scored by eval_with_llm_judge; defaults to the scientist's endpoint."""
@@ -376,6 +389,11 @@ class JudgeSpec(SpecModel):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     """0 makes grading repeatable (the reference samples at 0.7)."""
     max_tokens: PositiveInt = 1024
+
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> JudgeSpec:
+        require_room(self.max_tokens, self.endpoint)
+        return self
 
 
 class EmbeddingSpec(SpecModel):
