@@ -48,6 +48,9 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run["spec"]["models"]["seeds"] = [{"path": str(root / "no-such-model")}]
     (root / "missing-seed").mkdir()
     (root / "missing-seed" / "run.yaml").write_text(yaml.safe_dump(run))
+    evaluated = yaml.safe_load(QUICKSTART.read_text())
+    evaluated["spec"]["evaluation"].update(bestOfN=["rewardModel"], rewardModel={"path": str(root / "no-such-rm")})
+    (root / "missing-reward-model.yaml").write_text(yaml.safe_dump(evaluated))
     for name, seed_tasks in (("missing-tasks", "no-such-tasks"), ("file-tasks", "a-file")):
         bad_tasks = yaml.safe_load(QUICKSTART.read_text())
         bad_tasks["spec"]["tasks"]["seedTasks"] = str(root / seed_tasks)
@@ -118,6 +121,8 @@ CASES = {
     "run: missing seed tasks": (["run", "missing-tasks.yaml", "--state", "never-made"], 2, "no-such-tasks"),
     "run: seed tasks in a plain file": (["run", "file-tasks.yaml", "--state", "never-made"], 2,
                                         "a-file' is not a directory"),
+    "run: missing reward model folder": (["run", "missing-reward-model.yaml", "--state", "never-made"], 2,
+                                         "evaluation.rewardModel.path: "),
     "run: resume a folder that is not there": (["run", "--state", "never-made"], 2, "holds no run"),
     "validate: empty path": (["validate", ""], 2, "must not be empty"),
     "status: layout.json gone after a step": (["status", "no-layout"], 1, "layout.json: file is missing"),
@@ -139,6 +144,8 @@ CASES = {
                                                          "no-init/steps/log"], 2, "inside the run state"),
     "taskforce: a committed archive without a model": (["taskforce", "empty-archive", "--size", "2"], 1,
                                                         "0000.json: the committed archive of generation 0 holds no"),
+    "taskforce: a size of zero": (["taskforce", "empty-archive", "--size", "0"], 2, "argument --size: must be between 1"),
+    "taskforce: a negative size": (["taskforce", "--run", "r", "--size", "-2"], 2, "argument --size: must be between 1"),
     "taskforce: a negative wait": (["taskforce", "--run", "r", "--size", "2", "--wait", "-1"], 2, "--wait"),
     "status: not a state folder": (["status", "empty"], 2, "not an acdc state folder"),
     "report: no such folder": (["report", "nope"], 2, "no such state folder"),

@@ -56,9 +56,10 @@ def test_each_endpoint_brings_its_own_secret():
 
 
 def test_unused_endpoints_reference_no_secret():
-    """A procedural scientist never calls its endpoint; a missing Secret would block the pod."""
+    """A procedural scientist never calls its endpoint; a missing Secret would block the pod. (An
+    embedding endpoint that embedding.kind does not call is refused by the spec itself.)"""
     run_spec = spec(scientist={**SCIENTIST, "kind": "procedural"}, judge={"endpoint": {"url": "http://j/v1", "model": "j"}},
-                    embedding={"kind": "features", "endpoint": EMBEDDING["endpoint"]})
+                    embedding={"kind": "features"})
     for phase in Phase:
         assert secret_refs(env_of(run_spec, phase)) == {}
 

@@ -87,6 +87,7 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
     "number-as-boolean": _file("zero.yaml", QUICKSTART.replace("normalize: false", "normalize: 0", 1)),
     "word-as-boolean": _file("yes.yaml", QUICKSTART.replace("normalize: false", 'normalize: "yes"', 1)),
     "impossible-date": _file("date.yaml", QUICKSTART.replace("name: quickstart", "name: 2001-13-45", 1)),
+    "base-60-number": _file("sexagesimal.yaml", QUICKSTART.replace("seed: ", "seed: 1:30 #", 1)),
     "boolean-in-a-list-of-sizes": _file("boolsizes.yaml", QUICKSTART.replace(
         "taskForceSizes: [1, 2, 3]", "taskForceSizes: [1, true]", 1)),
     "task-force-larger-than-the-archive": _file("force.yaml", QUICKSTART.replace(
@@ -117,6 +118,7 @@ SAYS = {
     "impossible-date": "date.yaml: line 7, column 9: 2001-13-45 is not a valid date (month must be in 1..12; "
                        "quote it to keep it as text)",
     "task-force-larger-than-the-archive": "population.size 10",
+    "base-60-number": "sexagesimal.yaml: line 9, column 9: 1:30 reads as a base-60 number in YAML 1.1 (quote it",
     "yaml-1.1-boolean-key": "key 'on' reads as a bool", "merge-key": "merge keys (<<) are not allowed",
     "nul-character": "control character '\\x00' at line 7",
 }
@@ -124,7 +126,7 @@ SAYS = {
 
 # Valid YAML whose value the run file refuses: the line says what is wrong, not "not valid YAML".
 VALID_YAML = {"5000-digit-integer", "4000-digit-hex-integer", "hex-integer-as-name", "impossible-date",
-              "yaml-1.1-boolean-key"}
+              "yaml-1.1-boolean-key", "base-60-number"}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE), ids=str)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from acdc.cli.arguments import bounded_int, output_file, seconds
 from acdc.errors import UserError
+from acdc.spec.base import MAX_COUNT
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     force = subparsers.add_parser("taskforce", help="the N archive models that together cover most tasks")
     force.add_argument("state", type=Path, nargs="?", help="the run's state folder (or --run)")
-    force.add_argument("--size", type=int, required=True, help="number of models N")
+    force.add_argument("--size", type=bounded_int(1, MAX_COUNT), required=True, help="number of models N")
     force.add_argument("--method", choices=("greedy", "exact"), default="greedy",
                        help="greedy max-coverage (default) or exact enumeration (small N)")
     force.add_argument("--all-generations", action="store_true",

@@ -70,8 +70,10 @@ def check_state_folder(state: Path, resuming: bool) -> None:
 
 
 def preflight_local(spec: CoevolutionRunSpec) -> None:
-    """The run file's local paths (models, seed tasks), checked before a state folder exists:
-    the init and tasks phases check them too, but a typo there would be a failed step, retried."""
+    """The run file's local paths (models, seed tasks, the evaluation's absolute folders),
+    checked before a state folder exists: the init and tasks phases check them too, but a typo
+    there would be a failed step, retried, and one in the evaluation would surface only after
+    the last generation. (Relative evaluation paths are the state folder's, not there yet.)"""
     from acdc.phases.init import local_model_dir, require_model_dir
     from acdc.tasks.seed_tasks import resolve_seed_tasks
 
@@ -79,6 +81,16 @@ def preflight_local(spec: CoevolutionRunSpec) -> None:
         if source.path is not None:
             require_model_dir(source, local_model_dir(source.path))
     resolve_seed_tasks(spec.tasks.seed_tasks)
+    evaluation = spec.evaluation
+    if not (evaluation.enabled or evaluation.every_generations):
+        return
+    folders = [(f"evaluation.benchmarks[{index}].includePath", benchmark.include_path)
+               for index, benchmark in enumerate(evaluation.benchmarks)]
+    if evaluation.reward_model is not None:
+        folders.append(("evaluation.rewardModel.path", evaluation.reward_model.path))
+    for field, text in folders:
+        if text is not None and Path(text).is_absolute() and not Path(text).is_dir():
+            raise UserError(f"{field}: {text} is not a folder")
 
 
 def store_run(run: CoevolutionRun, state: Path) -> None:

@@ -35,17 +35,23 @@ class SpecModel(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """YAML's ``true`` is not 1, nor is 0 (or "yes") false: pydantic would take the one for a
-        count or a seed and the other for a switch, while the API server, checking the CRD's
-        ``integer``/``number`` and ``boolean``, refuses both. Refused here too, so a run file
-        the local runner accepts is one the cluster accepts."""
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's ``true`` is not 1, nor is 0 (or "yes") false, nor is "16" a number: pydantic
+        would take the first for a count or a seed, the second for a switch and the third for a
+        size, while the API server, checking the CRD's ``integer``/``number`` and ``boolean``,
+        refuses all three. Refused here too, so a run file the local runner accepts is one the
+        cluster accepts."""
         if info.field_name is None:
             return value
         leaves = _leaves(cls.model_fields[info.field_name].annotation)
         items = value if isinstance(value, list) else [value]
-        if leaves & {int, float} and bool not in leaves and any(isinstance(item, bool) for item in items):
+        numeric = bool(leaves & {int, float}) and bool not in leaves
+        if numeric and any(isinstance(item, bool) for item in items):
             raise ValueError("expected a number, got a boolean")
+        text = next((item for item in items if isinstance(item, str)), None)
+        if numeric and str not in leaves and text is not None:
+            raise ValueError(f"expected a number, got the text {text[:40]!r} (write plain digits, unquoted; times are "
+                             "in seconds)")
         if leaves - {type(None)} == {bool} and not all(item is None or isinstance(item, bool) for item in items):
             raise ValueError("expected a boolean (true or false)")
         return value
@@ -95,7 +101,8 @@ Text = Annotated[str, StringConstraints(pattern=PRINTABLE, max_length=256)]
 """A short printable value: a model name, a revision, a Secret key."""
 PathText = Annotated[str, StringConstraints(pattern=PRINTABLE, min_length=1, max_length=4096)]
 """A file system path (PATH_MAX)."""
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]+$", max_length=2048)]
+URL = r"^https?://[^\s\x00-\x1f\x7f]+$"
+Url = Annotated[str, StringConstraints(pattern=URL, max_length=2048)]
 Argument = Annotated[str, StringConstraints(pattern=PRINTABLE, max_length=1024)]
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
@@ -113,6 +120,18 @@ def label_keys(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{key[:80]!r} is not a valid label key (a qualified name, at most 317 characters)")
     return value
 
+
+def unique_items(items: list[Any]) -> list[Any]:
+    """A list that stands for a set (sizes, modes, names): an item twice is a mistake, not a weight."""
+    repeated = next((item for index, item in enumerate(items) if item in items[:index]), None)
+    if repeated is not None:
+        raise ValueError(f"{repeated!r} is listed twice")
+    return items
+
+
+AS_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+"""The CRD's mark for a list of unique scalars, so the API server refuses a repeated item as
+``unique_items`` does (Annotated[list[X], Field(..., json_schema_extra=AS_SET), AfterValidator(unique_items)])."""
 
 LabelMap = Annotated[dict[str, LabelValue], Field(max_length=64), AfterValidator(label_keys)]
 """Labels or a node selector: qualified-name keys, label values, at most 64 entries."""

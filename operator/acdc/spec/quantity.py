@@ -8,8 +8,10 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 # The API server's own grammar, simplified to what people write: a decimal number with an
-# optional binary (Ki..Ei), decimal (k, M, G, T, P, E) or milli suffix.
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+# optional binary (Ki..Ei), decimal (k, M, G, T, P, E) or milli suffix. Not zero: every
+# quantity here is a request (CPU, memory, a volume's size), and a zero one is a pod that is
+# killed at once or a claim the API server refuses, found only when the Job runs.
+QUANTITY_PATTERN = r"^([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
 

@@ -13,15 +13,19 @@ hang, a traceback or an exhausted machine. So, before any YAML is built:
 - while building: duplicate mapping keys are an error (YAML says keys are unique; the
   last value silently winning hides mistakes), so is a key that is not a string (YAML 1.1
   reads ``on:`` as ``true:``; Kubernetes keys are strings), integers longer than
-  ``MAX_INT_DIGITS`` digits (in any base) are refused, and a date that is not one
-  (``2001-13-45``) is named with its line.
+  ``MAX_INT_DIGITS`` digits (in any base) are refused, so is a YAML 1.1 base-60 number
+  (``1:30`` reads as 90 here and as text in the API server's YAML), and a date that is
+  not one (``2001-13-45``) is named with its line.
 
-Every failure is a UserError of one line naming the file (and the line and column).
+Every failure is a UserError of one line naming the file (and the line and column). Each
+document keeps the line of every key and list item, so that a value the spec refuses is
+named with its line too (``acdc.spec.manifest``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +124,7 @@ class _StrictLoader(_Base):
         return super().construct_mapping(node, deep)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        _refuse_base_60(node)
         # Decimal digits are counted before parsing (Python refuses past 4,300 of them with a
         # ValueError); hex, octal, binary and base-60 literals parse fast at any length, and
         # their value is bounded after.
@@ -131,6 +136,9 @@ class _StrictLoader(_Base):
             raise _Refused(f"integer {shown} is out of range", node.start_mark)
         return value
 
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        _refuse_base_60(node)
+        return super().construct_yaml_float(node)
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         # A scalar shaped like a date (2001-13-45) that is no date: the calendar's ValueError
@@ -142,15 +150,69 @@ class _StrictLoader(_Base):
                            node.start_mark) from None
 
 
+def _refuse_base_60(node: yaml.ScalarNode) -> None:
+    """YAML 1.1 reads ``1:30`` as the number 90 and the API server's YAML as the text "1:30":
+    neither is what a run file means, and the two would disagree."""
+    if ":" in str(node.value):
+        raise _Refused(f"{str(node.value)[:40]} reads as a base-60 number in YAML 1.1 (quote it to keep it as "
+                       "text)", node.start_mark)
+
+
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
 
 
-def load_documents(text: str, source: str) -> list[Any]:
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in a document: its keys and list indexes from the top."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A YAML document, the line it starts on, and the line of each of its keys and list items."""
+
+    value: Any
+    line: int
+    lines: dict[KeyPath, int]
+
+
+def _lines(root: yaml.Node) -> dict[KeyPath, int]:
+    """The line of each key and list item below ``root``; keys are strings (the loader refused others)."""
+    lines: dict[KeyPath, int] = {}
+    stack: list[tuple[KeyPath, yaml.Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        children: list[tuple[str | int, yaml.Node, yaml.Node]]
+        if isinstance(node, yaml.MappingNode):
+            children = [(str(key.value), key, value) for key, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(index, item, item) for index, item in enumerate(node.value)]
+        else:
+            continue
+        for part, marked, child in children:
+            lines[(*path, part)] = marked.start_mark.line + 1
+            stack.append(((*path, part), child))
+    return lines
+
+
+def _documents(text: str) -> Iterator[Document]:
+    loader = _StrictLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            assert node is not None, "check_node() said a document follows"
+            value = loader.construct_document(node)
+            if value is not None:
+                yield Document(value, node.start_mark.line + 1, _lines(node))
+    finally:
+        loader.dispose()
+
+
+def load_documents(text: str, source: str) -> list[Document]:
     """The non-empty YAML documents of ``text``, checked as the module docstring says."""
     try:
         _check_events(text, source)
-        return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+        return list(_documents(text))
     except _Refused as exc:
         raise RunFileError(f"{source}: {_position(exc.problem_mark)}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:

@@ -7,14 +7,16 @@ differs. The CRD in crds/ and the Helm chart's copy are generated from these cla
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, model_validator
 
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.spec.base import (
+    AS_SET,
     DNS_LABEL,
     INT64_MAX,
     MAX_COUNT,
@@ -36,6 +38,7 @@ from acdc.spec.base import (
     SpecModel,
     Text,
     Url,
+    unique_items,
 )
 from acdc.spec.quantity import Quantity
 
@@ -83,7 +86,18 @@ class ModelSource(SpecModel):
         chosen = [name for name in ("hf", "path", "toyworld") if getattr(self, name) is not None]
         if len(chosen) != 1:
             raise ValueError(f"set exactly one of hf, path, toyworld (got {chosen or 'none'})")
+        if self.revision is not None and self.hf is None:
+            raise ValueError("revision applies only to an hf source (a path or toyworld model has none)")
         return self
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """What the source loads, whatever its name: the same model listed twice has one identity."""
+        if self.hf is not None:
+            return ("hf", f"{self.hf.lower()}@{self.revision or 'main'}")
+        if self.path is not None:
+            return ("path", posixpath.normpath(self.path))
+        return ("toyworld", self.toyworld or "")
 
     @property
     def display_name(self) -> str:
@@ -149,6 +163,12 @@ class ModelsSpec(SpecModel):
         if duplicates:
             raise ValueError(f"seed model names must be unique (the base candidate is named 'base'); repeated: "
                              f"{', '.join(duplicates)} (set seeds[].name)")
+        candidates = [*self.seeds, *([self.base] if self.base is not None and self.base_is_candidate else [])]
+        identities = [source.identity for source in candidates]
+        repeated = next((source for source in candidates if identities.count(source.identity) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"{repeated.identity[0]} {repeated.identity[1]} is listed twice among the seeds (and the "
+                             "base candidate): the same model twice is one candidate counted twice")
         return self
 
 
@@ -226,6 +246,12 @@ class MutationSpec(SpecModel):
     skip_embeddings: bool = False
     """Leave embed_tokens and lm_head untouched (the reference mutates them)."""
 
+    @model_validator(mode="after")
+    def _rate_needs_noise(self) -> MutationSpec:
+        if self.method == "none" and self.rate is not None:
+            raise ValueError("rate is set but method is none (no noise is added): remove one")
+        return self
+
     @property
     def effective_rate(self) -> float:
         if self.rate is not None:
@@ -296,6 +322,12 @@ class ServerDeploy(SpecModel):
     cpu: Quantity = "4"
     memory: Quantity = "32Gi"
 
+    @model_validator(mode="after")
+    def _parallel_fits(self) -> ServerDeploy:
+        if self.tensor_parallel > max(self.gpus, 1):
+            raise ValueError(f"tensorParallel {self.tensor_parallel} needs as many GPUs, but gpus is {self.gpus}")
+        return self
+
 
 class EndpointSpec(SpecModel):
     """An OpenAI-compatible server: an existing URL, or one the operator deploys."""
@@ -326,6 +358,14 @@ class EndpointSpec(SpecModel):
         return self.model or (self.deploy.model if self.deploy else "")
 
 
+def require_room(max_tokens: int, endpoint: EndpointSpec | None) -> None:
+    """An LLM role's ``maxTokens`` must leave room for a prompt in the context of the server the
+    run deploys for it: vLLM refuses every request that cannot fit, so each call would fail."""
+    limit = endpoint.deploy.max_model_len if endpoint is not None and endpoint.deploy is not None else None
+    if limit is not None and max_tokens >= limit:
+        raise ValueError(f"maxTokens {max_tokens} leaves no room for the prompt in endpoint.deploy.maxModelLen {limit}")
+
+
 class ScientistSpec(SpecModel):
     """Who writes and adapts tasks."""
 
@@ -336,6 +376,11 @@ class ScientistSpec(SpecModel):
     max_tokens: PositiveInt = 2000
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
 
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> ScientistSpec:
+        require_room(self.max_tokens, self.endpoint)
+        return self
+
 
 class JudgeSpec(SpecModel):
     """LLM judge for tasks scored by eval_with_llm_judge; defaults to the scientist's endpoint."""
@@ -345,6 +390,11 @@ class JudgeSpec(SpecModel):
     """0 makes grading repeatable (the reference samples at 0.7)."""
     max_tokens: PositiveInt = 1024
 
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> JudgeSpec:
+        require_room(self.max_tokens, self.endpoint)
+        return self
+
 
 class EmbeddingSpec(SpecModel):
     """Text embeddings for the task novelty filter."""
@@ -353,6 +403,13 @@ class EmbeddingSpec(SpecModel):
     """builtin: packaged MiniLM on CPU; endpoint: OpenAI-compatible /embeddings; features: the
     procedural scientist's family parameters (toy world, no model)."""
     endpoint: EndpointSpec | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_is_used(self) -> EmbeddingSpec:
+        if self.endpoint is not None and self.kind != "endpoint":
+            raise ValueError(f"endpoint is set but kind is {self.kind}, which does not use it (a deployed one would "
+                             "still take its GPUs): set kind: endpoint or remove endpoint")
+        return self
 
 
 class InferenceSpec(SpecModel):
@@ -368,6 +425,15 @@ class InferenceSpec(SpecModel):
     """cot: reason then 'Answer:' (reference default); direct: answer only; plain: no system prompt."""
     batch_size: PositiveInt = 32
     gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> InferenceSpec:
+        # Both backends keep a prompt's last maxModelLen - maxTokens tokens (at least one): with
+        # no room left every task would be answered from a prompt cut to nothing, silently.
+        if self.max_tokens >= self.max_model_len:
+            raise ValueError(f"maxTokens {self.max_tokens} leaves no room for the prompt in maxModelLen "
+                             f"{self.max_model_len}")
+        return self
 
 
 class SandboxSpec(SpecModel):
@@ -404,11 +470,24 @@ class SandboxSpec(SpecModel):
 
 
 class Toleration(SpecModel):
+    """A pod toleration, with the API server's own rules checked here, so a bad one fails the run
+    file instead of every Job that carries it."""
+
     key: QualifiedName | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
     value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
+
+    @model_validator(mode="after")
+    def _as_kubernetes_checks(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("operator must be Exists when key is empty (it then tolerates every taint)")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds applies only to effect NoExecute")
+        return self
 
 
 class PhaseResources(SpecModel):
@@ -447,7 +526,15 @@ class StorageSpec(SpecModel):
     existing_claim: DnsSubdomain | None = None
     """Use this PVC instead of creating one."""
     access_modes: Annotated[list[Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]],
-                            Field(max_length=3)] = ["ReadWriteMany"]
+                            Field(min_length=1, max_length=3, json_schema_extra=AS_SET),
+                            AfterValidator(unique_items)] = [
+        "ReadWriteMany"]
+
+    @model_validator(mode="after")
+    def _class_or_claim(self) -> StorageSpec:
+        if self.existing_claim is not None and self.storage_class_name is not None:
+            raise ValueError("storageClassName is set with existingClaim, whose class is already chosen: remove one")
+        return self
 
 
 class ImagesSpec(SpecModel):
@@ -456,7 +543,8 @@ class ImagesSpec(SpecModel):
     vllm: ImageReference = "vllm/vllm-openai:v0.11.0"
     """Serves scientist, judge and embedding models when deployed by the run."""
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    pull_secrets: Annotated[list[DnsSubdomain], Field(max_length=MAX_LIST)] = []
+    pull_secrets: Annotated[list[DnsSubdomain], Field(max_length=MAX_LIST, json_schema_extra=AS_SET),
+                            AfterValidator(unique_items)] = []
 
 
 class PhasePolicy(SpecModel):
@@ -622,14 +710,18 @@ class EvaluationSpec(SpecModel):
     """Also evaluate after every K-th generation's commit, as a `benchmark` step of the generation DAG
     (both executors), for the coverage-vs-generation curve in the report. 0: only after the run."""
     benchmarks: Annotated[list[BenchmarkSpec], Field(max_length=64)] = [BenchmarkSpec(task="acdc_toyworld")]
-    task_force_sizes: Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1, max_length=64)] = [1, 2, 3]
+    task_force_sizes: Annotated[list[Annotated[int, Field(ge=1, le=64)]],
+                                Field(min_length=1, max_length=64, json_schema_extra=AS_SET),
+                                AfterValidator(unique_items)] = [1, 2, 3]
     """The N of coverage@N and best-of-N."""
-    selections: Annotated[list[Literal["taskforce", "seeds", "best", "control"]], Field(min_length=1, max_length=4)] = [
+    selections: Annotated[list[Literal["taskforce", "seeds", "best", "control"]],
+                          Field(min_length=1, max_length=4, json_schema_extra=AS_SET), AfterValidator(unique_items)] = [
         "taskforce", "seeds", "best", "control"]
     """taskforce: the run's greedy coverage on its own pool; seeds: the first N seeds; best: the fittest single
     model; control: N samples of one model (see control)."""
     control: EvaluationControlSpec = EvaluationControlSpec()
-    best_of_n: Annotated[list[Literal["judge", "rewardModel"]], Field(max_length=2)] = []
+    best_of_n: Annotated[list[Literal["judge", "rewardModel"]], Field(max_length=2, json_schema_extra=AS_SET),
+                         AfterValidator(unique_items)] = []
     """How one answer is picked from the task force's N: an LLM judge that sees all N numbered candidates
     (no call when they all agree), or a reward model's highest score."""
     judge: EndpointSpec | None = None
@@ -652,6 +744,12 @@ class EvaluationSpec(SpecModel):
     def _consistent(self) -> EvaluationSpec:
         if "rewardModel" in self.best_of_n and self.reward_model is None:
             raise ValueError("evaluation.rewardModel is required when bestOfN lists rewardModel")
+        if self.reward_model is not None and "rewardModel" not in self.best_of_n:
+            raise ValueError("evaluation.rewardModel is set but bestOfN does not list rewardModel, so nothing uses it")
+        if self.judge is not None and "judge" not in self.best_of_n:
+            raise ValueError("evaluation.judge is set but bestOfN does not list judge, so nothing uses it")
+        if not self.benchmarks and (self.enabled or self.every_generations):
+            raise ValueError("evaluation.benchmarks is empty: an enabled evaluation needs at least one benchmark")
         if self.judge is not None and self.judge.url is None:
             raise ValueError("evaluation.judge must name a url (the operator deploys only the run's judge and "
                              "scientist servers; leave evaluation.judge unset to use them)")
@@ -705,6 +803,7 @@ class CoevolutionRunSpec(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CoevolutionRunSpec:
+        evaluation = self.evaluation
         if self.crossover.method not in ("linear", "slerp") and self.models.base is None:
             raise ValueError(f"crossover.method {self.crossover.method} needs models.base (a task-vector method)")
         if self.scientist.kind == "llm" and self.scientist.endpoint is None:
@@ -715,9 +814,16 @@ class CoevolutionRunSpec(SpecModel):
             raise ValueError("population.initialSize must be at least the number of seed models")
         if self.tasks.max_pool_size < 1:
             raise ValueError("tasks.maxPoolSize must be positive")
-        if self.evaluation.enabled and max(self.evaluation.task_force_sizes) > self.population.size:
+        if (evaluation.enabled or evaluation.every_generations) and \
+                max(evaluation.task_force_sizes) > self.population.size:
             raise ValueError(f"evaluation.taskForceSizes asks for a task force of {max(self.evaluation.task_force_sizes)} "
                              f"models, more than the archive holds (population.size {self.population.size})")
+        if evaluation.export is not None and (evaluation.export.size or 0) > self.population.size:
+            raise ValueError(f"evaluation.export.size {evaluation.export.size} is more models than the archive holds "
+                             f"(population.size {self.population.size})")
+        if "control" in evaluation.selections and evaluation.control.model == "base" and self.models.base is None:
+            raise ValueError("evaluation.control.model base needs models.base (the control would silently be the "
+                             "best model)")
         if "judge" in self.evaluation.best_of_n and self.best_of_n_judge is None:
             raise ValueError("evaluation.bestOfN lists judge but no evaluation.judge, judge.endpoint or "
                              "scientist.endpoint is set")
