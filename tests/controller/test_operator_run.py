@@ -8,6 +8,7 @@ import json
 import yaml
 
 from acdc.controller.kube import USER_AGENT
+from acdc.engine.state import RunState
 from acdc.spec import load_run
 from acdc.steps import StepRecord
 from tests.controller.cluster import (
@@ -105,6 +106,32 @@ async def test_infrastructure_fault_of_a_child_fails_the_run_and_drops_nothing(c
     assert "g0000-merge-02" not in run_object(cluster)["status"]["progress"]
     failed = condition(cluster, "Failed")
     assert failed["status"] == "True" and "g0000-merge-02" in failed["message"] and "InfrastructureFault" in failed["message"]
+
+
+def losing_outputs(lost: str):
+    """The configured phase runner, except that what ``lost``'s Job wrote on the volume (its scores
+    and its step record) is gone once it has reported success: a write the storage lost, a volume
+    restored from a backup taken before it."""
+    def phase(state, step, run_yaml):
+        code, record = PHASE_RUNNER(state, step, run_yaml)
+        if step.name == lost:
+            volume = RunState(state)
+            volume.scores_file(step.generation, record.result["model"]).unlink()
+            volume.step_file(step).unlink()
+        return code, record
+    return phase
+
+
+async def test_a_scored_child_whose_scores_are_lost_fails_the_run_and_is_never_left_out(cluster, state):
+    """The score Job succeeded (its record is in status), then its files left the volume. Select
+    read a child without scores or record as one given up, and the run went on without it:
+    a fault of the storage silently changed who competed. The run fails instead."""
+    async with kubelet(cluster, state, losing_outputs("g0000-score-02")), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) in ("Failed", "Succeeded"))
+    assert phase_of(cluster) == "Failed", run_object(cluster)["status"].get("archive")
+    assert "g0000-select failed (InfrastructureFault)" in condition(cluster, "Failed")["message"]
+    assert run_object(cluster)["status"]["progress"]["g0000-score-02"]["status"] == "succeeded"
 
 
 async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
