@@ -232,6 +232,29 @@ async def _delete_with(cluster, state, policy: str) -> None:
         await wait_for(lambda: not job_names(cluster))
 
 
+async def test_a_run_recreated_with_another_spec_never_computes_over_its_namesakes_volume(cluster, state):
+    """The run is deleted, its volume retained, and a run of the same name but another seed is
+    created: it adopts the volume, as Retain intends, and its generations were computed over the
+    first run's tasks, archives and records, its report reading the first run's run.yaml. Its init
+    refuses instead (exit 75: the run fails, resumable once it has a volume of its own)."""
+    async with kubelet(cluster, state), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+        await delete_run(cluster)
+        await wait_for(lambda: run_object(cluster) is None)
+        for obj in cluster.objects.values():  # the garbage collector's work: what the deleted run owned goes
+            if not obj.deleted and any(ref.get("uid") == "uid-demo" for ref in obj.raw["metadata"].get("ownerReferences", [])):
+                obj.delete()
+        executed = (state / "executed.log").read_text().split()
+        again = run_body(seed=8)
+        again["metadata"]["uid"] = "uid-demo-again"  # a new object, as the API server would make it
+        await create_run(cluster, again)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-init failed (InfrastructureFault)" in condition(cluster, "Failed")["message"]
+    assert (state / "executed.log").read_text().split() == executed  # nothing of the second run committed
+    assert load_run(state / "run.yaml").spec.seed == 7
+
+
 async def test_a_run_changed_while_its_deletion_is_handled_is_still_deleted(cluster, state):
     """The CI flake, made certain: the run changes (here another client annotates it; in CI a
     reconcile's status patch) after kopf read it and before kopf removes its finalizer. kopf's
