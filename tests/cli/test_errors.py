@@ -106,6 +106,8 @@ CASES = {
                                 "--index"),
     "phase: a generation past the last": (["phase", "plan", "--state", "no-init", "--generation", "9"], 2,
                                           "generations 0 to 8"),
+    "phase: a given-up step that is no step name": (["phase", "select", "--state", "no-init", "--generation", "1",
+                                                     "--given-up", "score-2"], 2, "not a step name: 'score-2'"),
     "run: broken yaml": (["run", "broken.yaml", "--state", "run-state"], 2, "not valid YAML"),
     "run: empty state": (["run", "--state", "empty"], 2, "holds no run"),
     "run: negative generations": (["run", str(QUICKSTART), "--generations", "-1"], 2, "--generations"),

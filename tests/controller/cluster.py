@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import datetime
 import json
 import logging
@@ -54,6 +55,10 @@ succeeded, EXIT_REJECTED (3) dropped, EXIT_INFRASTRUCTURE (75) failed without re
 failed (retried per backoffLimit); OOM_KILLED (137) is a container the kernel killed at its
 memory limit (the kubelet's reason OOMKilled)."""
 OOM_KILLED = 137
+GIVEN_UP: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("GIVEN_UP", default=frozenset())
+"""The ``--given-up`` steps on the command line of the Job whose attempt is playing (what the
+operator tells the Jobs that read other steps' outputs): set around each attempt, so a
+three-argument PhaseRunner need not carry them, and ``real_phase`` passes them on."""
 CLOCK_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 """The kubelet stand-in's clock: every Job starts at this time and each of its attempts takes
 an hour, so a Job's GPU-hours are its requested GPUs times its attempts."""
@@ -122,7 +127,7 @@ def fake_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord
 def real_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord | None]:
     """What `acdc phase ... --state STATE --run RUN_YAML` does, in-process, with its exit code."""
     try:
-        record = execute(state, step, run_yaml)
+        record = execute(state, step, run_yaml, given_up=GIVEN_UP.get())
     except Exception as exc:
         logging.getLogger(__name__).exception("%s failed", step.name)
         return classify(exc).exit_code, None
@@ -227,6 +232,8 @@ class Kubelet:
             return await self._play_command(name, job)
         step = Step.parse(job["metadata"]["labels"]["acdc.dev/step"])
         backoff = job["spec"]["backoffLimit"]
+        command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+        GIVEN_UP.set(frozenset(value for flag, value in zip(command, command[1:], strict=False) if flag == "--given-up"))
         for played in range(1, backoff + 2):
             attempt = self.attempts.get(name, 0)
             self.attempts[name] = attempt + 1

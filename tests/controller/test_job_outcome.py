@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from acdc.controller.job_outcome import outcome, pods_of
+from acdc.controller.job_outcome import finished_condition, outcome, pods_of
 from acdc.steps import Phase, Step
 
 SELECT = Step(1, Phase.SELECT)
@@ -119,7 +119,44 @@ def test_a_deadline_that_passed_before_the_pod_ever_started_is_not_the_childs_fa
         found = outcome(MERGE, DEADLINE, pods, waited)
         assert found.record is None and found.reason == "NeverStarted", (pods, waited)
     ran = pod({"exitCode": 137, "reason": "Error", "startedAt": STARTED})
-    for pods, waited in [([ran], False), ([ran, UNSCHEDULED], True), ([], False)]:
+    for pods, waited in [([ran], False), ([], False)]:
         dropped = outcome(MERGE, DEADLINE, pods, waited)
         assert dropped.record is not None and dropped.record.result["failed"] == "DeadlineExceeded"
         assert outcome(SELECT, DEADLINE, pods, waited).reason == "DeadlineExceeded"  # give_up: the run fails
+
+
+EVICTED = pod({"exitCode": 143, "reason": "Error", "startedAt": STARTED}, phase="Failed",
+              conditions=[{"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet"}])
+STUCK = {**pod(phase="Running", containerStatuses=[{"name": "phase", "started": True,
+                                                   "state": {"running": {"startedAt": STARTED}}}]),
+         "metadata": {"name": "demo-g0001-merge-00-a", "deletionTimestamp": "2026-01-01T10:05:00Z"}}
+
+
+@pytest.mark.parametrize(("pods", "waited"), [
+    ([EVICTED, UNSCHEDULED], False),  # its replacement was pending when the deadline came
+    ([EVICTED], True),  # the replacement, never scheduled, went with the deadline; the last pass saw it wait
+    ([STUCK], True),  # the pod's node was lost: it stayed Terminating, so no replacement was ever made
+    ([pod({"exitCode": 1, "reason": "Error", "startedAt": STARTED}), UNSCHEDULED], True),  # a retry never ran
+])
+def test_a_deadline_that_passed_while_no_pod_ran_is_not_the_childs_fault(pods, waited):
+    """A pod that ran and was evicted (no retry spent) or lost with its node, and the step never ran
+    again before the deadline: dropping the child would change the run's science for a fault of
+    the cluster. The run fails instead, and the step runs again on resume."""
+    found = outcome(MERGE, DEADLINE, pods, waited)
+    assert found.record is None and found.reason == "NotRunning", found
+
+
+def test_a_job_whose_fate_is_decided_is_finished_before_its_pods_end():
+    """Since Kubernetes 1.31 a failing Job gets FailureTarget at once and Failed only once its pods
+    have ended; one stuck Terminating (a lost node) held Failed back for good. FailureTarget
+    decides the outcome as Failed would, with its reason."""
+    early = job("FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline")
+    assert finished_condition(early) == {**early["status"]["conditions"][0], "type": "Failed"}
+    assert outcome(MERGE, early, [STUCK], True).reason == "NotRunning"
+    assert outcome(MERGE, early, [], False).record.status == "dropped"
+    met = job("SuccessCriteriaMet", "CompletionsReached")
+    assert finished_condition(met)["type"] == "Complete"
+    both = {"status": {"conditions": [*early["status"]["conditions"], *DEADLINE["status"]["conditions"]]}}
+    assert finished_condition(both)["type"] == "Failed"
+    assert finished_condition(job("FailureTarget", "DeadlineExceeded") | {"status": {"conditions": [
+        {"type": "FailureTarget", "status": "False"}]}}) is None

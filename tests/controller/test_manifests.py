@@ -36,6 +36,19 @@ def test_every_phase_job_validates(phase):
     validate(build_job(REF, run_spec, Step(3, phase, 2 if phase.droppable else None), "demo-state"))
 
 
+def test_jobs_reading_their_generations_outputs_are_told_which_steps_were_given_up():
+    """The operator keeps a given-up step's record in status, not on the volume: a Job that reads
+    the generation's per-model outputs must know which steps have none by design (any other step
+    without outputs lost them). Other Jobs' commands do not change with the run's drops."""
+    given_up = ["g0001-score-03", "g0001-evaluate-02"]
+    for phase in (Phase.SELECT, Phase.SYNC, Phase.TASKS):
+        command = build_job(REF, spec(), Step(1, phase), "demo-state", given_up)["spec"]["template"]["spec"]
+        assert command["containers"][0]["command"][-4:] == ["--given-up", "g0001-evaluate-02",
+                                                            "--given-up", "g0001-score-03"]
+    for step in (Step(1, Phase.MERGE, 2), Step(1, Phase.PLAN)):
+        assert build_job(REF, spec(), step, "demo-state", given_up) == build_job(REF, spec(), step, "demo-state")
+
+
 def test_merge_job_requests_gpus_and_carries_scheduling():
     run_spec = spec(resources={"kueueQueueName": "gpu", "merge": {"gpus": 2, "nodeSelector": {"pool": "a100"}}})
     job = build_job(REF, run_spec, Step(1, Phase.MERGE, 0), "demo-state")

@@ -8,6 +8,7 @@ import json
 import yaml
 
 from acdc.controller.kube import USER_AGENT
+from acdc.engine.state import RunState
 from acdc.spec import load_run
 from acdc.steps import StepRecord
 from tests.controller.cluster import (
@@ -107,6 +108,32 @@ async def test_infrastructure_fault_of_a_child_fails_the_run_and_drops_nothing(c
     assert failed["status"] == "True" and "g0000-merge-02" in failed["message"] and "InfrastructureFault" in failed["message"]
 
 
+def losing_outputs(lost: str):
+    """The configured phase runner, except that what ``lost``'s Job wrote on the volume (its scores
+    and its step record) is gone once it has reported success: a write the storage lost, a volume
+    restored from a backup taken before it."""
+    def phase(state, step, run_yaml):
+        code, record = PHASE_RUNNER(state, step, run_yaml)
+        if step.name == lost:
+            volume = RunState(state)
+            volume.scores_file(step.generation, record.result["model"]).unlink()
+            volume.step_file(step).unlink()
+        return code, record
+    return phase
+
+
+async def test_a_scored_child_whose_scores_are_lost_fails_the_run_and_is_never_left_out(cluster, state):
+    """The score Job succeeded (its record is in status), then its files left the volume. Select
+    read a child without scores or record as one given up, and the run went on without it:
+    a fault of the storage silently changed who competed. The run fails instead."""
+    async with kubelet(cluster, state, losing_outputs("g0000-score-02")), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) in ("Failed", "Succeeded"))
+    assert phase_of(cluster) == "Failed", run_object(cluster)["status"].get("archive")
+    assert "g0000-select failed (InfrastructureFault)" in condition(cluster, "Failed")["message"]
+    assert run_object(cluster)["status"]["progress"]["g0000-score-02"]["status"] == "succeeded"
+
+
 async def test_failed_select_fails_the_run_with_a_condition(cluster, state):
     async with kubelet(cluster, state, failing("g0000-select", 1)), operator():
         await create_run(cluster, run_body())
@@ -203,6 +230,29 @@ async def _delete_with(cluster, state, policy: str) -> None:
         await delete_run(cluster)
         await wait_for(lambda: run_object(cluster) is None)
         await wait_for(lambda: not job_names(cluster))
+
+
+async def test_a_run_recreated_with_another_spec_never_computes_over_its_namesakes_volume(cluster, state):
+    """The run is deleted, its volume retained, and a run of the same name but another seed is
+    created: it adopts the volume, as Retain intends, and its generations were computed over the
+    first run's tasks, archives and records, its report reading the first run's run.yaml. Its init
+    refuses instead (exit 75: the run fails, resumable once it has a volume of its own)."""
+    async with kubelet(cluster, state), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Succeeded")
+        await delete_run(cluster)
+        await wait_for(lambda: run_object(cluster) is None)
+        for obj in cluster.objects.values():  # the garbage collector's work: what the deleted run owned goes
+            if not obj.deleted and any(ref.get("uid") == "uid-demo" for ref in obj.raw["metadata"].get("ownerReferences", [])):
+                obj.delete()
+        executed = (state / "executed.log").read_text().split()
+        again = run_body(seed=8)
+        again["metadata"]["uid"] = "uid-demo-again"  # a new object, as the API server would make it
+        await create_run(cluster, again)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-init failed (InfrastructureFault)" in condition(cluster, "Failed")["message"]
+    assert (state / "executed.log").read_text().split() == executed  # nothing of the second run committed
+    assert load_run(state / "run.yaml").spec.seed == 7
 
 
 async def test_a_run_changed_while_its_deletion_is_handled_is_still_deleted(cluster, state):

@@ -19,13 +19,14 @@ async def patch_job(cluster, name: str, body: dict, status: bool = False) -> Non
         assert response.status < 300, await response.text()
 
 
-async def put_pod(cluster, pod_status: dict, attempt: int, name: str = JOB) -> None:
-    """A pending pod of the Job ``name``, labelled as the Job controller labels it."""
+async def put_pod(cluster, pod_status: dict, attempt: int, name: str = JOB, **metadata: object) -> None:
+    """A pending pod of the Job ``name``, labelled as the Job controller labels it (``pod_status``
+    may say otherwise; ``metadata`` adds fields such as a deletionTimestamp)."""
     job = cluster.objects[JOBS, NAMESPACE, name].raw
     labels = {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": name,
               "batch.kubernetes.io/controller-uid": job["metadata"]["uid"]}
     pod = {"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Pending", **pod_status},
-           "metadata": {"name": f"{name}-pending-{attempt}", "namespace": NAMESPACE, "labels": labels}}
+           "metadata": {"name": f"{name}-pending-{attempt}", "namespace": NAMESPACE, "labels": labels, **metadata}}
     async with cluster.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod) as response:
         assert response.status < 300, await response.text()
 
@@ -158,6 +159,34 @@ async def test_a_never_started_job_is_judged_so_whatever_the_number_of_waiting_s
         await wait_for(lambda: phase_of(cluster) == "Failed"
                        or "g0000-merge-07" in run_object(cluster)["status"].get("progress", {}))
     assert "g0000-merge-07 failed (NeverStarted)" in condition(cluster, "Failed").get("message", "")
+
+
+async def test_a_pod_stuck_terminating_says_so_and_the_deadline_then_fails_the_run(cluster, state):
+    """The child's pod ran, then its node was lost: the pod stays Terminating (no kubelet confirms
+    its end), the Job makes no new pod before it ends and, since Kubernetes 1.31, gets only
+    FailureTarget at its deadline (Failed waits for the pod). The run said nothing and waited
+    for ever; it must say why it waits, then fail on the deadline (resumable), never drop the
+    child as if it had failed."""
+    merge = "demo-g0000-merge-02"
+    running = {"phase": "Running", "containerStatuses": [{"name": "phase", "started": True,
+                                                          "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 0, "terminating": 1}},
+                        status=True)
+        await put_pod(cluster, running, 0, merge, deletionTimestamp="2026-01-01T00:10:00Z",
+                      finalizers=["batch.kubernetes.io/job-tracking"])  # the Job controller's: the pod stays
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "PodTerminating"
+                                 and condition(cluster, "Waiting"))
+        assert f"g0000-merge-02: pod {merge}-pending-0 has been terminating since" in waiting["message"]
+        await patch_job(cluster, merge, {"status": {"conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+             "message": "Job was active longer than specified deadline"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-merge-02 failed (NotRunning)" in condition(cluster, "Failed")["message"]
+    assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
 
 
 async def test_kueue_admission_preemption_and_readmission(cluster, state):

@@ -22,7 +22,9 @@ def test_a_succeeded_step_without_its_scores_is_damage_not_a_drop(tmp_path: Path
     state.init()
     step = Step(1, Phase.RESCORE if rescore else Phase.SCORE, 2)
     model = "gen_0001_ind_02"
-    assert step_scores(state, step, model, rescore) is None  # not run yet
+    assert step_scores(state, step, model, rescore, given_up=frozenset({step.name})) is None  # the operator gave it up
+    with pytest.raises(StateError, match=f"no record of {step.name} is on the volume or says it was given up"):
+        step_scores(state, step, model, rescore)  # outputs and record lost: never read as given up
     state.save_step(step, StepRecord("dropped", {}))
     assert step_scores(state, step, model, rescore) is None  # dropped: no scores, by design
     state.save_scores(1, model, {"task_000001_a": 1.0}, rescore)

@@ -27,7 +27,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--index", type=bounded_int(0, MAX_COUNT), default=None)
     parser.add_argument("--run", type=Path, default=None, help="run.yaml to read the spec from (default: STATE/run.yaml)")
     parser.add_argument("--termination-log", type=output_file, default=None, help="also write the result here (Kubernetes)")
+    parser.add_argument("--given-up", type=step_name, action="append", default=[], metavar="STEP",
+                        help="a step of this generation the operator gave up or skipped (its record is in the "
+                             "run's status, not on the volume); repeatable")
     parser.set_defaults(handler=handle)
+
+
+def step_name(text: str) -> str:
+    """A step's name as the DAG writes it (g0003-score-02)."""
+    try:
+        return Step.parse(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a step name: {text!r} (e.g. g0003-score-02)") from exc
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -39,7 +50,8 @@ def handle(args: argparse.Namespace) -> int:
     step = Step(args.generation, Phase(args.phase), args.index)
     try:
         with StateLock(args.state, shared=True):  # phases may share a volume, never with a live `acdc run`
-            record = execute(args.state, step, args.run, args.termination_log, named=True)
+            record = execute(args.state, step, args.run, args.termination_log, named=True,
+                             given_up=frozenset(args.given_up))
     except Exception as exc:
         if classify(exc) is not Fault.INFRASTRUCTURE:
             raise

@@ -16,6 +16,7 @@ sandbox has an empty environment and its own PID namespace).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from acdc.controller import names
@@ -38,6 +39,11 @@ SANDBOXED_PHASES = frozenset({Phase.EVALUATE, Phase.REEVALUATE, Phase.SCORE, Pha
 # Only read the task folders (evaluate writes their instances.json caches, tasks writes new ones).
 READONLY_TASKS_PHASES = frozenset({Phase.SCORE, Phase.RESCORE})
 TASKS_SUBPATH = "tasks"
+READS_RECORDS = frozenset({Phase.SELECT, Phase.SYNC, Phase.TASKS, Phase.REEVALUATE, Phase.RESCORE})
+"""Phases that read the outputs of their generation's per-model steps (``phases.records``): their
+Jobs are told which of those steps the operator gave up or skipped (``acdc phase --given-up``),
+since those records live in the run's status, not on the volume; a step without outputs that is
+not named lost them, and the Job fails instead of leaving its model out."""
 WORKER_UID = 1000
 
 
@@ -86,13 +92,18 @@ def _state_mounts(phase: Phase) -> list[dict[str, Any]]:
     return mounts
 
 
-def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str) -> dict[str, Any]:
-    """The Job manifest for ``step``; its name and labels are stable across restarts."""
+def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str,
+              given_up: Iterable[str] = ()) -> dict[str, Any]:
+    """The Job manifest for ``step``; its name and labels are stable across restarts. ``given_up``:
+    the generation's steps the operator recorded without success (``READS_RECORDS``)."""
     res = phase_resources(spec, step.phase)
     policy = spec.phases.resolve(step.phase.value, res)
     sandboxed = step.phase in SANDBOXED_PHASES
     runs_task_code = step.phase in TASK_CODE_PHASES
     labels = names.step_labels(ref.name, step)
+    command = [*step.argv(STATE_MOUNT), "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG]
+    if step.phase in READS_RECORDS:
+        command += [arg for name in sorted(given_up) for arg in ("--given-up", name)]
     if sandboxed:
         labels[names.LABEL_SANDBOXED] = "true"
     job_labels = dict(labels)
@@ -108,7 +119,7 @@ def build_job(ref: RunRef, spec: CoevolutionRunSpec, step: Step, claim_name: str
                 "name": CONTAINER,
                 "image": spec.images.worker,
                 "imagePullPolicy": spec.images.pull_policy,
-                "command": [*step.argv(STATE_MOUNT), "--run", SPEC_FILE, "--termination-log", TERMINATION_LOG],
+                "command": command,
                 "terminationMessagePath": TERMINATION_LOG,
                 "terminationMessagePolicy": "File",
                 "resources": _container_resources(res),

@@ -10,7 +10,8 @@ damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, a
 local runner stops. So is a phase the kernel killed for its memory limit in the Job's last
 attempt (OOMKilled: the runner's lost worker; an earlier attempt's OOM that a later one
 outlived is not why the Job failed) and a Job whose deadline passed before its pod ever
-started (never scheduled, image never pulled): neither is the step's subject's fault.
+started (never scheduled, image never pulled), or while its pod was being replaced (evicted, then
+not scheduled again; stuck terminating on a lost node): neither is the step's subject's fault.
 Evictions and preemptions do not fail the Job at all (the policy ignores pods with a
 DisruptionTarget condition). A Job that exhausted its retries or its deadline while running is given up
 (``dag_actions.give_up``, the runner's rule too): a per-model step is dropped, any other
@@ -44,12 +45,22 @@ class Outcome:
     message: str
 
 
+DECIDED = {"Complete": "Complete", "Failed": "Failed", "SuccessCriteriaMet": "Complete", "FailureTarget": "Failed"}
+"""A Job condition that decides its fate -> the terminal condition it stands for. Since Kubernetes
+1.31 the Job controller sets FailureTarget (SuccessCriteriaMet) first and Failed (Complete) only
+once every pod of the Job has ended: a pod stuck Terminating on a lost node held Failed back
+for good, and the run with it, Running with nothing to say."""
+
+
 def finished_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The condition that decided the Job's fate, typed Complete or Failed (a terminal one rather
+    than its early twin when both are set; they carry the same reason and message)."""
     conditions: list[Mapping[str, Any]] = (job.get("status") or {}).get("conditions") or []
-    for condition in conditions:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return condition
-    return None
+    decided = [c for c in conditions if c.get("type") in DECIDED and c.get("status") == "True"]
+    if not decided:
+        return None
+    condition = next((c for c in decided if DECIDED[c["type"]] == c["type"]), decided[0])
+    return {**condition, "type": DECIDED[condition["type"]]}
 
 
 def is_finished(job: Mapping[str, Any]) -> bool:
@@ -155,8 +166,8 @@ def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
 
 def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]], waited: bool = False) -> Outcome:
     """``pods``: the Job's own (``pods_of``), oldest first. ``waited``: the operator's last pass
-    found the step waiting for its pod to start (``status.waitingSteps``), the one witness
-    left when the Job's deadline removed its pod."""
+    found the step waiting for a pod to run (``status.waitingSteps``: not scheduled, not pulled,
+    stuck terminating), the one witness left when the Job's deadline removed its pod."""
     condition = finished_condition(job)
     if condition is None:
         raise ValueError(f"job for {step.name} has not finished")
@@ -177,4 +188,8 @@ def outcome(step: Step, job: Mapping[str, Any], pods: list[Mapping[str, Any]], w
     if reason == "DeadlineExceeded" and not ever_started(pods) and (pods or waited):
         return Outcome(None, "NeverStarted", f"the deadline passed before the step's pod ever started "
                                              f"(not scheduled, image not pulled, volume not mounted): {message}")
+    if reason == "DeadlineExceeded" and (waited or (pods and not ever_started(pods[-1:]))):
+        return Outcome(None, "NotRunning", f"the deadline passed while the step had no pod running: its pod "
+                                           f"was evicted or lost and the next one never started, or was stuck "
+                                           f"terminating (a lost node); not the step's fault: {message}")
     return Outcome(give_up(step, reason, message), reason, message)

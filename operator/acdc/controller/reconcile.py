@@ -512,10 +512,11 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
         return []
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
+    given_up = [name for name, record in (status.get("progress") or {}).items() if record.get("status") != "succeeded"]
     refused = []
     for step in actions.launch:
         try:
-            if kube.create(build_job(ref, spec, step, claim)):
+            if kube.create(build_job(ref, spec, step, claim, given_up)):
                 result.created.append(step.name)
         except ApiError as exc:
             if exc.status not in REFUSALS:

@@ -28,7 +28,7 @@ class Waiting:
     step: str
     reason: str
     """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
-    ImagePullBackOff, CreateContainerConfigError or FailedMount."""
+    ImagePullBackOff, CreateContainerConfigError, FailedMount or PodTerminating."""
     message: str
 
     @property
@@ -41,9 +41,13 @@ def suspended(job: Mapping[str, Any]) -> bool:
 
 
 def needs_pods(job: Mapping[str, Any]) -> bool:
-    """A Job with a pod that is not ready yet: only then are its pods worth reading."""
+    """A Job with a pod that is not ready yet, or with none active but one terminating: only then
+    are its pods worth reading. A Job whose pod failure policy is set makes no new pod until the
+    old one has ended (podReplacementPolicy Failed), so a pod stuck terminating holds it still."""
     status = job.get("status") or {}
-    return not suspended(job) and int(status.get("active") or 0) > 0 and not int(status.get("ready") or 0)
+    active = int(status.get("active") or 0)
+    return not suspended(job) and ((active > 0 and not int(status.get("ready") or 0))
+                                   or (not active and int(status.get("terminating") or 0) > 0))
 
 
 def pods_refused(job: Mapping[str, Any]) -> bool:
@@ -52,7 +56,7 @@ def pods_refused(job: Mapping[str, Any]) -> bool:
     it says why in nothing but those Events."""
     status = job.get("status") or {}
     return (not suspended(job) and bool(status.get("startTime"))
-            and not any(int(status.get(key) or 0) for key in ("active", "ready", "failed", "succeeded")))
+            and not any(int(status.get(key) or 0) for key in ("active", "ready", "failed", "succeeded", "terminating")))
 
 
 def newest_event(events: Sequence[Mapping[str, Any]], reason: str) -> Mapping[str, Any] | None:
@@ -94,11 +98,25 @@ def mounting(status: Mapping[str, Any]) -> bool:
     return creating and not sandbox
 
 
+def terminating(pod: Mapping[str, Any]) -> str | None:
+    """Since when ``pod`` has been deleted without ending (None if it is not): the kubelet of a
+    lost node never confirms the end, and the pod stays Terminating until someone removes it."""
+    since = (pod.get("metadata") or {}).get("deletionTimestamp")
+    return str(since) if since and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") else None
+
+
 def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Waiting | None:
-    """The newest pending pod's reason: its container's (image pull, config), then a failed
-    mount (from the pod's Events, read only while it mounts), then the scheduler's."""
+    """The newest waiting pod's reason: stuck terminating, else (a pending pod) its container's
+    (image pull, config), then a failed mount (from the pod's Events, read only while it mounts),
+    then the scheduler's."""
     for pod in reversed(pods):
         status = pod.get("status") or {}
+        since = terminating(pod)
+        if since is not None:
+            name = (pod.get("metadata") or {}).get("name", "")
+            return Waiting(step, "PodTerminating", f"pod {name} has been terminating since {since} and no new pod "
+                                                   "starts before it ends; if its node is gone, delete the pod "
+                                                   "(kubectl delete pod --force) or the node")
         if status.get("phase") not in (None, "Pending"):
             continue
         for container in status.get("containerStatuses") or []:

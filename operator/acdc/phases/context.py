@@ -40,6 +40,12 @@ class PhaseContext:
     state: Path
     run: CoevolutionRun
     step: Step
+    given_up: frozenset[str] = frozenset()
+    """Steps of this generation that ended without success and whose record is not on the volume:
+    the operator keeps the record of a step it gave up or skipped in the run's status, and tells
+    the Jobs that read those steps' outputs (``acdc phase --given-up``). The local runner commits
+    every record to the volume, so for it this is empty. Any other step without outputs or a
+    record lost them (``records.step_scores``)."""
 
     @property
     def spec(self) -> CoevolutionRunSpec:
@@ -70,7 +76,8 @@ def state_of(ctx: PhaseContext) -> RunState:
     return RunState(ctx.state)
 
 
-def load_context(state: Path, step: Step, run_path: Path | None = None) -> PhaseContext:
+def load_context(state: Path, step: Step, run_path: Path | None = None,
+                 given_up: frozenset[str] = frozenset()) -> PhaseContext:
     """Spec from ``run_path`` (the operator mounts the live spec) or the state's run.yaml.
 
     A spec a phase cannot read is its surroundings' fault (a damaged state, a lost mount),
@@ -82,7 +89,7 @@ def load_context(state: Path, step: Step, run_path: Path | None = None) -> Phase
         raise InfrastructureFault(f"cannot read the run's spec: {exc}") from exc
     if step.phase is not Phase.INIT:
         RunState(state).check_layout()
-    return PhaseContext(state=state, run=run, step=step)
+    return PhaseContext(state=state, run=run, step=step, given_up=given_up)
 
 
 def termination_message(record: StepRecord) -> str:

@@ -62,13 +62,13 @@ def _no_tqdm_bars() -> None:
 
 
 def execute(state: Path, step: Step, run_path: Path | None = None, termination_log: Path | None = None,
-            named: bool = False) -> StepRecord:
+            named: bool = False, given_up: frozenset[str] = frozenset()) -> StepRecord:
     """Run ``step`` against ``state`` and commit its record; a rejection is a dropped record.
 
     ``named``: the step comes from a command line (`acdc phase`), not from the DAG itself,
-    so it is checked to be one of the run's steps first."""
+    so it is checked to be one of the run's steps first. ``given_up``: ``PhaseContext.given_up``."""
     quiet_libraries()
-    ctx = load_context(state, step, run_path)
+    ctx = load_context(state, step, run_path, given_up)
     if named:
         require_step_of_run(DagShape.from_spec(ctx.spec), step, RunState(state).load_steps())
     started = time.monotonic()

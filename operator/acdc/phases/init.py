@@ -18,6 +18,7 @@ from acdc.errors import UserError
 from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.integrity import record_seeds
 from acdc.phases.run_models import BASE_CANDIDATE_ID, BASE_MODEL_ID
+from acdc.spec import CoevolutionRun, immutable_changes, load_run
 from acdc.spec.run import HubSpec, ModelSource
 
 
@@ -64,11 +65,26 @@ def _download(source: ModelSource, hub: HubSpec, state: Path) -> Path:
     return fetch(source.hf, source.revision, hub.endpoint, RunState(state).hub_dir / source.display_name)
 
 
+def require_same_run(stored_path: Path, run: CoevolutionRun) -> None:
+    """A volume that holds a run's state serves that run only. A run re-created under the same
+    name with another spec (its retained volume adopted), or a second run given the same
+    ``existingClaim``, would otherwise compute its generations over the first one's tasks,
+    archives and records, and its report read the first one's run.yaml."""
+    stored = load_run(stored_path)
+    changed = immutable_changes(stored.spec, run.spec)
+    if stored.metadata.name != run.metadata.name or changed:
+        differs = f"fields that cannot change differ: {', '.join(changed)}" if changed else "another name"
+        raise UserError(f"{stored_path} holds the state of run {stored.metadata.name!r} ({differs}); give this run "
+                        "a volume of its own, or restore that run's spec to go on with it")
+
+
 def run(ctx: PhaseContext) -> dict[str, Any]:
     state = state_of(ctx)
     state.init()
     state.tasks_dir.mkdir(parents=True, exist_ok=True)
-    if not state.run_file.exists():
+    if state.run_file.exists():
+        require_same_run(state.run_file, ctx.run)
+    else:
         document = ctx.run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
         write_text(state.run_file, dump_yaml(document))
     models = {seed_model_id(seed.display_name): _resolve(seed, ctx.spec.models.hub, ctx.state) for seed in ctx.spec.models.seeds}

@@ -34,12 +34,16 @@ def previous_archive(state: RunState, generation: int) -> list[ArchiveMember]:
     return state.load_archive(generation - 1) if generation > 0 else []
 
 
-def step_scores(state: RunState, step: Step, model_id: str, rescore: bool = False) -> dict[str, float | None] | None:
+def step_scores(state: RunState, step: Step, model_id: str, rescore: bool = False,
+                given_up: frozenset[str] = frozenset()) -> dict[str, float | None] | None:
     """The scores ``step`` left for ``model_id``, or None when the step did not succeed
-    (dropped, or not run because an earlier step of the model was).
+    (dropped, or not run because an earlier step of the model was): its record on the volume
+    says so, or the operator, which keeps the records of the steps it gave up in the run's
+    status, named it (``given_up``: ``PhaseContext.given_up``).
 
-    A succeeded step whose file is gone is damage, not a drop: a step's record is written
-    only after its outputs, so skipping the model would silently change who competes.
+    A step without scores that no record says did not succeed is damage, not a drop: a step's
+    record is written only after its outputs, and the operator records a score Job's success
+    from the Job, not the volume, so skipping the model would silently change who competes.
     """
     if state.has_scores(step.generation, model_id, rescore):
         return state.load_scores(step.generation, model_id, rescore)
@@ -48,6 +52,11 @@ def step_scores(state: RunState, step: Step, model_id: str, rescore: bool = Fals
         raise StateError(state.scores_file(step.generation, model_id, rescore),
                          f"missing, though {step.name} succeeded; delete {state.step_file(step)} and run the "
                          "run again to score the model again")
+    if record is None and step.name not in given_up:
+        raise StateError(state.scores_file(step.generation, model_id, rescore),
+                         f"missing, and no record of {step.name} is on the volume or says it was given up: its "
+                         "outputs were lost (a restore from an older backup, a write the storage dropped); restore "
+                         "them, or run the step again")
     return None
 
 
@@ -57,7 +66,7 @@ def children(ctx: PhaseContext, generation: int) -> list[ArchiveMember]:
     parents = {child.child_id: child.parents for child in state.load_plan(generation)}
     out = []
     for index, model_id in enumerate(evaluated_models(ctx, generation)):
-        scores = step_scores(state, Step(generation, Phase.SCORE, index), model_id)
+        scores = step_scores(state, Step(generation, Phase.SCORE, index), model_id, given_up=ctx.given_up)
         if scores is None:
             continue
         out.append(ArchiveMember(

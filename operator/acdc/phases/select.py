@@ -68,7 +68,7 @@ def run_sync(ctx: PhaseContext) -> dict[str, Any]:
     threshold = ctx.spec.selection.skill_threshold
     members = []
     for index, member in enumerate(selected(ctx, g)):
-        fresh = step_scores(state, Step(g, Phase.RESCORE, index), member.model_id, rescore=True)
+        fresh = step_scores(state, Step(g, Phase.RESCORE, index), member.model_id, rescore=True, given_up=ctx.given_up)
         members.append(with_scores(member, fresh or {}, pool.active, threshold))
     deleted = _commit(ctx, members, pool)
     return summary(members, pool, threshold) | {"deleted": len(deleted)}

@@ -89,8 +89,8 @@ class CoevolutionRunStatus(SpecModel):
     """The uids of the failed Jobs whose GPU-hours ``gpuHours`` holds, until a resume deletes
     them: so neither a later pass nor an operator restart counts them twice."""
     waiting_steps: list[str] = []
-    """Steps whose Job the last pass found waiting to start (the ``Waiting`` condition names
-    the first five): the witness, once a Job's deadline took its pod, that it never started."""
+    """Steps whose Job the last pass found waiting for a pod to run (the ``Waiting`` condition names
+    the first five): the witness, once a Job's deadline took its pod, that it was not running."""
     best_coverage: float | None = None
     coverage_stale_generations: int = 0
     """Generations closed since the archive's coverage last improved (for spec.budget)."""
