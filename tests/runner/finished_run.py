@@ -23,7 +23,10 @@ def acdc(*args: str) -> Outcome:
     would spend seconds importing torch on a loaded 2-core CI machine)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse refuses bad arguments by exiting, as the console script would
+            code = stop.code if isinstance(stop.code, int) else 1
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
