@@ -47,7 +47,7 @@ def test_a_policy_failure_whose_pod_is_gone_is_classified_by_the_exit_code_in_it
     assert rejected.record is not None and rejected.record.result == {"rejected": "gibberish"}
 
 
-@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]"])
+@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]", "[" * 3000])
 def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
     """An empty result would read as a step that found nothing (no re-evaluations, a stale
     select): the step is not recorded and the run fails, so a resume runs it again."""

@@ -104,12 +104,28 @@ def termination_messages(pods: list[Mapping[str, Any]]) -> list[str]:
     return [message for container in reversed(_containers(pods)) if (message := _terminated(container).get("message"))]
 
 
+def json_object(message: object) -> dict[str, Any] | None:
+    """A termination message read as the JSON object it should be; None for anything else (not
+    text, garbled, cut short, a list, arrays nested too deep for the parser): the pod wrote it, and
+    no message may crash the reconcile that reads it."""
+    if not isinstance(message, str):
+        return None
+    try:
+        said = json.loads(message)
+    except (ValueError, RecursionError):
+        return None
+    return said if isinstance(said, dict) else None
+
+
 def termination_result(pods: list[Mapping[str, Any]]) -> StepRecord | None:
     """The record the phase wrote to its termination log, from the newest terminated pod."""
     for message in termination_messages(pods):
+        said = json_object(message)
+        if said is None:
+            continue
         try:
-            return StepRecord.from_dict(json.loads(message))
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return StepRecord.from_dict(said)
+        except (ValueError, KeyError, TypeError):
             continue
     return None
 
@@ -124,11 +140,7 @@ def fault_cause(pods: list[Mapping[str, Any]]) -> str | None:
     for message in termination_messages([attempt] if attempt is not None else []):
         if not isinstance(message, str) or len(message.encode("utf-8", "replace")) > TERMINATION_MESSAGE_LIMIT:
             continue
-        try:
-            said = json.loads(message)
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            continue
-        cause = said.get("fault") if isinstance(said, dict) else None
+        cause = (json_object(message) or {}).get("fault")
         if isinstance(cause, str) and cause.strip():
             shown = escape_controls(cause.strip().encode("utf-8", "replace").decode())  # no lone surrogate
             return shown if len(shown) <= FAULT_CAUSE_CHARS else shown[:FAULT_CAUSE_CHARS] + "..."
