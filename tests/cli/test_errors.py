@@ -7,6 +7,7 @@ the error classes themselves are checked in-process through ``main``'s one handl
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -245,3 +246,12 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_raising(KeyError("bug")))
     with pytest.raises(KeyError):
         cli_main.main(["boom"])
+
+
+def test_a_phase_stopped_by_a_fault_writes_its_cause_to_the_termination_log(bad_inputs: Path) -> None:
+    """The operator shows the cause in the run's condition (``job_outcome.fault_cause``): the same
+    cause as the error line, as ``{"fault": ...}``, which no reader takes for a step record."""
+    result = acdc(bad_inputs, "phase", "plan", "--state", "no-init", "--generation", "1", "--termination-log", "tl")
+    assert result.returncode == EXIT_INFRASTRUCTURE, result.stderr
+    cause = json.loads((bad_inputs / "tl").read_text())["fault"]
+    assert "0000.json" in cause and result.stderr.endswith(f"not recorded: {cause}\n"), (cause, result.stderr)

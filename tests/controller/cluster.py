@@ -31,10 +31,11 @@ import kmock
 import yaml
 from kopf.testing import KopfRunner
 
+from acdc.cli.phase_cmd import stopped_by_fault
 from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.execute import execute
-from acdc.phases.faults import classify
+from acdc.phases.faults import Fault, classify
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 from acdc.steps import Step, StepRecord
 from tests.progress import STALL_S, StallWatch, counted_work, work_cpu_seconds
@@ -59,6 +60,10 @@ GIVEN_UP: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("GIVEN
 """The ``--given-up`` steps on the command line of the Job whose attempt is playing (what the
 operator tells the Jobs that read other steps' outputs): set around each attempt, so a
 three-argument PhaseRunner need not carry them, and ``real_phase`` passes them on."""
+TERMINATION: contextvars.ContextVar[Path | None] = contextvars.ContextVar("TERMINATION", default=None)
+"""The file the attempt playing has at /dev/termination-log (set as GIVEN_UP is): ``real_phase``
+writes its record there, or an infrastructure fault's cause, as `acdc phase --termination-log`
+does, and the kubelet stand-in puts what it holds in the pod's termination message."""
 CLOCK_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 """The kubelet stand-in's clock: every Job starts at this time and each of its attempts takes
 an hour, so a Job's GPU-hours are its requested GPUs times its attempts."""
@@ -125,11 +130,14 @@ def fake_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord
 
 
 def real_phase(state: Path, step: Step, run_yaml: Path) -> tuple[int, StepRecord | None]:
-    """What `acdc phase ... --state STATE --run RUN_YAML` does, in-process, with its exit code."""
+    """What `acdc phase ... --state STATE --run RUN_YAML --termination-log TERMINATION` does,
+    in-process, with its exit code."""
     try:
-        record = execute(state, step, run_yaml, given_up=GIVEN_UP.get())
+        record = execute(state, step, run_yaml, TERMINATION.get(), given_up=GIVEN_UP.get())
     except Exception as exc:
         logging.getLogger(__name__).exception("%s failed", step.name)
+        if classify(exc) is Fault.INFRASTRUCTURE:
+            return stopped_by_fault(step, exc, TERMINATION.get()), None
         return classify(exc).exit_code, None
     return (0 if record.status == "succeeded" else EXIT_REJECTED), record
 
@@ -237,9 +245,11 @@ class Kubelet:
         for played in range(1, backoff + 2):
             attempt = self.attempts.get(name, 0)
             self.attempts[name] = attempt + 1
+            termination = self.state.parent / "mounts" / f"{name}-{attempt}.termination"
+            TERMINATION.set(termination)
             # In a worker thread: a real phase takes seconds and must not stall kmock's loop.
             code, record = await asyncio.to_thread(_counted, self.phase_runner, self.state, step, self._mount_spec(job))
-            await self._pod(job, attempt, code, record)
+            await self._pod(job, attempt, code, record, termination.read_text() if termination.exists() else None)
             if code == 0:
                 with (self.state / "executed.log").open("a") as log:
                     log.write(step.name + "\n")

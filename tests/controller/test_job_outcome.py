@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from acdc.controller.job_outcome import finished_condition, outcome, pods_of
+from acdc.controller.job_outcome import finished_condition, outcome, pods_of, termination_result
+from acdc.phases.context import FAULT_CAUSE_CHARS, TERMINATION_MESSAGE_LIMIT, fault_message
 from acdc.steps import Phase, Step
 
 SELECT = Step(1, Phase.SELECT)
@@ -46,7 +47,7 @@ def test_a_policy_failure_whose_pod_is_gone_is_classified_by_the_exit_code_in_it
     assert rejected.record is not None and rejected.record.result == {"rejected": "gibberish"}
 
 
-@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]"])
+@pytest.mark.parametrize("message", [None, "", "garbage{not json", "[1, 2]", "[" * 3000])
 def test_a_completed_job_without_a_readable_result_is_not_recorded(message):
     """An empty result would read as a step that found nothing (no re-evaluations, a stale
     select): the step is not recorded and the run fails, so a resume runs it again."""
@@ -160,3 +161,51 @@ def test_a_job_whose_fate_is_decided_is_finished_before_its_pods_end():
     assert finished_condition(both)["type"] == "Failed"
     assert finished_condition(job("FailureTarget", "DeadlineExceeded") | {"status": {"conditions": [
         {"type": "FailureTarget", "status": "False"}]}}) is None
+
+
+def fault(message: object = None, code: int = 75) -> dict:
+    """The pod of a phase that exited ``code`` and left ``message`` in its termination log."""
+    return pod({"exitCode": code, **({"message": message} if message is not None else {})})
+
+
+def test_an_infrastructure_fault_names_the_cause_its_phase_wrote():
+    """The condition says why (a damaged state file), not only 'exit code 75': no one has to
+    find the pod's log for it. The fault message is no step record."""
+    said = fault_message("/state/scores/0000/m-2.json: missing")
+    pods = [fault(json.dumps({"fault": "an older attempt"}), code=1), fault(said)]
+    found = outcome(SELECT, job("Failed", "PodFailurePolicy", policy(75)), pods)
+    assert found.record is None and found.reason == "InfrastructureFault"
+    assert found.message.startswith("/state/scores/0000/m-2.json: missing (") and policy(75) in found.message
+    assert termination_result(pods) is None
+
+
+@pytest.mark.parametrize("message", [
+    None, "", "garbage{not json", '{"fault": "cut short', "[1, 2]", '"a string"', '{"fault": 75}',
+    '{"fault": ["x"]}', '{"fault": "   "}', '{"status": "succeeded", "result": {}}', "[" * 3000,
+    json.dumps({"fault": "x" * 5000}),  # more than the kubelet keeps: not what the phase wrote
+])
+def test_a_fault_message_that_cannot_be_read_leaves_the_condition_as_it_was(message):
+    """The pod writes the message: anything but a small JSON object with a text cause falls back
+    to the Job's own words, and never crashes the reconcile."""
+    found = outcome(MERGE, job("Failed", "PodFailurePolicy", policy(75)), [fault(message)])
+    assert found.record is None and found.reason == "InfrastructureFault" and found.message == policy(75)
+
+
+def test_a_fault_cause_is_shown_as_one_capped_line_of_text():
+    """A newline would forge a line of the condition (and of `kubectl describe`), an escape drive
+    a terminal, a lone surrogate break the status patch; a long cause is cut."""
+    sneaky = "disk full\n\x1b[2Jfake: all good \udc80" + "y" * 1000
+    found = outcome(MERGE, job("Failed", "PodFailurePolicy", policy(75)), [fault(json.dumps({"fault": sneaky}))])
+    cause = found.message.split(" (Container")[0]
+    assert "\n" not in found.message and "\x1b" not in found.message and "\\n\\x1b[2J" in cause
+    assert cause.endswith("...") and len(cause) == FAULT_CAUSE_CHARS + 3
+    found.message.encode("utf-8")  # strict: no lone surrogate left
+
+
+@pytest.mark.parametrize("cause", ["ascii " * 200, "\U0001F4BE" * 400, "\udc80\x00" * 400])
+def test_a_fault_message_always_fits_what_the_kubelet_keeps(cause):
+    """Cut by characters before it is encoded, as ASCII JSON: never past the limit, never inside a
+    multi-byte character, and read back whole by the operator."""
+    message = fault_message(cause)
+    assert len(message.encode("ascii")) <= TERMINATION_MESSAGE_LIMIT
+    assert json.loads(message) == {"fault": cause[:FAULT_CAUSE_CHARS]}

@@ -108,6 +108,28 @@ async def test_infrastructure_fault_of_a_child_fails_the_run_and_drops_nothing(c
     assert failed["status"] == "True" and "g0000-merge-02" in failed["message"] and "InfrastructureFault" in failed["message"]
 
 
+def losing_archive_before(step_name: str, generation: int):
+    """The configured phase runner, except that the archive of ``generation`` is gone from the volume
+    when ``step_name`` starts: a state file the storage lost."""
+    def phase(state, step, run_yaml):
+        if step.name == step_name:
+            RunState(state).archive_file(generation).unlink()
+        return PHASE_RUNNER(state, step, run_yaml)
+    return phase
+
+
+async def test_an_infrastructure_fault_names_its_cause_in_the_runs_condition(cluster, state):
+    """plan finds generation 0's archive gone (a StateError, exit 75). The condition said only
+    'exit code 75'; the cause was in the pod's log, for someone to find the pod. It now carries the
+    cause the phase wrote to its termination log."""
+    async with kubelet(cluster, state, losing_archive_before("g0001-plan", 0)), operator():
+        await create_run(cluster, run_body())
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    message = condition(cluster, "Failed")["message"]
+    assert "g0001-plan failed (InfrastructureFault): " in message and "archives/0000.json" in message, message
+    assert "g0001-plan" not in run_object(cluster)["status"]["progress"]
+
+
 def losing_outputs(lost: str):
     """The configured phase runner, except that what ``lost``'s Job wrote on the volume (its scores
     and its step record) is gone once it has reported success: a write the storage lost, a volume

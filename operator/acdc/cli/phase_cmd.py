@@ -9,12 +9,15 @@ code is the contract with the operator (``acdc.phases.faults``): 0 done, 3 rejec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
+from acdc.atomic import write_text
 from acdc.cli.arguments import bounded_int, output_file
+from acdc.errors import EXIT_INFRASTRUCTURE, UserError
 from acdc.logsafe import print_error
-from acdc.phases.context import EXIT_REJECTED
+from acdc.phases.context import EXIT_REJECTED, fault_message
 from acdc.spec.base import MAX_COUNT
 from acdc.steps import Phase, Step
 
@@ -42,7 +45,6 @@ def step_name(text: str) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from acdc.errors import UserError
     from acdc.phases.execute import execute
     from acdc.phases.faults import Fault, classify
     from acdc.runner.lock import StateLock
@@ -55,8 +57,19 @@ def handle(args: argparse.Namespace) -> int:
     except Exception as exc:
         if classify(exc) is not Fault.INFRASTRUCTURE:
             raise
-        cause = exc if isinstance(exc, UserError | OSError) or exc.__cause__ is None else exc.__cause__
-        print_error(f"{step.name} stopped by an infrastructure fault, not recorded: {cause}")
-        return Fault.INFRASTRUCTURE.exit_code
+        return stopped_by_fault(step, exc, args.termination_log)
     print(json.dumps({"step": step.name, **record.to_dict()}))
     return 0 if record.status == "succeeded" else EXIT_REJECTED
+
+
+def stopped_by_fault(step: Step, exc: Exception, termination_log: Path | None) -> int:
+    """Say why an infrastructure fault stopped ``step`` and return its exit code (75): the one-line
+    cause on stderr (the pod's log) and, for the operator's condition, in the termination log.
+    That write is best effort: the exit code is the contract, and the volume or mount that failed
+    the step may fail it too."""
+    cause = str(exc if isinstance(exc, UserError | OSError) or exc.__cause__ is None else exc.__cause__)
+    print_error(f"{step.name} stopped by an infrastructure fault, not recorded: {cause}")
+    if termination_log is not None:
+        with contextlib.suppress(OSError):
+            write_text(termination_log, fault_message(cause))
+    return EXIT_INFRASTRUCTURE

@@ -29,7 +29,7 @@ from typing import Any
 from acdc.controller import names
 from acdc.controller.job_env import api_key_env
 from acdc.controller.job_manifest import SPEC_FILE, STATE_MOUNT, TERMINATION_LOG, build_job
-from acdc.controller.job_outcome import finished_condition, is_finished, pods_of, termination_messages
+from acdc.controller.job_outcome import finished_condition, is_finished, json_object, pods_of, termination_messages
 from acdc.controller.kube import JOBS, PODS, Kube
 from acdc.controller.ownership import live_and_controlled_by
 from acdc.controller.run_ref import RunRef
@@ -117,14 +117,7 @@ def build_evaluation_job(ref: RunRef, spec: CoevolutionRunSpec, generation: int,
 def _reported(kube: Kube, ref: RunRef, job: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON object the Job's container wrote to its termination log (None when there is none)."""
     pods = pods_of(job, kube.list(PODS, ref.namespace, names.run_labels(ref.name)))
-    for message in termination_messages(pods):
-        try:
-            report = json.loads(message)
-        except ValueError:
-            continue
-        if isinstance(report, dict):
-            return report
-    return None
+    return next((report for message in termination_messages(pods) if (report := json_object(message)) is not None), None)
 
 
 def _stage_jobs(kube: Kube, ref: RunRef) -> dict[str, dict[str, Any]]:

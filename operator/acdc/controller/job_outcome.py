@@ -7,9 +7,10 @@ failure policy fails a Job at once on exit 3 or 75, and the exit code decides (r
 the pod, or from the Job's condition message once the pod is gone): 3 is a rejection, the
 step is dropped with the reason the phase gave; 75 an infrastructure fault (full volume,
 damaged input; ``acdc.phases.faults``): nothing is recorded and the run fails, as the
-local runner stops. So is a phase the kernel killed for its memory limit in the Job's last
-attempt (OOMKilled: the runner's lost worker; an earlier attempt's OOM that a later one
-outlived is not why the Job failed) and a Job whose deadline passed before its pod ever
+local runner stops, its message naming the cause the phase wrote to its termination log
+(``fault_cause``) so that no one has to find the pod for it. So is a phase the kernel
+killed for its memory limit in the Job's last attempt (OOMKilled: the runner's lost worker;
+an earlier attempt's OOM that a later one outlived is not why the Job failed) and a Job whose deadline passed before its pod ever
 started (never scheduled, image never pulled), or while its pod was being replaced (evicted, then
 not scheduled again; stuck terminating on a lost node): neither is the step's subject's fault.
 Evictions and preemptions do not fail the Job at all (the policy ignores pods with a
@@ -26,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from acdc.logsafe import escape_controls
+from acdc.phases.context import FAULT_CAUSE_CHARS, TERMINATION_MESSAGE_LIMIT
 from acdc.phases.dag_actions import give_up
 from acdc.phases.faults import Fault, fault_of_exit_code
 from acdc.steps import Step, StepRecord
@@ -101,13 +104,46 @@ def termination_messages(pods: list[Mapping[str, Any]]) -> list[str]:
     return [message for container in reversed(_containers(pods)) if (message := _terminated(container).get("message"))]
 
 
+def json_object(message: object) -> dict[str, Any] | None:
+    """A termination message read as the JSON object it should be; None for anything else (not
+    text, garbled, cut short, a list, arrays nested too deep for the parser): the pod wrote it, and
+    no message may crash the reconcile that reads it."""
+    if not isinstance(message, str):
+        return None
+    try:
+        said = json.loads(message)
+    except (ValueError, RecursionError):
+        return None
+    return said if isinstance(said, dict) else None
+
+
 def termination_result(pods: list[Mapping[str, Any]]) -> StepRecord | None:
     """The record the phase wrote to its termination log, from the newest terminated pod."""
     for message in termination_messages(pods):
-        try:
-            return StepRecord.from_dict(json.loads(message))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        said = json_object(message)
+        if said is None:
             continue
+        try:
+            return StepRecord.from_dict(said)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def fault_cause(pods: list[Mapping[str, Any]]) -> str | None:
+    """The cause an infrastructure fault's phase wrote to its termination log (``{"fault": cause}``,
+    ``acdc.phases.context.fault_message``), from the Job's last attempt; None when it left none
+    readable. The message is the pod's to write, so it is trusted with nothing: one too long for
+    the kubelet to have kept whole, not JSON, or without a text cause is no cause; the cause is
+    shown as text only, on one line (controls escaped), valid UTF-8 and cut to FAULT_CAUSE_CHARS."""
+    attempt = last_attempt(pods)
+    for message in termination_messages([attempt] if attempt is not None else []):
+        if not isinstance(message, str) or len(message.encode("utf-8", "replace")) > TERMINATION_MESSAGE_LIMIT:
+            continue
+        cause = (json_object(message) or {}).get("fault")
+        if isinstance(cause, str) and cause.strip():
+            shown = escape_controls(cause.strip().encode("utf-8", "replace").decode())  # no lone surrogate
+            return shown if len(shown) <= FAULT_CAUSE_CHARS else shown[:FAULT_CAUSE_CHARS] + "..."
     return None
 
 
@@ -158,7 +194,9 @@ def _rejected_or_fault(message: str, pods: list[Mapping[str, Any]]) -> Outcome:
         result = dict(reported.result) if reported else {"rejected": message or "rejected by the phase"}
         return Outcome(StepRecord("dropped", result), "PodFailurePolicy", message)
     if fault is Fault.INFRASTRUCTURE:
-        return Outcome(None, "InfrastructureFault", message or "the phase hit an infrastructure fault")
+        said = message or "the phase hit an infrastructure fault"
+        cause = fault_cause(pods)
+        return Outcome(None, "InfrastructureFault", f"{cause} ({said})" if cause else said)
     said = f"exit code {code}" if code is not None else "an exit code no pod or condition message shows"
     return Outcome(None, "PodFailurePolicy", f"failed by the pod failure policy with {said}; not taken for a "
                                              f"rejection ({message or 'no message'})")

@@ -24,6 +24,11 @@ T = TypeVar("T")
 
 EXIT_REJECTED = 3
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes the kubelet keeps from /dev/termination-log
+FAULT_CAUSE_CHARS = 300
+"""How much of an infrastructure fault's cause a termination message carries: its JSON is ASCII
+(``json.dumps`` escapes the rest), at most 12 bytes a character (a character outside the BMP is
+two ``\\uXXXX`` escapes), so 300 characters always fit TERMINATION_MESSAGE_LIMIT whole; the
+kubelet never cuts the message, let alone inside a multi-byte character."""
 
 
 class StepRejected(Exception):
@@ -98,3 +103,11 @@ def termination_message(record: StepRecord) -> str:
     if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
         text = json.dumps({"status": record.status, "result": {"truncated": True}})
     return text
+
+
+def fault_message(cause: str) -> str:
+    """The termination message of a step stopped by an infrastructure fault (exit 75):
+    ``{"fault": cause}``, the cause cut to FAULT_CAUSE_CHARS. It has no ``status``, so it never
+    reads as a step's record; the operator shows the cause in the run's condition instead of
+    leaving it in the pod's log."""
+    return json.dumps({"fault": cause[:FAULT_CAUSE_CHARS]})
