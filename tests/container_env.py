@@ -10,6 +10,7 @@ onto folders of this machine; everything else comes from the two manifests.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -118,9 +119,16 @@ class Sandbox:
     volume: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("spec", "tmp"):
+        for name in ("spec", "tmp", "dev"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
+        # The kubelet creates the termination log before the container starts and bind-mounts
+        # that one file into the runtime's /dev: the container writes into it, and the kubelet
+        # reads its own file back. A hard link stands in for the mount: a file renamed over the
+        # container's path (an atomic write) leaves the kubelet's copy as it was, as in a pod.
+        self.kubelet_termination_log.touch()
+        if not self.termination_log.exists():
+            os.link(self.kubelet_termination_log, self.termination_log)
 
     @property
     def state(self) -> Path:
@@ -128,6 +136,12 @@ class Sandbox:
 
     @property
     def termination_log(self) -> Path:
+        """The path the container writes (``TERMINATION_LOG``)."""
+        return self.root / "dev" / "termination-log"
+
+    @property
+    def kubelet_termination_log(self) -> Path:
+        """The file the kubelet reads the termination message from once the container ends."""
         return self.root / "termination-log"
 
     def mapping(self) -> list[tuple[str, str]]:
@@ -172,8 +186,8 @@ def run_job(job: Mapping[str, Any], spec_configmap: Mapping[str, Any], dockerfil
 def terminated_pod(result: subprocess.CompletedProcess[str], sandbox: Sandbox) -> dict[str, Any]:
     """The pod status the kubelet reports after the container exits: exit code and the
     termination message (the phase's record) that the operator reads (``job_outcome``)."""
-    log = sandbox.termination_log
     terminated: dict[str, Any] = {"exitCode": result.returncode}
-    if log.exists():
-        terminated["message"] = log.read_text(encoding="utf-8")
+    message = sandbox.kubelet_termination_log.read_text(encoding="utf-8")
+    if message:
+        terminated["message"] = message
     return {"status": {"containerStatuses": [{"name": "phase", "state": {"terminated": terminated}}]}}

@@ -39,7 +39,8 @@ def nonempty_path(text: str) -> Path:
 
 def output_file(text: str) -> Path:
     """Where a command writes a file (report, task-force list, CRD, termination log). Writes are
-    atomic renames, which would replace whatever sits at the path: a folder's rename fails with
+    atomic renames (the termination log's is in place, into the file the kubelet mounted), which
+    would replace whatever sits at the path: a folder's rename fails with
     a raw OS error, while a device (/dev/full) would be replaced silently. Refused: anything but
     a regular file, and any path inside a state folder other than its report: a new file there
     is as harmful as an overwritten one (``archives/0002.json`` reads as a commit record and the

@@ -13,11 +13,10 @@ import contextlib
 import json
 from pathlib import Path
 
-from acdc.atomic import write_text
 from acdc.cli.arguments import bounded_int, output_file
 from acdc.errors import EXIT_INFRASTRUCTURE, UserError
 from acdc.logsafe import print_error
-from acdc.phases.context import EXIT_REJECTED, fault_message
+from acdc.phases.context import EXIT_REJECTED, fault_message, write_termination_log
 from acdc.spec.base import MAX_COUNT
 from acdc.steps import Phase, Step
 
@@ -71,5 +70,5 @@ def stopped_by_fault(step: Step, exc: Exception, termination_log: Path | None) -
     print_error(f"{step.name} stopped by an infrastructure fault, not recorded: {cause}")
     if termination_log is not None:
         with contextlib.suppress(OSError):
-            write_text(termination_log, fault_message(cause))
+            write_termination_log(termination_log, fault_message(cause))
     return EXIT_INFRASTRUCTURE

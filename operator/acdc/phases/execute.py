@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from acdc.atomic import write_text
 from acdc.engine.state import RunState
-from acdc.phases.context import StepRejected, load_context, termination_message
+from acdc.phases.context import StepRejected, load_context, termination_message, write_termination_log
 from acdc.phases.dag import DagShape, require_step_of_run
 from acdc.phases.registry import implementation
 from acdc.steps import Step, StepRecord
@@ -81,5 +80,5 @@ def execute(state: Path, step: Step, run_path: Path | None = None, termination_l
     record = StepRecord(record.status, {**record.result, "seconds": round(time.monotonic() - started, 3)})
     RunState(state).save_step(step, record)
     if termination_log is not None:
-        write_text(termination_log, termination_message(record))
+        write_termination_log(termination_log, termination_message(record))
     return record
