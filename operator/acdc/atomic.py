@@ -1,7 +1,8 @@
 """Atomic file and directory writes: write beside the target, fsync, then rename.
 
 Every phase writes its outputs through these helpers so that a kill at any instant
-leaves either the old state or the new one, never a half-written file or model dir.
+leaves either the old state or the new one, never a half-written file or model dir. The one
+write that must not be a rename is a Kubernetes termination log (``write_termination_log``).
 """
 
 from __future__ import annotations
@@ -211,3 +212,13 @@ def sweep_staging_tree(root: Path | str) -> int:
 def dump_yaml(obj: Any) -> str:
     """YAML with stable key order, used for every generated manifest and spec file."""
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def write_termination_log(path: Path, message: str) -> None:
+    """Write ``message`` into the termination log in place, never by an atomic rename: the
+    kubelet bind-mounts that one file into the runtime's ``/dev`` and reads its own copy back
+    when the container ends, so a file renamed over it would never be read (and a non-root
+    worker cannot create one in ``/dev``, nor rename over a mount point). Nothing reads it
+    before the process exits, so an in-place write is whole when it is read."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(message)

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from acdc.atomic import write_text
+    from acdc.atomic import write_termination_log
     from acdc.errors import UserError
     from acdc.evaluation.pipeline import apply_offline, evaluate_run, open_evaluation, prepare
     from acdc.evaluation.plan import plan_shards
@@ -81,7 +81,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
 
             print(f"report: {build_report(args.state, heldout=False).resolve()}")
     if args.termination_log is not None:
-        write_text(args.termination_log, json.dumps(report))
+        write_termination_log(args.termination_log, json.dumps(report))
     return 0
 
 

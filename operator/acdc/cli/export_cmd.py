@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle_export(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from acdc.atomic import write_text
+    from acdc.atomic import write_termination_log
     from acdc.delivery.export import EXPORT_MOUNT, copy_task_force, upload_task_force
     from acdc.errors import UserError
     from acdc.evaluation.pipeline import open_evaluation
@@ -60,5 +60,5 @@ def handle_export(args: argparse.Namespace) -> int:
             destination = upload_task_force(args.state, export, size)
     print(f"exported the task force of {size}: {destination}")
     if args.termination_log is not None:
-        write_text(args.termination_log, json.dumps({"commit": destination}))
+        write_termination_log(args.termination_log, json.dumps({"commit": destination}))
     return 0

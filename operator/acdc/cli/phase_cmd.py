@@ -13,10 +13,11 @@ import contextlib
 import json
 from pathlib import Path
 
+from acdc.atomic import write_termination_log
 from acdc.cli.arguments import bounded_int, output_file
 from acdc.errors import EXIT_INFRASTRUCTURE, UserError
 from acdc.logsafe import print_error
-from acdc.phases.context import EXIT_REJECTED, fault_message, write_termination_log
+from acdc.phases.context import EXIT_REJECTED, fault_message
 from acdc.spec.base import MAX_COUNT
 from acdc.steps import Phase, Step
 

@@ -105,16 +105,6 @@ def termination_message(record: StepRecord) -> str:
     return text
 
 
-def write_termination_log(path: Path, message: str) -> None:
-    """Write ``message`` into the termination log in place, never by an atomic rename: the
-    kubelet bind-mounts that one file into the runtime's ``/dev`` and reads its own copy back
-    when the container ends, so a file renamed over it would never be read (and a non-root
-    worker cannot create one in ``/dev``, nor rename over a mount point). Nothing reads it
-    before the process exits, so an in-place write is whole when it is read."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(message)
-
-
 def fault_message(cause: str) -> str:
     """The termination message of a step stopped by an infrastructure fault (exit 75):
     ``{"fault": cause}``, the cause cut to FAULT_CAUSE_CHARS. It has no ``status``, so it never

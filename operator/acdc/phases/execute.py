@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from acdc.atomic import write_termination_log
 from acdc.engine.state import RunState
-from acdc.phases.context import StepRejected, load_context, termination_message, write_termination_log
+from acdc.phases.context import StepRejected, load_context, termination_message
 from acdc.phases.dag import DagShape, require_step_of_run
 from acdc.phases.registry import implementation
 from acdc.steps import Step, StepRecord
