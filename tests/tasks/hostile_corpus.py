@@ -250,6 +250,15 @@ for folder in ('/', '/dev', '/dev/shm', '/acdc', '/usr'):
     except OSError:
         pass
 return 0.0""",
+        "inode_flood": """
+made = 0
+try:  # empty files cost the host kernel memory no rlimit counts; the scratch's bytes cap misses them
+    while made < 20_000:
+        os.close(os.open(f'f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError:
+    pass
+return 1.0 if made >= 20_000 else 0.0""",
         # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",

@@ -155,6 +155,27 @@ def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path
     assert results[-3].score == 0.5 and results[-2].score == 1.0
 
 
+INODE_FLOOD = """
+made = 0
+try:
+    while made < 100_000:
+        os.close(os.open(f'f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError as exc:
+    return made + exc.errno / 1000
+return made
+"""
+
+
+def test_the_scratch_holds_a_bounded_number_of_files(pool: SandboxPool, tmp_path: Path) -> None:
+    """Empty files cost the host about 1 KiB of kernel memory each, outside every rlimit and
+    the tmpfs's byte cap (180,000 in 4 s). The scratch is remounted with ``nr_inodes``: the
+    task's own write fails (ENOSPC, 28) at ``scratch_inodes`` files, its folder included."""
+    [result] = pool.score([ScoreItem(make_task(tmp_path, "inodes", INODE_FLOOD), {}, "a")])
+    assert result.kind == "ok", result.error
+    assert result.score == pool.limits.scratch_inodes - 1 + 0.028
+
+
 BURN_CPU = """
 started = time.process_time()
 while time.process_time() - started < {seconds}:

@@ -143,7 +143,7 @@ class SandboxPool:
         self._base.chmod(0o755)
         try:
             lib = install_runtime(self._base)
-            self._confinement = choose(lib, self.limits.scratch_bytes, self.unsafe)
+            self._confinement = choose(lib, self.limits, self.unsafe)
         except BaseException:
             self.close()
             raise
@@ -230,7 +230,7 @@ class SandboxPool:
             process = self._spawn(slot)
             try:
                 process.begin("materialize", group.source, 1)
-                reply = process.reply(self.judge, self.limits.line_bytes, self.limits.line_containers)
+                reply = process.reply(self.judge, self.limits.line_bytes, self.limits.line_bounds)
                 results[index] = self._materialized(reply)
             except TaskFailed as exc:
                 results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
