@@ -54,12 +54,17 @@ JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
 
 
 class TaskFailed(Exception):
-    """The task process broke the protocol, crashed or stalled; ``kind`` says which."""
+    """The task process broke the protocol, crashed or stalled; ``kind`` says which.
 
-    def __init__(self, kind: str, error: str) -> None:
+    ``starved``: it timed out at the wall-clock cap having had less than its limit of its own
+    time, the host having kept it waiting for a CPU: not yet the task's failure (the pool
+    runs the item again alone, ``SandboxPool``)."""
+
+    def __init__(self, kind: str, error: str, starved: bool = False) -> None:
         super().__init__(error)
         self.kind = kind
         self.error = error
+        self.starved = starved
 
 
 def _reject_constant(name: str) -> float:
@@ -191,6 +196,12 @@ def exit_failure(code: int, cpu_at_most: float | None, cpu_limit: int) -> TaskFa
     return TaskFailed("exception", f"task process exited with status {code} before reporting")
 
 
+def _timed_out(clock: ItemClock, what: str) -> TaskFailed:
+    """The timeout once ``clock`` ran out, marked ``starved`` when the host's wait, not the
+    task's own time, ran it out."""
+    return TaskFailed("timeout", clock.expired(what), starved=clock.starved)
+
+
 def _sandbox_init(info_fd: int) -> tuple[int, int]:
     """The host pid of the sandbox's pid 1 (from bwrap's --info-fd) and a pidfd on it, so that
     kill() can wait until every process of the sandbox is gone: a PID namespace dies with its
@@ -293,7 +304,7 @@ class TaskProcess:
         except OSError:
             raise self._died() from None
         if not written:
-            raise TaskFailed("timeout", clock.expired("task process did not read its input"))
+            raise _timed_out(clock, "task process did not read its input")
 
     def reply(self, judge: JudgeFn | None, max_bytes: int | None = None,
               bounds: LineBounds = REQUEST_BOUNDS) -> dict[str, Any]:
@@ -313,7 +324,7 @@ class TaskProcess:
             except EOFError:
                 raise self._died() from None
             if line is None:
-                raise TaskFailed("timeout", clock.expired("no result"))
+                raise _timed_out(clock, "no result")
             if len(line) > cap:
                 raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
             reply = parse_line(line, bounds)
