@@ -18,7 +18,7 @@ cap has been starved past any fair verdict (``ItemClock.starved``): it is not th
 failure. The pool runs it again once its other sandboxes are done, alone, where no other
 task can starve it; starved even then, the host is at fault and the run stops
 (``SandboxPool``). A task that gave up its own priority (a nice above the runner's,
-SCHED_BATCH or SCHED_IDLE, a niced autogroup: ``TaskUsage.yields``) waited by its own
+SCHED_BATCH or SCHED_IDLE, fewer CPUs, a niced autogroup: ``TaskUsage.yields``) waited by its own
 doing: its timeout is its own, so it cannot stop a run by starving itself on a busy host.
 
 Where the kernel offers no ``schedstat`` (no CONFIG_SCHED_INFO) or the task process cannot
@@ -68,14 +68,16 @@ class TaskUsage:
 
     def yields(self) -> bool:
         """Whether the task process gave up CPU priority of its own: its main thread's nice
-        above the runner's or its policy not SCHED_OTHER, or its session's autogroup niced (a
-        task holds no CAP_SYS_NICE: it can only lower its priority, never raise it)."""
+        above the runner's, its policy not SCHED_OTHER, its CPUs fewer than the runner's, or
+        its session's autogroup niced (a task holds no CAP_SYS_NICE: it can only lower its
+        priority, never raise it)."""
         if self.pid is None:
             return False
         try:
             stat = _read(f"/proc/{self.pid}/stat")
             fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[16]) > os.getpriority(os.PRIO_PROCESS, 0) or int(fields[38]) != os.SCHED_OTHER:
+            if (int(fields[16]) > os.getpriority(os.PRIO_PROCESS, 0) or int(fields[38]) != os.SCHED_OTHER
+                    or os.sched_getaffinity(self.pid) < os.sched_getaffinity(0)):
                 return True
         except (OSError, ValueError, IndexError):
             return False
