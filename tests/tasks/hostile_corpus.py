@@ -259,6 +259,11 @@ try:  # empty files cost the host kernel memory no rlimit counts; the scratch's 
 except OSError:
     pass
 return 1.0 if made >= 20_000 else 0.0""",
+        "kernel_memory_objects": """
+libc.syscall.restype = ctypes.c_long
+attr = ctypes.c_uint64(1)  # each Landlock rule and inotify watch is kernel memory outside every rlimit
+ruleset = libc.syscall(444, ctypes.byref(attr), 8, 0)
+return 1.0 if ruleset >= 0 or libc.inotify_init1(0) >= 0 or libc.syscall(300, 0, 0) >= 0 else 0.0""",
         # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",

@@ -192,8 +192,8 @@ def _drop_privileges(uid: int | None) -> None:
 def _confine(confine: dict[str, object], uid: int | None) -> None:
     """Inside bubblewrap, before any task code: cap the scratch tmpfs's files (``nr_inodes``,
     which bwrap cannot set; each file costs the host kernel memory no rlimit counts), then give
-    up the CAP_SYS_ADMIN that took (and, as root, become ``uid``), then load the seccomp filter,
-    which refuses mounts from then on. Each step is checked; one that fails ends the process
+    up the CAP_SYS_ADMIN that took (and, as root, become ``uid``), take a Landlock domain, then
+    load the seccomp filter, which refuses mounts and Landlock from then on. Each step is checked; one that fails ends the process
     with ``_EXIT_CONFINE``, which the parent reads as the host's fault."""
     try:
         import ctypes  # here, not at the top: the unconfined mode never needs it
@@ -209,6 +209,7 @@ def _confine(confine: dict[str, object], uid: int | None) -> None:
     header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
     if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         os._exit(_EXIT_CONFINE)
+    _ptrace_scope()  # before the filter, which refuses Landlock to the task
     program = confine.get("seccomp")
     if isinstance(program, str):
         code = bytes.fromhex(program)
@@ -274,7 +275,7 @@ def main() -> None:
         _confine(config["confine"], config.get("uid"))
     else:
         _drop_privileges(config.get("uid"))
-    _ptrace_scope()
+        _ptrace_scope()
     channel = _private_channel()
     channel.send({"ready": {"uid": os.getuid(), "pid": os.getpid()}})
     header = channel.receive()
