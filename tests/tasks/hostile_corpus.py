@@ -264,6 +264,12 @@ libc.syscall.restype = ctypes.c_long
 attr = ctypes.c_uint64(1)  # each Landlock rule and inotify watch is kernel memory outside every rlimit
 ruleset = libc.syscall(444, ctypes.byref(attr), 8, 0)
 return 1.0 if ruleset >= 0 or libc.inotify_init1(0) >= 0 or libc.syscall(300, 0, 0) >= 0 else 0.0""",
+        "posix_timers": """
+timer = ctypes.c_void_p()  # each holds a queued signal, kernel memory that RLIMIT_SIGPENDING alone caps
+made = 0
+while made < 5000 and libc.timer_create(1, None, ctypes.byref(timer)) == 0:
+    made += 1
+return 1.0 if made >= 5000 else 0.0""",
         # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",

@@ -117,6 +117,15 @@ def test_braces_inside_strings_are_not_objects() -> None:
         parse_line(padded, REQUEST_BOUNDS)
 
 
+def test_a_number_that_parses_to_infinity_is_refused() -> None:
+    """``Infinity`` is refused as a constant, but ``1e999`` parsed to it, and instance data
+    holding it was cached in instances.json as ``Infinity``, which is no JSON."""
+    line = b'{"instances": [{"id": "1", "data": {"x": [-1e999]}, "instructions": "i"}]}'
+    with pytest.raises(TaskFailed, match="too large for JSON") as refused:
+        parse_line(line, LIMITS.line_bounds)
+    assert refused.value.kind == "violation"
+
+
 def test_nesting_is_bounded_in_depth_and_by_the_parser() -> None:
     def nested(levels: int) -> bytes:
         return b'{"x": ' + b"[" * levels + b"]" * levels + b"}"

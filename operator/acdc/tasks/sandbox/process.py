@@ -127,8 +127,9 @@ def _count(line: bytes, bounds: LineBounds) -> tuple[int, int]:
 def _check_writable(value: Any) -> None:
     """TaskFailed unless the trusted side can store the value as it is: nesting within
     ``MAX_REPLY_DEPTH``, and every string valid Unicode (JSON's ``\\ud800`` escape decodes to a
-    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task).
-    One iterator per level of nesting: what the walk holds is bounded by the depth, not by
+    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task), and
+    every number finite (``1e999`` parses to infinity, which instances.json would hold as
+    ``Infinity``, no JSON). One iterator per level of nesting: what the walk holds is bounded by the depth, not by
     the size of the value."""
     levels: list[Iterator[Any]] = [iter((value,))]
     while levels:
@@ -141,6 +142,8 @@ def _check_writable(value: Any) -> None:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
                     raise TaskFailed("violation", "reply holds a string that is not valid Unicode") from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise TaskFailed("violation", "reply holds a number too large for JSON")
         elif isinstance(item, dict | list):
             if len(levels) > MAX_REPLY_DEPTH:
                 raise TaskFailed("violation", f"reply nested deeper than {MAX_REPLY_DEPTH} levels")
