@@ -117,6 +117,15 @@ def test_braces_inside_strings_are_not_objects() -> None:
         parse_line(padded, REQUEST_BOUNDS)
 
 
+def test_a_task_reported_error_is_one_printable_line() -> None:
+    """A task's own error text is logged (a rejected task) and shown: newlines forged log lines,
+    and escape sequences could rewrite the terminal that shows them."""
+    error = "boom\n2026-12-03 INFO runner: run finished\x1b[2J\u202etxt.exe"
+    failed = process.failure_of({"kind": "exception", "error": error})
+    assert failed is not None and failed.kind == "exception"
+    assert failed.error.isprintable() and "\\n2026" in failed.error and "\\x1b" in failed.error
+
+
 def test_a_number_that_parses_to_infinity_is_refused() -> None:
     """``Infinity`` is refused as a constant, but ``1e999`` parsed to it, and instance data
     holding it was cached in instances.json as ``Infinity``, which is no JSON."""

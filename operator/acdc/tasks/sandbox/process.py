@@ -164,13 +164,16 @@ def bounded_score(value: Any) -> float:
 
 
 def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
-    """The task-reported failure in a reply (``kind`` + ``error``), if it is one."""
+    """The task-reported failure in a reply (``kind`` + ``error``), if it is one. Its error,
+    task-written, is made one printable line (newlines, escape sequences and bidi controls
+    escaped as in a repr): it is logged and shown, where it could forge log lines or rewrite a
+    terminal."""
     if set(reply) != {"kind", "error"}:
         return None
     kind, error = reply["kind"], reply["error"]
     if not isinstance(kind, str) or kind not in _FAILURE_KINDS or not isinstance(error, str):
         raise TaskFailed("violation", "malformed failure reply")
-    return TaskFailed(kind, error[:2000])
+    return TaskFailed(kind, "".join(c if c.isprintable() else repr(c)[1:-1] for c in error[:2000]))
 
 
 def exit_failure(code: int, cpu_at_most: float | None, cpu_limit: int) -> TaskFailed:
