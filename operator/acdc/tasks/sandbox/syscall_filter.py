@@ -19,7 +19,10 @@ differ) is refused whole, so the numbers below cannot be sidestepped.
 So are Landlock (its rulesets are kernel memory: an audit added 2.8 million rules, 179 MiB,
 in 15 s of CPU; the runtime takes its own Landlock domain before it loads this filter) and
 inotify and fanotify (each watch is kernel memory, and a non-root runner's task shares the
-runner's uid, whose watches it could use up); no task needs them.
+runner's uid, whose watches it could use up); no task needs them. And ``sched_yield``: a
+task that yields in a loop is always runnable yet always waiting, which the item clock
+reads as the host starving it (``task_clock``), so that its item would run again alone and,
+on a host busy with other work, stop the run; refused, the loop is a busy loop, its own CPU.
 
 New processes are refused too (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``),
 threads are not. RLIMIT_AS caps one process; a task that forked (through ctypes, past the
@@ -56,6 +59,7 @@ DENIED: dict[str, tuple[int, int | None]] = {  # name: (x86_64, aarch64), asm/un
     "fork": (57, None), "vfork": (58, None),  # aarch64 has only clone
     "landlock_create_ruleset": (444, 444), "landlock_add_rule": (445, 445), "landlock_restrict_self": (446, 446),
     "inotify_init": (253, None), "inotify_init1": (294, 26), "fanotify_init": (300, 262),
+    "sched_yield": (24, 124),
 }
 _CLONE = (56, 220)
 _CLONE3 = (435, 435)
