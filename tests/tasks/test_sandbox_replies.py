@@ -106,6 +106,18 @@ def test_a_judge_request_with_a_thousand_criteria_is_parsed() -> None:
     assert parse_line(json.dumps(request).encode(), REQUEST_BOUNDS) == request
 
 
+def test_a_line_in_another_encoding_than_utf8_is_refused_before_it_is_parsed() -> None:
+    """Given bytes, json.loads reads UTF-16 and UTF-32 as well; in UTF-16 the quote byte of
+    ``\u2022`` opened a string for the count before parsing, hiding the 131,000 arrays after
+    it: parsed, at 9 times the line's bytes."""
+    line = ('{"score": ["a\u2022", ' + "[], " * ((LIMITS.message_bytes // 2 - 40) // 4) + '"b"]}').encode("utf-16-le")
+    assert len(line) <= LIMITS.message_bytes
+    with pytest.raises(TaskFailed) as refused:
+        parse_line(line, REQUEST_BOUNDS)
+    assert refused.value.kind == "violation"
+    assert _peak(lambda: parse_line(line, REQUEST_BOUNDS)) < 2 * len(line)
+
+
 def test_braces_inside_strings_are_not_objects() -> None:
     """Code and prose are full of ``{`` and ``[``: only those outside strings count, escaped
     quotes included, so an honest judge request or instruction of code is parsed."""

@@ -86,7 +86,9 @@ def parse_line(line: bytes, bounds: LineBounds) -> dict[str, Any]:
     if values > bounds.values:
         raise TaskFailed("violation", f"reply holds more than {bounds.values} JSON values")
     try:
-        value = json.loads(line, parse_constant=_reject_constant)
+        # UTF-8 only: given bytes, json.loads takes UTF-16 or UTF-32 too, where a quote byte
+        # inside another character hid objects and arrays from the count before parsing
+        value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
         if not isinstance(value, dict):
             raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
         _check_writable(value)
