@@ -15,9 +15,9 @@ cover (keyrings) or that make namespaces of the task's own.
   CAP_SYS_ADMIN, see below) for the task process, which drops to the pool slot's dedicated
   uid before reading any task code (so the task holds no capability and owns no file
   outside its tmpfs).
-- As any other user it adds a user namespace (``--unshare-user``) and forbids nested ones
-  (``--disable-userns``); the task keeps the runner's uid only inside namespaces where
-  nothing of the runner is visible.
+- As any other user it adds a user namespace (``--unshare-user``); the seccomp filter forbids
+  nested ones (bwrap's ``--disable-userns`` where there is no filter); the task keeps the
+  runner's uid only inside namespaces where nothing of the runner is visible.
 
 bwrap's ``--size`` caps the scratch tmpfs's bytes but not its files, and an empty file costs
 the host about 1 KiB of kernel memory that no rlimit counts (an audit made 180,000 in 4 s,
@@ -172,7 +172,8 @@ def probe(bwrap: str) -> str | None:
     program = syscall_filter.program()
     filter_fd = _memfd(program) if program is not None else None
     args = [bwrap, "--unshare-pid", "--unshare-net", "--die-with-parent", *_system_binds(),
-            *(["--unshare-user", "--disable-userns"] if not as_root else []), "--cap-add", "CAP_SYS_ADMIN",
+            *(["--unshare-user", *(["--disable-userns"] if program is None else [])] if not as_root else []),
+            "--cap-add", "CAP_SYS_ADMIN",
             *(["--seccomp", str(filter_fd)] if filter_fd is not None else []),
             "--proc", "/proc", *_DEV, "--", "/usr/bin/env", "true"]
     try:
