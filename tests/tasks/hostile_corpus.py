@@ -250,6 +250,26 @@ for folder in ('/', '/dev', '/dev/shm', '/acdc', '/usr'):
     except OSError:
         pass
 return 0.0""",
+        "inode_flood": """
+made = 0
+try:  # empty files cost the host kernel memory no rlimit counts; the scratch's bytes cap misses them
+    while made < 20_000:
+        os.close(os.open(f'f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError:
+    pass
+return 1.0 if made >= 20_000 else 0.0""",
+        "kernel_memory_objects": """
+libc.syscall.restype = ctypes.c_long
+attr = ctypes.c_uint64(1)  # each Landlock rule and inotify watch is kernel memory outside every rlimit
+ruleset = libc.syscall(444, ctypes.byref(attr), 8, 0)
+return 1.0 if ruleset >= 0 or libc.inotify_init1(0) >= 0 or libc.syscall(300, 0, 0) >= 0 else 0.0""",
+        "posix_timers": """
+timer = ctypes.c_void_p()  # each holds a queued signal, kernel memory that RLIMIT_SIGPENDING alone caps
+made = 0
+while made < 5000 and libc.timer_create(1, None, ctypes.byref(timer)) == 0:
+    made += 1
+return 1.0 if made >= 5000 else 0.0""",
         # 9. sizes, and values the runner could not store
         "huge_instructions": "return 0.0",
         "huge_instance": "return 0.0",

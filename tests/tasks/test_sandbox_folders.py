@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.tasks.sandbox import SandboxPool
+from acdc.tasks.sandbox import SandboxLimits, SandboxPool
 from acdc.tasks.sandbox.folders import make_pool_folder, remove_tree
 from acdc.tasks.sandbox.pool import install_runtime
 
@@ -90,7 +90,7 @@ def test_a_sandbox_the_host_cannot_give_stops_the_run_instead_of_failing_steps(t
 
     monkeypatch.setattr(confinement, "find_bwrap", lambda: None)
     with pytest.raises(confinement.SandboxUnavailable) as unavailable:
-        confinement.choose(tmp_path, 1 << 20, unsafe=False)
+        confinement.choose(tmp_path, SandboxLimits(), unsafe=False)
     monkeypatch.setattr(pool, "_LOCK_DIR", tmp_path / "locks")
     (tmp_path / "locks").mkdir()
     held = []

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,6 +154,70 @@ def test_limits_and_task_bugs_are_contained_failures(pool: SandboxPool, tmp_path
     for (name, (_, kind)), result in zip(hostile.items(), results[1:-1], strict=True):
         assert (name, result.kind) == (name, kind), result.error
     assert results[-3].score == 0.5 and results[-2].score == 1.0
+
+
+INODE_FLOOD = """
+made = 0
+try:
+    while made < 100_000:
+        os.close(os.open(f'f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError as exc:
+    return made + exc.errno / 1000
+return made
+"""
+
+
+def test_the_scratch_holds_a_bounded_number_of_files(pool: SandboxPool, tmp_path: Path) -> None:
+    """Empty files cost the host about 1 KiB of kernel memory each, outside every rlimit and
+    the tmpfs's byte cap (180,000 in 4 s). The scratch is remounted with ``nr_inodes``: the
+    task's own write fails (ENOSPC, 28) at ``scratch_inodes`` files, its folder included."""
+    [result] = pool.score([ScoreItem(make_task(tmp_path, "inodes", INODE_FLOOD), {}, "a")])
+    assert result.kind == "ok", result.error
+    assert result.score == pool.limits.scratch_inodes - 1 + 0.028
+
+
+def _starve(monkeypatch, processes: int | None) -> None:
+    """Every sample of the first ``processes`` task processes (None: all) says their main
+    thread has waited for a CPU all along: the host starving them, as far as the clock sees."""
+    from acdc.tasks.sandbox.task_clock import TaskUsage
+
+    sample, starved = TaskUsage.sample, []
+
+    def starving(usage: TaskUsage) -> object:
+        now = sample(usage)
+        if now is None:
+            pytest.skip("this kernel keeps no schedstat: the wall clock is the limit here")
+        if usage.pid not in starved and (processes is None or len(starved) < processes):
+            starved.append(usage.pid)
+        return now._replace(waited=time.monotonic()) if usage.pid in starved else now
+
+    monkeypatch.setattr(TaskUsage, "sample", starving)
+
+
+SHORT = SandboxLimits(wall_seconds=0.5, cpu_seconds=1, memory_mb=512, file_kib=4096, processes=8)
+
+
+def test_an_item_the_host_starved_runs_again_alone(monkeypatch, tmp_path: Path) -> None:
+    """Starved past the wall-clock cap (6 times the limit) it used to be a ``timeout``, the
+    task's failure though the host (or a hostile neighbour) was at fault. It runs again once the
+    other sandboxes are done: here it then sleeps through its own time, its own timeout."""
+    _starve(monkeypatch, 1)
+    sleeper = make_task(tmp_path, "sleeper", "import time\ntime.sleep(60)")
+    honest = make_task(tmp_path, "honest", "return 1.0 if submission == 'right' else 0.0")
+    with SandboxPool(workers=2, limits=SHORT) as pool:
+        results = pool.score([ScoreItem(sleeper, {}, "a"), ScoreItem(honest, {}, "right")])
+    assert (results[0].kind, results[1].score) == ("timeout", 1.0)
+    assert "of its own time" in (results[0].error or ""), results[0].error
+
+
+def test_an_item_starved_even_alone_stops_the_run(monkeypatch, tmp_path: Path) -> None:
+    from acdc.errors import InfrastructureFault
+
+    _starve(monkeypatch, None)
+    sleeper = make_task(tmp_path, "sleeper", "import time\ntime.sleep(60)")
+    with SandboxPool(workers=2, limits=SHORT) as pool, pytest.raises(InfrastructureFault, match="even with no other"):
+        pool.score([ScoreItem(sleeper, {}, "a")])
 
 
 BURN_CPU = """

@@ -12,15 +12,17 @@ import pytest
 
 from acdc.phases.faults import Fault, classify
 from acdc.tasks.sandbox import SandboxLimits, SandboxPool, ScoreItem, process
-from acdc.tasks.sandbox.process import REQUEST_CONTAINERS, TaskFailed, parse_line
+from acdc.tasks.sandbox.process import REQUEST_BOUNDS, TaskFailed, parse_line
 
 from .conftest import make_task
 
 LIMITS = SandboxLimits()
-COST_PER_BYTE = 16
-"""The most a line may cost to parse, in bytes of memory for each byte its line cap allows: a
-number or string costs at most about 13 times its bytes (``"ab",``: a 51-byte str and its
-pointer), objects and arrays more, but only ``line_containers`` of them are parsed."""
+REQUEST_COST = 4
+"""The most a reply or judge request may cost to parse, in bytes of memory for each byte of its
+cap: the line, its decoded copy and its strings, and at most ``REQUEST_BOUNDS.values`` values."""
+MATERIALIZATION_COST = 8
+"""The same for a materialisation: its data may hold one value for every 2 bytes of
+``maxInstanceKib`` (each up to about 64 bytes as a Python object), but no more."""
 
 
 def _peak(parse: Callable[[], object]) -> int:
@@ -40,35 +42,80 @@ def _list_line(prefix: bytes, unit: bytes, suffix: bytes, size: int) -> bytes:
     return prefix + unit * ((size - len(prefix) - len(suffix)) // len(unit)) + b"0" + suffix
 
 
-@pytest.mark.parametrize(("line", "bound"), [
-    pytest.param(_list_line(b'{"score": [', b"{}, ", b"]}", LIMITS.message_bytes), REQUEST_CONTAINERS, id="dicts"),
-    pytest.param(_list_line(b'{"score": [', b"[], ", b"]}", LIMITS.message_bytes), REQUEST_CONTAINERS, id="lists"),
-    pytest.param(_list_line(b'{"instances": [', b"{}, ", b"]}", LIMITS.line_bytes), LIMITS.line_containers,
+@pytest.mark.parametrize(("line", "bounds"), [
+    pytest.param(_list_line(b'{"score": [', b"{}, ", b"]}", LIMITS.message_bytes), REQUEST_BOUNDS, id="dicts"),
+    pytest.param(_list_line(b'{"score": [', b"[], ", b"]}", LIMITS.message_bytes), REQUEST_BOUNDS, id="lists"),
+    pytest.param(_list_line(b'{"instances": [', b"{}, ", b"]}", LIMITS.line_bytes), LIMITS.line_bounds,
                  id="materialization"),
 ])
-def test_a_line_of_many_objects_or_arrays_is_refused_before_it_is_parsed(line: bytes, bound: int) -> None:
+def test_a_line_of_many_objects_or_arrays_is_refused_before_it_is_parsed(line: bytes, bounds) -> None:
     """1 MB of ``{}`` cost the runner 48 MB to parse, and a materialisation at its line cap
     (4.9 MB) 230 MB: 1.6 million dicts, each checked, where a legitimate one holds a third."""
     with pytest.raises(TaskFailed, match="JSON objects and arrays") as refused:
-        parse_line(line, bound)
+        parse_line(line, bounds)
     assert refused.value.kind == "violation"
-    assert _peak(lambda: parse_line(line, bound)) < 2 * len(line)
+    assert _peak(lambda: parse_line(line, bounds)) < 2 * len(line)
 
 
-@pytest.mark.parametrize("line", [
-    _list_line(b'{"score": [', b"1.5, ", b"]}", LIMITS.message_bytes),
-    _list_line(b'{"score": [', b'"ab", ', b"]}", LIMITS.message_bytes),
-    _list_line(b'{"instances": [', b"[],", b"]}", 3 * LIMITS.line_containers - 20),
-    _list_line(b'{"instances": [', b'"{", ', b"]}", LIMITS.line_bytes),
-], ids=["numbers", "strings", "lists within the bound", "strings of braces"])
-def test_what_a_line_costs_is_a_small_multiple_of_its_cap(line: bytes) -> None:
-    """Within the bound a line costs what its values do; the walk that checks them holds one
+@pytest.mark.parametrize(("line", "bounds"), [
+    pytest.param(_list_line(b'{"score": [', b'"ab",', b"]}", LIMITS.message_bytes), REQUEST_BOUNDS, id="strings"),
+    pytest.param(_list_line(b'{"score": [', b"1000,", b"]}", LIMITS.message_bytes), REQUEST_BOUNDS, id="numbers"),
+    pytest.param(_list_line(b'{"instances": [', b'"ab",', b"]}", LIMITS.line_bytes), LIMITS.line_bounds,
+                 id="materialization"),
+    pytest.param(_list_line(b'{"instances": [', b'"a,"', b"]}", LIMITS.line_bytes), LIMITS.line_bounds,
+                 id="strings without separators"),  # the walk over strings stops, the line is invalid anyway
+])
+def test_a_line_of_many_short_values_is_refused_before_it_is_parsed(line: bytes, bounds) -> None:
+    """1 MiB of ``"ab",`` cost the runner 13.6 MB to parse, a materialisation at its line cap
+    63 MB (64 sandboxes: 4 GB): about 13 times its bytes, where a line within the value bound
+    costs a small multiple of its cap (``test_what_a_line_costs_is_a_small_multiple_of_its_cap``)."""
+    with pytest.raises(TaskFailed, match="JSON values") as refused:
+        parse_line(line, bounds)
+    assert refused.value.kind == "violation"
+    assert _peak(lambda: parse_line(line, bounds)) < len(line) // 10
+
+
+def _within(values: int, unit: bytes, prefix: bytes) -> bytes:
+    """A list of as many ``unit`` as ``values`` allows (each one value and one separator)."""
+    return prefix + unit * (values - 10) + b"0]}"
+
+
+@pytest.mark.parametrize(("line", "materialization"), [
+    (_within(REQUEST_BOUNDS.values, b'"ab",', b'{"score": ['), False),
+    (b'{"score": ["' + b"x" * (LIMITS.message_bytes - 20) + b'"]}', False),
+    (b'{"score": "' + b"\\u00e9" * ((LIMITS.message_bytes - 20) // 6) + b'"}', False),
+    (_within(LIMITS.line_bounds.values // 2, b"[],", b'{"instances": ['), True),
+    (_within(LIMITS.line_bounds.values, b'"ab",', b'{"instances": ['), True),
+    (_within(LIMITS.line_bounds.values, b"1000,", b'{"instances": ['), True),
+    (_within(LIMITS.line_bounds.values // 2, b'"{",', b'{"instances": ['), True),
+], ids=["strings", "one long string", "escapes", "lists within the bound", "strings within the bound",
+        "numbers within the bound", "strings of braces"])
+def test_what_a_line_costs_is_a_small_multiple_of_its_cap(line: bytes, materialization: bool) -> None:
+    """Within the bounds a line costs what its values do; the walk that checks them holds one
     iterator per level of nesting, not a tuple per value (which doubled the cost)."""
-    materialization = line.startswith(b'{"instances"')
-    bound = LIMITS.line_containers if materialization else REQUEST_CONTAINERS
+    bounds = LIMITS.line_bounds if materialization else REQUEST_BOUNDS
     cap = LIMITS.line_bytes if materialization else LIMITS.message_bytes
     assert len(line) <= cap
-    assert _peak(lambda: parse_line(line, bound)) < COST_PER_BYTE * cap
+    parse_line(line, bounds)
+    assert _peak(lambda: parse_line(line, bounds)) < (MATERIALIZATION_COST if materialization else REQUEST_COST) * cap
+
+
+def test_a_judge_request_with_a_thousand_criteria_is_parsed() -> None:
+    criteria = [f"criterion {n}: {{a, b}}" for n in range(1000)]
+    request = {"judge": {"instructions": "i", "submission": "s", "criteria": criteria}}
+    assert parse_line(json.dumps(request).encode(), REQUEST_BOUNDS) == request
+
+
+def test_a_line_in_another_encoding_than_utf8_is_refused_before_it_is_parsed() -> None:
+    """Given bytes, json.loads reads UTF-16 and UTF-32 as well; in UTF-16 the quote byte of
+    ``\u2022`` opened a string for the count before parsing, hiding the 131,000 arrays after
+    it: parsed, at 9 times the line's bytes."""
+    line = ('{"score": ["a\u2022", ' + "[], " * ((LIMITS.message_bytes // 2 - 40) // 4) + '"b"]}').encode("utf-16-le")
+    assert len(line) <= LIMITS.message_bytes
+    with pytest.raises(TaskFailed) as refused:
+        parse_line(line, REQUEST_BOUNDS)
+    assert refused.value.kind == "violation"
+    assert _peak(lambda: parse_line(line, REQUEST_BOUNDS)) < 2 * len(line)
 
 
 def test_braces_inside_strings_are_not_objects() -> None:
@@ -76,21 +123,39 @@ def test_braces_inside_strings_are_not_objects() -> None:
     quotes included, so an honest judge request or instruction of code is parsed."""
     code = 'def f(x):\n    return {"a": [x, "\\"{["]}\n' * 20_000
     request = {"judge": {"instructions": "Write f.", "submission": code, "criteria": ["{[", "]}"]}}
-    assert parse_line(json.dumps(request).encode(), REQUEST_CONTAINERS) == request
+    assert parse_line(json.dumps(request).encode(), REQUEST_BOUNDS) == request
     padded = json.dumps({"score": 1.0, "x": ["{" * 1000, [[], {"[": "{"}]]}).encode()
     with pytest.raises(TaskFailed, match="more than 3 JSON objects and arrays"):
-        parse_line(padded, REQUEST_CONTAINERS)
+        parse_line(padded, REQUEST_BOUNDS)
+
+
+def test_a_task_reported_error_is_one_printable_line() -> None:
+    """A task's own error text is logged (a rejected task) and shown: newlines forged log lines,
+    and escape sequences could rewrite the terminal that shows them."""
+    error = "boom\n2026-12-03 INFO runner: run finished\x1b[2J\u202etxt.exe"
+    failed = process.failure_of({"kind": "exception", "error": error})
+    assert failed is not None and failed.kind == "exception"
+    assert failed.error.isprintable() and "\\n2026" in failed.error and "\\x1b" in failed.error
+
+
+def test_a_number_that_parses_to_infinity_is_refused() -> None:
+    """``Infinity`` is refused as a constant, but ``1e999`` parsed to it, and instance data
+    holding it was cached in instances.json as ``Infinity``, which is no JSON."""
+    line = b'{"instances": [{"id": "1", "data": {"x": [-1e999]}, "instructions": "i"}]}'
+    with pytest.raises(TaskFailed, match="too large for JSON") as refused:
+        parse_line(line, LIMITS.line_bounds)
+    assert refused.value.kind == "violation"
 
 
 def test_nesting_is_bounded_in_depth_and_by_the_parser() -> None:
     def nested(levels: int) -> bytes:
         return b'{"x": ' + b"[" * levels + b"]" * levels + b"}"
 
-    assert parse_line(nested(process.MAX_REPLY_DEPTH - 1), LIMITS.line_containers)
+    assert parse_line(nested(process.MAX_REPLY_DEPTH - 1), LIMITS.line_bounds)
     with pytest.raises(TaskFailed, match="deeper than"):
-        parse_line(nested(process.MAX_REPLY_DEPTH), LIMITS.line_containers)
+        parse_line(nested(process.MAX_REPLY_DEPTH), LIMITS.line_bounds)
     with pytest.raises(TaskFailed, match="recursion") as deep:  # the parser's RecursionError, contained
-        parse_line(nested(200_000), LIMITS.line_containers)
+        parse_line(nested(200_000), LIMITS.line_bounds)
     assert deep.value.kind == "violation"
 
 
@@ -102,7 +167,7 @@ def test_the_parser_running_out_of_memory_or_stack_is_the_tasks_failure(monkeypa
 
     monkeypatch.setattr(process.json, "loads", fail)
     with pytest.raises(TaskFailed) as failed:
-        parse_line(b'{"score": 1.0}', REQUEST_CONTAINERS)
+        parse_line(b'{"score": 1.0}', REQUEST_BOUNDS)
     assert failed.value.kind == kind
 
 

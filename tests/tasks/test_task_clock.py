@@ -4,6 +4,7 @@ that other processes hold (task_clock). Played on a scripted clock and scripted 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -113,3 +114,30 @@ def test_the_clock_reads_the_sandboxed_task_process() -> None:
                 assert status.readline().split()[1].startswith("python")  # Name:, not bwrap
         finally:
             process.kill()
+
+
+@pytest.mark.parametrize("command", [["nice", "-n", "5"], ["chrt", "--idle", "0"], ["taskset", "-c", "0"]],
+                         ids=["nice", "sched_idle", "one_cpu"])
+def test_a_process_that_lowered_its_own_priority_is_seen_to(command: list[str]) -> None:
+    """A task that waits for a CPU because it niced itself (or took SCHED_IDLE) starved itself:
+    its timeout is its own, or it could stop every run on a busy host."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"no {command[0]} here")
+    if command[0] == "taskset" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: no fewer to pin to")
+    plain = subprocess.Popen(["sleep", "60"])
+    lowered = subprocess.Popen([*command, "sleep", "60"])
+    try:
+        for child in (plain, lowered):  # until the wrapper has exec'd sleep (its name in stat)
+            while b"(sleep)" not in Path(f"/proc/{child.pid}/stat").read_bytes():
+                os.sched_yield()
+        assert not TaskUsage(plain.pid).yields() and not TaskUsage(os.getpid()).yields()
+        assert TaskUsage(lowered.pid).yields()
+    finally:
+        for child in (plain, lowered):
+            child.kill()
+            child.wait()

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from acdc.errors import UserError
 
 MIN_SCRATCH_BYTES = 1 << 20
 """The scratch tmpfs is never smaller: a tmpfs of size 0 would be unlimited, not empty."""
+
+
+class LineBounds(NamedTuple):
+    """The most JSON objects and arrays, and JSON values of any kind (keys and those objects
+    and arrays included), one reply line may hold; counted before the line is parsed."""
+
+    containers: int
+    values: int
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,9 @@ class SandboxLimits:
     ``memory_mb`` caps the address space of a task process, and so of the sandbox, where the
     seccomp filter refuses new processes (``syscall_filter``); ``processes`` caps threads and
     processes per uid (RLIMIT_NPROC); ``file_kib`` one file (RLIMIT_FSIZE; 0 forbids writing at all), and four times
-    that the scratch tmpfs. ``message_bytes`` caps one reply line (the output a task can
+    that the scratch tmpfs, which holds at most ``scratch_inodes`` files and folders (tmpfs's
+    ``nr_inodes``: each costs the host about 1 KiB of kernel memory, outside every rlimit, so
+    4,096 hold 4 MiB). ``message_bytes`` caps one reply line (the output a task can
     return per item). ``instruction_chars`` and ``instance_bytes`` cap what materialisation
     may produce per instance (a 900,000-char instruction would pad every inference batch it
     joins); ``judge_calls_per_item`` caps relayed LLM-judge calls (more fail the item).
@@ -38,6 +48,7 @@ class SandboxLimits:
     file_kib: int = 16 * 1024
     processes: int = 16
     open_files: int = 64
+    scratch_inodes: int = 4096
     message_bytes: int = 1 << 20
     max_instances: int = 16
     instruction_chars: int = 20_000
@@ -63,13 +74,17 @@ class SandboxLimits:
         return max(self.message_bytes, self.max_instances * (self.instance_bytes + 12 * self.instruction_chars + 1024))
 
     @property
-    def line_containers(self) -> int:
-        """The most JSON objects and arrays the parent parses on one line: those of a
-        materialisation within the caps (the reply and its list, and per instance the instance
-        and at most one for every 2 bytes of its data as JSON, ``[]``). Counted before parsing,
-        so that a line costs the runner a small multiple of its bytes: an object or array costs
-        it 20 times its bytes or more, a number or string at most about 13 times."""
-        return 2 + self.max_instances * (1 + self.instance_bytes // 2)
+    def line_bounds(self) -> LineBounds:
+        """The most JSON objects and arrays, and values, the parent parses on one line: those
+        of a materialisation within the caps. Objects and arrays: the reply and its list, and
+        per instance the instance and at most one for every 2 bytes of its data as JSON
+        (``[]``). Values: the reply, its key and list, and per instance its object, three keys,
+        id, instructions, and at most one object, array or separator for every 2 bytes of its
+        data (``[]``, ``1,``). Counted before parsing (``process.parse_line``): an object or
+        array costs the runner 20 times its bytes or more, a short string or number about 13
+        times, so the values, not the line's bytes, bound what it costs."""
+        return LineBounds(containers=2 + self.max_instances * (1 + self.instance_bytes // 2),
+                          values=3 + self.max_instances * (8 + self.instance_bytes // 2))
 
     @property
     def scratch_bytes(self) -> int:

@@ -7,6 +7,12 @@ Items are grouped by task and each group runs in its own sandboxed task process
 filled in by the parent at the indexes it chose; a task process that fails, stalls or
 breaks the protocol costs only its own current item, is killed, and its remaining items
 run in a fresh process: no task can touch another task's result.
+
+An item the host kept waiting for a CPU until the wall-clock cap ran out (``task_clock``)
+is no failure of its task's: other sandboxes of the pool (a hostile task spinning in many
+threads) or other work on the host starved it. It runs again once every group is done,
+alone, where no other sandbox competes for the CPU; starved even then, the host cannot give
+the task its time, an ``InfrastructureFault`` that stops the run (it resumes later).
 """
 
 from __future__ import annotations
@@ -143,7 +149,7 @@ class SandboxPool:
         self._base.chmod(0o755)
         try:
             lib = install_runtime(self._base)
-            self._confinement = choose(lib, self.limits.scratch_bytes, self.unsafe)
+            self._confinement = choose(lib, self.limits, self.unsafe)
         except BaseException:
             self.close()
             raise
@@ -193,7 +199,9 @@ class SandboxPool:
                 part = indexes[start:start + self.chunk_items]
                 groups.append(_Group(source, [(i, items[i].instance_data, str(items[i].answer)) for i in part]))
 
-        def run(group: _Group, slot: int) -> None:
+        starved: list[_Group] = []
+
+        def run(group: _Group, slot: int, alone: bool = False) -> None:
             pending = group.entries
             while pending:
                 done = 0
@@ -206,12 +214,16 @@ class SandboxPool:
                         done += 1
                     pending = []
                 except TaskFailed as exc:
-                    results[pending[done][0]] = ScoreResult(None, exc.error, exc.kind)  # type: ignore[arg-type]
+                    if _starved(exc, alone):
+                        starved.append(_Group(group.source, [pending[done]]))
+                    else:
+                        results[pending[done][0]] = ScoreResult(None, exc.error, exc.kind)  # type: ignore[arg-type]
                     pending = pending[done + 1:]
                 finally:
                     process.kill()
 
         self._run(groups, run)
+        self._run(starved, lambda group, slot: run(group, slot, alone=True), workers=1)
         return [r or ScoreResult(None, "no result from the sandbox", "exception") for r in results]
 
     def materialize(self, task_dirs: Sequence[Path]) -> list[Materialized]:
@@ -225,19 +237,25 @@ class SandboxPool:
             else:
                 groups.append(_Group(source, [(index, None, "")]))
 
-        def run(group: _Group, slot: int) -> None:
+        starved: list[_Group] = []
+
+        def run(group: _Group, slot: int, alone: bool = False) -> None:
             index = group.entries[0][0]
             process = self._spawn(slot)
             try:
                 process.begin("materialize", group.source, 1)
-                reply = process.reply(self.judge, self.limits.line_bytes, self.limits.line_containers)
+                reply = process.reply(self.judge, self.limits.line_bytes, self.limits.line_bounds)
                 results[index] = self._materialized(reply)
             except TaskFailed as exc:
-                results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
+                if _starved(exc, alone):
+                    starved.append(group)
+                else:
+                    results[index] = Materialized(error=exc.error, kind=exc.kind)  # type: ignore[arg-type]
             finally:
                 process.kill()
 
         self._run(groups, run)
+        self._run(starved, lambda group, slot: run(group, slot, alone=True), workers=1)
         return [r or Materialized(error="no result from the sandbox", kind="exception") for r in results]
 
     # -- dispatch -----------------------------------------------------------------------
@@ -252,8 +270,9 @@ class SandboxPool:
             os.chown(scratch, uid, uid)
         return TaskProcess(self._confinement, self.limits, uid, scratch, scratch=True)
 
-    def _run(self, groups: list[_Group], run: Callable[[_Group, int], None]) -> None:
-        """Run every group, ``self.size`` at a time; re-raise a host failure (InfrastructureFault)."""
+    def _run(self, groups: list[_Group], run: Callable[[_Group, int], None], workers: int | None = None) -> None:
+        """Run every group, ``workers`` (default ``self.size``) at a time; re-raise a host failure
+        (InfrastructureFault)."""
         if not groups:
             return
         self.start()
@@ -274,7 +293,7 @@ class SandboxPool:
                     errors.append(exc)
 
         threads = [threading.Thread(target=serve, args=(slot,), daemon=True)
-                   for slot in range(min(self.size, len(groups)))]
+                   for slot in range(min(workers or self.size, len(groups)))]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -308,6 +327,15 @@ class SandboxPool:
                                           "as JSON", kind="bad_return")
             instances.append(Instance(key, entry["data"], instructions))
         return Materialized(instances=instances)
+
+
+def _starved(failure: TaskFailed, alone: bool) -> bool:
+    """Whether ``failure`` is an item the host starved, to run again alone; starved alone, the
+    host cannot give task code its time: an InfrastructureFault."""
+    if failure.starved and alone:
+        raise InfrastructureFault(f"the host kept a task process waiting for a CPU even with no other sandbox "
+                                  f"running: {failure.error}; resume the run once the host is less busy")
+    return failure.starved
 
 
 def _read_source(task_dir: Path) -> str | ScoreResult:

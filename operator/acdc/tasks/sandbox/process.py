@@ -28,22 +28,25 @@ from typing import Any
 from acdc.errors import InfrastructureFault
 from acdc.tasks.sandbox.confinement import Confinement
 from acdc.tasks.sandbox.folders import remove_tree
-from acdc.tasks.sandbox.limits import SandboxLimits
+from acdc.tasks.sandbox.limits import LineBounds, SandboxLimits
 from acdc.tasks.sandbox.runtime.lines import LineReader, LineTooLong, until, write_line
 from acdc.tasks.sandbox.task_clock import ItemClock, TaskUsage, task_pid
 
 _STARTUP_SECONDS = 60.0
 _TEARDOWN_SECONDS = 10.0
 _FAILURE_KINDS = frozenset({"timeout", "memory", "violation", "exception", "bad_return"})
-_EXIT_UID = 97
+_EXIT_CONFINE = 97
 MAX_REPLY_DEPTH = 64
 """Deepest nesting of lists and objects a reply may hold. Far more than task data needs, and
 far less than what overflows the recursion of the trusted code that later copies and writes
 instance data (``dataclasses.asdict``, ``json.dumps``; 900 levels did)."""
-REQUEST_CONTAINERS = 3
-"""The most JSON objects and arrays in a line other than a materialisation (which may hold
-``SandboxLimits.line_containers``): a judge request's three (the line, the request, its
-criteria); a score or a failure has one."""
+
+
+REQUEST_BOUNDS = LineBounds(containers=3, values=1024)
+"""Those of a line other than a materialisation (``SandboxLimits.line_bounds``): a judge
+request's three objects and arrays (the line, the request, its criteria) and its values, a
+criterion a value, so up to about a thousand criteria; a score or a failure has one object
+and four values."""
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _END = object()
 
@@ -51,29 +54,41 @@ JudgeFn = Callable[[str, str, "list[str] | None"], "bool | None"]
 
 
 class TaskFailed(Exception):
-    """The task process broke the protocol, crashed or stalled; ``kind`` says which."""
+    """The task process broke the protocol, crashed or stalled; ``kind`` says which.
 
-    def __init__(self, kind: str, error: str) -> None:
+    ``starved``: it timed out at the wall-clock cap having had less than its limit of its own
+    time, the host having kept it waiting for a CPU: not yet the task's failure (the pool
+    runs the item again alone, ``SandboxPool``)."""
+
+    def __init__(self, kind: str, error: str, starved: bool = False) -> None:
         super().__init__(error)
         self.kind = kind
         self.error = error
+        self.starved = starved
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number the sandbox accepts")
 
 
-def parse_line(line: bytes, max_containers: int) -> dict[str, Any]:
+def parse_line(line: bytes, bounds: LineBounds) -> dict[str, Any]:
     """A reply line as a JSON object, or TaskFailed: never an exception of another type.
 
-    A line with more than ``max_containers`` objects and arrays is refused before it is
-    parsed: each costs the runner 20 times its bytes or more (``{}`` is a 64-byte dict). A
+    A line with more objects and arrays, or more values, than ``bounds`` is refused before it
+    is parsed: an object or array costs the runner 20 times its bytes or more (``{}`` is a
+    64-byte dict), a short string or number up to about 13 times (``"ab",``: a 51-byte str and
+    its 8-byte pointer), so without a bound on values a line cost 13 times its cap. A
     MemoryError while parsing is put down to the line, as the task's own failure.
     """
-    if _containers(line) > max_containers and sum(map(_containers, _STRING.split(line))) > max_containers:
-        raise TaskFailed("violation", f"reply holds more than {max_containers} JSON objects and arrays")
+    containers, values = _count(line, bounds)
+    if containers > bounds.containers:
+        raise TaskFailed("violation", f"reply holds more than {bounds.containers} JSON objects and arrays")
+    if values > bounds.values:
+        raise TaskFailed("violation", f"reply holds more than {bounds.values} JSON values")
     try:
-        value = json.loads(line, parse_constant=_reject_constant)
+        # UTF-8 only: given bytes, json.loads takes UTF-16 or UTF-32 too, where a quote byte
+        # inside another character hid objects and arrays from the count before parsing
+        value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
         if not isinstance(value, dict):
             raise TaskFailed("violation", f"reply is a JSON {type(value).__name__}, not an object")
         _check_writable(value)
@@ -84,17 +99,39 @@ def parse_line(line: bytes, max_containers: int) -> dict[str, Any]:
     return value
 
 
-def _containers(text: bytes) -> int:
-    """Its ``{`` and ``[`` bytes: the objects and arrays of JSON text between its strings
-    (``_STRING.split``, done only when the plain count is over the bound), more with them."""
-    return text.count(b"{") + text.count(b"[")
+def _count(line: bytes, bounds: LineBounds) -> tuple[int, int]:
+    """At least its objects and arrays, and at least its values, as far as needed to compare
+    them with ``bounds``.
+
+    Every value but the first starts a container's contents or follows a ``,`` or ``:``, so
+    values are at most 1 + objects and arrays + separators. Counted over the whole line first,
+    and only when that is over a bound again outside its strings (code and prose are full of
+    braces and commas), one string at a time: a line holding more strings than values is
+    invalid, so the walk stops there, and it never copies the line or its pieces.
+    """
+    def tokens(start: int, end: int) -> tuple[int, int]:
+        opened = line.count(b"{", start, end) + line.count(b"[", start, end)
+        return opened, opened + line.count(b",", start, end) + line.count(b":", start, end)
+
+    containers, values = tokens(0, len(line))
+    if containers <= bounds.containers and values < bounds.values:
+        return containers, values + 1
+    containers, values, start = 0, 1, 0
+    for strings, match in enumerate(chain(_STRING.finditer(line), (None,))):
+        opened, more = tokens(start, len(line) if match is None else match.start())
+        containers, values = containers + opened, values + more
+        if containers > bounds.containers or values > bounds.values or strings > bounds.values:
+            return containers, max(values, strings)
+        start = match.end() if match is not None else start
+    return containers, values
 
 
 def _check_writable(value: Any) -> None:
     """TaskFailed unless the trusted side can store the value as it is: nesting within
     ``MAX_REPLY_DEPTH``, and every string valid Unicode (JSON's ``\\ud800`` escape decodes to a
-    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task).
-    One iterator per level of nesting: what the walk holds is bounded by the depth, not by
+    lone surrogate, which no UTF-8 file can hold: the state write would fail, not the task), and
+    every number finite (``1e999`` parses to infinity, which instances.json would hold as
+    ``Infinity``, no JSON). One iterator per level of nesting: what the walk holds is bounded by the depth, not by
     the size of the value."""
     levels: list[Iterator[Any]] = [iter((value,))]
     while levels:
@@ -107,6 +144,8 @@ def _check_writable(value: Any) -> None:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
                     raise TaskFailed("violation", "reply holds a string that is not valid Unicode") from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise TaskFailed("violation", "reply holds a number too large for JSON")
         elif isinstance(item, dict | list):
             if len(levels) > MAX_REPLY_DEPTH:
                 raise TaskFailed("violation", f"reply nested deeper than {MAX_REPLY_DEPTH} levels")
@@ -127,13 +166,16 @@ def bounded_score(value: Any) -> float:
 
 
 def failure_of(reply: dict[str, Any]) -> TaskFailed | None:
-    """The task-reported failure in a reply (``kind`` + ``error``), if it is one."""
+    """The task-reported failure in a reply (``kind`` + ``error``), if it is one. Its error,
+    task-written, is made one printable line (newlines, escape sequences and bidi controls
+    escaped as in a repr): it is logged and shown, where it could forge log lines or rewrite a
+    terminal."""
     if set(reply) != {"kind", "error"}:
         return None
     kind, error = reply["kind"], reply["error"]
     if not isinstance(kind, str) or kind not in _FAILURE_KINDS or not isinstance(error, str):
         raise TaskFailed("violation", "malformed failure reply")
-    return TaskFailed(kind, error[:2000])
+    return TaskFailed(kind, "".join(c if c.isprintable() else repr(c)[1:-1] for c in error[:2000]))
 
 
 def exit_failure(code: int, cpu_at_most: float | None, cpu_limit: int) -> TaskFailed:
@@ -160,6 +202,12 @@ def exit_failure(code: int, cpu_at_most: float | None, cpu_limit: int) -> TaskFa
     if signum:
         return TaskFailed("exception", f"task process died from signal {signum}")
     return TaskFailed("exception", f"task process exited with status {code} before reporting")
+
+
+def _timed_out(clock: ItemClock, what: str) -> TaskFailed:
+    """The timeout once ``clock`` ran out, marked ``starved`` when the host's wait, not the
+    task's own time, ran it out."""
+    return TaskFailed("timeout", clock.expired(what), starved=clock.starved)
 
 
 def _sandbox_init(info_fd: int) -> tuple[int, int]:
@@ -207,11 +255,8 @@ class TaskProcess:
         info_r, info_w = os.pipe() if confinement.confined else (-1, -1)
         passed = [info_w] if confinement.confined else []
         try:
-            filter_fd = confinement.filter_fd()
-            if filter_fd is not None:
-                passed.append(filter_fd)
             self.process = subprocess.Popen(  # noqa: S603 - argv built by us
-                confinement.argv(config, info_w if confinement.confined else None, filter_fd), stdin=subprocess.PIPE,
+                confinement.argv(config, info_w if confinement.confined else None), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=passed,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(cwd), "TMPDIR": str(cwd)}, cwd=cwd,
                 close_fds=True, start_new_session=True, bufsize=0)
@@ -240,12 +285,13 @@ class TaskProcess:
         """The sandbox came up (before any task code ran): otherwise the host is at fault."""
         try:
             line = self.reader.read_line(until(time.monotonic() + _STARTUP_SECONDS))
-            ready = parse_line(line, REQUEST_CONTAINERS) if line is not None else None
+            ready = parse_line(line, REQUEST_BOUNDS) if line is not None else None
         except (EOFError, LineTooLong, TaskFailed):
             ready = None
         if not isinstance(ready, dict) or not isinstance(ready.get("ready"), dict):
             code = self.kill()
-            why = "its uid could not be dropped" if code == _EXIT_UID else f"exit status {code}"
+            why = ("its confinement could not be applied: the scratch's file cap, the uid or capabilities dropped, "
+                   "the seccomp filter" if code == _EXIT_CONFINE else f"exit status {code}")
             raise InfrastructureFault(f"the task sandbox did not start ({why})")
         self.ready: dict[str, Any] = ready["ready"]
 
@@ -266,14 +312,14 @@ class TaskProcess:
         except OSError:
             raise self._died() from None
         if not written:
-            raise TaskFailed("timeout", clock.expired("task process did not read its input"))
+            raise _timed_out(clock, "task process did not read its input")
 
     def reply(self, judge: JudgeFn | None, max_bytes: int | None = None,
-              max_containers: int = REQUEST_CONTAINERS) -> dict[str, Any]:
+              bounds: LineBounds = REQUEST_BOUNDS) -> dict[str, Any]:
         """The next reply that is not a judge request; relays up to the per-item cap of those.
 
         A line (reply or judge request) longer than ``max_bytes`` (default: the per-item output
-        cap) or with more than ``max_containers`` JSON objects and arrays is a violation.
+        cap) or with more JSON objects and arrays, or values, than ``bounds`` is a violation.
         """
         cap = max_bytes or self.limits.message_bytes
         judge_calls = 0
@@ -286,10 +332,10 @@ class TaskProcess:
             except EOFError:
                 raise self._died() from None
             if line is None:
-                raise TaskFailed("timeout", clock.expired("no result"))
+                raise _timed_out(clock, "no result")
             if len(line) > cap:
                 raise TaskFailed("violation", f"reply of {len(line)} bytes (at most {cap})")
-            reply = parse_line(line, max_containers)
+            reply = parse_line(line, bounds)
             if set(reply) != {"judge"}:
                 return reply
             judge_calls += 1

@@ -16,6 +16,14 @@ a 256 MiB sandbox), and a memfd holds up to the file size limit per open file ou
 A syscall of another ABI than the native one (i386 or x32 calls on x86_64, whose numbers
 differ) is refused whole, so the numbers below cannot be sidestepped.
 
+So are Landlock (its rulesets are kernel memory: an audit added 2.8 million rules, 179 MiB,
+in 15 s of CPU; the runtime takes its own Landlock domain before it loads this filter) and
+inotify and fanotify (each watch is kernel memory, and a non-root runner's task shares the
+runner's uid, whose watches it could use up); no task needs them. And ``sched_yield``: a
+task that yields in a loop is always runnable yet always waiting, which the item clock
+reads as the host starving it (``task_clock``), so that its item would run again alone and,
+on a host busy with other work, stop the run; refused, the loop is a busy loop, its own CPU.
+
 New processes are refused too (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``),
 threads are not. RLIMIT_AS caps one process; a task that forked (through ctypes, past the
 audit hook that refuses ``os.fork``) held ``memory_mb`` in each of up to ``processes``
@@ -49,6 +57,9 @@ DENIED: dict[str, tuple[int, int | None]] = {  # name: (x86_64, aarch64), asm/un
     "shmget": (29, 194), "msgget": (68, 186), "semget": (64, 190),  # the other SysV calls need their ids
     "memfd_create": (319, 279), "memfd_secret": (447, 447),
     "fork": (57, None), "vfork": (58, None),  # aarch64 has only clone
+    "landlock_create_ruleset": (444, 444), "landlock_add_rule": (445, 445), "landlock_restrict_self": (446, 446),
+    "inotify_init": (253, None), "inotify_init1": (294, 26), "fanotify_init": (300, 262),
+    "sched_yield": (24, 124),
 }
 _CLONE = (56, 220)
 _CLONE3 = (435, 435)

@@ -14,9 +14,12 @@ after ``wall_seconds``); waiting for a CPU is not. An item times out when its ow
 the CPU time of all its threads (a task spinning in many threads starves its own main
 thread), reaches ``wall_seconds``; a task kept waiting gets more wall time, up to
 ``HARD_CAP`` times ``wall_seconds`` so that a pool always ends. An item that reaches that
-cap has been starved past any fair verdict; it is still recorded as ``timeout`` (the error
-says so, and a warning is logged): retrying it could be starved again, and stopping the
-run would let a hostile task stop every run that generated it.
+cap has been starved past any fair verdict (``ItemClock.starved``): it is not the task's
+failure. The pool runs it again once its other sandboxes are done, alone, where no other
+task can starve it; starved even then, the host is at fault and the run stops
+(``SandboxPool``). A task that gave up its own priority (a nice above the runner's,
+SCHED_BATCH or SCHED_IDLE, fewer CPUs, a niced autogroup: ``TaskUsage.yields``) waited by its own
+doing: its timeout is its own, so it cannot stop a run by starving itself on a busy host.
 
 Where the kernel offers no ``schedstat`` (no CONFIG_SCHED_INFO) or the task process cannot
 be found, the clock is the wall clock, as before.
@@ -61,6 +64,27 @@ class TaskUsage:
             return Usage((int(fields[11]) + int(fields[12])) / _TICK, int(schedstat[1]) / 1e9)
         except (OSError, ValueError, IndexError):
             return None
+
+
+    def yields(self) -> bool:
+        """Whether the task process gave up CPU priority of its own: its main thread's nice
+        above the runner's, its policy not SCHED_OTHER, its CPUs fewer than the runner's, or
+        its session's autogroup niced (a task holds no CAP_SYS_NICE: it can only lower its
+        priority, never raise it)."""
+        if self.pid is None:
+            return False
+        try:
+            stat = _read(f"/proc/{self.pid}/stat")
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if (int(fields[16]) > os.getpriority(os.PRIO_PROCESS, 0) or int(fields[38]) != os.SCHED_OTHER
+                    or os.sched_getaffinity(self.pid) < os.sched_getaffinity(0)):
+                return True
+        except (OSError, ValueError, IndexError):
+            return False
+        try:
+            return int(_read(f"/proc/{self.pid}/autogroup").split()[-1]) > 0
+        except (OSError, ValueError, IndexError):  # no autogroups here
+            return False
 
 
 def _read(path: str) -> bytes:
@@ -125,11 +149,20 @@ class ItemClock:
             return None
         return self.base.cpu + (time.monotonic() - self.started) * (os.cpu_count() or 1)
 
+    @property
+    def starved(self) -> bool:
+        """Once ``remaining`` said 0: the wall-clock cap ran out before the task's own time did,
+        and not because the task gave up its priority."""
+        return self.own < self.wall and not self.usage.yields()
+
     def expired(self, what: str) -> str:
         """The timeout's error line, once ``remaining`` said 0; a starved item is logged too."""
         if self.own >= self.wall:
             return f"{what} within {self.wall} s of its own time"
+        if not self.starved:
+            return (f"{what} within {HARD_CAP * self.wall:.0f} s (wall clock), waiting for a CPU {self.waited:.1f} s "
+                    "of them at a priority it lowered itself")
         why = (f"{what} within {HARD_CAP * self.wall:.0f} s (wall clock), the host having kept it waiting "
                f"for a CPU {self.waited:.1f} s of them")
-        log.warning("sandbox: a task process starved by the host timed out: %s", why)
+        log.warning("sandbox: a task process starved by the host: %s", why)
         return why

@@ -1,9 +1,10 @@
 """The task process: the only code that runs inside a sandbox, then the task's own.
 
 Imported and run by the trusted parent's ``python -I -S -c ... CONFIG_JSON`` inside
-bubblewrap (or, with the sandbox explicitly turned off, as a plain child). It drops to the
-slot's uid when started as root, takes a Landlock domain of its own (no ptrace access out of
-it), applies rlimits, moves its protocol to private fds and points 0/1/2 at /dev/null, says
+bubblewrap (or, with the sandbox explicitly turned off, as a plain child). Inside bubblewrap
+it caps its scratch tmpfs's files, drops to the slot's uid when started as root, gives up
+every capability, loads the seccomp filter (``_confine``), takes a Landlock domain of its own
+(no ptrace access out of it), applies rlimits, moves its protocol to private fds and points 0/1/2 at /dev/null, says
 ``ready``, then reads ``{"mode", "source", "cpu_seconds"}`` and, for ``score``, one
 ``{"data", "answer"}`` line per item, answering each with exactly one line. It holds no fd
 that reaches anything but its own parent, which decides which item a reply belongs to:
@@ -49,8 +50,14 @@ _PATH_EVENTS = {
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _MAX_ERROR_CHARS = 2000
-_EXIT_UID = 97  # the uid drop failed: the parent treats this as "no sandbox", never as a task failure
+_EXIT_CONFINE = 97  # confinement failed: the parent treats this as "no sandbox", never as a task failure
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 2, 4, 32
+_CAPABILITY_VERSION_3 = 0x20080522
+_PENDING_SIGNALS = 64
+"""RLIMIT_SIGPENDING: each POSIX timer holds a queued signal in kernel memory outside RLIMIT_AS
+(an audit made 96,000 timers, 37 MiB, the host's default limit); no task needs many."""
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_RESTRICT_SELF = 444, 446  # one number on every architecture
 _LANDLOCK_MAKE_DEVICES = (1 << 6) | (1 << 11)  # LANDLOCK_ACCESS_FS_MAKE_CHAR | MAKE_BLOCK
 
@@ -171,7 +178,8 @@ def _score(family: _Family, item: object) -> dict[str, object]:
 
 
 def _drop_privileges(uid: int | None) -> None:
-    """As root (bubblewrap keeps only CAP_SETUID/CAP_SETGID for this), become the slot's uid."""
+    """As root (bubblewrap keeps only CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN for this), become the
+    slot's uid."""
     if uid is None or os.geteuid() != 0:
         return
     try:
@@ -179,9 +187,46 @@ def _drop_privileges(uid: int | None) -> None:
         os.setgid(uid)
         os.setuid(uid)
     except OSError:
-        os._exit(_EXIT_UID)
+        os._exit(_EXIT_CONFINE)
     if os.getuid() != uid or os.geteuid() != uid:
-        os._exit(_EXIT_UID)
+        os._exit(_EXIT_CONFINE)
+
+
+def _confine(confine: dict[str, object], uid: int | None) -> None:
+    """Inside bubblewrap, before any task code: cap the scratch tmpfs's files (``nr_inodes``,
+    which bwrap cannot set; each file costs the host kernel memory no rlimit counts), then give
+    up the CAP_SYS_ADMIN that took (and, as root, become ``uid``), take a Landlock domain, then
+    load the seccomp filter, which refuses mounts and Landlock from then on. Each step is checked; one that fails ends the process
+    with ``_EXIT_CONFINE``, which the parent reads as the host's fault."""
+    try:
+        import ctypes  # here, not at the top: the unconfined mode never needs it
+    except ImportError:
+        os._exit(_EXIT_CONFINE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    inodes = confine.get("inodes")  # None where bwrap put the task in a nested user namespace
+    options = f"nr_inodes={inodes}".encode()
+    scratch = str(confine["scratch"]).encode()
+    if inodes is not None and libc.mount(None, scratch, None, _MS_REMOUNT | _MS_NOSUID | _MS_NODEV, options) != 0:
+        os._exit(_EXIT_CONFINE)
+    _drop_privileges(uid)
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        os._exit(_EXIT_CONFINE)
+    _ptrace_scope()  # before the filter, which refuses Landlock to the task
+    program = confine.get("seccomp")
+    if isinstance(program, str):
+        code = bytes.fromhex(program)
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+        if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(SockFprog(len(code) // 8, code)), 0, 0):
+            os._exit(_EXIT_CONFINE)
+    with open("/proc/self/status") as lines:
+        status = dict(line.split(":", 1) for line in lines.read().splitlines() if ":" in line)
+    held = [status.get(f"Cap{kind}", "").strip() for kind in ("Prm", "Eff", "Amb")]
+    if any(value.strip("0") for value in held) or (program is not None and status.get("Seccomp", "").strip() != "2"):
+        os._exit(_EXIT_CONFINE)
 
 
 def _ptrace_scope() -> None:
@@ -213,6 +258,7 @@ def _set_limits(limits: dict[str, int], cpu: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    resource.setrlimit(resource.RLIMIT_SIGPENDING, (_PENDING_SIGNALS, _PENDING_SIGNALS))
 
 
 def _private_channel() -> acdc_sandbox.Channel:
@@ -229,8 +275,11 @@ def _private_channel() -> acdc_sandbox.Channel:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    _drop_privileges(config.get("uid"))
-    _ptrace_scope()
+    if isinstance(config.get("confine"), dict):
+        _confine(config["confine"], config.get("uid"))
+    else:
+        _drop_privileges(config.get("uid"))
+        _ptrace_scope()
     channel = _private_channel()
     channel.send({"ready": {"uid": os.getuid(), "pid": os.getpid()}})
     header = channel.receive()
