@@ -189,6 +189,31 @@ async def test_a_pod_stuck_terminating_says_so_and_the_deadline_then_fails_the_r
     assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
 
 
+async def test_a_pod_on_a_lost_node_says_so_and_the_deadline_then_fails_the_run(cluster, state):
+    """The child's pod ran, then its node stopped reporting: the pod's phase is Unknown, the Job
+    still counts it active and makes no other. The run said nothing, and at the deadline it
+    dropped the child as if it had failed; it must say why it waits, then fail (resumable)."""
+    merge = "demo-g0000-merge-02"
+    lost = {"phase": "Unknown", "containerStatuses": [{"name": "phase", "started": True,
+                                                       "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
+                        status=True)
+        await put_pod(cluster, lost, 0, merge)
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "NodeLost"
+                                 and condition(cluster, "Waiting"))
+        assert f"g0000-merge-02: pod {merge}-pending-0 is on a node that stopped reporting" in waiting["message"]
+        await patch_job(cluster, merge, {"status": {"conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+             "message": "Job was active longer than specified deadline"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+    assert "g0000-merge-02 failed (NotRunning)" in condition(cluster, "Failed")["message"]
+    assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
+
+
 async def test_kueue_admission_preemption_and_readmission(cluster, state):
     """Jobs are created suspended with the queue label; a preempted Job waits and is not a failure."""
     admitted: set[str] = set()

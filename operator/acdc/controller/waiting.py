@@ -28,7 +28,7 @@ class Waiting:
     step: str
     reason: str
     """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
-    ImagePullBackOff, CreateContainerConfigError, FailedMount or PodTerminating."""
+    ImagePullBackOff, CreateContainerConfigError, FailedMount, PodTerminating or NodeLost."""
     message: str
 
     @property
@@ -105,10 +105,18 @@ def terminating(pod: Mapping[str, Any]) -> str | None:
     return str(since) if since and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") else None
 
 
+def node_lost(pod: Mapping[str, Any]) -> bool:
+    """The pod's node stopped reporting: its phase is Unknown (or the node controller marked it
+    NodeLost). The Job counts it active, so no new pod starts, and nothing ends it before the
+    Job's deadline; the step is not running, which ``job_outcome.outcome`` must know then."""
+    status = pod.get("status") or {}
+    return status.get("phase") == "Unknown" or status.get("reason") == "NodeLost"
+
+
 def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Waiting | None:
-    """The newest waiting pod's reason: stuck terminating, else (a pending pod) its container's
-    (image pull, config), then a failed mount (from the pod's Events, read only while it mounts),
-    then the scheduler's."""
+    """The newest waiting pod's reason: stuck terminating, on a lost node, else (a pending pod) its
+    container's (image pull, config), then a failed mount (from the pod's Events, read only while
+    it mounts), then the scheduler's."""
     for pod in reversed(pods):
         status = pod.get("status") or {}
         since = terminating(pod)
@@ -117,6 +125,11 @@ def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Wai
             return Waiting(step, "PodTerminating", f"pod {name} has been terminating since {since} and no new pod "
                                                    "starts before it ends; if its node is gone, delete the pod "
                                                    "(kubectl delete pod --force) or the node")
+        if node_lost(pod):
+            name = (pod.get("metadata") or {}).get("name", "")
+            return Waiting(step, "NodeLost", f"pod {name} is on a node that stopped reporting (phase Unknown); "
+                                             "the step goes on once the node returns or the pod is deleted "
+                                             "(kubectl delete pod --force), else the Job's deadline ends it")
         if status.get("phase") not in (None, "Pending"):
             continue
         for container in status.get("containerStatuses") or []:
