@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import kmock
+import pytest
 from kmock._internal.k8s import KubernetesError
 
 from acdc.controller import names
@@ -195,3 +196,28 @@ async def test_a_job_that_failed_after_the_run_counts_its_gpu_hours_once_across_
     assert seen == ["deleted", "crashed"] and phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
     gpu_attempts = sum(count for name, count in player.attempts.items() if "-merge-" in name or "-evaluate-" in name)
     assert run_object(cluster)["status"]["gpuHours"] == gpu_attempts + 5
+
+
+@pytest.mark.parametrize("held_by_a_pod", [False, True], ids=["gone", "terminating"])
+async def test_a_volume_deleted_mid_run_fails_the_run_before_its_next_step(cluster, state, held_by_a_pod):
+    """The state PVC is deleted while a child's Job runs: gone at once, or Terminating while a pod
+    still mounts it (the pvc-protection finalizer). No later step may start on it (the run went
+    on to Succeeded, noticing only at the next infrastructure refresh, ten minutes later): the
+    run fails with VolumeLost as the child's Job finishes."""
+    merge = "demo-g0000-merge-02"
+    claim = f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims/{names.claim('demo')}"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        if held_by_a_pod:
+            async with cluster.patch(claim, json={"metadata": {"finalizers": ["kubernetes.io/pvc-protection"]}}) as response:
+                assert response.status < 300, await response.text()
+        async with cluster.delete(claim) as response:
+            assert response.status < 300, await response.text()
+        player.held.discard(merge)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    failed = condition(cluster, "Failed")
+    assert failed.get("reason") == "VolumeLost", failed
+    assert ("is being deleted" if held_by_a_pod else "is gone") in failed["message"]
+    assert "demo-g0000-evaluate-02" not in job_names(cluster)

@@ -337,8 +337,8 @@ def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[st
             kube.apply(copy.deepcopy(manifest))  # a copy: the memo's stays as built
         elif not started:
             kube.apply(copy.deepcopy(manifest), update=False)  # a bound claim's spec is immutable
-        elif kube.get(CLAIMS, ref.namespace, manifest["metadata"]["name"]) is None:
-            raise VolumeLost(manifest["metadata"]["name"])
+        else:
+            _check_volume(kube, ref.namespace, manifest["metadata"]["name"])
     status["infraDigest"] = derived.infra_digest
     status["infraCheckedAt"] = now()
     return True
@@ -347,9 +347,19 @@ def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[st
 class VolumeLost(Exception):
     """The run's state volume was deleted after the run started."""
 
-    def __init__(self, claim: str) -> None:
-        super().__init__(f"the run's volume (PersistentVolumeClaim {claim}) is gone and its state with it: "
+    def __init__(self, claim: str, going: bool = False) -> None:
+        fate = "is being deleted" if going else "is gone"
+        super().__init__(f"the run's volume (PersistentVolumeClaim {claim}) {fate} and its state with it: "
                          "restore it from a backup and resume the run, or start a new run")
+
+
+def _check_volume(kube: Kube, namespace: str, claim: str) -> None:
+    """VolumeLost unless the run's claim is there and not being deleted. A deleted claim that a
+    running pod still mounts stays Terminating until the pod ends (the pvc-protection
+    finalizer) and is then gone: no later step may start on it, nor on an empty namesake."""
+    found = kube.get(CLAIMS, namespace, claim)
+    if found is None or (found.get("metadata") or {}).get("deletionTimestamp"):
+        raise VolumeLost(claim, going=found is not None)
 
 
 def _age_s(timestamp: str) -> float:
@@ -500,7 +510,9 @@ def _close_generation(shape: DagShape, budget: BudgetSpec, generation: int, done
 def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], actions: NextActions,
             jobs: dict[str | None, dict[str, Any]], result: Outcome) -> list[Waiting]:
     """Create the Jobs of ``actions.launch``; those the API server refuses (a ResourceQuota on
-    the Job count, an admission webhook) are returned as waiting, to be tried at the next pass."""
+    the Job count, an admission webhook) are returned as waiting, to be tried at the next pass.
+    Once the run has state, its volume is checked first (VolumeLost): a claim deleted under
+    the run is found at its next step, not at the next infrastructure refresh."""
     generation = int(status["generation"])
     in_flight = [Step.parse(name) for name, job in jobs.items() if name and not is_finished(job)]
     if spec.suspend:
@@ -512,6 +524,8 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
         return []
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
+    if actions.launch and (status.get("progress") or int(status["generation"]) > 0):
+        _check_volume(kube, ref.namespace, claim)  # the run has state on it: no step starts without it
     given_up = [name for name, record in (status.get("progress") or {}).items() if record.get("status") != "succeeded"]
     refused = []
     for step in actions.launch:
