@@ -11,7 +11,18 @@ from kmock._internal.k8s import KubernetesError
 
 from acdc.controller import names
 from acdc.steps import Phase, Step
-from tests.controller.cluster import NAMESPACE, OOM_KILLED, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.cluster import (
+    JOBS,
+    NAMESPACE,
+    OOM_KILLED,
+    fake_phase,
+    in_background,
+    kubelet,
+    operator,
+    run_body,
+    run_object,
+    wait_for,
+)
 from tests.controller.test_job_outcome import policy
 from tests.controller.test_operator_run import condition, create_run, job_names, patch_spec, phase_of
 from tests.controller.test_waiting import patch_job
@@ -221,3 +232,40 @@ async def test_a_volume_deleted_mid_run_fails_the_run_before_its_next_step(clust
     assert failed.get("reason") == "VolumeLost", failed
     assert ("is being deleted" if held_by_a_pod else "is gone") in failed["message"]
     assert "demo-g0000-evaluate-02" not in job_names(cluster)
+
+
+async def test_a_step_kueue_never_admits_fails_the_run_at_the_admission_timeout_and_a_resume_queues_it_again(
+        cluster, state):
+    """Kueue holds the init Job suspended past spec.resources.kueueAdmissionTimeoutSeconds: a
+    suspended Job has no deadline running, and the run stayed Running, WaitingForAdmission, for
+    ever. It fails (AdmissionTimeout) naming the step and queue; a resume deletes the waiting Job,
+    so it is queued afresh with its wait counted from then, and the run goes on once admitted."""
+    init = "demo-g0000-init"
+
+    async def admit_all() -> None:
+        while True:
+            for name in job_names(cluster):
+                if cluster.objects[JOBS, NAMESPACE, name].raw["spec"].get("suspend"):
+                    await patch_job(cluster, name, {"spec": {"suspend": False}})
+            await asyncio.sleep(0.05)
+
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body(resources={"kueueQueueName": "gpu", "kueueAdmissionTimeoutSeconds": 3600}))
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
+        first = cluster.objects[JOBS, NAMESPACE, init].raw["metadata"]["uid"]
+        await patch_job(cluster, init, {"status": {"conditions": [  # as the Job controller marks it, long ago
+            {"type": "Suspended", "status": "True", "reason": "JobSuspended",
+             "lastTransitionTime": "2000-01-01T00:00:00Z"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        failed = condition(cluster, "Failed")
+        assert failed["reason"] == "AdmissionTimeout", failed
+        assert "g0000-init has waited for Kueue admission in queue gpu" in failed["message"]
+        assert names.RESUME_ANNOTATION in failed["message"]
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: init in job_names(cluster) and cluster.objects[JOBS, NAMESPACE, init].raw["metadata"]
+                       ["uid"] != first)
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
+        assert phase_of(cluster) == "Running"
+        async with in_background(admit_all()):
+            await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")

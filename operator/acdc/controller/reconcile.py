@@ -36,11 +36,13 @@ from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
 from acdc.controller.waiting import (
     Waiting,
+    admission_wait_since,
     creation_waiting,
     job_waiting,
     needs_pods,
     pod_waiting,
     pods_refused,
+    suspended,
 )
 from acdc.phases.budget import exhausted, parse_time, track_coverage
 from acdc.phases.dag import DagShape
@@ -254,8 +256,9 @@ def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> No
 def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: dict[str, Any],
                      status: dict[str, Any], emit: Emit, save: Callable[[], None]) -> None:
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
-    its unrecorded failed steps are deleted, so the next pass creates them afresh (phases
-    are idempotent), as ``acdc run`` again resumes a local run. Their GPU-hours are counted
+    its unrecorded failed steps, and of those still waiting for Kueue, are deleted, so the next
+    pass creates them afresh (phases are idempotent), as ``acdc run`` again resumes a local run.
+    The failed ones' GPU-hours are counted
     and saved first (``save``), so a crash before the deletes neither loses nor repeats them.
     A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
     Every value is acted on once (``status.resumed``), so one set while the run was running
@@ -274,11 +277,14 @@ def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: di
         return
     generation = int(status.get("generation") or 0)
     selector = names.generation_labels(ref.name, generation)
-    found_all = _finished_outcomes(kube, ref, selector, _own_jobs(kube, ref, selector), status)[0]
+    jobs = _own_jobs(kube, ref, selector)
+    found_all = _finished_outcomes(kube, ref, selector, jobs, status)[0]
     # What finished well since the failure is recorded by the next pass; what failed runs again.
     doomed = [(step, job) for step, job, found in found_all if found.record is None]
     if _count_failed_jobs(status, [job for _, job in doomed]):
         save()
+    # A Job still waiting for Kueue is queued afresh: its admission wait (AdmissionTimeout) starts again.
+    doomed += [(Step.parse(name), job) for name, job in jobs.items() if name and suspended(job) and not is_finished(job)]
     for _, job in doomed:
         kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
     status.pop(FAILED_COUNTED, None)  # every Job it named is deleted: none can be counted again
@@ -391,8 +397,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             _count_failed_jobs(status, [job for _, job, _ in failed])  # saved with the failure
             step, _, found = failed[0]
             message = f"{step.name} failed ({found.reason}): {found.message}".strip()
-            _fail(status, emit, "StepFailed", f"{message}; fix the cause, then resume: kubectl annotate "
-                  f"coevolutionrun {ref.name} {names.RESUME_ANNOTATION}=$(date +%s) --overwrite", step=step.name)
+            _fail(status, emit, "StepFailed", f"{message}; {_resume_hint(ref)}", step=step.name)
             for step, _, _ in failed:
                 metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
             return
@@ -407,6 +412,10 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
                   f"and it did not close (dropped: {', '.join(lost) or 'none'})")
             return
         if not actions.close:
+            overdue = _admission_overdue(spec, jobs)
+            if overdue is not None:
+                _fail(status, emit, "AdmissionTimeout", f"{overdue[1]}; {_resume_hint(ref)}", step=overdue[0])
+                return
             refused = _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
                              functools.partial(kube.events_about, ref.namespace))
@@ -414,6 +423,26 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
             return
+
+
+def _resume_hint(ref: RunRef) -> str:
+    return (f"fix the cause, then resume: kubectl annotate coevolutionrun {ref.name} "
+            f"{names.RESUME_ANNOTATION}=$(date +%s) --overwrite")
+
+
+def _admission_overdue(spec: CoevolutionRunSpec, jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str] | None:
+    """(step, message) for the first Job that has waited for Kueue longer than
+    spec.resources.kueueAdmissionTimeoutSeconds allows (0: no limit). A suspended Job has no
+    deadline running (activeDeadlineSeconds counts from admission), so without this bound a
+    queue that never admits it held the run Running for ever."""
+    limit = spec.resources.kueue_admission_timeout_seconds
+    for name, job in sorted((name, job) for name, job in jobs.items() if name):
+        since = admission_wait_since(job) if limit and not is_finished(job) else None
+        if since is not None and _age_s(since) > limit:
+            queue = ((job.get("metadata") or {}).get("labels") or {}).get(names.LABEL_KUEUE_QUEUE, "")
+            return name, (f"{name} has waited for Kueue admission in queue {queue} since {since}, longer than "
+                          f"spec.resources.kueueAdmissionTimeoutSeconds ({limit} s); its Job is created afresh on resume")
+    return None
 
 
 def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: dict[str | None, dict[str, Any]],

@@ -85,6 +85,18 @@ def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:
     return Waiting(step, "WaitingForAdmission", f"waiting for Kueue admission in queue {queue}")
 
 
+def admission_wait_since(job: Mapping[str, Any]) -> str | None:
+    """Since when a suspended Job has waited for Kueue (None if it is not suspended): since its
+    Suspended condition turned True (the Job controller sets it on a Job created suspended, and
+    again at a preemption), else since it was created."""
+    if not suspended(job):
+        return None
+    conditions = (job.get("status") or {}).get("conditions") or []
+    held: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Suspended" and c.get("status") == "True"), {})
+    since = held.get("lastTransitionTime") or (job.get("metadata") or {}).get("creationTimestamp")
+    return str(since) if since else None
+
+
 def mounting(status: Mapping[str, Any]) -> bool:
     """A scheduled pod whose container is not created and that has no sandbox yet: the kubelet
     mounts volumes before it makes the sandbox, and says why a mount fails (a missing
