@@ -214,6 +214,33 @@ async def test_a_pod_on_a_lost_node_says_so_and_the_deadline_then_fails_the_run(
     assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
 
 
+async def test_a_job_deleted_mid_step_and_held_by_a_finalizer_says_so_then_runs_again(cluster, state):
+    """Someone deletes a child's running Job; a finalizer keeps it (foreground deletion waiting for
+    a pod on a lost node, an auditing controller). No Job of that name can be created while it
+    is there: the run said "1 step(s) running" and nothing else. It must say why it waits, and
+    create the step's Job afresh once the old one is gone."""
+    merge = "demo-g0000-merge-02"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        first = cluster.objects[JOBS, NAMESPACE, merge].raw["metadata"]["uid"]
+        await patch_job(cluster, merge, {"metadata": {"finalizers": ["example.com/audit"]}})
+        async with cluster.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{merge}") as response:
+            assert response.status < 300, await response.text()
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "JobTerminating"
+                                 and condition(cluster, "Waiting"))
+        assert f"g0000-merge-02: its Job {merge} has been deleted since" in waiting["message"]
+        assert "example.com/audit" in waiting["message"]
+        await patch_job(cluster, merge, {"metadata": {"finalizers": []}})  # released: the old Job goes
+        await wait_for(lambda: merge in job_names(cluster)
+                       and cluster.objects[JOBS, NAMESPACE, merge].raw["metadata"]["uid"] != first)
+        player.held.discard(merge)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    assert condition(cluster, "Waiting")["status"] == "False"
+
+
 async def test_kueue_admission_preemption_and_readmission(cluster, state):
     """Jobs are created suspended with the queue label; a preempted Job waits and is not a failure."""
     admitted: set[str] = set()

@@ -38,6 +38,7 @@ from acdc.controller.waiting import (
     Waiting,
     admission_wait_since,
     creation_waiting,
+    job_terminating,
     job_waiting,
     needs_pods,
     pod_waiting,
@@ -559,13 +560,18 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
     refused = []
     for step in actions.launch:
         try:
-            if kube.create(build_job(ref, spec, step, claim, given_up)):
-                result.created.append(step.name)
+            existing = kube.create_or_existing(build_job(ref, spec, step, claim, given_up))
         except ApiError as exc:
             if exc.status not in REFUSALS:
                 raise
             refused.append(Waiting(step.name, "JobRefused", f"the API server refused its Job: {exc}"))
             continue
+        going = job_terminating(step.name, existing) if existing is not None else None
+        if going is not None:  # deleted by someone mid-step, not gone yet: not running either
+            refused.append(going)
+            continue
+        if existing is None:
+            result.created.append(step.name)
         in_flight.append(step)
     status["phase"] = "Running"
     status["step"] = min(in_flight).name if in_flight else None

@@ -28,7 +28,7 @@ class Waiting:
     step: str
     reason: str
     """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
-    ImagePullBackOff, CreateContainerConfigError, FailedMount, PodTerminating or NodeLost."""
+    ImagePullBackOff, CreateContainerConfigError, FailedMount, PodTerminating, NodeLost or JobTerminating."""
     message: str
 
     @property
@@ -71,6 +71,19 @@ def creation_waiting(step: str, events: Sequence[Mapping[str, Any]]) -> Waiting 
         return None
     message = str(refused.get("message") or "pod creation refused")
     return Waiting(step, "QuotaExceeded" if "exceeded quota" in message else "FailedCreate", message)
+
+
+def job_terminating(step: str, job: Mapping[str, Any]) -> Waiting | None:
+    """The step's Job deleted but not gone (None if it is not being deleted): a finalizer holds it
+    (foreground deletion waits for its pods, which a lost node never ends). No Job of that name
+    can be created before it is gone, so the step waits, and says on what."""
+    meta = job.get("metadata") or {}
+    since = meta.get("deletionTimestamp")
+    if not since:
+        return None
+    held = ", ".join(str(f) for f in meta.get("finalizers") or []) or "nothing left"
+    return Waiting(step, "JobTerminating", f"its Job {meta.get('name', '')} has been deleted since {since} and "
+                                           f"is not gone (finalizers: {held}); the step starts afresh once it is")
 
 
 def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:
