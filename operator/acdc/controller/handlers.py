@@ -29,7 +29,7 @@ from acdc import metrics
 from acdc.controller import names
 from acdc.controller.cleanup import cleanup
 from acdc.controller.job_outcome import is_finished
-from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube, api_configuration, in_cluster
+from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, ApiError, Kube, api_configuration, in_cluster
 from acdc.controller.reconcile import Emit, reconcile
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
@@ -53,6 +53,11 @@ DEFAULT_WORKERS = 64
 mostly waits on the API server, so kopf's default (CPU count + 4, sized for CPU-bound
 handlers) queued the runs behind a few threads: with 100 runs on 2 cores, p99 from a Job
 finishing to the next Job fell from 2.7 s at 6 threads to 1.5 s at 64 (bench/bench_operator.py)."""
+CLEANUP_TIMEOUT_ENV = "ACDC_CLEANUP_TIMEOUT_SECONDS"
+CLEANUP_TIMEOUT_S = float(os.environ.get(CLEANUP_TIMEOUT_ENV, "3600"))
+"""How long a deleted run's cleanup is retried before its finalizer is released anyway: the
+garbage collector still removes what the run owns (owner references); only the volume a
+Delete policy asked to remove stays, and the Event says so. A deleted run never hangs for ever."""
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
 """One run's reconcile and its deletion's cleanup never overlap."""
 _queue_guard = threading.Lock()
@@ -201,12 +206,27 @@ def resync(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
     _reconcile(memo, _namespace(namespace, name), name)
 
 
-@kopf.on.delete(API_GROUP, API_VERSION, PLURAL)
+PASSING = (408, 409, 429)
+"""Client-error statuses that a retry may see succeed (timeout, conflict, throttling); any other
+4xx answer to the cleanup (403: RBAC, 405: no deletecollection) will be the same next time."""
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, PLURAL, timeout=CLEANUP_TIMEOUT_S)
 def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
     """Remove what the run owns; a failure (an API blip) is retried as a reconcile's is, not after
-    kopf's default minute, so a deleted run does not linger."""
+    kopf's default minute, so a deleted run does not linger, for CLEANUP_TIMEOUT_S at most. A
+    refusal no retry can change releases the finalizer at once (kopf's PermanentError): the
+    garbage collector removes the run's Jobs all the same, and the run must not hang in deletion."""
     namespace = _namespace(namespace, name)
-    with _locks[(namespace, name)], _retried_soon("cleanup"):
-        removed = cleanup(memo.kube, dict(body))
+    try:
+        with _locks[(namespace, name)], _retried_soon("cleanup"):
+            removed = cleanup(memo.kube, dict(body))
+    except kopf.TemporaryError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ApiError) and 400 <= cause.status < 500 and cause.status not in PASSING:
+            kopf.warn(body, reason="CleanupAbandoned", message=f"{cause}; the garbage collector removes the run's "
+                                                               "Jobs, a volume to delete is left")
+            raise kopf.PermanentError(f"cleanup refused: {cause}") from cause
+        raise
     metrics.forget_run(namespace, name)
     log.info("%s/%s deleted; removed %s", namespace, name, removed)
