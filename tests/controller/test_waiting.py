@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.controller.cluster import JOBS, NAMESPACE, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.cluster import (
+    JOBS,
+    NAMESPACE,
+    fake_phase,
+    in_background,
+    kubelet,
+    operator,
+    run_body,
+    run_object,
+    wait_for,
+)
 from tests.controller.test_operator_run import condition, create_run, job_names, phase_of
 
 EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
@@ -239,6 +249,32 @@ async def test_a_job_deleted_mid_step_and_held_by_a_finalizer_says_so_then_runs_
         await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
     assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
     assert condition(cluster, "Waiting")["status"] == "False"
+
+
+async def test_the_resync_runs_while_another_client_keeps_touching_the_run(cluster, state):
+    """Only the resync notices a pod that cannot be scheduled (no handler fires on a pod, nor on a
+    Job that neither finished nor was suspended). Another client annotates the run more often
+    than the resync's idle share of its interval: kopf's idle timer, reset by every change, never
+    fired, so the run never said why it waited, nor would it have repaired a lost event."""
+    run_url = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
+
+    async def touch() -> None:
+        beat = 0
+        while True:
+            beat += 1
+            async with cluster.patch(run_url, json={"metadata": {"annotations": {"example.com/beat": str(beat)}}}) as r:
+                assert r.status < 300, await r.text()
+            await asyncio.sleep(0.2)
+
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: JOB in job_names(cluster))
+        async with in_background(touch()):
+            await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
+                            status=True)
+            await put_pod(cluster, unscheduled("0/4 nodes are available: 4 Insufficient nvidia.com/gpu."), 0)
+            await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Unschedulable")
 
 
 async def test_kueue_admission_preemption_and_readmission(cluster, state):

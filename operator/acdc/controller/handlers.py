@@ -7,8 +7,8 @@ processes are kept apart by kopf peering (only the highest-priority one acts).
 
 Events only make a run fast; the resync timer makes it correct. kopf never retries an
 event handler that fails (a Job event met by an API error is gone), and a watch can miss
-events, so a timer reconciles every active run once it has been quiet for
-``RESYNC_IDLE`` of the ``RESYNC_SECONDS`` interval: any lost event, failed call or crash
+events, so a timer reconciles every active run each ``RESYNC_SECONDS`` unless a reconcile
+of it ended within ``RESYNC_IDLE`` of that interval: any lost event, failed call or crash
 is repaired within about one interval, whatever the events did.
 """
 
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -41,8 +43,10 @@ RESYNC_ENV = "ACDC_RESYNC_SECONDS"
 RESYNC_SECONDS = float(os.environ.get(RESYNC_ENV, "30"))
 """Seconds between resyncs of one run; 0 turns the resync off (only the bench's baseline does)."""
 RESYNC_IDLE = 0.5
-"""The timer waits until the run has been unchanged for this share of the interval: a run
-that progresses through events is never reconciled twice for nothing."""
+"""The timer skips a run reconciled within this share of the interval: a run that progresses
+through events is never reconciled twice for nothing. Not kopf's ``idle``, which waits for the
+object to be unchanged that long: a client that touches the run more often (an annotation, a
+label) starved the resync for good, and a lost event then stalled the run."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 RETRY_SECONDS = 5
 """Delay before kopf retries a failed reconcile or cleanup (its default for an error is 60 s)."""
@@ -60,6 +64,8 @@ garbage collector still removes what the run owns (owner references); only the v
 Delete policy asked to remove stays, and the Event says so. A deleted run never hangs for ever."""
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
 """One run's reconcile and its deletion's cleanup never overlap."""
+_reconciled_at: dict[tuple[str, str], float] = {}
+"""When the last reconcile of each run ended (``time.monotonic``): what the resync skips by."""
 _queue_guard = threading.Lock()
 _again: dict[tuple[str, str], bool] = {}
 """Runs being reconciled now -> whether another pass was asked for meanwhile (``_reconcile``)."""
@@ -162,6 +168,7 @@ def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
         body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
         body.setdefault("kind", KIND)
         done = reconcile(kube, body, _emitter(body))
+    _reconciled_at[(namespace, name)] = time.monotonic()
     if done.created or done.recorded:
         log.info("%s/%s: recorded %s, created %s", namespace, name, done.recorded, done.created)
 
@@ -200,10 +207,11 @@ def _active(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
     return bool(evaluating) and (status.get("evaluation") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-@kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, idle=RESYNC_SECONDS * RESYNC_IDLE,
-               when=_active)
+@kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, when=_active)
 def resync(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
-    _reconcile(memo, _namespace(namespace, name), name)
+    namespace = _namespace(namespace, name)
+    if time.monotonic() - _reconciled_at.get((namespace, name), -math.inf) >= RESYNC_SECONDS * RESYNC_IDLE:
+        _reconcile(memo, namespace, name)
 
 
 PASSING = (408, 409, 429)
@@ -229,4 +237,5 @@ def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: s
             raise kopf.PermanentError(f"cleanup refused: {cause}") from cause
         raise
     metrics.forget_run(namespace, name)
+    _reconciled_at.pop((namespace, name), None)
     log.info("%s/%s deleted; removed %s", namespace, name, removed)
