@@ -11,18 +11,7 @@ from kmock._internal.k8s import KubernetesError
 
 from acdc.controller import names
 from acdc.steps import Phase, Step
-from tests.controller.cluster import (
-    JOBS,
-    NAMESPACE,
-    OOM_KILLED,
-    fake_phase,
-    in_background,
-    kubelet,
-    operator,
-    run_body,
-    run_object,
-    wait_for,
-)
+from tests.controller.cluster import JOBS, NAMESPACE, OOM_KILLED, fake_phase, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.test_job_outcome import policy
 from tests.controller.test_operator_run import condition, create_run, job_names, patch_spec, phase_of
 from tests.controller.test_waiting import patch_job
@@ -266,6 +255,9 @@ async def test_a_step_kueue_never_admits_fails_the_run_at_the_admission_timeout_
                        ["uid"] != first)
         await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
         assert phase_of(cluster) == "Running"
-        async with in_background(admit_all()):
+        admitting = asyncio.create_task(admit_all())
+        try:
             await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+        finally:
+            admitting.cancel()
     assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")

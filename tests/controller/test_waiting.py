@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.controller.cluster import (
-    JOBS,
-    NAMESPACE,
-    fake_phase,
-    in_background,
-    kubelet,
-    operator,
-    run_body,
-    run_object,
-    wait_for,
-)
+import pytest
+
+from tests.controller.cluster import JOBS, NAMESPACE, fake_phase, in_background, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.test_operator_run import condition, create_run, job_names, phase_of
 
 EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
@@ -171,51 +163,36 @@ async def test_a_never_started_job_is_judged_so_whatever_the_number_of_waiting_s
     assert "g0000-merge-07 failed (NeverStarted)" in condition(cluster, "Failed").get("message", "")
 
 
-async def test_a_pod_stuck_terminating_says_so_and_the_deadline_then_fails_the_run(cluster, state):
-    """The child's pod ran, then its node was lost: the pod stays Terminating (no kubelet confirms
-    its end), the Job makes no new pod before it ends and, since Kubernetes 1.31, gets only
-    FailureTarget at its deadline (Failed waits for the pod). The run said nothing and waited
-    for ever; it must say why it waits, then fail on the deadline (resumable), never drop the
-    child as if it had failed."""
+STARTED = [{"name": "phase", "started": True, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]
+GONE_ASTRAY = [
+    # Stuck terminating: no kubelet confirms the end, and the Job makes no new pod before it ends.
+    ("PodTerminating", {"active": 0, "terminating": 1}, {"phase": "Running", "containerStatuses": STARTED},
+     {"deletionTimestamp": "2026-01-01T00:10:00Z", "finalizers": ["batch.kubernetes.io/job-tracking"]},
+     "has been terminating since"),
+    # On a node that stopped reporting: phase Unknown, still active for the Job, which makes no other.
+    ("NodeLost", {"active": 1, "ready": 0}, {"phase": "Unknown", "containerStatuses": STARTED}, {},
+     "is on a node that stopped reporting"),
+]
+
+
+@pytest.mark.parametrize(("reason", "job_status", "pod_status", "pod_metadata", "words"), GONE_ASTRAY,
+                         ids=[case[0] for case in GONE_ASTRAY])
+async def test_a_pod_gone_astray_says_so_and_the_deadline_then_fails_the_run(cluster, state, reason, job_status,
+                                                                              pod_status, pod_metadata, words):
+    """The child's pod ran, then its node was lost: the pod stays Terminating, or (before that) its
+    phase is Unknown. Since Kubernetes 1.31 the Job gets only FailureTarget at its deadline (Failed
+    waits for the pod). The run said nothing and waited for ever, or at the deadline dropped the
+    child as if it had failed; it must say why it waits, then fail on the deadline (resumable)."""
     merge = "demo-g0000-merge-02"
-    running = {"phase": "Running", "containerStatuses": [{"name": "phase", "started": True,
-                                                          "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
     async with kubelet(cluster, state, fake_phase) as player, operator():
         player.held.add(merge)
         await create_run(cluster, run_body())
         await wait_for(lambda: merge in job_names(cluster))
-        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 0, "terminating": 1}},
-                        status=True)
-        await put_pod(cluster, running, 0, merge, deletionTimestamp="2026-01-01T00:10:00Z",
-                      finalizers=["batch.kubernetes.io/job-tracking"])  # the Job controller's: the pod stays
-        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "PodTerminating"
+        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", **job_status}}, status=True)
+        await put_pod(cluster, pod_status, 0, merge, **pod_metadata)
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == reason
                                  and condition(cluster, "Waiting"))
-        assert f"g0000-merge-02: pod {merge}-pending-0 has been terminating since" in waiting["message"]
-        await patch_job(cluster, merge, {"status": {"conditions": [
-            {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
-             "message": "Job was active longer than specified deadline"}]}}, status=True)
-        await wait_for(lambda: phase_of(cluster) == "Failed")
-    assert "g0000-merge-02 failed (NotRunning)" in condition(cluster, "Failed")["message"]
-    assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
-
-
-async def test_a_pod_on_a_lost_node_says_so_and_the_deadline_then_fails_the_run(cluster, state):
-    """The child's pod ran, then its node stopped reporting: the pod's phase is Unknown, the Job
-    still counts it active and makes no other. The run said nothing, and at the deadline it
-    dropped the child as if it had failed; it must say why it waits, then fail (resumable)."""
-    merge = "demo-g0000-merge-02"
-    lost = {"phase": "Unknown", "containerStatuses": [{"name": "phase", "started": True,
-                                                       "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
-    async with kubelet(cluster, state, fake_phase) as player, operator():
-        player.held.add(merge)
-        await create_run(cluster, run_body())
-        await wait_for(lambda: merge in job_names(cluster))
-        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
-                        status=True)
-        await put_pod(cluster, lost, 0, merge)
-        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "NodeLost"
-                                 and condition(cluster, "Waiting"))
-        assert f"g0000-merge-02: pod {merge}-pending-0 is on a node that stopped reporting" in waiting["message"]
+        assert f"g0000-merge-02: pod {merge}-pending-0 {words}" in waiting["message"]
         await patch_job(cluster, merge, {"status": {"conditions": [
             {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
              "message": "Job was active longer than specified deadline"}]}}, status=True)

@@ -259,8 +259,8 @@ def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: di
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
     its unrecorded failed steps, and of those still waiting for Kueue, are deleted, so the next
     pass creates them afresh (phases are idempotent), as ``acdc run`` again resumes a local run.
-    The failed ones' GPU-hours are counted
-    and saved first (``save``), so a crash before the deletes neither loses nor repeats them.
+    The failed ones' GPU-hours are counted and saved first (``save``), so a crash before the
+    deletes neither loses nor repeats them.
     A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
     Every value is acted on once (``status.resumed``), so one set while the run was running
     does not resume a later failure by itself."""
