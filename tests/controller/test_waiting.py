@@ -66,6 +66,14 @@ REASONS = [
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "acdc/worker:typo"'}}}]}, "acdc/worker:typo"),
     ("CreateContainerConfigError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
         "reason": "CreateContainerConfigError", "message": 'secret "llm-keys" not found'}}}]}, 'secret "llm-keys" not found'),
+    ("ImagePullBackOff", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "ErrImageNeverPull", "message": 'Container image "acdc/worker:local" is not present with pull policy '
+                                                  'of Never'}}}]}, "ErrImageNeverPull: Container image"),
+    ("CreateContainerError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "CreateContainerError", "message": "failed to create containerd task: exec format error"}}}]},
+     "exec format error"),
+    ("ContainerWaiting", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "SomeFutureReason", "message": "the runtime says no"}}}]}, "SomeFutureReason: the runtime says no"),
     ("FailedMount", {"conditions": [{"type": "PodScheduled", "status": "True"}],
                      "containerStatuses": [{"name": "phase", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
      'configmap "demo-spec" not found'),

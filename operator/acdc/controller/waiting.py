@@ -15,10 +15,17 @@ from typing import Any
 
 from acdc.controller.names import LABEL_KUEUE_QUEUE
 
-CONTAINER_WAITING = {"ImagePullBackOff": "ImagePullBackOff", "ErrImagePull": "ImagePullBackOff",
-                     "InvalidImageName": "ImagePullBackOff", "CreateContainerConfigError": "CreateContainerConfigError"}
+CONTAINER_WAITING = {
+    **dict.fromkeys(("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "ImageInspectError",
+                     "RegistryUnavailable", "SignatureValidationFailed"), "ImagePullBackOff"),
+    "CreateContainerConfigError": "CreateContainerConfigError",
+    **dict.fromkeys(("CreateContainerError", "RunContainerError", "PreStartHookError"), "CreateContainerError"),
+}
 """A pending container's waiting reason -> the run's Waiting reason. CreateContainerConfigError:
-the container's env names a Secret, ConfigMap or key that does not exist."""
+the container's env names a Secret, ConfigMap or key that does not exist; CreateContainerError:
+the runtime could not create or start it. Any other reason but the two of a container on its
+way (CONTAINER_STARTING) is reported as ContainerWaiting, with the kubelet's reason."""
+CONTAINER_STARTING = ("ContainerCreating", "PodInitializing")
 Events = Callable[[str], Sequence[Mapping[str, Any]]]
 """events(name): the Events about the object of that name (a Job's or a pod's)."""
 
@@ -28,7 +35,8 @@ class Waiting:
     step: str
     reason: str
     """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
-    ImagePullBackOff, CreateContainerConfigError, FailedMount, PodTerminating, NodeLost or JobTerminating."""
+    ImagePullBackOff, CreateContainerConfigError, CreateContainerError, ContainerWaiting, FailedMount,
+    PodTerminating, NodeLost or JobTerminating."""
     message: str
 
     @property
@@ -159,8 +167,8 @@ def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Wai
             continue
         for container in status.get("containerStatuses") or []:
             state = (container.get("state") or {}).get("waiting") or {}
-            if state.get("reason") in CONTAINER_WAITING:
-                return Waiting(step, CONTAINER_WAITING[state["reason"]],
+            if state.get("reason") and state["reason"] not in CONTAINER_STARTING:
+                return Waiting(step, CONTAINER_WAITING.get(state["reason"], "ContainerWaiting"),
                                f"{state['reason']}: {state.get('message', '')}".strip())
         if mounting(status):
             failed = newest_event(events((pod.get("metadata") or {}).get("name", "")), "FailedMount")
