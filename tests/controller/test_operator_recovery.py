@@ -261,3 +261,30 @@ async def test_a_step_kueue_never_admits_fails_the_run_at_the_admission_timeout_
         finally:
             admitting.cancel()
     assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+
+
+async def test_a_job_past_a_deadline_nothing_enforces_fails_the_run_and_a_resume_runs_it_again(cluster, state, monkeypatch):
+    """The plan's Job passes its activeDeadlineSeconds and no Job controller ends it (down, or the
+    Job handed to another controller): every bound on a step rests on that deadline, and the run
+    waited for ever, Running. Past the deadline and a grace the run fails (DeadlineNotEnforced);
+    a resume deletes the Job and runs the step afresh."""
+    monkeypatch.setenv("ACDC_DEADLINE_GRACE_SECONDS", "1")
+    plan = "demo-g0000-plan"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(plan)
+        await create_run(cluster, run_body(phases={"plan": {"activeDeadlineSeconds": 1}}))
+        await wait_for(lambda: plan in job_names(cluster))
+        first = cluster.objects[JOBS, NAMESPACE, plan].raw["metadata"]["uid"]
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        failed = condition(cluster, "Failed")
+        assert failed["reason"] == "DeadlineNotEnforced", failed
+        assert "g0000-plan's Job passed its deadline" in failed["message"]
+        await patch_spec(cluster, {"phases": {"plan": {"activeDeadlineSeconds": 3600}}})
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: plan in job_names(cluster) and cluster.objects[JOBS, NAMESPACE, plan].raw["metadata"]
+                       ["uid"] != first)
+        player.held.discard(plan)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed") and run_object(cluster)["status"]
+                       .get("resumed") == "1")
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    assert player.attempts[plan] == 1  # only the Job created on resume ran

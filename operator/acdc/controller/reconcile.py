@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,10 +258,11 @@ def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> No
 def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: dict[str, Any],
                      status: dict[str, Any], emit: Emit, save: Callable[[], None]) -> None:
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
-    its unrecorded failed steps, and of those still waiting for Kueue, are deleted, so the next
-    pass creates them afresh (phases are idempotent), as ``acdc run`` again resumes a local run.
-    The failed ones' GPU-hours are counted and saved first (``save``), so a crash before the
-    deletes neither loses nor repeats them.
+    its unrecorded failed steps, of those still waiting for Kueue and of those past a deadline
+    nothing enforced, are deleted, so the next pass creates them afresh (phases are
+    idempotent), as ``acdc run`` again resumes a local run. The failed ones' GPU-hours are
+    counted and saved first (``save``), so a crash before the deletes neither loses nor
+    repeats them.
     A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
     Every value is acted on once (``status.resumed``), so one set while the run was running
     does not resume a later failure by itself."""
@@ -284,8 +286,10 @@ def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: di
     doomed = [(step, job) for step, job, found in found_all if found.record is None]
     if _count_failed_jobs(status, [job for _, job in doomed]):
         save()
-    # A Job still waiting for Kueue is queued afresh: its admission wait (AdmissionTimeout) starts again.
-    doomed += [(Step.parse(name), job) for name, job in jobs.items() if name and suspended(job) and not is_finished(job)]
+    # A Job still waiting for Kueue is queued afresh: its admission wait (AdmissionTimeout) starts again;
+    # so is one past a deadline nothing enforced (DeadlineNotEnforced).
+    doomed += [(Step.parse(name), job) for name, job in jobs.items()
+               if name and ((suspended(job) and not is_finished(job)) or _overdue_since(job) is not None)]
     for _, job in doomed:
         kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
     status.pop(FAILED_COUNTED, None)  # every Job it named is deleted: none can be counted again
@@ -413,9 +417,9 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
                   f"and it did not close (dropped: {', '.join(lost) or 'none'})")
             return
         if not actions.close:
-            overdue = _admission_overdue(spec, jobs)
+            overdue = _admission_overdue(spec, jobs) or _deadline_not_enforced(jobs)
             if overdue is not None:
-                _fail(status, emit, "AdmissionTimeout", f"{overdue[1]}; {_resume_hint(ref)}", step=overdue[0])
+                _fail(status, emit, overdue[1], f"{overdue[2]}; {_resume_hint(ref)}", step=overdue[0])
                 return
             refused = _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
@@ -431,8 +435,8 @@ def _resume_hint(ref: RunRef) -> str:
             f"{names.RESUME_ANNOTATION}=$(date +%s) --overwrite")
 
 
-def _admission_overdue(spec: CoevolutionRunSpec, jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str] | None:
-    """(step, message) for the first Job that has waited for Kueue longer than
+def _admission_overdue(spec: CoevolutionRunSpec, jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str, str] | None:
+    """(step, reason, message) for the first Job that has waited for Kueue longer than
     spec.resources.kueueAdmissionTimeoutSeconds allows (0: no limit). A suspended Job has no
     deadline running (activeDeadlineSeconds counts from admission), so without this bound a
     queue that never admits it held the run Running for ever."""
@@ -441,8 +445,43 @@ def _admission_overdue(spec: CoevolutionRunSpec, jobs: dict[str | None, dict[str
         since = admission_wait_since(job) if limit and not is_finished(job) else None
         if since is not None and _age_s(since) > limit:
             queue = ((job.get("metadata") or {}).get("labels") or {}).get(names.LABEL_KUEUE_QUEUE, "")
-            return name, (f"{name} has waited for Kueue admission in queue {queue} since {since}, longer than "
-                          f"spec.resources.kueueAdmissionTimeoutSeconds ({limit} s); its Job is created afresh on resume")
+            return name, "AdmissionTimeout", (f"{name} has waited for Kueue admission in queue {queue} since {since}, "
+                                              f"longer than spec.resources.kueueAdmissionTimeoutSeconds ({limit} s); "
+                                              "its Job is created afresh on resume")
+    return None
+
+
+DEADLINE_GRACE_ENV = "ACDC_DEADLINE_GRACE_SECONDS"
+DEADLINE_GRACE_S = 300.0
+"""How long past a Job's deadline the operator waits for the Job controller to end it."""
+
+
+def _overdue_since(job: dict[str, Any]) -> datetime.datetime | None:
+    """The deadline of a running (not suspended, not finished) Job that the Job controller has not
+    enforced for ``ACDC_DEADLINE_GRACE_SECONDS`` (default DEADLINE_GRACE_S); None otherwise. The
+    deadline counts from the Job's start (reset by Kueue's admission), never from before its
+    creation."""
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    starts = [parse_time(str(t)) for t in ((job.get("status") or {}).get("startTime"),
+                                           (job.get("metadata") or {}).get("creationTimestamp")) if t]
+    if not deadline or not starts or suspended(job) or is_finished(job):
+        return None
+    due = max(starts) + datetime.timedelta(seconds=int(deadline))
+    grace = float(os.environ.get(DEADLINE_GRACE_ENV, DEADLINE_GRACE_S))
+    return due if (datetime.datetime.now(tz=datetime.UTC) - due).total_seconds() > grace else None
+
+
+def _deadline_not_enforced(jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str, str] | None:
+    """(step, reason, message) for the first Job ``_overdue_since`` finds: the Job controller
+    ends a Job at its deadline (FailureTarget), and the run's bound on every step rests on it;
+    if it does not (not running, or the Job handed to another controller), the run would wait
+    for ever on a step that has no deadline left."""
+    for name, job in sorted((name, job) for name, job in jobs.items() if name):
+        due = _overdue_since(job)
+        if due is not None:
+            return name, "DeadlineNotEnforced", (f"{name}'s Job passed its deadline at {due.isoformat()} and Kubernetes "
+                                                 "has not ended it (is the Job controller running?); its Job is created "
+                                                 "afresh on resume")
     return None
 
 
