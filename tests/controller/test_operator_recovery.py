@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import kmock
+import pytest
 from kmock._internal.k8s import KubernetesError
 
 from acdc.controller import names
 from acdc.steps import Phase, Step
-from tests.controller.cluster import NAMESPACE, OOM_KILLED, fake_phase, kubelet, operator, run_body, run_object, wait_for
+from tests.controller.cluster import JOBS, NAMESPACE, OOM_KILLED, fake_phase, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.test_job_outcome import policy
 from tests.controller.test_operator_run import condition, create_run, job_names, patch_spec, phase_of
 from tests.controller.test_waiting import patch_job
@@ -195,3 +196,95 @@ async def test_a_job_that_failed_after_the_run_counts_its_gpu_hours_once_across_
     assert seen == ["deleted", "crashed"] and phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
     gpu_attempts = sum(count for name, count in player.attempts.items() if "-merge-" in name or "-evaluate-" in name)
     assert run_object(cluster)["status"]["gpuHours"] == gpu_attempts + 5
+
+
+@pytest.mark.parametrize("held_by_a_pod", [False, True], ids=["gone", "terminating"])
+async def test_a_volume_deleted_mid_run_fails_the_run_before_its_next_step(cluster, state, held_by_a_pod):
+    """The state PVC is deleted while a child's Job runs: gone at once, or Terminating while a pod
+    still mounts it (the pvc-protection finalizer). No later step may start on it (the run went
+    on to Succeeded, noticing only at the next infrastructure refresh, ten minutes later): the
+    run fails with VolumeLost as the child's Job finishes."""
+    merge = "demo-g0000-merge-02"
+    claim = f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims/{names.claim('demo')}"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        if held_by_a_pod:
+            async with cluster.patch(claim, json={"metadata": {"finalizers": ["kubernetes.io/pvc-protection"]}}) as response:
+                assert response.status < 300, await response.text()
+        async with cluster.delete(claim) as response:
+            assert response.status < 300, await response.text()
+        player.held.discard(merge)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    failed = condition(cluster, "Failed")
+    assert failed.get("reason") == "VolumeLost", failed
+    assert ("is being deleted" if held_by_a_pod else "is gone") in failed["message"]
+    assert "demo-g0000-evaluate-02" not in job_names(cluster)
+
+
+async def test_a_step_kueue_never_admits_fails_the_run_at_the_admission_timeout_and_a_resume_queues_it_again(
+        cluster, state):
+    """Kueue holds the init Job suspended past spec.resources.kueueAdmissionTimeoutSeconds: a
+    suspended Job has no deadline running, and the run stayed Running, WaitingForAdmission, for
+    ever. It fails (AdmissionTimeout) naming the step and queue; a resume deletes the waiting Job,
+    so it is queued afresh with its wait counted from then, and the run goes on once admitted."""
+    init = "demo-g0000-init"
+
+    async def admit_all() -> None:
+        while True:
+            for name in job_names(cluster):
+                if cluster.objects[JOBS, NAMESPACE, name].raw["spec"].get("suspend"):
+                    await patch_job(cluster, name, {"spec": {"suspend": False}})
+            await asyncio.sleep(0.05)
+
+    async with kubelet(cluster, state, fake_phase), operator():
+        await create_run(cluster, run_body(resources={"kueueQueueName": "gpu", "kueueAdmissionTimeoutSeconds": 3600}))
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
+        first = cluster.objects[JOBS, NAMESPACE, init].raw["metadata"]["uid"]
+        await patch_job(cluster, init, {"status": {"conditions": [  # as the Job controller marks it, long ago
+            {"type": "Suspended", "status": "True", "reason": "JobSuspended",
+             "lastTransitionTime": "2000-01-01T00:00:00Z"}]}}, status=True)
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        failed = condition(cluster, "Failed")
+        assert failed["reason"] == "AdmissionTimeout", failed
+        assert "g0000-init has waited for Kueue admission in queue gpu" in failed["message"]
+        assert names.RESUME_ANNOTATION in failed["message"]
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: init in job_names(cluster) and cluster.objects[JOBS, NAMESPACE, init].raw["metadata"]
+                       ["uid"] != first)
+        await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "WaitingForAdmission")
+        assert phase_of(cluster) == "Running"
+        admitting = asyncio.create_task(admit_all())
+        try:
+            await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+        finally:
+            admitting.cancel()
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+
+
+async def test_a_job_past_a_deadline_nothing_enforces_fails_the_run_and_a_resume_runs_it_again(cluster, state, monkeypatch):
+    """The plan's Job passes its activeDeadlineSeconds and no Job controller ends it (down, or the
+    Job handed to another controller): every bound on a step rests on that deadline, and the run
+    waited for ever, Running. Past the deadline and a grace the run fails (DeadlineNotEnforced);
+    a resume deletes the Job and runs the step afresh."""
+    monkeypatch.setenv("ACDC_DEADLINE_GRACE_SECONDS", "1")
+    plan = "demo-g0000-plan"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(plan)
+        await create_run(cluster, run_body(phases={"plan": {"activeDeadlineSeconds": 1}}))
+        await wait_for(lambda: plan in job_names(cluster))
+        first = cluster.objects[JOBS, NAMESPACE, plan].raw["metadata"]["uid"]
+        await wait_for(lambda: phase_of(cluster) == "Failed")
+        failed = condition(cluster, "Failed")
+        assert failed["reason"] == "DeadlineNotEnforced", failed
+        assert "g0000-plan's Job passed its deadline" in failed["message"]
+        await patch_spec(cluster, {"phases": {"plan": {"activeDeadlineSeconds": 3600}}})
+        await annotate(cluster, names.RESUME_ANNOTATION, "1")
+        await wait_for(lambda: plan in job_names(cluster) and cluster.objects[JOBS, NAMESPACE, plan].raw["metadata"]
+                       ["uid"] != first)
+        player.held.discard(plan)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed") and run_object(cluster)["status"]
+                       .get("resumed") == "1")
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    assert player.attempts[plan] == 1  # only the Job created on resume ran

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import yaml
+from kmock._internal.k8s import KubernetesError
 
 from acdc.controller.kube import USER_AGENT
 from acdc.engine.state import RunState
@@ -252,6 +253,28 @@ async def _delete_with(cluster, state, policy: str) -> None:
         await delete_run(cluster)
         await wait_for(lambda: run_object(cluster) is None)
         await wait_for(lambda: not job_names(cluster))
+
+
+async def test_a_cleanup_the_api_server_refuses_does_not_hold_the_run_in_deletion(cluster, state):
+    """The API server refuses the deleted run's cleanup for good (403: a role without
+    deletecollection on Jobs). The finalizer was retried every few seconds for ever and the run
+    never went; a refusal no retry can change releases it (the garbage collector removes the
+    run's Jobs by their owner references) with a Warning that says what was left."""
+    async def refuse_job_deletes(request):
+        if request.resource == JOBS and request.method.value.upper() == "DELETE":
+            return KubernetesError(status=403, reason="Forbidden", message="jobs.batch is forbidden: deletecollection")
+        return None
+
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: job_names(cluster))
+        cluster.interpose = refuse_job_deletes
+        await delete_run(cluster)
+        await wait_for(lambda: run_object(cluster) is None)
+    posted = [request.data for request in cluster.log if request.method.value.upper() == "POST"
+              and str(request.url.path).endswith("/events") and isinstance(request.data, dict)]
+    assert any(event.get("reason") == "CleanupAbandoned" and "403" in event.get("message", "") for event in posted)
 
 
 async def test_a_run_recreated_with_another_spec_never_computes_over_its_namesakes_volume(cluster, state):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.controller.cluster import JOBS, NAMESPACE, fake_phase, kubelet, operator, run_body, run_object, wait_for
+import pytest
+
+from tests.controller.cluster import JOBS, NAMESPACE, fake_phase, in_background, kubelet, operator, run_body, run_object, wait_for
 from tests.controller.test_operator_run import condition, create_run, job_names, phase_of
 
 EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
@@ -64,6 +66,14 @@ REASONS = [
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "acdc/worker:typo"'}}}]}, "acdc/worker:typo"),
     ("CreateContainerConfigError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
         "reason": "CreateContainerConfigError", "message": 'secret "llm-keys" not found'}}}]}, 'secret "llm-keys" not found'),
+    ("ImagePullBackOff", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "ErrImageNeverPull", "message": 'Container image "acdc/worker:local" is not present with pull policy '
+                                                  'of Never'}}}]}, "ErrImageNeverPull: Container image"),
+    ("CreateContainerError", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "CreateContainerError", "message": "failed to create containerd task: exec format error"}}}]},
+     "exec format error"),
+    ("ContainerWaiting", {"containerStatuses": [{"name": "phase", "state": {"waiting": {
+        "reason": "SomeFutureReason", "message": "the runtime says no"}}}]}, "SomeFutureReason: the runtime says no"),
     ("FailedMount", {"conditions": [{"type": "PodScheduled", "status": "True"}],
                      "containerStatuses": [{"name": "phase", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
      'configmap "demo-spec" not found'),
@@ -161,32 +171,95 @@ async def test_a_never_started_job_is_judged_so_whatever_the_number_of_waiting_s
     assert "g0000-merge-07 failed (NeverStarted)" in condition(cluster, "Failed").get("message", "")
 
 
-async def test_a_pod_stuck_terminating_says_so_and_the_deadline_then_fails_the_run(cluster, state):
-    """The child's pod ran, then its node was lost: the pod stays Terminating (no kubelet confirms
-    its end), the Job makes no new pod before it ends and, since Kubernetes 1.31, gets only
-    FailureTarget at its deadline (Failed waits for the pod). The run said nothing and waited
-    for ever; it must say why it waits, then fail on the deadline (resumable), never drop the
-    child as if it had failed."""
+STARTED = [{"name": "phase", "started": True, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]
+GONE_ASTRAY = [
+    # Stuck terminating: no kubelet confirms the end, and the Job makes no new pod before it ends.
+    ("PodTerminating", {"active": 0, "terminating": 1}, {"phase": "Running", "containerStatuses": STARTED},
+     {"deletionTimestamp": "2026-01-01T00:10:00Z", "finalizers": ["batch.kubernetes.io/job-tracking"]},
+     "has been terminating since"),
+    # On a node that stopped reporting: phase Unknown, still active for the Job, which makes no other.
+    ("NodeLost", {"active": 1, "ready": 0}, {"phase": "Unknown", "containerStatuses": STARTED}, {},
+     "is on a node that stopped reporting"),
+]
+
+
+@pytest.mark.parametrize(("reason", "job_status", "pod_status", "pod_metadata", "words"), GONE_ASTRAY,
+                         ids=[case[0] for case in GONE_ASTRAY])
+async def test_a_pod_gone_astray_says_so_and_the_deadline_then_fails_the_run(cluster, state, reason, job_status,
+                                                                              pod_status, pod_metadata, words):
+    """The child's pod ran, then its node was lost: the pod stays Terminating, or (before that) its
+    phase is Unknown. Since Kubernetes 1.31 the Job gets only FailureTarget at its deadline (Failed
+    waits for the pod). The run said nothing and waited for ever, or at the deadline dropped the
+    child as if it had failed; it must say why it waits, then fail on the deadline (resumable)."""
     merge = "demo-g0000-merge-02"
-    running = {"phase": "Running", "containerStatuses": [{"name": "phase", "started": True,
-                                                          "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
     async with kubelet(cluster, state, fake_phase) as player, operator():
         player.held.add(merge)
         await create_run(cluster, run_body())
         await wait_for(lambda: merge in job_names(cluster))
-        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 0, "terminating": 1}},
-                        status=True)
-        await put_pod(cluster, running, 0, merge, deletionTimestamp="2026-01-01T00:10:00Z",
-                      finalizers=["batch.kubernetes.io/job-tracking"])  # the Job controller's: the pod stays
-        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "PodTerminating"
+        await patch_job(cluster, merge, {"status": {"startTime": "2026-01-01T00:00:00Z", **job_status}}, status=True)
+        await put_pod(cluster, pod_status, 0, merge, **pod_metadata)
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == reason
                                  and condition(cluster, "Waiting"))
-        assert f"g0000-merge-02: pod {merge}-pending-0 has been terminating since" in waiting["message"]
+        assert f"g0000-merge-02: pod {merge}-pending-0 {words}" in waiting["message"]
         await patch_job(cluster, merge, {"status": {"conditions": [
             {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
              "message": "Job was active longer than specified deadline"}]}}, status=True)
         await wait_for(lambda: phase_of(cluster) == "Failed")
     assert "g0000-merge-02 failed (NotRunning)" in condition(cluster, "Failed")["message"]
     assert "g0000-merge-02" not in run_object(cluster)["status"].get("progress", {})
+
+
+async def test_a_job_deleted_mid_step_and_held_by_a_finalizer_says_so_then_runs_again(cluster, state):
+    """Someone deletes a child's running Job; a finalizer keeps it (foreground deletion waiting for
+    a pod on a lost node, an auditing controller). No Job of that name can be created while it
+    is there: the run said "1 step(s) running" and nothing else. It must say why it waits, and
+    create the step's Job afresh once the old one is gone."""
+    merge = "demo-g0000-merge-02"
+    async with kubelet(cluster, state, fake_phase) as player, operator():
+        player.held.add(merge)
+        await create_run(cluster, run_body())
+        await wait_for(lambda: merge in job_names(cluster))
+        first = cluster.objects[JOBS, NAMESPACE, merge].raw["metadata"]["uid"]
+        await patch_job(cluster, merge, {"metadata": {"finalizers": ["example.com/audit"]}})
+        async with cluster.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{merge}") as response:
+            assert response.status < 300, await response.text()
+        waiting = await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "JobTerminating"
+                                 and condition(cluster, "Waiting"))
+        assert f"g0000-merge-02: its Job {merge} has been deleted since" in waiting["message"]
+        assert "example.com/audit" in waiting["message"]
+        await patch_job(cluster, merge, {"metadata": {"finalizers": []}})  # released: the old Job goes
+        await wait_for(lambda: merge in job_names(cluster)
+                       and cluster.objects[JOBS, NAMESPACE, merge].raw["metadata"]["uid"] != first)
+        player.held.discard(merge)
+        await wait_for(lambda: phase_of(cluster) in ("Succeeded", "Failed"))
+    assert phase_of(cluster) == "Succeeded", condition(cluster, "Failed")
+    assert condition(cluster, "Waiting")["status"] == "False"
+
+
+async def test_the_resync_runs_while_another_client_keeps_touching_the_run(cluster, state):
+    """Only the resync notices a pod that cannot be scheduled (no handler fires on a pod, nor on a
+    Job that neither finished nor was suspended). Another client annotates the run more often
+    than the resync's idle share of its interval: kopf's idle timer, reset by every change, never
+    fired, so the run never said why it waited, nor would it have repaired a lost event."""
+    run_url = f"/apis/acdc.dev/v1alpha1/namespaces/{NAMESPACE}/coevolutionruns/demo"
+
+    async def touch() -> None:
+        beat = 0
+        while True:
+            beat += 1
+            async with cluster.patch(run_url, json={"metadata": {"annotations": {"example.com/beat": str(beat)}}}) as r:
+                assert r.status < 300, await r.text()
+            await asyncio.sleep(0.2)
+
+    async with kubelet(cluster, state) as player, operator():
+        player.paused = True
+        await create_run(cluster, run_body())
+        await wait_for(lambda: JOB in job_names(cluster))
+        async with in_background(touch()):
+            await patch_job(cluster, JOB, {"status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "ready": 0}},
+                            status=True)
+            await put_pod(cluster, unscheduled("0/4 nodes are available: 4 Insufficient nvidia.com/gpu."), 0)
+            await wait_for(lambda: condition(cluster, "Waiting").get("reason") == "Unschedulable")
 
 
 async def test_kueue_admission_preemption_and_readmission(cluster, state):

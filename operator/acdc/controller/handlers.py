@@ -7,8 +7,8 @@ processes are kept apart by kopf peering (only the highest-priority one acts).
 
 Events only make a run fast; the resync timer makes it correct. kopf never retries an
 event handler that fails (a Job event met by an API error is gone), and a watch can miss
-events, so a timer reconciles every active run once it has been quiet for
-``RESYNC_IDLE`` of the ``RESYNC_SECONDS`` interval: any lost event, failed call or crash
+events, so a timer reconciles every active run each ``RESYNC_SECONDS`` unless a reconcile
+of it ended within ``RESYNC_IDLE`` of that interval: any lost event, failed call or crash
 is repaired within about one interval, whatever the events did.
 """
 
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -29,7 +31,7 @@ from acdc import metrics
 from acdc.controller import names
 from acdc.controller.cleanup import cleanup
 from acdc.controller.job_outcome import is_finished
-from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, Kube, api_configuration, in_cluster
+from acdc.controller.kube import REQUEST_TIMEOUT_S, RUNS, ApiError, Kube, api_configuration, in_cluster
 from acdc.controller.reconcile import Emit, reconcile
 from acdc.spec import API_GROUP, API_VERSION, KIND, PLURAL
 
@@ -41,8 +43,10 @@ RESYNC_ENV = "ACDC_RESYNC_SECONDS"
 RESYNC_SECONDS = float(os.environ.get(RESYNC_ENV, "30"))
 """Seconds between resyncs of one run; 0 turns the resync off (only the bench's baseline does)."""
 RESYNC_IDLE = 0.5
-"""The timer waits until the run has been unchanged for this share of the interval: a run
-that progresses through events is never reconciled twice for nothing."""
+"""The timer skips a run reconciled within this share of the interval: a run that progresses
+through events is never reconciled twice for nothing. Not kopf's ``idle``, which waits for the
+object to be unchanged that long: a client that touches the run more often (an annotation, a
+label) starved the resync for good, and a lost event then stalled the run."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 RETRY_SECONDS = 5
 """Delay before kopf retries a failed reconcile or cleanup (its default for an error is 60 s)."""
@@ -53,8 +57,15 @@ DEFAULT_WORKERS = 64
 mostly waits on the API server, so kopf's default (CPU count + 4, sized for CPU-bound
 handlers) queued the runs behind a few threads: with 100 runs on 2 cores, p99 from a Job
 finishing to the next Job fell from 2.7 s at 6 threads to 1.5 s at 64 (bench/bench_operator.py)."""
+CLEANUP_TIMEOUT_ENV = "ACDC_CLEANUP_TIMEOUT_SECONDS"
+CLEANUP_TIMEOUT_S = float(os.environ.get(CLEANUP_TIMEOUT_ENV, "3600"))
+"""How long a deleted run's cleanup is retried before its finalizer is released anyway: the
+garbage collector still removes what the run owns (owner references); only the volume a
+Delete policy asked to remove stays, and the Event says so. A deleted run never hangs for ever."""
 _locks: collections.defaultdict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
 """One run's reconcile and its deletion's cleanup never overlap."""
+_reconciled_at: dict[tuple[str, str], float] = {}
+"""When the last reconcile of each run ended (``time.monotonic``): what the resync skips by."""
 _queue_guard = threading.Lock()
 _again: dict[tuple[str, str], bool] = {}
 """Runs being reconciled now -> whether another pass was asked for meanwhile (``_reconcile``)."""
@@ -157,6 +168,7 @@ def _reconcile_once(memo: kopf.Memo, namespace: str, name: str) -> None:
         body.setdefault("apiVersion", f"{API_GROUP}/{API_VERSION}")
         body.setdefault("kind", KIND)
         done = reconcile(kube, body, _emitter(body))
+    _reconciled_at[(namespace, name)] = time.monotonic()
     if done.created or done.recorded:
         log.info("%s/%s: recorded %s, created %s", namespace, name, done.recorded, done.created)
 
@@ -195,18 +207,35 @@ def _active(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
     return bool(evaluating) and (status.get("evaluation") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-@kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, idle=RESYNC_SECONDS * RESYNC_IDLE,
-               when=_active)
+@kopf.on.timer(API_GROUP, API_VERSION, PLURAL, interval=RESYNC_SECONDS or None, when=_active)
 def resync(memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
-    _reconcile(memo, _namespace(namespace, name), name)
+    namespace = _namespace(namespace, name)
+    if time.monotonic() - _reconciled_at.get((namespace, name), -math.inf) >= RESYNC_SECONDS * RESYNC_IDLE:
+        _reconcile(memo, namespace, name)
 
 
-@kopf.on.delete(API_GROUP, API_VERSION, PLURAL)
+PASSING = (408, 409, 429)
+"""Client-error statuses that a retry may see succeed (timeout, conflict, throttling); any other
+4xx answer to the cleanup (403: RBAC, 405: no deletecollection) will be the same next time."""
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, PLURAL, timeout=CLEANUP_TIMEOUT_S)
 def run_deleted(body: kopf.Body, memo: kopf.Memo, namespace: str | None, name: str, **_: Any) -> None:
     """Remove what the run owns; a failure (an API blip) is retried as a reconcile's is, not after
-    kopf's default minute, so a deleted run does not linger."""
+    kopf's default minute, so a deleted run does not linger, for CLEANUP_TIMEOUT_S at most. A
+    refusal no retry can change releases the finalizer at once (kopf's PermanentError): the
+    garbage collector removes the run's Jobs all the same, and the run must not hang in deletion."""
     namespace = _namespace(namespace, name)
-    with _locks[(namespace, name)], _retried_soon("cleanup"):
-        removed = cleanup(memo.kube, dict(body))
+    try:
+        with _locks[(namespace, name)], _retried_soon("cleanup"):
+            removed = cleanup(memo.kube, dict(body))
+    except kopf.TemporaryError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ApiError) and 400 <= cause.status < 500 and cause.status not in PASSING:
+            kopf.warn(body, reason="CleanupAbandoned", message=f"{cause}; the garbage collector removes the run's "
+                                                               "Jobs, a volume to delete is left")
+            raise kopf.PermanentError(f"cleanup refused: {cause}") from cause
+        raise
     metrics.forget_run(namespace, name)
+    _reconciled_at.pop((namespace, name), None)
     log.info("%s/%s deleted; removed %s", namespace, name, removed)

@@ -154,7 +154,7 @@ class Kube:
     def create(self, manifest: dict[str, Any]) -> bool:
         """Create ``manifest``; False if the run's own object of that name exists (names are
         deterministic: that is a retry). NotOwned if somebody else's does (``ownership.owns``)."""
-        return self._create_or_existing(manifest) is None
+        return self.create_or_existing(manifest) is None
 
     def apply(self, manifest: dict[str, Any], update: bool = True) -> None:
         """Create ``manifest``, or merge-patch the run's existing object of that name to it.
@@ -162,15 +162,16 @@ class Kube:
         An existing object that is not the run's is never touched: NotOwned is raised.
         ``update=False`` leaves the run's own object as it is (a bound claim's spec is immutable).
         """
-        existing = self._create_or_existing(manifest)
+        existing = self.create_or_existing(manifest)
         if existing is not None and update:
             meta = manifest["metadata"]
             patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
             patch["metadata"] = {"labels": meta.get("labels", {})}
             self.patch(BY_KIND[manifest["kind"]], meta["namespace"], meta["name"], patch)
 
-    def _create_or_existing(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
-        """None once ``manifest`` is created; else the run's own existing object of its name."""
+    def create_or_existing(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """None once ``manifest`` is created; else the run's own existing object of its name
+        (it may be being deleted: the caller decides what that means). NotOwned as ``create``."""
         res = BY_KIND[manifest["kind"]]
         meta = manifest["metadata"]
         for _ in range(2):  # a namesake deleted between the 409 and the GET: create again, once

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,11 +37,14 @@ from acdc.controller.status_patch import merge_diff, now, set_condition
 from acdc.controller.volume_manifests import build_claim, build_spec_configmap, claim_name
 from acdc.controller.waiting import (
     Waiting,
+    admission_wait_since,
     creation_waiting,
+    job_terminating,
     job_waiting,
     needs_pods,
     pod_waiting,
     pods_refused,
+    suspended,
 )
 from acdc.phases.budget import exhausted, parse_time, track_coverage
 from acdc.phases.dag import DagShape
@@ -254,9 +258,11 @@ def _refuse_invalid_spec(status: dict[str, Any], message: str, emit: Emit) -> No
 def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: dict[str, Any],
                      status: dict[str, Any], emit: Emit, save: Callable[[], None]) -> None:
     """A new value of the resume annotation takes a failed run back to Running: the Jobs of
-    its unrecorded failed steps are deleted, so the next pass creates them afresh (phases
-    are idempotent), as ``acdc run`` again resumes a local run. Their GPU-hours are counted
-    and saved first (``save``), so a crash before the deletes neither loses nor repeats them.
+    its unrecorded failed steps, of those still waiting for Kueue and of those past a deadline
+    nothing enforced, are deleted, so the next pass creates them afresh (phases are
+    idempotent), as ``acdc run`` again resumes a local run. The failed ones' GPU-hours are
+    counted and saved first (``save``), so a crash before the deletes neither loses nor
+    repeats them.
     A Succeeded run whose evaluation stage failed resumes that stage (``resume_evaluation``).
     Every value is acted on once (``status.resumed``), so one set while the run was running
     does not resume a later failure by itself."""
@@ -274,11 +280,16 @@ def _resume_if_asked(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, body: di
         return
     generation = int(status.get("generation") or 0)
     selector = names.generation_labels(ref.name, generation)
-    found_all = _finished_outcomes(kube, ref, selector, _own_jobs(kube, ref, selector), status)[0]
+    jobs = _own_jobs(kube, ref, selector)
+    found_all = _finished_outcomes(kube, ref, selector, jobs, status)[0]
     # What finished well since the failure is recorded by the next pass; what failed runs again.
     doomed = [(step, job) for step, job, found in found_all if found.record is None]
     if _count_failed_jobs(status, [job for _, job in doomed]):
         save()
+    # A Job still waiting for Kueue is queued afresh: its admission wait (AdmissionTimeout) starts again;
+    # so is one past a deadline nothing enforced (DeadlineNotEnforced).
+    doomed += [(Step.parse(name), job) for name, job in jobs.items()
+               if name and ((suspended(job) and not is_finished(job)) or _overdue_since(job) is not None)]
     for _, job in doomed:
         kube.delete(JOBS, ref.namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
     status.pop(FAILED_COUNTED, None)  # every Job it named is deleted: none can be counted again
@@ -337,8 +348,8 @@ def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[st
             kube.apply(copy.deepcopy(manifest))  # a copy: the memo's stays as built
         elif not started:
             kube.apply(copy.deepcopy(manifest), update=False)  # a bound claim's spec is immutable
-        elif kube.get(CLAIMS, ref.namespace, manifest["metadata"]["name"]) is None:
-            raise VolumeLost(manifest["metadata"]["name"])
+        else:
+            _check_volume(kube, ref.namespace, manifest["metadata"]["name"])
     status["infraDigest"] = derived.infra_digest
     status["infraCheckedAt"] = now()
     return True
@@ -347,9 +358,19 @@ def _ensure_infra(kube: Kube, ref: RunRef, derived: DerivedSpec, status: dict[st
 class VolumeLost(Exception):
     """The run's state volume was deleted after the run started."""
 
-    def __init__(self, claim: str) -> None:
-        super().__init__(f"the run's volume (PersistentVolumeClaim {claim}) is gone and its state with it: "
+    def __init__(self, claim: str, going: bool = False) -> None:
+        fate = "is being deleted" if going else "is gone"
+        super().__init__(f"the run's volume (PersistentVolumeClaim {claim}) {fate} and its state with it: "
                          "restore it from a backup and resume the run, or start a new run")
+
+
+def _check_volume(kube: Kube, namespace: str, claim: str) -> None:
+    """VolumeLost unless the run's claim is there and not being deleted. A deleted claim that a
+    running pod still mounts stays Terminating until the pod ends (the pvc-protection
+    finalizer) and is then gone: no later step may start on it, nor on an empty namesake."""
+    found = kube.get(CLAIMS, namespace, claim)
+    if found is None or (found.get("metadata") or {}).get("deletionTimestamp"):
+        raise VolumeLost(claim, going=found is not None)
 
 
 def _age_s(timestamp: str) -> float:
@@ -381,8 +402,7 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             _count_failed_jobs(status, [job for _, job, _ in failed])  # saved with the failure
             step, _, found = failed[0]
             message = f"{step.name} failed ({found.reason}): {found.message}".strip()
-            _fail(status, emit, "StepFailed", f"{message}; fix the cause, then resume: kubectl annotate "
-                  f"coevolutionrun {ref.name} {names.RESUME_ANNOTATION}=$(date +%s) --overwrite", step=step.name)
+            _fail(status, emit, "StepFailed", f"{message}; {_resume_hint(ref)}", step=step.name)
             for step, _, _ in failed:
                 metrics.observe_step_failure(ref.namespace, ref.name, step.phase, retried=False)
             return
@@ -397,6 +417,10 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
                   f"and it did not close (dropped: {', '.join(lost) or 'none'})")
             return
         if not actions.close:
+            overdue = _admission_overdue(spec, jobs) or _deadline_not_enforced(jobs)
+            if overdue is not None:
+                _fail(status, emit, overdue[1], f"{overdue[2]}; {_resume_hint(ref)}", step=overdue[0])
+                return
             refused = _launch(kube, ref, spec, status, actions, jobs, result)
             waits = _waiting(jobs, pods if pods is not None else functools.partial(kube.list, PODS, ref.namespace, selector),
                              functools.partial(kube.events_about, ref.namespace))
@@ -404,6 +428,61 @@ def _advance(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str
             return
         if _close_generation(shape, spec.budget, generation, done, status, emit, actions.finish):
             return
+
+
+def _resume_hint(ref: RunRef) -> str:
+    return (f"fix the cause, then resume: kubectl annotate coevolutionrun {ref.name} "
+            f"{names.RESUME_ANNOTATION}=$(date +%s) --overwrite")
+
+
+def _admission_overdue(spec: CoevolutionRunSpec, jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str, str] | None:
+    """(step, reason, message) for the first Job that has waited for Kueue longer than
+    spec.resources.kueueAdmissionTimeoutSeconds allows (0: no limit). A suspended Job has no
+    deadline running (activeDeadlineSeconds counts from admission), so without this bound a
+    queue that never admits it held the run Running for ever."""
+    limit = spec.resources.kueue_admission_timeout_seconds
+    for name, job in sorted((name, job) for name, job in jobs.items() if name):
+        since = admission_wait_since(job) if limit and not is_finished(job) else None
+        if since is not None and _age_s(since) > limit:
+            queue = ((job.get("metadata") or {}).get("labels") or {}).get(names.LABEL_KUEUE_QUEUE, "")
+            return name, "AdmissionTimeout", (f"{name} has waited for Kueue admission in queue {queue} since {since}, "
+                                              f"longer than spec.resources.kueueAdmissionTimeoutSeconds ({limit} s); "
+                                              "its Job is created afresh on resume")
+    return None
+
+
+DEADLINE_GRACE_ENV = "ACDC_DEADLINE_GRACE_SECONDS"
+DEADLINE_GRACE_S = 300.0
+"""How long past a Job's deadline the operator waits for the Job controller to end it."""
+
+
+def _overdue_since(job: dict[str, Any]) -> datetime.datetime | None:
+    """The deadline of a running (not suspended, not finished) Job that the Job controller has not
+    enforced for ``ACDC_DEADLINE_GRACE_SECONDS`` (default DEADLINE_GRACE_S); None otherwise. The
+    deadline counts from the Job's start (reset by Kueue's admission), never from before its
+    creation."""
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    starts = [parse_time(str(t)) for t in ((job.get("status") or {}).get("startTime"),
+                                           (job.get("metadata") or {}).get("creationTimestamp")) if t]
+    if not deadline or not starts or suspended(job) or is_finished(job):
+        return None
+    due = max(starts) + datetime.timedelta(seconds=int(deadline))
+    grace = float(os.environ.get(DEADLINE_GRACE_ENV, DEADLINE_GRACE_S))
+    return due if (datetime.datetime.now(tz=datetime.UTC) - due).total_seconds() > grace else None
+
+
+def _deadline_not_enforced(jobs: dict[str | None, dict[str, Any]]) -> tuple[str, str, str] | None:
+    """(step, reason, message) for the first Job ``_overdue_since`` finds: the Job controller
+    ends a Job at its deadline (FailureTarget), and the run's bound on every step rests on it;
+    if it does not (not running, or the Job handed to another controller), the run would wait
+    for ever on a step that has no deadline left."""
+    for name, job in sorted((name, job) for name, job in jobs.items() if name):
+        due = _overdue_since(job)
+        if due is not None:
+            return name, "DeadlineNotEnforced", (f"{name}'s Job passed its deadline at {due.isoformat()} and Kubernetes "
+                                                 "has not ended it (is the Job controller running?); its Job is created "
+                                                 "afresh on resume")
+    return None
 
 
 def _finished_outcomes(kube: Kube, ref: RunRef, selector: dict[str, str], jobs: dict[str | None, dict[str, Any]],
@@ -500,7 +579,9 @@ def _close_generation(shape: DagShape, budget: BudgetSpec, generation: int, done
 def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str, Any], actions: NextActions,
             jobs: dict[str | None, dict[str, Any]], result: Outcome) -> list[Waiting]:
     """Create the Jobs of ``actions.launch``; those the API server refuses (a ResourceQuota on
-    the Job count, an admission webhook) are returned as waiting, to be tried at the next pass."""
+    the Job count, an admission webhook) are returned as waiting, to be tried at the next pass.
+    Once the run has state, its volume is checked first (VolumeLost): a claim deleted under
+    the run is found at its next step, not at the next infrastructure refresh."""
     generation = int(status["generation"])
     in_flight = [Step.parse(name) for name, job in jobs.items() if name and not is_finished(job)]
     if spec.suspend:
@@ -512,17 +593,24 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
         return []
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
+    if actions.launch and (status.get("progress") or int(status["generation"]) > 0):
+        _check_volume(kube, ref.namespace, claim)  # the run has state on it: no step starts without it
     given_up = [name for name, record in (status.get("progress") or {}).items() if record.get("status") != "succeeded"]
     refused = []
     for step in actions.launch:
         try:
-            if kube.create(build_job(ref, spec, step, claim, given_up)):
-                result.created.append(step.name)
+            existing = kube.create_or_existing(build_job(ref, spec, step, claim, given_up))
         except ApiError as exc:
             if exc.status not in REFUSALS:
                 raise
             refused.append(Waiting(step.name, "JobRefused", f"the API server refused its Job: {exc}"))
             continue
+        going = job_terminating(step.name, existing) if existing is not None else None
+        if going is not None:  # deleted by someone mid-step, not gone yet: not running either
+            refused.append(going)
+            continue
+        if existing is None:
+            result.created.append(step.name)
         in_flight.append(step)
     status["phase"] = "Running"
     status["step"] = min(in_flight).name if in_flight else None

@@ -15,10 +15,17 @@ from typing import Any
 
 from acdc.controller.names import LABEL_KUEUE_QUEUE
 
-CONTAINER_WAITING = {"ImagePullBackOff": "ImagePullBackOff", "ErrImagePull": "ImagePullBackOff",
-                     "InvalidImageName": "ImagePullBackOff", "CreateContainerConfigError": "CreateContainerConfigError"}
+CONTAINER_WAITING = {
+    **dict.fromkeys(("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "ImageInspectError",
+                     "RegistryUnavailable", "SignatureValidationFailed"), "ImagePullBackOff"),
+    "CreateContainerConfigError": "CreateContainerConfigError",
+    **dict.fromkeys(("CreateContainerError", "RunContainerError", "PreStartHookError"), "CreateContainerError"),
+}
 """A pending container's waiting reason -> the run's Waiting reason. CreateContainerConfigError:
-the container's env names a Secret, ConfigMap or key that does not exist."""
+the container's env names a Secret, ConfigMap or key that does not exist; CreateContainerError:
+the runtime could not create or start it. Any other reason but the two of a container on its
+way (CONTAINER_STARTING) is reported as ContainerWaiting, with the kubelet's reason."""
+CONTAINER_STARTING = ("ContainerCreating", "PodInitializing")
 Events = Callable[[str], Sequence[Mapping[str, Any]]]
 """events(name): the Events about the object of that name (a Job's or a pod's)."""
 
@@ -28,7 +35,8 @@ class Waiting:
     step: str
     reason: str
     """WaitingForAdmission, Preempted, QuotaExceeded, FailedCreate, Unschedulable, WaitingForVolume,
-    ImagePullBackOff, CreateContainerConfigError, FailedMount or PodTerminating."""
+    ImagePullBackOff, CreateContainerConfigError, CreateContainerError, ContainerWaiting, FailedMount,
+    PodTerminating, NodeLost or JobTerminating."""
     message: str
 
     @property
@@ -73,6 +81,19 @@ def creation_waiting(step: str, events: Sequence[Mapping[str, Any]]) -> Waiting 
     return Waiting(step, "QuotaExceeded" if "exceeded quota" in message else "FailedCreate", message)
 
 
+def job_terminating(step: str, job: Mapping[str, Any]) -> Waiting | None:
+    """The step's Job deleted but not gone (None if it is not being deleted): a finalizer holds it
+    (foreground deletion waits for its pods, which a lost node never ends). No Job of that name
+    can be created before it is gone, so the step waits, and says on what."""
+    meta = job.get("metadata") or {}
+    since = meta.get("deletionTimestamp")
+    if not since:
+        return None
+    held = ", ".join(str(f) for f in meta.get("finalizers") or []) or "nothing left"
+    return Waiting(step, "JobTerminating", f"its Job {meta.get('name', '')} has been deleted since {since} and "
+                                           f"is not gone (finalizers: {held}); the step starts afresh once it is")
+
+
 def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:
     """A suspended Job waits for Kueue; one that had started was preempted (it is not a
     failure: its pods' end does not count against backoffLimit, and it runs again on
@@ -83,6 +104,18 @@ def job_waiting(step: str, job: Mapping[str, Any]) -> Waiting | None:
     if (job.get("status") or {}).get("startTime"):
         return Waiting(step, "Preempted", f"suspended again by Kueue (queue {queue}); waiting for re-admission")
     return Waiting(step, "WaitingForAdmission", f"waiting for Kueue admission in queue {queue}")
+
+
+def admission_wait_since(job: Mapping[str, Any]) -> str | None:
+    """Since when a suspended Job has waited for Kueue (None if it is not suspended): since its
+    Suspended condition turned True (the Job controller sets it on a Job created suspended, and
+    again at a preemption), else since it was created."""
+    if not suspended(job):
+        return None
+    conditions = (job.get("status") or {}).get("conditions") or []
+    held: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Suspended" and c.get("status") == "True"), {})
+    since = held.get("lastTransitionTime") or (job.get("metadata") or {}).get("creationTimestamp")
+    return str(since) if since else None
 
 
 def mounting(status: Mapping[str, Any]) -> bool:
@@ -105,10 +138,18 @@ def terminating(pod: Mapping[str, Any]) -> str | None:
     return str(since) if since and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") else None
 
 
+def node_lost(pod: Mapping[str, Any]) -> bool:
+    """The pod's node stopped reporting: its phase is Unknown (or the node controller marked it
+    NodeLost). The Job counts it active, so no new pod starts, and nothing ends it before the
+    Job's deadline; the step is not running, which ``job_outcome.outcome`` must know then."""
+    status = pod.get("status") or {}
+    return status.get("phase") == "Unknown" or status.get("reason") == "NodeLost"
+
+
 def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Waiting | None:
-    """The newest waiting pod's reason: stuck terminating, else (a pending pod) its container's
-    (image pull, config), then a failed mount (from the pod's Events, read only while it mounts),
-    then the scheduler's."""
+    """The newest waiting pod's reason: stuck terminating, on a lost node, else (a pending pod) its
+    container's (image pull, config), then a failed mount (from the pod's Events, read only while
+    it mounts), then the scheduler's."""
     for pod in reversed(pods):
         status = pod.get("status") or {}
         since = terminating(pod)
@@ -117,12 +158,17 @@ def pod_waiting(step: str, pods: list[Mapping[str, Any]], events: Events) -> Wai
             return Waiting(step, "PodTerminating", f"pod {name} has been terminating since {since} and no new pod "
                                                    "starts before it ends; if its node is gone, delete the pod "
                                                    "(kubectl delete pod --force) or the node")
+        if node_lost(pod):
+            name = (pod.get("metadata") or {}).get("name", "")
+            return Waiting(step, "NodeLost", f"pod {name} is on a node that stopped reporting (phase Unknown); "
+                                             "the step goes on once the node returns or the pod is deleted "
+                                             "(kubectl delete pod --force), else the Job's deadline ends it")
         if status.get("phase") not in (None, "Pending"):
             continue
         for container in status.get("containerStatuses") or []:
             state = (container.get("state") or {}).get("waiting") or {}
-            if state.get("reason") in CONTAINER_WAITING:
-                return Waiting(step, CONTAINER_WAITING[state["reason"]],
+            if state.get("reason") and state["reason"] not in CONTAINER_STARTING:
+                return Waiting(step, CONTAINER_WAITING.get(state["reason"], "ContainerWaiting"),
                                f"{state['reason']}: {state.get('message', '')}".strip())
         if mounting(status):
             failed = newest_event(events((pod.get("metadata") or {}).get("name", "")), "FailedMount")

@@ -516,6 +516,9 @@ class ResourcesSpec(SpecModel):
     tasks: PhaseResources = PhaseResources(cpu="8", memory="16Gi")
     kueue_queue_name: DnsLabel | None = None
     """Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on every Job."""
+    kueue_admission_timeout_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] = 24 * 3600
+    """How long a step's Job may wait for Kueue to admit it (or to admit it again after a
+    preemption) before the run fails (AdmissionTimeout, resumable); 0 waits for ever."""
 
 
 class StorageSpec(SpecModel):
