@@ -150,8 +150,9 @@ def _unknown_field(parts: KeyPath) -> str:
 
 
 def _line(parts: KeyPath, lines: Mapping[KeyPath, int]) -> str:
-    """'line N: ' of the innermost key of ``parts`` the file writes (a missing field: its parent's)."""
-    for end in range(len(parts), 0, -1):
+    """'line N: ' of the innermost key of ``parts`` the file writes (a missing field: its parent's,
+    the document's own line for a top-level one)."""
+    for end in range(len(parts), -1, -1):
         if parts[:end] in lines:
             return f"line {lines[parts[:end]]}: "
     return ""
@@ -205,7 +206,8 @@ def parse_run(document: Any, source: str = "<input>", lines: Mapping[KeyPath, in
     takes: a snake_case one would be dropped or refused by the API server, so it is refused here."""
     if not isinstance(document, dict):
         found = type(document).__name__
-        raise SpecInvalid(source, [f"(top level): expected a mapping with apiVersion, kind, metadata, spec; got {found}"])
+        raise SpecInvalid(source, [f"{_line((), lines or {})}(top level): expected a mapping with apiVersion, kind, "
+                                   f"metadata, spec; got {found}"])
     if document.get("kind") not in (None, KIND):
         raise SpecInvalid(source, [f"{_line(('kind',), lines or {})}kind: expected {KIND} "
                                    f"(got {_shown(document.get('kind'))})"])
