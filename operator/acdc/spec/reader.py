@@ -26,6 +26,7 @@ named with its line too (``acdc.spec.manifest``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,10 @@ def _refuse_base_60(node: yaml.ScalarNode) -> None:
                        "text)", node.start_mark)
 
 
+# YAML 1.1's float needs a dot; the API server's YAML (and 1.2) reads ``1e3`` as a number too, so it
+# is one here: `name: 1e3` is refused with "quote it" by both, not text locally and a number there.
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                    list("-+0123456789"))
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
