@@ -103,6 +103,12 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
     "nan-score": _file("nan.yaml", QUICKSTART.replace("spec:\n", "spec:\n  selection: {dominatedScore: .nan}\n", 1)),
     "huge-image-name": _file("image.yaml", QUICKSTART.replace(
         "spec:\n", "spec:\n  images: {worker: " + "a" * 100_000 + "}\n", 1)),
+    "bool-tag-on-text": _file("booltag.yaml", QUICKSTART.replace("normalize: false", "normalize: !!bool maybe", 1)),
+    "int-tag-on-empty-text": _file("inttag.yaml", QUICKSTART.replace("seed: 42", 'seed: !!int ""', 1)),
+    "set-tag": _file("set.yaml", QUICKSTART.replace("seed: 42", "seed: !!set [1]", 1)),
+    "python-tag": _file("python.yaml", QUICKSTART.replace("seed: 42", "seed: !!python/name:os.system", 1)),
+    "exponent-as-name": _file("exponent.yaml", QUICKSTART.replace("name: quickstart", "name: 1e3", 1)),
+    "list-as-a-key": _file("complexkey.yaml", QUICKSTART.replace("spec:\n", "spec:\n  ? [seed, x]\n  : 1\n", 1)),
     "newline-in-extra-args": _file("args.yaml", QUICKSTART.replace(
         "spec:\n", 'spec:\n  scientist: {kind: llm, endpoint: {deploy: {model: m, extraArgs: ["a\\nb"]}}}\n', 1)),
 }
@@ -121,11 +127,18 @@ SAYS = {
     "base-60-number": "sexagesimal.yaml: line 9, column 9: 1:30 reads as a base-60 number in YAML 1.1 (quote it",
     "yaml-1.1-boolean-key": "key 'on' reads as a bool", "merge-key": "merge keys (<<) are not allowed",
     "nul-character": "control character '\\x00' at line 7",
+    "bool-tag-on-text": "YAML tag !!bool is not allowed in a run file (only !!str, on a value to keep as text) at "
+                        "line 35, column 16",
+    "int-tag-on-empty-text": "YAML tag !!int is not allowed", "set-tag": "YAML tag !!set is not allowed",
+    "python-tag": "YAML tag !!python/name:os.system is not allowed",
+    # The API server's YAML reads 1e3 as a number; so does the run file's reader, and both refuse it.
+    "exponent-as-name": "line 7: metadata.name: Input should be a valid string (got 1000.0); quote it",
+    "list-as-a-key": "complexkey.yaml: line 9, column 5: a list as a key is not allowed (keys are field names)",
 }
 
 
 # Valid YAML whose value the run file refuses: the line says what is wrong, not "not valid YAML".
-VALID_YAML = {"5000-digit-integer", "4000-digit-hex-integer", "hex-integer-as-name", "impossible-date",
+VALID_YAML = {"exponent-as-name", "5000-digit-integer", "4000-digit-hex-integer", "hex-integer-as-name", "impossible-date",
               "yaml-1.1-boolean-key", "base-60-number"}
 
 

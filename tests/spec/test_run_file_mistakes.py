@@ -179,7 +179,7 @@ CONTRADICTIONS = {
         "evaluation.judge is set but bestOfN does not list judge"),
     "a per-generation evaluation of a task force larger than the archive": (
         "    enabled: true\n    taskForceSizes: [1, 2, 3]\n", "    enabled: false\n    everyGenerations: 2\n"
-        "    taskForceSizes: [1, 2, 30]\n", "task force of 30 models, more than the archive holds"),
+        "    taskForceSizes: [1, 2, 30]\n", "a task force of more models than the archive holds (population.size 10)"),
     "a volume with no access mode": ("    size: 10Gi\n", "    size: 10Gi\n    accessModes: []\n",
                                      "spec.storage.accessModes: List should have at least 1 item"),
     "answers as long as the model's whole context": (

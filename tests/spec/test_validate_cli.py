@@ -108,3 +108,54 @@ def test_unparseable_files(content: str, expected: str, tmp_path: Path) -> None:
 def test_missing_file() -> None:
     result = acdc("validate", "/nonexistent/run.yaml")
     assert result.returncode == 2 and "no such file" in result.stderr
+
+
+QUICKSTART_TEXT = (ROOT / "examples" / "quickstart.yaml").read_text()
+INTERVAL_NOTE = ("spec.tasks.adaptationInterval: 10 is longer than the run's 8 generations, so the task pool is "
+                 "never adapted (fine if the run is lengthened later, e.g. with acdc run --generations)")
+
+
+def _long_interval(tmp_path: Path) -> Path:
+    path = tmp_path / "long.yaml"
+    path.write_text(QUICKSTART_TEXT.replace("    adaptationInterval: 2\n", "    adaptationInterval: 10\n"))
+    return path
+
+
+def test_an_interval_longer_than_the_run_is_a_warning_line_not_an_error(tmp_path: Path) -> None:
+    """--generations (or an edit of population.generations) may lengthen the run later, when the
+    interval is what was meant: valid, exit 0, and one warning line naming line and field."""
+    path = _long_interval(tmp_path)
+    line = QUICKSTART_TEXT[:QUICKSTART_TEXT.index("    adaptationInterval:")].count("\n") + 1
+    result = acdc("validate", str(path))
+    assert result.returncode == 0 and "valid CoevolutionRun" in result.stdout, result.stderr
+    assert result.stderr.splitlines() == [f"warning: {path}: line {line}: {INTERVAL_NOTE}"]
+
+
+def test_acdc_run_warns_before_it_starts(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "state"
+    not_a_folder.write_text("")  # refused before anything runs: the warning came first
+    result = acdc("run", str(_long_interval(tmp_path)), "--state", str(not_a_folder))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0].endswith(INTERVAL_NOTE), result.stderr
+
+
+@pytest.mark.parametrize(("old", "new", "generations", "noted"), [
+    ("    adaptationInterval: 2\n", "    adaptationInterval: 10\n", None, ["adaptationInterval"]),
+    ("    adaptationInterval: 2\n", "    adaptationInterval: 10\n", 10, []),  # --generations 10 reaches it
+    ("    adaptationInterval: 2\n", "    adaptationInterval: 10\n", 9, ["adaptationInterval"]),
+    ("    adaptationInterval: 2\n", "    adaptationInterval: 0\n", None, []),  # 0: never adapts, as asked
+    ("    generations: 8\n", "    generations: null\n", None, []),  # runs until stopped
+    ("    generations: 8\n", "    generations: 1\n", None, ["adaptationInterval"]),  # cleanupInterval 2 is a default
+    ("    enabled: true\n", "    enabled: true\n    everyGenerations: 9\n", None, ["everyGenerations"]),
+    ("  retention:\n", "  retention:\n    cleanupInterval: 9\n", None, ["cleanupInterval"]),
+    ("  retention:\n", "  budget: {stopWhenCoverageStaleFor: 9}\n  retention:\n", None, ["stopWhenCoverageStaleFor"]),
+], ids=["longer", "lengthened", "still-longer", "zero", "endless", "default-not-named", "benchmark", "cleanup", "stale"])
+def test_which_intervals_are_noted(tmp_path: Path, old: str, new: str, generations: int | None,
+                                   noted: list[str]) -> None:
+    from acdc.spec import load_run_noting
+
+    path = tmp_path / "run.yaml"
+    assert QUICKSTART_TEXT.count(old) == 1, old
+    path.write_text(QUICKSTART_TEXT.replace(old, new))
+    _, notes = load_run_noting(path, generations)
+    assert [note.split(": ")[2].split(".")[-1] for note in notes] == noted, notes

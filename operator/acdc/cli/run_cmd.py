@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
     from acdc.errors import InfrastructureFault, UserError
+    from acdc.logsafe import print_error
     from acdc.phases.integrity import require_committed
     from acdc.runner.budget import stopped
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
@@ -47,14 +48,16 @@ def handle(args: argparse.Namespace) -> int:
         resume_command,
         store_run,
     )
-    from acdc.spec import load_run
+    from acdc.spec import load_run_noting
     from acdc.tasks.sandbox.pool import make_undumpable
 
     make_undumpable()  # its environment holds API keys: same-uid processes may not ptrace it or read its /proc
 
     # Parse the file and check the folder before any folder exists: a bad file, flag or
     # folder must leave nothing behind.
-    from_file = load_run(args.file) if args.file is not None else None
+    from_file, notes = load_run_noting(args.file, args.generations) if args.file is not None else (None, [])
+    for note in notes:  # a setting this run will not use: said, not refused (acdc.spec.notes)
+        print_error(note, label="warning")
     state = args.state
     if state is None:
         if from_file is None:

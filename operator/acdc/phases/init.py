@@ -18,7 +18,8 @@ from acdc.errors import UserError
 from acdc.phases.context import PhaseContext, state_of
 from acdc.phases.integrity import record_seeds
 from acdc.phases.run_models import BASE_CANDIDATE_ID, BASE_MODEL_ID
-from acdc.spec import CoevolutionRun, immutable_changes, load_run
+from acdc.spec import CoevolutionRun, load_run
+from acdc.spec.changes import run_differences
 from acdc.spec.run import HubSpec, ModelSource
 
 
@@ -71,8 +72,9 @@ def require_same_run(stored_path: Path, run: CoevolutionRun) -> None:
     ``existingClaim``, would otherwise compute its generations over the first one's tasks,
     archives and records, and its report read the first one's run.yaml."""
     stored = load_run(stored_path)
-    changed = immutable_changes(stored.spec, run.spec)
-    if stored.metadata.name != run.metadata.name or changed:
+    differences = run_differences(stored, run)
+    if differences:
+        changed = differences.changed
         differs = f"fields that cannot change differ: {', '.join(changed)}" if changed else "another name"
         raise UserError(f"{stored_path} holds the state of run {stored.metadata.name!r} ({differs}); give this run "
                         "a volume of its own, or restore that run's spec to go on with it")

@@ -11,7 +11,8 @@ from acdc.engine.state import RunState
 from acdc.errors import UserError
 from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
 from acdc.runner.budget import stopped
-from acdc.spec import CoevolutionRun, CoevolutionRunSpec, immutable_changes, load_run, parse_run
+from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run, parse_run
+from acdc.spec.changes import run_differences
 
 
 def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
@@ -23,13 +24,13 @@ def effective_run(run_path: Path | None, state: Path, generations: int | None) -
     run = load_run(run_path) if run_path is not None else stored
     assert run is not None
     if stored is not None:
-        changed = immutable_changes(stored.spec, run.spec)
-        if changed:
+        differences = run_differences(stored, run)
+        if differences.changed:
             raise UserError(
-                f"{run_path} changes fields that cannot change mid-run ({', '.join(changed)}) "
+                f"{run_path} changes fields that cannot change mid-run ({', '.join(differences.changed)}) "
                 f"compared with {stored_path}; use a new --state folder for a new run"
             )
-        if stored.metadata.name != run.metadata.name:
+        if differences.renamed:
             raise UserError(f"{state} belongs to run {stored.metadata.name!r}, not {run.metadata.name!r}")
     if generations is not None:  # validated again as a whole: the stored run.yaml must load on resume
         document = run.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})

@@ -17,10 +17,28 @@ from __future__ import annotations
 
 import re
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from acdc.spec.rules import Rule, check_rules
+
+
+def _cel_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The CRD carries a model's cross-field ``rules`` as its CEL validations (acdc.spec.rules)."""
+    rules: tuple[Rule, ...] = getattr(model, "rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [rule.kubernetes() for rule in rules]
 
 
 class SpecModel(BaseModel):
@@ -31,7 +49,16 @@ class SpecModel(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
         allow_inf_nan=False,
+        json_schema_extra=_cel_rules,
     )
+
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    """Cross-field checks, run after the fields validate and rendered into the CRD as CEL."""
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Any:
+        check_rules(self, type(self).rules)
+        return self
 
     @field_validator("*", mode="before")
     @classmethod

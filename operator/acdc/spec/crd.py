@@ -1,7 +1,8 @@
 """Generate the CoevolutionRun CustomResourceDefinition from the pydantic spec.
 
 pydantic emits JSON Schema 2020-12; the API server wants a *structural* OpenAPI v3.0
-schema. The conversion inlines $refs, turns `anyOf: [X, null]` into `nullable: true`,
+schema. The conversion inlines $refs, turns `anyOf: [X, null]` into X (`nullable: true`
+where null is not the default),
 rewrites exclusive bounds in the 3.0 style, drops titles and null defaults, and keeps
 descriptions (for `kubectl explain`), defaults and CEL rules. The output is stable
 byte for byte, and a test compares it with the committed crds/ file.
@@ -51,7 +52,11 @@ def _structural(node: Any) -> Any:
         if len(rest) != 1:
             raise ValueError(f"unsupported union in spec schema: {variants}")
         node.pop("anyOf")
-        node = {**rest[0], **node, "nullable": True}
+        # Null marks "unset" only where it is the default; there the API server should prune
+        # a written null (it does for a field that is not nullable) so that CEL's has() is
+        # false, as the field is None for pydantic. Elsewhere (generations: null, "until
+        # stopped", against a default of 50) null is a value of its own and stays.
+        node = {**rest[0], **node, **({} if node.get("default") is None else {"nullable": True})}
     for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
             node[plain] = node.pop(bound)

@@ -24,8 +24,9 @@ from acdc.spec.base import (
     LabelMap,
     label_keys,
 )
+from acdc.spec.notes import interval_notes
 from acdc.spec.quantity import QUANTITY_PATTERN
-from acdc.spec.reader import KeyPath, load_documents, read_bounded
+from acdc.spec.reader import Document, KeyPath, load_documents, read_bounded
 from acdc.spec.run import API_GROUP, API_VERSION, HF_REPO_ID, KIND, SEED_TASK_PATTERN, CoevolutionRunSpec
 from acdc.spec.status import CoevolutionRunStatus
 
@@ -150,8 +151,9 @@ def _unknown_field(parts: KeyPath) -> str:
 
 
 def _line(parts: KeyPath, lines: Mapping[KeyPath, int]) -> str:
-    """'line N: ' of the innermost key of ``parts`` the file writes (a missing field: its parent's)."""
-    for end in range(len(parts), 0, -1):
+    """'line N: ' of the innermost key of ``parts`` the file writes (a missing field: its parent's,
+    the document's own line for a top-level one)."""
+    for end in range(len(parts), -1, -1):
         if parts[:end] in lines:
             return f"line {lines[parts[:end]]}: "
     return ""
@@ -205,7 +207,8 @@ def parse_run(document: Any, source: str = "<input>", lines: Mapping[KeyPath, in
     takes: a snake_case one would be dropped or refused by the API server, so it is refused here."""
     if not isinstance(document, dict):
         found = type(document).__name__
-        raise SpecInvalid(source, [f"(top level): expected a mapping with apiVersion, kind, metadata, spec; got {found}"])
+        raise SpecInvalid(source, [f"{_line((), lines or {})}(top level): expected a mapping with apiVersion, kind, "
+                                   f"metadata, spec; got {found}"])
     if document.get("kind") not in (None, KIND):
         raise SpecInvalid(source, [f"{_line(('kind',), lines or {})}kind: expected {KIND} "
                                    f"(got {_shown(document.get('kind'))})"])
@@ -220,7 +223,21 @@ def load_run(path: Path | str) -> CoevolutionRun:
 
     The file may be hostile: ``acdc.spec.reader`` bounds what is read and built.
     """
+    return load_run_noting(path)[0]
+
+
+def load_run_noting(path: Path | str, generations: int | None = None) -> tuple[CoevolutionRun, list[str]]:
+    """``load_run``, and a warning line (``FILE: line N: spec.x.y: ...``) for each setting the
+    run will not use (``acdc.spec.notes``), ``generations`` standing for its length when given."""
     path = Path(path)
+    document = _one_document(path)
+    run = parse_run(document.value, str(path), document.lines)
+    notes = [f"{path}: {_line(field, document.lines)}{_path(field)}: {note}"
+             for field, note in interval_notes(run.spec, generations)]
+    return run, notes
+
+
+def _one_document(path: Path) -> Document:
     documents = load_documents(read_bounded(path), str(path))
     if not documents:
         raise SpecInvalid(str(path), ["(top level): no YAML document (the file is empty, or holds only comments "
@@ -228,7 +245,7 @@ def load_run(path: Path | str) -> CoevolutionRun:
     if len(documents) > 1:
         raise SpecInvalid(str(path), [f"(top level): expected one YAML document, found {len(documents)} (the second "
                                       f"starts at line {documents[1].line})"])
-    return parse_run(documents[0].value, str(path), documents[0].lines)
+    return documents[0]
 
 
 def api_version() -> str:

@@ -8,8 +8,10 @@ hang, a traceback or an exhausted machine. So, before any YAML is built:
   single read, and the open itself never blocks: ``acdc.atomic.read_regular``), and at
   most ``MAX_BYTES``: a run file is a few kilobytes;
 - the event stream is checked first (libyaml, fast, streaming, aborting early): no
-  aliases (a billion-laughs document expands nothing), at most ``MAX_DEPTH`` levels of
-  nesting (no RecursionError) and ``MAX_NODES`` nodes;
+  aliases (a billion-laughs document expands nothing), no explicit tag but ``!!str`` (a
+  run file is JSON's types; ``!!set``, ``!!binary`` or ``!!bool abc`` would build a value
+  no field takes, or fail inside the constructor without a line), at most ``MAX_DEPTH``
+  levels of nesting (no RecursionError) and ``MAX_NODES`` nodes;
 - while building: duplicate mapping keys are an error (YAML says keys are unique; the
   last value silently winning hides mistakes), so is a key that is not a string (YAML 1.1
   reads ``on:`` as ``true:``; Kubernetes keys are strings), integers longer than
@@ -24,6 +26,7 @@ named with its line too (``acdc.spec.manifest``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +80,20 @@ def _where(mark: Any) -> str:
     return f" at {_position(mark)}" if mark is not None else ""
 
 
+TEXT_TAG = "tag:yaml.org,2002:str"
+
+
 def _check_events(text: str, source: str) -> None:
     depth = nodes = 0
     for event in yaml.parse(text, Loader=_Base):
         if isinstance(event, yaml.AliasEvent):
             raise RunFileError(f"{source}: YAML aliases (*{event.anchor}) are not allowed in a run file"
                                f"{_where(event.start_mark)}")
+        tag = getattr(event, "tag", None)
+        if tag is not None and not (tag == TEXT_TAG and isinstance(event, yaml.ScalarEvent)):
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")[:40]
+            raise RunFileError(f"{source}: YAML tag {shown} is not allowed in a run file (only !!str, on a "
+                               f"value to keep as text){_where(event.start_mark)}")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -110,6 +121,9 @@ class _StrictLoader(_Base):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a complex key
+                kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                raise _Refused(f"a {kind} as a key is not allowed (keys are field names)", key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):  # `on:` or `1:` as a key: Kubernetes keys are strings
                 raise _Refused(f"key {str(key_node.value)[:40]!r} reads as a {type(key).__name__}, not a string "
@@ -158,6 +172,10 @@ def _refuse_base_60(node: yaml.ScalarNode) -> None:
                        "text)", node.start_mark)
 
 
+# YAML 1.1's float needs a dot; the API server's YAML (and 1.2) reads ``1e3`` as a number too, so it
+# is one here: `name: 1e3` is refused with "quote it" by both, not text locally and a number there.
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                    list("-+0123456789"))
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
@@ -177,8 +195,9 @@ class Document:
 
 
 def _lines(root: yaml.Node) -> dict[KeyPath, int]:
-    """The line of each key and list item below ``root``; keys are strings (the loader refused others)."""
-    lines: dict[KeyPath, int] = {}
+    """The line of ``root`` (key ``()``: where a missing top-level field is reported) and of each
+    key and list item below it; keys are strings (the loader refused others)."""
+    lines: dict[KeyPath, int] = {(): root.start_mark.line + 1}
     stack: list[tuple[KeyPath, yaml.Node]] = [((), root)]
     while stack:
         path, node = stack.pop()

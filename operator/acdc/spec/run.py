@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from acdc.engine.solved import SOLVED_THRESHOLD
 from acdc.spec.base import (
@@ -41,6 +41,7 @@ from acdc.spec.base import (
     unique_items,
 )
 from acdc.spec.quantity import Quantity
+from acdc.spec.rules import F, Given, Rule, UniqueBy, all_below, exactly_one, member, size
 
 API_GROUP = "acdc.dev"
 API_VERSION = "v1alpha1"
@@ -54,21 +55,12 @@ MAX_LIST = 64
 """Seeds, tolerations, arguments, pull secrets: a few are normal, thousands are an attack."""
 
 
-class CelRule:
-    """Attach a Kubernetes CEL validation rule to a model's CRD schema."""
-
-    @staticmethod
-    def exactly_one(*fields: str) -> dict[str, JsonValue]:
-        terms = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in fields)
-        return {"rule": f"{terms} == 1", "message": f"set exactly one of: {', '.join(fields)}"}
-
-
 class ModelSource(SpecModel):
     """Where a model's weights come from: exactly one of hf, path or toyworld."""
 
-    model_config = ConfigDict(  # pydantic merges it with SpecModel's
-        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("hf", "path", "toyworld")]}
-    )
+    rules = (Rule(exactly_one("hf", "path", "toyworld"), "set exactly one of hf, path, toyworld"),
+             Rule(~Given(F("revision")) | Given(F("hf")),
+                  "revision applies only to an hf source (a path or toyworld model has none)"))
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)] | None = None
     """Short name used in model ids (seed_<name>); derived from the source when omitted."""
@@ -80,15 +72,6 @@ class ModelSource(SpecModel):
     """A model directory: on the run's volume in a cluster, or a local path for `acdc run`."""
     toyworld: Literal["base", "arithmetic", "strings", "lists"] | None = None
     """One of the toy world's CPU models, built locally by `acdc toyworld build`."""
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> ModelSource:
-        chosen = [name for name in ("hf", "path", "toyworld") if getattr(self, name) is not None]
-        if len(chosen) != 1:
-            raise ValueError(f"set exactly one of hf, path, toyworld (got {chosen or 'none'})")
-        if self.revision is not None and self.hf is None:
-            raise ValueError("revision applies only to an hf source (a path or toyworld model has none)")
-        return self
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -154,10 +137,12 @@ class ModelsSpec(SpecModel):
             return False
         return self.base_candidate if self.base_candidate is not None else self.base.toyworld is not None
 
+    rules = (Rule(~(Given(F("base_candidate")) & F("base_candidate").compare("==", True)) | Given(F("base")),
+                  "models.baseCandidate needs models.base"),)
+
     @model_validator(mode="after")
     def _unique_seed_names(self) -> ModelsSpec:
-        if self.base_candidate and self.base is None:
-            raise ValueError("models.baseCandidate needs models.base")
+        """Names and identities are derived (from paths, hub ids): no CEL rule can say them."""
         names = [seed.display_name for seed in self.seeds] + (["base"] if self.base_is_candidate else [])
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -246,11 +231,8 @@ class MutationSpec(SpecModel):
     skip_embeddings: bool = False
     """Leave embed_tokens and lm_head untouched (the reference mutates them)."""
 
-    @model_validator(mode="after")
-    def _rate_needs_noise(self) -> MutationSpec:
-        if self.method == "none" and self.rate is not None:
-            raise ValueError("rate is set but method is none (no noise is added): remove one")
-        return self
+    rules = (Rule(F("method").compare("!=", "none") | ~Given(F("rate")),
+                  "rate is set but method is none (no noise is added): remove one"),)
 
     @property
     def effective_rate(self) -> float:
@@ -302,11 +284,7 @@ class TasksSpec(SpecModel):
     """LLM scientist: self-review rounds before a task is accepted."""
     novelty: NoveltySpec = NoveltySpec()
 
-    @model_validator(mode="after")
-    def _bands_ordered(self) -> TasksSpec:
-        if self.hard_threshold > self.easy_threshold:
-            raise ValueError("hardThreshold must not exceed easyThreshold")
-        return self
+    rules = (Rule(F("hard_threshold") <= F("easy_threshold"), "hardThreshold must not exceed easyThreshold"),)
 
 
 class ServerDeploy(SpecModel):
@@ -322,19 +300,16 @@ class ServerDeploy(SpecModel):
     cpu: Quantity = "4"
     memory: Quantity = "32Gi"
 
-    @model_validator(mode="after")
-    def _parallel_fits(self) -> ServerDeploy:
-        if self.tensor_parallel > max(self.gpus, 1):
-            raise ValueError(f"tensorParallel {self.tensor_parallel} needs as many GPUs, but gpus is {self.gpus}")
-        return self
+    rules = (Rule((F("tensor_parallel") <= 1) | (F("tensor_parallel") <= F("gpus")),
+                  "tensorParallel {tensor_parallel} needs as many GPUs, but gpus is {gpus}"),)
 
 
 class EndpointSpec(SpecModel):
     """An OpenAI-compatible server: an existing URL, or one the operator deploys."""
 
-    model_config = ConfigDict(  # pydantic merges it with SpecModel's
-        json_schema_extra={"x-kubernetes-validations": [CelRule.exactly_one("url", "deploy")]}
-    )
+    rules = (Rule(exactly_one("url", "deploy"), "set exactly one of url, deploy"),
+             Rule(~Given(F("url")) | (Given(F("model")) & F("model").compare("!=", "")),
+                  "model is required with url (the served model name)"))
 
     url: Url | None = None
     """Base URL ending in /v1, e.g. http://scientist.ml.svc:8000/v1."""
@@ -345,25 +320,17 @@ class EndpointSpec(SpecModel):
     timeout_seconds: Seconds = 60.0
     max_retries: Annotated[int, Field(ge=0, le=100)] = 5
 
-    @model_validator(mode="after")
-    def _url_or_deploy(self) -> EndpointSpec:
-        if (self.url is None) == (self.deploy is None):
-            raise ValueError("set exactly one of url, deploy")
-        if self.url is not None and not self.model:
-            raise ValueError("model is required with url (the served model name)")
-        return self
-
     @property
     def served_model(self) -> str:
         return self.model or (self.deploy.model if self.deploy else "")
 
 
-def require_room(max_tokens: int, endpoint: EndpointSpec | None) -> None:
-    """An LLM role's ``maxTokens`` must leave room for a prompt in the context of the server the
-    run deploys for it: vLLM refuses every request that cannot fit, so each call would fail."""
-    limit = endpoint.deploy.max_model_len if endpoint is not None and endpoint.deploy is not None else None
-    if limit is not None and max_tokens >= limit:
-        raise ValueError(f"maxTokens {max_tokens} leaves no room for the prompt in endpoint.deploy.maxModelLen {limit}")
+ROOM_IN_DEPLOYED_CONTEXT = Rule(
+    ~Given(F("endpoint.deploy.max_model_len")) | (F("max_tokens") < F("endpoint.deploy.max_model_len")),
+    "maxTokens {max_tokens} leaves no room for the prompt in endpoint.deploy.maxModelLen "
+    "{endpoint.deploy.max_model_len}")
+"""An LLM role's ``maxTokens`` must leave room for a prompt in the context of the server the
+run deploys for it: vLLM refuses every request that cannot fit, so each call would fail."""
 
 
 class ScientistSpec(SpecModel):
@@ -376,10 +343,7 @@ class ScientistSpec(SpecModel):
     max_tokens: PositiveInt = 2000
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
 
-    @model_validator(mode="after")
-    def _room_for_the_prompt(self) -> ScientistSpec:
-        require_room(self.max_tokens, self.endpoint)
-        return self
+    rules = (ROOM_IN_DEPLOYED_CONTEXT,)
 
 
 class JudgeSpec(SpecModel):
@@ -390,10 +354,7 @@ class JudgeSpec(SpecModel):
     """0 makes grading repeatable (the reference samples at 0.7)."""
     max_tokens: PositiveInt = 1024
 
-    @model_validator(mode="after")
-    def _room_for_the_prompt(self) -> JudgeSpec:
-        require_room(self.max_tokens, self.endpoint)
-        return self
+    rules = (ROOM_IN_DEPLOYED_CONTEXT,)
 
 
 class EmbeddingSpec(SpecModel):
@@ -404,12 +365,9 @@ class EmbeddingSpec(SpecModel):
     procedural scientist's family parameters (toy world, no model)."""
     endpoint: EndpointSpec | None = None
 
-    @model_validator(mode="after")
-    def _endpoint_is_used(self) -> EmbeddingSpec:
-        if self.endpoint is not None and self.kind != "endpoint":
-            raise ValueError(f"endpoint is set but kind is {self.kind}, which does not use it (a deployed one would "
-                             "still take its GPUs): set kind: endpoint or remove endpoint")
-        return self
+    rules = (Rule(~Given(F("endpoint")) | F("kind").compare("==", "endpoint"),
+                  "endpoint is set but kind is {kind}, which does not use it (a deployed one would still take its "
+                  "GPUs): set kind: endpoint or remove endpoint"),)
 
 
 class InferenceSpec(SpecModel):
@@ -426,14 +384,10 @@ class InferenceSpec(SpecModel):
     batch_size: PositiveInt = 32
     gpu_memory_utilization: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
 
-    @model_validator(mode="after")
-    def _room_for_the_prompt(self) -> InferenceSpec:
-        # Both backends keep a prompt's last maxModelLen - maxTokens tokens (at least one): with
-        # no room left every task would be answered from a prompt cut to nothing, silently.
-        if self.max_tokens >= self.max_model_len:
-            raise ValueError(f"maxTokens {self.max_tokens} leaves no room for the prompt in maxModelLen "
-                             f"{self.max_model_len}")
-        return self
+    # Both backends keep a prompt's last maxModelLen - maxTokens tokens (at least one): with
+    # no room left every task would be answered from a prompt cut to nothing, silently.
+    rules = (Rule(F("max_tokens") < F("max_model_len"),
+                  "maxTokens {max_tokens} leaves no room for the prompt in maxModelLen {max_model_len}"),)
 
 
 class SandboxSpec(SpecModel):
@@ -479,15 +433,12 @@ class Toleration(SpecModel):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
 
-    @model_validator(mode="after")
-    def _as_kubernetes_checks(self) -> Toleration:
-        if self.operator == "Exists" and self.value:
-            raise ValueError("value must be empty when operator is Exists")
-        if not self.key and self.operator != "Exists":
-            raise ValueError("operator must be Exists when key is empty (it then tolerates every taint)")
-        if self.toleration_seconds is not None and self.effect != "NoExecute":
-            raise ValueError("tolerationSeconds applies only to effect NoExecute")
-        return self
+    rules = (Rule(F("operator").compare("!=", "Exists") | ~Given(F("value")) | F("value").compare("==", ""),
+                  "value must be empty when operator is Exists"),
+             Rule((Given(F("key")) & F("key").compare("!=", "")) | F("operator").compare("==", "Exists"),
+                  "operator must be Exists when key is empty (it then tolerates every taint)"),
+             Rule(~Given(F("toleration_seconds")) | (Given(F("effect")) & F("effect").compare("==", "NoExecute")),
+                  "tolerationSeconds applies only to effect NoExecute"))
 
 
 class PhaseResources(SpecModel):
@@ -533,11 +484,8 @@ class StorageSpec(SpecModel):
                             AfterValidator(unique_items)] = [
         "ReadWriteMany"]
 
-    @model_validator(mode="after")
-    def _class_or_claim(self) -> StorageSpec:
-        if self.existing_claim is not None and self.storage_class_name is not None:
-            raise ValueError("storageClassName is set with existingClaim, whose class is already chosen: remove one")
-        return self
+    rules = (Rule(~(Given(F("existing_claim")) & Given(F("storage_class_name"))),
+                  "storageClassName is set with existingClaim, whose class is already chosen: remove one"),)
 
 
 class ImagesSpec(SpecModel):
@@ -696,11 +644,8 @@ class ExportSpec(SpecModel):
     """Task-force size N (default: the largest of taskForceSizes)."""
     private: bool = True
 
-    @model_validator(mode="after")
-    def _one_destination(self) -> ExportSpec:
-        if (self.repo is None) == (self.claim is None):
-            raise ValueError("evaluation.export needs exactly one destination: repo (a hub) or claim (a PVC)")
-        return self
+    rules = (Rule(exactly_one("repo", "claim"),
+                  "evaluation.export needs exactly one destination: repo (a hub) or claim (a PVC)"),)
 
 
 class EvaluationSpec(SpecModel):
@@ -743,23 +688,20 @@ class EvaluationSpec(SpecModel):
     export: ExportSpec | None = None
     """After evaluation, upload the task force (model folders + manifest.json with SHA-256s and lineage)."""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> EvaluationSpec:
-        if "rewardModel" in self.best_of_n and self.reward_model is None:
-            raise ValueError("evaluation.rewardModel is required when bestOfN lists rewardModel")
-        if self.reward_model is not None and "rewardModel" not in self.best_of_n:
-            raise ValueError("evaluation.rewardModel is set but bestOfN does not list rewardModel, so nothing uses it")
-        if self.judge is not None and "judge" not in self.best_of_n:
-            raise ValueError("evaluation.judge is set but bestOfN does not list judge, so nothing uses it")
-        if not self.benchmarks and (self.enabled or self.every_generations):
-            raise ValueError("evaluation.benchmarks is empty: an enabled evaluation needs at least one benchmark")
-        if self.judge is not None and self.judge.url is None:
-            raise ValueError("evaluation.judge must name a url (the operator deploys only the run's judge and "
-                             "scientist servers; leave evaluation.judge unset to use them)")
-        tasks = [b.task for b in self.benchmarks]
-        if len(set(tasks)) != len(tasks):
-            raise ValueError(f"evaluation.benchmarks lists a task twice: {tasks}")
-        return self
+    rules = (
+        Rule(~member("rewardModel", F("best_of_n")) | Given(F("reward_model")),
+             "evaluation.rewardModel is required when bestOfN lists rewardModel"),
+        Rule(~Given(F("reward_model")) | member("rewardModel", F("best_of_n")),
+             "evaluation.rewardModel is set but bestOfN does not list rewardModel, so nothing uses it"),
+        Rule(~Given(F("judge")) | member("judge", F("best_of_n")),
+             "evaluation.judge is set but bestOfN does not list judge, so nothing uses it"),
+        Rule((size(F("benchmarks")) > 0) | ~(F("enabled").compare("==", True) | F("every_generations").compare("!=", 0)),
+             "evaluation.benchmarks is empty: an enabled evaluation needs at least one benchmark"),
+        Rule(~Given(F("judge")) | Given(F("judge.url")),
+             "evaluation.judge must name a url (the operator deploys only the run's judge and scientist servers; "
+             "leave evaluation.judge unset to use them)"),
+        Rule(UniqueBy(F("benchmarks"), "task"), "evaluation.benchmarks lists a task twice"),
+    )
 
 
 class ReferenceParitySpec(SpecModel):
@@ -804,33 +746,29 @@ class CoevolutionRunSpec(SpecModel):
     suspend: bool = False
     """Pause after the current phase; set back to false to continue."""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CoevolutionRunSpec:
-        evaluation = self.evaluation
-        if self.crossover.method not in ("linear", "slerp") and self.models.base is None:
-            raise ValueError(f"crossover.method {self.crossover.method} needs models.base (a task-vector method)")
-        if self.scientist.kind == "llm" and self.scientist.endpoint is None:
-            raise ValueError("scientist.endpoint is required when scientist.kind is llm")
-        if self.embedding.kind == "endpoint" and self.embedding.endpoint is None:
-            raise ValueError("embedding.endpoint is required when embedding.kind is endpoint")
-        if self.population.initial_size < len(self.models.seeds) and self.population.seeds_in_archive:
-            raise ValueError("population.initialSize must be at least the number of seed models")
-        if self.tasks.max_pool_size < 1:
-            raise ValueError("tasks.maxPoolSize must be positive")
-        if (evaluation.enabled or evaluation.every_generations) and \
-                max(evaluation.task_force_sizes) > self.population.size:
-            raise ValueError(f"evaluation.taskForceSizes asks for a task force of {max(self.evaluation.task_force_sizes)} "
-                             f"models, more than the archive holds (population.size {self.population.size})")
-        if evaluation.export is not None and (evaluation.export.size or 0) > self.population.size:
-            raise ValueError(f"evaluation.export.size {evaluation.export.size} is more models than the archive holds "
-                             f"(population.size {self.population.size})")
-        if "control" in evaluation.selections and evaluation.control.model == "base" and self.models.base is None:
-            raise ValueError("evaluation.control.model base needs models.base (the control would silently be the "
-                             "best model)")
-        if "judge" in self.evaluation.best_of_n and self.best_of_n_judge is None:
-            raise ValueError("evaluation.bestOfN lists judge but no evaluation.judge, judge.endpoint or "
-                             "scientist.endpoint is set")
-        return self
+    rules = (
+        Rule(member(F("crossover.method"), ["linear", "slerp"]) | Given(F("models.base")),
+             "crossover.method {crossover.method} needs models.base (a task-vector method)"),
+        Rule(F("scientist.kind").compare("!=", "llm") | Given(F("scientist.endpoint")),
+             "scientist.endpoint is required when scientist.kind is llm"),
+        Rule(F("embedding.kind").compare("!=", "endpoint") | Given(F("embedding.endpoint")),
+             "embedding.endpoint is required when embedding.kind is endpoint"),
+        Rule((F("population.initial_size") >= size(F("models.seeds"))) | F("population.seeds_in_archive").compare("==", False),
+             "population.initialSize must be at least the number of seed models"),
+        Rule(all_below(F("evaluation.task_force_sizes"), F("population.size"))
+             | ~(F("evaluation.enabled").compare("==", True) | F("evaluation.every_generations").compare("!=", 0)),
+             "evaluation.taskForceSizes asks for a task force of more models than the archive holds "
+             "(population.size {population.size})"),
+        Rule(~Given(F("evaluation.export.size")) | (F("evaluation.export.size") <= F("population.size")),
+             "evaluation.export.size {evaluation.export.size} is more models than the archive holds "
+             "(population.size {population.size})"),
+        Rule(~(member("control", F("evaluation.selections")) & F("evaluation.control.model").compare("==", "base"))
+             | Given(F("models.base")),
+             "evaluation.control.model base needs models.base (the control would silently be the best model)"),
+        Rule(~member("judge", F("evaluation.best_of_n")) | Given(F("evaluation.judge"))
+             | Given(F("judge.endpoint")) | Given(F("scientist.endpoint")),
+             "evaluation.bestOfN lists judge but no evaluation.judge, judge.endpoint or scientist.endpoint is set"),
+    )
 
     @property
     def best_of_n_judge(self) -> EndpointSpec | None:
