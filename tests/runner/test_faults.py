@@ -128,6 +128,27 @@ def test_a_setting_no_model_can_run_with_stops_the_run_instead_of_dropping_every
     assert records and all(record["status"] == "succeeded" for record in records)
 
 
+def test_a_hub_out_of_reach_stops_the_run_at_init_instead_of_retrying_it_as_a_failed_step(
+    tmp_path: Path, mini_run: Path
+) -> None:
+    """`hf:` seeds with no route to the hub (nothing listens on port 9): one attempt, exit 75,
+    the cause on one line, nothing recorded; it was the init step's own failure, retried
+    ``backoffLimit`` times and then exit 1 as if the run were wrong."""
+    spec = yaml.safe_load(mini_run.read_text())
+    spec["spec"]["models"] = {"seeds": [{"hf": "acdc-toy/arithmetic"}, {"hf": "acdc-toy/strings"}],
+                              "hub": {"endpoint": "http://127.0.0.1:9"}}
+    run_file = tmp_path / "hub.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    state = tmp_path / "state"
+    stopped = acdc_run(str(run_file), "--state", str(state))
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert "could not fetch acdc-toy/" in errors[0] and "nothing was dropped" in errors[0]
+    assert "attempt" not in stopped.stderr, "a network fault is not retried as the step's failure"
+    assert not list((state / "steps").glob("g*.json"))
+
+
 def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:
     from acdc.runner.executor import LocalRunner, RunnerOptions, RunStopped
     from acdc.runner.pool import WorkerPool
