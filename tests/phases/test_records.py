@@ -54,11 +54,15 @@ def _outputs(state: RunState, *lost: str) -> None:
         state.save_answers(1, MODEL, {"task_000001_a": {"answers": ["1"]}})
     if "scores" not in lost:
         state.save_scores(1, MODEL, {"task_000001_a": 1.0})
+    if "torn scores" in lost:  # storage that corrupted a file after its atomic write
+        path = state.scores_file(1, MODEL)
+        path.write_bytes(path.read_bytes()[:10])
 
 
 @pytest.mark.parametrize(("recorded", "lost", "redone"), [
     (3, (), []),
     (3, ("scores",), ["score"]),
+    (3, ("torn scores",), ["score"]),
     (3, ("answers",), []),  # the scores are made: the answers are no longer read
     (3, ("answers", "scores"), ["score", "evaluate"]),
     (3, ("folder",), ["score", "evaluate", "merge"]),  # new weights: answers and scores made again from them

@@ -109,18 +109,24 @@ CHAINS = ((Phase.MERGE, Phase.EVALUATE, Phase.SCORE), (Phase.REEVALUATE, Phase.R
 
 
 def _output_lost(state: RunState, step: Step, model_id: str) -> bool:
+    """Whether ``step``'s output is gone or damaged (does not read back): made again, not read."""
     if step.phase is Phase.MERGE:
         return bool(check_folder(state.model_dir(model_id)))
     rescore = step.phase in (Phase.REEVALUATE, Phase.RESCORE)
-    if step.phase in (Phase.EVALUATE, Phase.REEVALUATE):
-        return not state.answers_file(step.generation, model_id, rescore).is_file()
-    return not state.has_scores(step.generation, model_id, rescore)
+    try:
+        if step.phase in (Phase.EVALUATE, Phase.REEVALUATE):
+            state.load_answers(step.generation, model_id, rescore)
+        else:
+            state.load_scores(step.generation, model_id, rescore)
+    except StateError:
+        return True
+    return False
 
 
 def lost_outputs(state: RunState, generation: int, records: Mapping[str, StepRecord]) -> list[Step]:
     """Succeeded per-model steps of ``generation`` (the one in progress) to run again, latest first,
-    because an output someone still needs was lost after the step ran (deleted, a restore from an
-    older backup, a write the storage dropped): a model's scores (select reads them), its answers
+    because an output someone still needs was lost or damaged after the step ran (deleted, a
+    restore from an older backup, a write the storage dropped or corrupted): a model's scores (select reads them), its answers
     while its score has yet to run, its merged folder (it joins the archive).
 
     Every succeeded step after the first lost one in its chain runs again too: a merge redone
