@@ -19,6 +19,7 @@ from acdc.phases.context import StepRejected
 from acdc.phases.faults import Fault, classify, fault_of_exit_code
 from acdc.toyworld.store import ensure_built
 from tests.runner.conftest import acdc_run, final_state
+from tests.runner.finished_run import acdc
 
 MODEL_BYTES = (ensure_built() / "base" / "model.safetensors").stat().st_size
 
@@ -147,6 +148,23 @@ def test_a_hub_out_of_reach_stops_the_run_at_init_instead_of_retrying_it_as_a_fa
     assert "could not fetch acdc-toy/" in errors[0] and "nothing was dropped" in errors[0]
     assert "attempt" not in stopped.stderr, "a network fault is not retried as the step's failure"
     assert not list((state / "steps").glob("g*.json"))
+
+
+def test_the_runner_out_of_memory_stops_the_run_as_an_infrastructure_fault(
+    tmp_path: Path, mini_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError in the runner's own process (a worker's is classified in the worker): exit 75
+    and one line, as for a worker the OOM killer took; it escaped as a traceback."""
+    from acdc.runner.executor import LocalRunner
+
+    def out_of_memory(_runner: LocalRunner) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(LocalRunner, "run", out_of_memory)
+    stopped = acdc("run", str(mini_run), "--state", str(tmp_path / "state"), "--plain", "--no-report")
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr
+    errors = stopped.stderr.strip().splitlines()
+    assert len(errors) == 1 and "out of memory" in errors[0] and "resume" in errors[0], stopped.stderr
 
 
 def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:

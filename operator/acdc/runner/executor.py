@@ -95,7 +95,7 @@ class LocalRunner:
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = RunState(self.state).load_steps()
-        require_committed(self.state)  # damage to what the last commit points at stops the run here
+        require_committed(self.state, self.shape)  # damage to what the last commit points at stops the run here
         generation = self.first_incomplete_generation()
         self._redo_lost(generation)
         if limited(self.spec):
@@ -127,7 +127,7 @@ class LocalRunner:
         than leave a model out."""
         state = RunState(self.state)
         for step in lost_outputs(state, generation, self.records):
-            log.warning("%s succeeded, but an output it wrote is gone: running it again", step.name)
+            log.warning("%s succeeded, but an output it wrote is gone or damaged: running it again", step.name)
             state.forget_step(step)
             del self.records[step.name]
 
