@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,21 +111,29 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
     assert final_state(state) == reference
 
 
+def stopped_run(tmp_path: Path, mini_run: Path, change: Callable[[dict], None]) -> tuple[str, str, Path]:
+    """`acdc run` of the MINI run with ``change`` made to its spec, which must stop with exit 75
+    and one error line: (stderr, that line, the state folder)."""
+    spec = yaml.safe_load(mini_run.read_text())
+    change(spec["spec"])
+    run_file = tmp_path / "changed.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    state = tmp_path / "state"
+    stopped = acdc_run(str(run_file), "--state", str(state))
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    return stopped.stderr, errors[0], state
+
+
 def test_a_setting_no_model_can_run_with_stops_the_run_instead_of_dropping_every_model(
     tmp_path: Path, mini_run: Path
 ) -> None:
     """The vllm backend on a machine without vllm: every evaluate step raises the same
     UserError. It used to be each model's own failure, retried and dropped, until the run
     finished with exit 0 and an empty archive."""
-    spec = yaml.safe_load(mini_run.read_text())
-    spec["spec"]["inference"]["backend"] = "vllm"
-    run_file = tmp_path / "vllm.yaml"
-    run_file.write_text(yaml.safe_dump(spec))
-    state = tmp_path / "state"
-    stopped = acdc_run(str(run_file), "--state", str(state))
-    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
-    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "vllm" in errors[0] and "nothing was dropped" in errors[0], stopped.stderr[-3000:]
+    _, error, state = stopped_run(tmp_path, mini_run, lambda spec: spec["inference"].update(backend="vllm"))
+    assert "vllm" in error and "nothing was dropped" in error
     records = [json.loads(p.read_text()) for p in (state / "steps").glob("g*.json")]
     assert records and all(record["status"] == "succeeded" for record in records)
 
@@ -135,18 +144,11 @@ def test_a_hub_out_of_reach_stops_the_run_at_init_instead_of_retrying_it_as_a_fa
     """`hf:` seeds with no route to the hub (nothing listens on port 9): one attempt, exit 75,
     the cause on one line, nothing recorded; it was the init step's own failure, retried
     ``backoffLimit`` times and then exit 1 as if the run were wrong."""
-    spec = yaml.safe_load(mini_run.read_text())
-    spec["spec"]["models"] = {"seeds": [{"hf": "acdc-toy/arithmetic"}, {"hf": "acdc-toy/strings"}],
-                              "hub": {"endpoint": "http://127.0.0.1:9"}}
-    run_file = tmp_path / "hub.yaml"
-    run_file.write_text(yaml.safe_dump(spec))
-    state = tmp_path / "state"
-    stopped = acdc_run(str(run_file), "--state", str(state))
-    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
-    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
-    assert "could not fetch acdc-toy/" in errors[0] and "nothing was dropped" in errors[0]
-    assert "attempt" not in stopped.stderr, "a network fault is not retried as the step's failure"
+    models = {"seeds": [{"hf": "acdc-toy/arithmetic"}, {"hf": "acdc-toy/strings"}],
+              "hub": {"endpoint": "http://127.0.0.1:9"}}
+    stderr, error, state = stopped_run(tmp_path, mini_run, lambda spec: spec.update(models=models))
+    assert "could not fetch acdc-toy/" in error and "nothing was dropped" in error
+    assert "attempt" not in stderr, "a network fault is not retried as the step's failure"
     assert not list((state / "steps").glob("g*.json"))
 
 
