@@ -135,8 +135,9 @@ CASES = {
     "status: a folder where a record belongs": (["status", "dir-record"], 1, "is a folder where a file belongs"),
     "status: a FIFO for a record": (["status", "fifo-record"], 1, "0000.json: file is not a regular file"),
     "taskforce: a FIFO for a record": (["taskforce", "fifo-record", "--size", "2"], 1, "not a regular file"),
+    # damage to the state stops a run as an infrastructure fault (75), as it stops a step
     "run: a FIFO for a record (read holding the lock)": (["run", "--state", "fifo-record", "--plain", "--no-report"],
-                                                         1, "0000.json: file is not a regular file"),
+                                                         EXIT_INFRASTRUCTURE, "0000.json: file is not a regular file"),
     "serve-results: not a state folder": (["serve-results", "empty"], 2, "not an acdc state folder"),
     "report: output onto a device": (["report", "no-init", "--output", "/dev/null"], 2, "not a regular file"),
     "taskforce: output a new file inside a state folder": (["taskforce", "no-init", "--size", "2", "--output",

@@ -25,6 +25,7 @@ from acdc.controller.run_ref import RunRef
 from acdc.controller.server_manifests import deployed_endpoints, service_url
 from acdc.controller.volume_manifests import build_spec_configmap
 from acdc.engine.state import RunState
+from acdc.errors import EXIT_INFRASTRUCTURE
 from acdc.models.hub import MARKER
 from acdc.phases.context import EXIT_REJECTED
 from acdc.phases.dag import DagShape, generation_complete, ready, skipped, steps_of
@@ -97,6 +98,22 @@ def test_a_missing_token_secret_key_stops_the_pod_like_the_kubelet(tmp_path: Pat
                               "hub": {"endpoint": "http://127.0.0.1:9", "tokenSecret": {"name": "hf", "key": "token"}}}
     with pytest.raises(AssertionError, match="CreateContainerConfigError"):
         init_in_worker_image(CoevolutionRun.model_validate(body), tmp_path, {})
+
+
+def test_the_paper_examples_init_without_a_route_to_the_hub_is_an_infrastructure_fault(tmp_path: Path) -> None:
+    """No network: the init Job of examples/qwen2.5-7b.yaml exits 75 with the cause on one line
+    and in its termination log, never 1 (the step's own failure, retried, then the run failed
+    as if the run were wrong). Nothing listens on port 9: connection refused."""
+    run = paper_example(tmp_path, "http://127.0.0.1:9", PAPER_POOL)
+    sandbox = Sandbox(tmp_path / "pod")
+    result = job_in_worker_image(run, Step(0, Phase.INIT), Cluster(secrets={}, configmaps={}), sandbox)
+    assert result.returncode == EXIT_INFRASTRUCTURE, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "could not fetch Qwen/" in errors[0] and "http://127.0.0.1:9" in errors[0]
+    assert "could not fetch" in json.loads(terminated_pod(result, sandbox)["status"]["containerStatuses"][0]
+                                           ["state"]["terminated"]["message"])["fault"]
+    assert not RunState(sandbox.state).step_file(Step(0, Phase.INIT)).exists()
 
 
 def paper_example(tmp_path: Path, hub_url: str, pool_size: int) -> CoevolutionRun:

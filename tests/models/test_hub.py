@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.errors import PhaseError, UserError
+from acdc.errors import InfrastructureFault, UserError
 from acdc.models.hub import MARKER, fetch
 from tests.fakes.hub_server import HubServer, serve_hub
 from tests.progress import StallWatch, tree_cpu_seconds
@@ -94,7 +94,7 @@ def test_every_file_is_verified_and_a_bad_one_refetched(tmp_path: Path, toy_worl
         corrupt = bytearray(weights(target))
         corrupt[-1] ^= 0xFF
         (target / WEIGHTS).write_bytes(bytes(corrupt))
-        with pytest.raises(PhaseError, match="does not match the hub's checksum"):
+        with pytest.raises(InfrastructureFault, match="does not match the hub's checksum"):
             fetch("acdc-toy/expert", None, hub.url, target)
         fetch("acdc-toy/expert", None, hub.url, target)  # the retried init
     assert weights(target) == weights(toy_world / "arithmetic")
@@ -115,8 +115,9 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, toy_world: Path, repo
     assert "\n" not in str(caught.value)
 
 
-def test_an_unreachable_hub_is_a_retryable_phase_error(tmp_path: Path) -> None:
-    with pytest.raises(PhaseError, match="could not fetch acdc-toy/expert from http://127.0.0.1:9") as caught:
+def test_an_unreachable_hub_is_an_infrastructure_fault(tmp_path: Path) -> None:
+    """Connection refused (httpx2's ConnectError, not an OSError): the network's fault, exit 75."""
+    with pytest.raises(InfrastructureFault, match="could not fetch acdc-toy/expert from http://127.0.0.1:9") as caught:
         fetch("acdc-toy/expert", None, "http://127.0.0.1:9", tmp_path / "m")
     assert "\n" not in str(caught.value)
 

@@ -81,12 +81,12 @@ def start_run(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
     return process
 
 
-def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str]) -> None:
-    """Block until ``count`` step records exist; fail if the process ends or stalls first."""
+def wait_for_steps(state: Path, count: int, process: subprocess.Popen[str], names: str = "g*") -> None:
+    """Block until ``count`` step records (named like ``names``) exist; fail if the process ends or stalls first."""
     watcher = StallWatch(lambda: tree_cpu_seconds(process.pid), lambda: folder_fingerprint([state]))
     while process.poll() is None and watcher.moved():
         steps = state / "steps"
-        if steps.is_dir() and len(list(steps.glob("g*.json"))) >= count:
+        if steps.is_dir() and len(list(steps.glob(f"{names}.json"))) >= count:
             return
         time.sleep(0.05)
     raise AssertionError(f"run ended or stalled before {count} steps (rc={process.poll()})")

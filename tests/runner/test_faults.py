@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from acdc.phases.context import StepRejected
 from acdc.phases.faults import Fault, classify, fault_of_exit_code
 from acdc.toyworld.store import ensure_built
 from tests.runner.conftest import acdc_run, final_state
+from tests.runner.finished_run import acdc
 
 MODEL_BYTES = (ensure_built() / "base" / "model.safetensors").stat().st_size
 
@@ -109,23 +111,62 @@ def test_full_disk_stops_the_run_and_resume_gives_the_uninterrupted_result(
     assert final_state(state) == reference
 
 
+def stopped_run(tmp_path: Path, mini_run: Path, change: Callable[[dict], None]) -> tuple[str, str, Path]:
+    """`acdc run` of the MINI run with ``change`` made to its spec, which must stop with exit 75
+    and one error line: (stderr, that line, the state folder)."""
+    spec = yaml.safe_load(mini_run.read_text())
+    change(spec["spec"])
+    run_file = tmp_path / "changed.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    state = tmp_path / "state"
+    stopped = acdc_run(str(run_file), "--state", str(state))
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    return stopped.stderr, errors[0], state
+
+
 def test_a_setting_no_model_can_run_with_stops_the_run_instead_of_dropping_every_model(
     tmp_path: Path, mini_run: Path
 ) -> None:
     """The vllm backend on a machine without vllm: every evaluate step raises the same
     UserError. It used to be each model's own failure, retried and dropped, until the run
     finished with exit 0 and an empty archive."""
-    spec = yaml.safe_load(mini_run.read_text())
-    spec["spec"]["inference"]["backend"] = "vllm"
-    run_file = tmp_path / "vllm.yaml"
-    run_file.write_text(yaml.safe_dump(spec))
-    state = tmp_path / "state"
-    stopped = acdc_run(str(run_file), "--state", str(state))
-    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr[-3000:]
-    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "vllm" in errors[0] and "nothing was dropped" in errors[0], stopped.stderr[-3000:]
+    _, error, state = stopped_run(tmp_path, mini_run, lambda spec: spec["inference"].update(backend="vllm"))
+    assert "vllm" in error and "nothing was dropped" in error
     records = [json.loads(p.read_text()) for p in (state / "steps").glob("g*.json")]
     assert records and all(record["status"] == "succeeded" for record in records)
+
+
+def test_a_hub_out_of_reach_stops_the_run_at_init_instead_of_retrying_it_as_a_failed_step(
+    tmp_path: Path, mini_run: Path
+) -> None:
+    """`hf:` seeds with no route to the hub (nothing listens on port 9): one attempt, exit 75,
+    the cause on one line, nothing recorded; it was the init step's own failure, retried
+    ``backoffLimit`` times and then exit 1 as if the run were wrong."""
+    models = {"seeds": [{"hf": "acdc-toy/arithmetic"}, {"hf": "acdc-toy/strings"}],
+              "hub": {"endpoint": "http://127.0.0.1:9"}}
+    stderr, error, state = stopped_run(tmp_path, mini_run, lambda spec: spec.update(models=models))
+    assert "could not fetch acdc-toy/" in error and "nothing was dropped" in error
+    assert "attempt" not in stderr, "a network fault is not retried as the step's failure"
+    assert not list((state / "steps").glob("g*.json"))
+
+
+def test_the_runner_out_of_memory_stops_the_run_as_an_infrastructure_fault(
+    tmp_path: Path, mini_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError in the runner's own process (a worker's is classified in the worker): exit 75
+    and one line, as for a worker the OOM killer took; it escaped as a traceback."""
+    from acdc.runner.executor import LocalRunner
+
+    def out_of_memory(_runner: LocalRunner) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(LocalRunner, "run", out_of_memory)
+    stopped = acdc("run", str(mini_run), "--state", str(tmp_path / "state"), "--plain", "--no-report")
+    assert stopped.returncode == EXIT_INFRASTRUCTURE, stopped.stderr
+    errors = stopped.stderr.strip().splitlines()
+    assert len(errors) == 1 and "out of memory" in errors[0] and "resume" in errors[0], stopped.stderr
 
 
 def test_a_worker_lost_mid_step_is_an_infrastructure_fault_and_records_nothing(tmp_path: Path) -> None:

@@ -103,12 +103,35 @@ def test_an_intact_run_verifies(state: Path) -> None:
 def test_damage_is_named_by_resume_and_by_verify(case: str, state: Path) -> None:
     damaged = DAMAGE[case](state)
     resumed = acdc("run", "--state", str(state), "--plain", "--no-report")
-    assert resumed.returncode != 0, resumed.stderr
+    assert resumed.returncode == EXIT_INFRASTRUCTURE, resumed.stderr
     errors = resumed.stderr.strip().splitlines()
     assert len(errors) == 1 and str(damaged) in errors[0] and "Traceback" not in resumed.stderr, resumed.stderr
     verified = acdc("verify", str(state))
     assert verified.returncode == 1 and str(damaged) in verified.stderr, verified.stderr
     assert "recomputable" in verified.stderr or "not recomputable" in verified.stderr or "backup" in verified.stderr
+
+
+@pytest.mark.parametrize("record", ["steps/g0002-select.json", "archives/0002.json", "pools/0002.json",
+                                    "seeds.json", "steps/g0001-score-00.json"])
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_damaged_record_stops_the_resume_as_an_infrastructure_fault(state: Path, record: str, damage: str) -> None:
+    """The runner's own reads on resume (step records, the newest commit, seeds.json): a torn or
+    lost record stops it with exit 75 and one line naming the file, as it stops a step; it was
+    exit 1, a failed run, for the same damage a phase reported as 75."""
+    path = state / record
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:20])
+    else:
+        path.unlink()
+    resumed = acdc("run", "--state", str(state), "--plain", "--no-report")
+    errors = resumed.stderr.strip().splitlines()
+    if damage == "missing" and record.startswith("steps/"):
+        # a step without a record is a step not run yet: it runs (again, idempotent) and the run finishes
+        assert resumed.returncode == 0, resumed.stderr
+        return
+    assert resumed.returncode == EXIT_INFRASTRUCTURE, resumed.stderr
+    assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in resumed.stderr, resumed.stderr
+    assert "resume" in errors[0]
 
 
 def test_a_deleted_child_is_recomputable_from_its_recipe(state: Path) -> None:

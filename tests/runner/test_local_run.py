@@ -47,6 +47,27 @@ def test_sigkill_at_any_point_resumes_to_the_same_result(
     assert not list(state.rglob(".staging-*")), "partial writes must be swept on resume"
 
 
+def test_outputs_lost_after_their_steps_succeeded_are_made_again_on_resume(
+    mini_run: Path, tmp_path: Path, reference: dict[str, str]
+) -> None:
+    """A scored child of the generation in progress loses its folder, its answers and its scores
+    (a restore from an older backup): the resume merges, evaluates and scores it again and ends
+    as the uninterrupted run. It stopped with exit 75 at select, for good: the records said the
+    steps had succeeded, and nothing but deleting them by hand made them run again."""
+    state = tmp_path / "state"
+    process = start_run(str(mini_run), "--state", str(state))
+    wait_for_steps(state, 1, process, names="g0001-score-*")
+    kill_group(process, signal.SIGKILL)
+    scored = [json.loads(path.read_text()) for path in (state / "steps").glob("g0001-score-*.json")]
+    model = next(record["result"]["model"] for record in scored if record["status"] == "succeeded")
+    shutil.rmtree(state / "models" / model)
+    for kind in ("answers", "scores"):
+        (state / "generations" / "0001" / kind / f"{model}.json").unlink()
+    resumed = acdc_run(str(mini_run), "--state", str(state))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert final_state(state) == reference
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm-to-the-group"])
 def test_a_stop_signal_stops_cleanly_and_resume_finishes(stop: str, mini_run: Path, tmp_path: Path,
                                                          reference: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from acdc.atomic import write_termination_log
 from acdc.cli.arguments import bounded_int, output_file
-from acdc.errors import EXIT_INFRASTRUCTURE, UserError
+from acdc.errors import EXIT_INFRASTRUCTURE, InfrastructureFault, UserError
 from acdc.logsafe import print_error
 from acdc.phases.context import EXIT_REJECTED, fault_message
 from acdc.spec.base import MAX_COUNT
@@ -67,7 +67,10 @@ def stopped_by_fault(step: Step, exc: Exception, termination_log: Path | None) -
     cause on stderr (the pod's log) and, for the operator's condition, in the termination log.
     That write is best effort: the exit code is the contract, and the volume or mount that failed
     the step may fail it too."""
-    cause = str(exc if isinstance(exc, UserError | OSError) or exc.__cause__ is None else exc.__cause__)
+    # Our own fault says what failed (which model could not be fetched); a library's error that a
+    # phase wrapped says it better than the wrapper.
+    own = isinstance(exc, UserError | OSError | InfrastructureFault) or exc.__cause__ is None
+    cause = str(exc if own else exc.__cause__)
     print_error(f"{step.name} stopped by an infrastructure fault, not recorded: {cause}")
     if termination_log is not None:
         with contextlib.suppress(OSError):

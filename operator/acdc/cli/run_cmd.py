@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def handle(args: argparse.Namespace) -> int:
     from acdc import metrics
-    from acdc.errors import InfrastructureFault, UserError
+    from acdc.errors import InfrastructureFault, StateError, UserError
     from acdc.logsafe import print_error
+    from acdc.phases.dag import DagShape
     from acdc.phases.integrity import require_committed
     from acdc.runner.budget import stopped
     from acdc.runner.executor import LocalRunner, RunnerOptions, default_workers
@@ -80,7 +81,7 @@ def handle(args: argparse.Namespace) -> int:
             finished = already_finished(run.spec, state)
             if finished:
                 # The cheap integrity check still runs: a finished run's damage is named, not hidden.
-                require_committed(state)
+                require_committed(state, DagShape.from_spec(run.spec))
                 report = RunState(state).report_file
                 if not (run.spec.evaluation.enabled and not _evaluated(state)) and (report.is_file() or args.no_report):
                     # Before building the toy world or the report: both take seconds.
@@ -109,6 +110,13 @@ def handle(args: argparse.Namespace) -> int:
     except OSError as exc:  # the runner's own state writes (a full disk): nothing was dropped
         raise InfrastructureFault(f"cannot update {state}: {exc}; fix the cause and run {resume_command(state)} "
                                   "to resume") from exc
+    except MemoryError as exc:  # the runner itself ran out of memory: the machine's fault, as a worker's OOM is
+        raise InfrastructureFault(f"the runner ran out of memory; nothing was dropped: free memory or lower --workers, "
+                                  f"then run {resume_command(state)} to resume") from exc
+    except StateError as exc:  # a record the runner read itself (resuming) is damaged or gone: as in a step
+        raise InfrastructureFault(f"{exc}; nothing was dropped: restore or recompute it (`acdc verify {state}` says "
+                                  "how for models and tasks; a step whose record is deleted runs again), then run "
+                                  f"{resume_command(state)} to resume") from exc
     if not args.no_report:
         _write_report(state)
     return 0

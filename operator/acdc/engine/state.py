@@ -286,6 +286,11 @@ class RunState:
         """The local runner's commit point of one step."""
         self._write(self.step_file(step), "step", step.generation, {"step": step.name, **record.to_dict()})
 
+    def forget_step(self, step: Step) -> None:
+        """Remove ``step``'s record so that the runner runs it again: its outputs were lost after
+        it succeeded (``acdc.phases.records.lost_outputs``). One unlink: atomic."""
+        self.step_file(step).unlink(missing_ok=True)
+
     def load_steps(self) -> dict[str, StepRecord]:
         """Every committed step record, keyed by step name."""
         if not self.steps_dir.is_dir():

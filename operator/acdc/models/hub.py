@@ -8,6 +8,11 @@ are swept before the next attempt. ``snapshot_download`` checks sizes, not conte
 after it returns every file is hashed against the hub's own listing for the resolved
 commit (sha256 for LFS files, the git blob id for the rest); only then is a marker written
 that lets later inits (a retried Job, a resumed run) skip the hub entirely.
+
+A hub that cannot be reached, answers with an error of its own (5xx, rate limit) or serves
+bytes that fail the check is an ``InfrastructureFault`` (exit 75): not the run's mistake, and
+no retry of the step within minutes helps a cluster without a route to the hub. The run
+stops with the cause on one line and its next resume fetches what is still missing.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from acdc.atomic import read_json, write_json
 from acdc.engine.integrity import file_sha256
-from acdc.errors import PhaseError, UserError
+from acdc.errors import InfrastructureFault, PhaseError, UserError
 
 MARKER = ".acdc-download.json"
 _CHUNK = 1 << 20
@@ -42,18 +47,22 @@ def _verify(api: Any, repo: str, commit: str, target: Path) -> dict[str, str]:
             continue
         path = target / entry.path
         if not path.is_file():
-            raise PhaseError(f"{repo}@{commit[:12]}: {entry.path} is missing after the download")
+            raise InfrastructureFault(f"{repo}@{commit[:12]}: {entry.path} is missing after the download")
         expected, actual = ((entry.lfs.sha256, file_sha256(path)) if entry.lfs is not None
                             else (entry.blob_id, _git_blob_sha1(path)))
         if actual != expected:
             path.unlink()  # fetched again by the retry
-            raise PhaseError(f"{repo}@{commit[:12]}: {entry.path} does not match the hub's checksum; removed")
+            raise InfrastructureFault(f"{repo}@{commit[:12]}: {entry.path} does not match the hub's checksum; "
+                                      "removed, fetched again on resume")
         checked[entry.path] = expected
     return checked
 
 
 def _user_facing(repo: str, revision: str | None, endpoint: str | None, exc: Exception) -> Exception:
-    """A one-line error: the user's to fix (missing, gated, bad revision) or a retryable failure."""
+    """A one-line error: the user's to fix (missing, gated, bad revision), the network's or the
+    hub's (an ``OSError``: the hub's HTTP errors, offline mode, a socket or the disk; an
+    ``httpx2.HTTPError``: no route, no DNS, a timeout, a transfer cut off), or else the step's."""
+    import httpx2
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     where = endpoint or "https://huggingface.co"
@@ -65,6 +74,8 @@ def _user_facing(repo: str, revision: str | None, endpoint: str | None, exc: Exc
     if isinstance(exc, RepositoryNotFoundError):
         return UserError(f"{repo} was not found on {where} (a typo, or a private repo: set models.hub.tokenSecret)")
     detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    if isinstance(exc, OSError | httpx2.HTTPError):
+        return InfrastructureFault(f"could not fetch {repo} from {where}: {detail}")
     return PhaseError(f"could not fetch {repo} from {where}: {detail}")
 
 
@@ -85,7 +96,7 @@ def fetch(repo: str, revision: str | None, endpoint: str | None, target: Path) -
     try:
         commit = api.repo_info(repo, revision=revision).sha
         if commit is None:
-            raise PhaseError(f"{endpoint or 'the hub'} named no commit for {repo}@{revision or 'main'}")
+            raise InfrastructureFault(f"{endpoint or 'the hub'} named no commit for {repo}@{revision or 'main'}")
         snapshot_download(repo_id=repo, revision=commit, local_dir=target, endpoint=endpoint)
         files = _verify(api, repo, commit, target)
     except PhaseError:

@@ -137,7 +137,7 @@ def steps_of(shape: DagShape, generation: int, done: Done) -> list[tuple[Step, l
                 rescores.append(rescore)
         out.append((sync, [tasks, *rescores]))
     if shape.benchmarks(g):
-        out.append((Step(g, Phase.BENCHMARK), [_committing(shape, g)]))
+        out.append((Step(g, Phase.BENCHMARK), [committing_step(shape, g)]))
     return out
 
 
@@ -154,7 +154,7 @@ def require_step_of_run(shape: DagShape, step: Step, done: Done) -> None:
         raise UsageError(f"{step.name} is not a step of generation {step.generation} of this run")
 
 
-def _committing(shape: DagShape, generation: int) -> Step:
+def committing_step(shape: DagShape, generation: int) -> Step:
     """The step that commits the generation's archive: sync when it adapts, else select."""
     return Step(generation, Phase.SYNC if shape.adapts(generation) else Phase.SELECT)
 
@@ -197,7 +197,7 @@ def _lost_input(step: Step, needs: list[Step], done: Done) -> bool:
 def generation_complete(shape: DagShape, generation: int, done: Done) -> bool:
     """The generation's commit (select, or sync when it adapts) and, when due, its benchmark have succeeded."""
     benchmarked = not shape.benchmarks(generation) or _ok(done, Step(generation, Phase.BENCHMARK))
-    return _ok(done, _committing(shape, generation)) and benchmarked
+    return _ok(done, committing_step(shape, generation)) and benchmarked
 
 
 def run_finished(shape: DagShape, generation: int, done: Done) -> bool:

@@ -16,6 +16,7 @@ from acdc.engine.ids import is_seed_model, model_generation, model_index
 from acdc.engine.integrity import FileDigest, check_folder, digest_folder, require_intact
 from acdc.engine.state import RunState
 from acdc.errors import StateError, UserError
+from acdc.phases.dag import DagShape, committing_step
 from acdc.spec import load_run
 from acdc.steps import Phase, Step
 
@@ -88,12 +89,28 @@ def merged_in_flight(state: Path) -> list[Checked]:
     return model_folders(state, merged)
 
 
-def require_committed(state: Path) -> None:
-    """The resume check: layout.json, then every folder the newest commit points at (cheap)."""
+def require_committed(state: Path, shape: DagShape) -> None:
+    """The resume check: layout.json, a commit for every generation whose records say it
+    committed, then every folder the newest commit points at (cheap)."""
     if not (state / "layout.json").exists() and not (state / "steps").is_dir():
         return  # a fresh run: nothing committed yet
-    RunState(state).check_layout()
+    run_state = RunState(state)
+    run_state.check_layout()
+    require_commits(run_state, shape)
     require_intact(committed_folders(state))
+
+
+def require_commits(state: RunState, shape: DagShape) -> None:
+    """Each generation whose committing step (select, or sync where it adapts) succeeded has its
+    archive. The newest archive is what the run's result is read from: a lost one read as the
+    commit before it, and a finished run stood on generation G-1's archive, exit 0."""
+    records = state.load_steps()
+    committed = set(state.committed_generations())
+    for generation in sorted({Step.parse(name).generation for name in records}):
+        step = committing_step(shape, generation)
+        record = records.get(step.name)
+        if record is not None and record.status == "succeeded" and generation not in committed:
+            raise StateError(state.archive_file(generation), f"missing, though {step.name} committed it")
 
 
 @dataclass(frozen=True)
@@ -138,13 +155,16 @@ def find_damage(state: Path) -> tuple[list[Damage], int]:
     found, and folders checked."""
     run_state = RunState(state)
     damage: list[Damage] = []
+    shape = None
     try:  # every command reads the run first: a run.yaml that does not load stops them all
-        load_run(run_state.run_file)
+        shape = DagShape.from_spec(load_run(run_state.run_file).spec)
     except UserError as exc:
         damage.append(Damage(StateError(run_state.run_file, f"does not load as the run ({exc})"),
                              "not recomputable: restore it from the run file the run was started with"))
     try:
         run_state.check_layout()
+        if shape is not None:
+            require_commits(run_state, shape)
         seeds, _ = _seeds(state)
         folders = committed_folders(state)
     except StateError as exc:

@@ -24,6 +24,7 @@ from acdc.phases.dag import DagShape, first_incomplete_generation
 from acdc.phases.dag_actions import SKIPPED, give_up, next_actions
 from acdc.phases.faults import Fault
 from acdc.phases.integrity import require_committed
+from acdc.phases.records import lost_outputs
 from acdc.runner.budget import BudgetLedger, limited
 from acdc.runner.pool import WorkerPool
 from acdc.runner.prepare import resume_command
@@ -94,8 +95,9 @@ class LocalRunner:
         if swept:
             log.info("removed %d partial writes left by an interrupted run", swept)
         self.records = RunState(self.state).load_steps()
-        require_committed(self.state)  # damage to what the last commit points at stops the run here
+        require_committed(self.state, self.shape)  # damage to what the last commit points at stops the run here
         generation = self.first_incomplete_generation()
+        self._redo_lost(generation)
         if limited(self.spec):
             self._ledger = BudgetLedger(self.state, self.spec)
             # generations closed before a kill that beat the ledger's write are accounted now
@@ -118,6 +120,16 @@ class LocalRunner:
             self._folder = None
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _redo_lost(self, generation: int) -> None:
+        """Forget the records of the steps whose outputs were lost after they succeeded, so the
+        DAG runs them again (``lost_outputs``); select stopped the run on them (exit 75) rather
+        than leave a model out."""
+        state = RunState(self.state)
+        for step in lost_outputs(state, generation, self.records):
+            log.warning("%s succeeded, but an output it wrote is gone or damaged: running it again", step.name)
+            state.forget_step(step)
+            del self.records[step.name]
 
     def _loop(self, pool: WorkerPool, view: RunView, progress: Progress, generation: int) -> None:
         while True:

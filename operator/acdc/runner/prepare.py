@@ -8,7 +8,7 @@ from pathlib import Path
 
 from acdc.atomic import dump_yaml, write_text
 from acdc.engine.state import RunState
-from acdc.errors import UserError
+from acdc.errors import StateError, UserError
 from acdc.phases.dag import DagShape, first_incomplete_generation, run_finished
 from acdc.runner.budget import stopped
 from acdc.spec import CoevolutionRun, CoevolutionRunSpec, load_run, parse_run
@@ -18,7 +18,7 @@ from acdc.spec.changes import run_differences
 def effective_run(run_path: Path | None, state: Path, generations: int | None) -> CoevolutionRun:
     """The run to execute: the given file (checked against the stored one) or the stored one."""
     stored_path = RunState(state).run_file
-    stored = load_run(stored_path) if stored_path.exists() else None
+    stored = _stored_run(stored_path) if stored_path.exists() else None
     if run_path is None and stored is None:
         raise _holds_no_run(state)
     run = load_run(run_path) if run_path is not None else stored
@@ -37,6 +37,17 @@ def effective_run(run_path: Path | None, state: Path, generations: int | None) -
         document["spec"]["population"]["generations"] = generations
         run = parse_run(document, f"{run_path or stored_path} with --generations {generations}")
     return run
+
+
+def _stored_run(path: Path) -> CoevolutionRun:
+    """The run file the state folder holds: one that no longer loads is damage to the state
+    (exit 75 from `acdc run`, as `acdc verify` names it), not a mistake in the user's file."""
+    try:
+        return load_run(path)
+    except StateError:
+        raise
+    except UserError as exc:
+        raise StateError(path, f"does not load as the run ({exc})") from exc
 
 
 def resume_command(state: Path) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import resource
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple
 
-from acdc.errors import UserError
+from acdc.errors import InfrastructureFault, UserError
 
 MIN_SCRATCH_BYTES = 1 << 20
 """The scratch tmpfs is never smaller: a tmpfs of size 0 would be unlimited, not empty."""
@@ -94,6 +95,23 @@ class SandboxLimits:
         """RLIMIT_CPU of a task process given ``items``: sent with them (the task process applies
         it), and what a death by SIGKILL is measured against (``process.exit_failure``)."""
         return self.cpu_seconds * max(1, items)
+
+    def require_host_allows(self) -> None:
+        """Refuse, as an infrastructure fault, a host whose hard rlimits (inherited by every task
+        process, which cannot raise them once it dropped its privileges) are below these limits.
+        Every task process would die setting its own before task code ran, and each task read as
+        broken: rejected by the tasks step, scored null for every model (`ulimit -f 200`
+        rejected all of a run's initial tasks, and the run failed as if its scientist had)."""
+        wanted = {"RLIMIT_FSIZE": ("sandbox.maxFileKib", self.file_kib << 10),
+                  "RLIMIT_AS": ("sandbox.memoryMib", self.memory_mb << 20),
+                  "RLIMIT_NPROC": ("sandbox.maxProcesses", self.processes),
+                  "RLIMIT_NOFILE": ("the sandbox's open files", self.open_files)}
+        for name, (setting, value) in wanted.items():
+            hard = resource.getrlimit(getattr(resource, name))[1]
+            if hard != resource.RLIM_INFINITY and hard < value:
+                raise InfrastructureFault(f"this host's hard {name} is {hard}, below the {value} of {setting}: task "
+                                          "processes cannot apply their limits; raise it (ulimit -H, the container's "
+                                          "limits) or lower the setting")
 
     def for_task_process(self) -> dict[str, float | str]:
         """The limits the stdlib-only task process applies to itself (rlimits; the CPU's comes

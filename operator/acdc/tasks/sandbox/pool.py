@@ -143,6 +143,7 @@ class SandboxPool:
     def start(self) -> None:
         if self._confinement is not None:
             return
+        self.limits.require_host_allows()
         make_undumpable()
         sweep_orphans()
         self._base = make_pool_folder()
