@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,10 +150,11 @@ class ItemClock:
             return None
         return self.base.cpu + (time.monotonic() - self.started) * (os.cpu_count() or 1)
 
-    @property
+    @cached_property
     def starved(self) -> bool:
         """Once ``remaining`` said 0: the wall-clock cap ran out before the task's own time did,
-        and not because the task gave up its priority."""
+        and not because the task gave up its priority. Read from /proc once and kept, so the
+        timeout's message (``expired``) and its verdict (``TaskFailed.starved``) agree."""
         return self.own < self.wall and not self.usage.yields()
 
     def expired(self, what: str) -> str:
