@@ -593,7 +593,7 @@ def _launch(kube: Kube, ref: RunRef, spec: CoevolutionRunSpec, status: dict[str,
         return []
     status["conditions"] = set_condition(status.get("conditions", []), "Suspended", "False", "Running", "")
     claim = claim_name(ref, spec)
-    if actions.launch and (status.get("progress") or int(status["generation"]) > 0):
+    if actions.launch and (status.get("progress") or generation > 0):
         _check_volume(kube, ref.namespace, claim)  # the run has state on it: no step starts without it
     given_up = [name for name, record in (status.get("progress") or {}).items() if record.get("status") != "succeeded"]
     refused = []
