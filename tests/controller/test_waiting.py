@@ -15,10 +15,11 @@ EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
 JOB = "demo-g0000-init"
 
 
-async def patch_job(cluster, name: str, body: dict, status: bool = False) -> None:
+async def patch_job(cluster, name: str, body: dict, status: bool = False, gone_ok: bool = False) -> None:
+    """Patch the Job ``name``; ``gone_ok``: one deleted meanwhile (404) is no failure."""
     url = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}" + ("/status" if status else "")
     async with cluster.patch(url, json=body) as response:
-        assert response.status < 300, await response.text()
+        assert response.status < 300 or (gone_ok and response.status == 404), await response.text()
 
 
 async def put_pod(cluster, pod_status: dict, attempt: int, name: str = JOB, **metadata: object) -> None:
