@@ -3,12 +3,10 @@
 What a run's held-out comparison rests on: no starting model (the base or a seed) answers a
 combined prompt of middling difficulty, because each knows at most one of its two parts
 (tests/toyworld/test_world.py); a merge of two seeds made the way the quickstart makes
-children (task arithmetic at the quickstart's crossover scale) answers many of them, and
-on the pairs where the seeds' task vectors do not interfere it keeps most of both
-parents' depth. The arithmetic and
-strings pair is the stated exception (docs/toyworld.md): it composes but keeps under half
-of each parent's depth, so the floor pinned for it is lower; a regression, or a better
-world, shows here.
+children (task arithmetic at the quickstart's crossover scale) answers many of them and
+keeps most of both parents' depth, because the seeds were fine-tuned together, each graded
+part of the time as its merge with another (docs/toyworld.md, fourteenth round). A
+regression, or a world whose seeds interfere again, shows here.
 """
 
 from __future__ import annotations
@@ -33,9 +31,10 @@ COMBINED_DIFFICULTY = 4  # of 1-7: the starting models' accuracy there is 0 (doc
 PAIRS = tuple(itertools.combinations(DOMAINS, 2))
 STARTING = ("base", *DOMAINS)
 QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
-DEPTH_KEPT = {("arithmetic", "lists"): 0.7, ("strings", "lists"): 0.7, ("arithmetic", "strings"): 0.35}
-"""Least share of each parent's own-domain accuracy the merge keeps (measured: 0.79-1.0 on
-the two pairs with lists, 0.45-0.47 on arithmetic and strings)."""
+DEPTH_KEPT = 0.8
+"""Least share of each parent's own-domain accuracy a merge keeps (measured: 0.89-1.0 for
+every pair; fine-tuned apart, the seeds of the previous world kept 0.45-0.47 of arithmetic
+and strings at once)."""
 
 
 def combined_skills(pair: tuple[str, str]) -> tuple[str, ...]:
@@ -86,4 +85,4 @@ def test_a_merge_of_two_seeds_answers_combined_prompts_no_starting_model_answers
 def test_a_merge_of_two_seeds_keeps_their_depth(toy_world: Path, merged, pair: tuple[str, str]) -> None:
     for domain in pair:
         child, parent = accuracy(merged[pair], DOMAINS[domain]), accuracy(toy_world / domain, DOMAINS[domain])
-        assert child >= DEPTH_KEPT[pair] * parent, f"{pair}: the merge keeps {child:.2f} of {domain}'s {parent:.2f}"
+        assert child >= DEPTH_KEPT * parent, f"{pair}: the merge keeps {child:.2f} of {domain}'s {parent:.2f}"

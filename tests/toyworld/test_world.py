@@ -12,7 +12,7 @@ from acdc.models.inference.transformers_backend import TransformersBackend
 from acdc.toyworld.build import RECIPE_MODULES, WORLD_FILE, WorldRecipe, build_world, code_digest, measure_accuracy, world_hash
 from acdc.toyworld.skills import DOMAINS, SKILLS
 from acdc.toyworld.store import SHIPPED_DIR, ensure_built, load_world, shipped_hash
-from acdc.toyworld.training import Architecture, Curriculum, new_model, train
+from acdc.toyworld.training import Architecture, Curriculum, MergeDraw, new_model, train, train_together
 
 MARGIN = 0.25
 # The base is trained on the easiest third of every skill, which holds the "low" level, so
@@ -136,13 +136,48 @@ def test_training_reports_progress_every_tenth_of_its_steps(toy_world):
     assert seen == list(range(2, 21, 2))
 
 
+TINY = Architecture(hidden_size=64, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def _lockstep(tokenizer, steps: dict[str, int], draw: MergeDraw) -> dict[str, dict[str, torch.Tensor]]:
+    """Two tiny specialists of one tiny base, trained together for ``steps`` each."""
+    base = new_model(tokenizer, TINY, seed=1)
+    models = {name: new_model(tokenizer, TINY, seed=1) for name in steps}
+    curricula = {name: Curriculum((skill,), (0.0, 1.0), steps=count, learning_rate=1e-2, batch_size=4)
+                 for (name, count), skill in zip(steps.items(), ("add", "reverse"), strict=True)}
+    train_together(models, base, tokenizer, curricula, {name: 7 for name in steps}, draw, draw_seed=5)
+    return {name: _weights(model) for name, model in models.items()}
+
+
+def test_specialists_trained_together_but_never_merged_are_the_ones_trained_alone(toy_world):
+    """Lockstep changes nothing by itself: each specialist gets its own batches and schedule."""
+    tokenizer = AutoTokenizer.from_pretrained(toy_world / "base")
+    together = _lockstep(tokenizer, {"a": 3, "b": 3}, MergeDraw(share=0.0, weights=(1.0, 1.0)))
+    alone = new_model(tokenizer, TINY, seed=1)
+    train(alone, tokenizer, Curriculum(("add",), (0.0, 1.0), steps=3, learning_rate=1e-2, batch_size=4), seed=7)
+    assert all(torch.equal(together["a"][key], value) for key, value in _weights(alone).items())
+
+
+def test_a_step_graded_as_a_merge_is_graded_beside_the_partner(toy_world):
+    """At weights (1, 1) a merge step grades θ + (θ' - base): the partner's task vector must
+    change what the specialist learns, or the fine-tune is not merge-aware at all."""
+    tokenizer = AutoTokenizer.from_pretrained(toy_world / "base")
+    merged = _lockstep(tokenizer, {"a": 3, "b": 3}, MergeDraw(share=1.0, weights=(1.0, 1.0)))
+    plain = _lockstep(tokenizer, {"a": 3, "b": 3}, MergeDraw(share=0.0, weights=(1.0, 1.0)))
+    assert not all(torch.equal(merged["a"][key], plain["a"][key]) for key in plain["a"])
+
+
 def test_a_small_build_runs_end_to_end_and_is_deterministic(tmp_path):
     """The real build takes about an hour and never runs in CI (the world ships prebuilt), so CI
     runs the same code on a tiny recipe: every model saved, world.json complete, and the
     same bytes twice (what makes the shipped world reproducible)."""
     tiny = dataclasses.replace(
         WorldRecipe(), tokenizer_corpus_per_skill=20, base_steps=4, specialist_steps=4, eval_prompts_per_level=1,
-        architecture=Architecture(hidden_size=64, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+        architecture=TINY,
     )
     first, again = (build_world(tmp_path / name, tiny) for name in ("first", "again"))
     assert first == again and first["hash"] == world_hash(tiny)

@@ -7,8 +7,10 @@ from the base on its domain across difficulties, with a quarter of each batch re
 from the base's curriculum and half of it combined prompts graded on its own part only:
 it learns its skill inside the combined format and nothing of the other part, so two
 specialists share the base's weight space and a merge of two holds both parts in the
-one context where they meet (fully retrained parents merge into noise). Held-out
-accuracy per model, skill and difficulty is recorded in ``world.json``.
+one context where they meet (fully retrained parents merge into noise). The specialists
+are fine-tuned together, each graded part of the time as its merge with another, so that
+their task vectors still work side by side in a merge instead of colliding in the shared
+blocks. Held-out accuracy per model, skill and difficulty is recorded in ``world.json``.
 
 The build is deterministic under the recipe's seed (on one CPU thread, same torch). Its
 hash covers the recipe and the code in ``RECIPE_MODULES``; ``store.py`` loads the world
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from acdc.models.seeding import derive_seed
 from acdc.toyworld.skills import DOMAINS, SKILLS, check
 from acdc.toyworld.splits import Split, examples_in
 from acdc.toyworld.tokenizer import train_tokenizer
-from acdc.toyworld.training import Architecture, Curriculum, new_model, train
+from acdc.toyworld.training import Architecture, Curriculum, MergeDraw, new_model, train, train_together
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ class WorldRecipe:
     specialist_batch_size: int = 64
     specialist_replay_share: float = 0.25
     specialist_own_part_share: float = 0.5
+    specialist_merge_share: float = 0.65
+    specialist_merge_weights: tuple[float, float] = (0.6, 1.1)
     eval_prompts_per_level: int = 40
 
 
@@ -140,11 +145,11 @@ def build_world(out_dir: Path | str, recipe: WorldRecipe = WorldRecipe()) -> dic
         tokenizer = train_tokenizer(_tokenizer_corpus(recipe), recipe.vocab_size)
         model = new_model(tokenizer, recipe.architecture, derive_seed(recipe.seed, "init"))
         train(model, tokenizer, base_curriculum(recipe), derive_seed(recipe.seed, "train:base"),
-              _progress(BASE_NAME, recipe.base_steps))
+              functools.partial(_report, recipe.base_steps, BASE_NAME))
         with staged_dir(out_dir) as scratch:
             models = {BASE_NAME: _save(model, tokenizer, scratch / BASE_NAME, recipe, tuple(SKILLS))}
             log.info("toy world: %s done after %.0fs", BASE_NAME, time.monotonic() - started)
-            models |= {name: build_specialist(scratch, name, recipe) for name in DOMAINS}
+            models |= build_specialists(scratch, recipe)
             world = {
                 "hash": world_hash(recipe),
                 "recipe": dataclasses.asdict(recipe),
@@ -163,28 +168,42 @@ def base_curriculum(recipe: WorldRecipe) -> Curriculum:
                       copy_share=recipe.base_copy_share)
 
 
-def build_specialist(world_dir: Path, name: str, recipe: WorldRecipe) -> dict[str, Any]:
-    """Fine-tune one specialist from ``world_dir``'s saved base; save it there and return its record.
+def build_specialists(world_dir: Path, recipe: WorldRecipe) -> dict[str, dict[str, Any]]:
+    """Fine-tune the specialists together from ``world_dir``'s saved base; save them there and
+    return their records.
 
-    From the saved bytes, not the base in memory, so a specialist can be rebuilt (or a recipe
-    change to the specialists tried) on a built base without training the base again.
+    Together, because each is graded part of the time as its merge with another one as that
+    one stands (``train_together``). From the saved bytes, not the base in memory, so the
+    specialists can be rebuilt (or a recipe change to them tried) on a built base without
+    training the base again.
     """
     with _single_thread():
         tokenizer = AutoTokenizer.from_pretrained(world_dir / BASE_NAME)
-        model = LlamaForCausalLM.from_pretrained(world_dir / BASE_NAME, dtype=torch.float32)
-        curriculum = Curriculum(
-            DOMAINS[name],
-            (0.0, 1.0),
-            recipe.specialist_steps,
-            recipe.specialist_learning_rate,
-            recipe.specialist_batch_size,
-            replay_share=recipe.specialist_replay_share,
-            replay=base_curriculum(recipe),
-            own_part_share=recipe.specialist_own_part_share,
-        )
-        train(model, tokenizer, curriculum, derive_seed(recipe.seed, f"train:{name}"),
-              _progress(name, recipe.specialist_steps))
-        return _save(model, tokenizer, world_dir / name, recipe, DOMAINS[name])
+        base = LlamaForCausalLM.from_pretrained(world_dir / BASE_NAME, dtype=torch.float32)
+        models = {name: LlamaForCausalLM.from_pretrained(world_dir / BASE_NAME, dtype=torch.float32)
+                  for name in DOMAINS}
+        curricula = {name: specialist_curriculum(name, recipe) for name in DOMAINS}
+        train_together(models, base, tokenizer, curricula,
+                       {name: derive_seed(recipe.seed, f"train:{name}") for name in DOMAINS},
+                       MergeDraw(recipe.specialist_merge_share, recipe.specialist_merge_weights),
+                       derive_seed(recipe.seed, "train:merges"),
+                       functools.partial(_report, recipe.specialist_steps))
+        return {name: _save(models[name], tokenizer, world_dir / name, recipe, DOMAINS[name]) for name in DOMAINS}
+
+
+def specialist_curriculum(name: str, recipe: WorldRecipe) -> Curriculum:
+    """One specialist's training: its domain at every difficulty, the base's replayed, and its
+    own part of combined prompts."""
+    return Curriculum(
+        DOMAINS[name],
+        (0.0, 1.0),
+        recipe.specialist_steps,
+        recipe.specialist_learning_rate,
+        recipe.specialist_batch_size,
+        replay_share=recipe.specialist_replay_share,
+        replay=base_curriculum(recipe),
+        own_part_share=recipe.specialist_own_part_share,
+    )
 
 
 def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, recipe: WorldRecipe,
@@ -215,8 +234,6 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _progress(model_name: str, steps: int) -> Callable[[int, float], None]:
-    def report(step: int, loss: float) -> None:
-        log.info("toy world: training %s, step %d of %d (loss %.3f)", model_name, step, steps, loss)
-
-    return report
+def _report(steps: int, model_name: str, step: int, loss: float) -> None:
+    """A training progress line (bound to a model and its step count with ``functools.partial``)."""
+    log.info("toy world: training %s, step %d of %d (loss %.3f)", model_name, step, steps, loss)

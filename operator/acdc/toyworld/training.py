@@ -254,6 +254,52 @@ def encode_batch(
     return ids, mask, labels
 
 
+class _Learner:
+    """One model's optimiser, schedule and batch stream: a training step at a time.
+
+    Apart from the loop so that several specialists can be fine-tuned in lockstep
+    (:func:`train_together`), each with exactly the batches and schedule it would get alone.
+    """
+
+    def __init__(self, model: LlamaForCausalLM, curriculum: Curriculum, seed: int) -> None:
+        self.model, self.curriculum = model, curriculum
+        self.rng = random.Random(seed)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=curriculum.learning_rate, weight_decay=0.0)
+        warmup = max(1, curriculum.steps // 20)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: min(1.0, (step + 1) / warmup) * max(0.05, 1.0 - step / curriculum.steps),
+        )
+        self.tail_losses: list[float] = []
+        model.train()
+
+    def step(self, step: int, tokenizer: PreTrainedTokenizerBase,
+             weights: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> float:
+        """One optimiser step on a fresh batch; ``weights`` maps the model's parameters to the
+        ones the loss is graded at (default: the parameters themselves)."""
+        ids, mask, labels = encode_batch(tokenizer, _sample_batch(self.curriculum, self.rng))
+        if weights is None:
+            loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        else:
+            graded_at = weights(dict(self.model.named_parameters()))
+            loss = torch.func.functional_call(
+                self.model, graded_at, args=(), kwargs={"input_ids": ids, "attention_mask": mask, "labels": labels}
+            ).loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        if step >= self.curriculum.steps * 0.9:
+            self.tail_losses.append(loss.item())
+        return float(loss.item())
+
+    def finish(self) -> float:
+        """Back to eval mode; the mean loss of the last 10% of steps."""
+        self.model.eval()
+        return sum(self.tail_losses) / max(1, len(self.tail_losses))
+
+
 def train(
     model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase, curriculum: Curriculum, seed: int,
     progress: Callable[[int, float], None] | None = None,
@@ -263,26 +309,65 @@ def train(
     ``progress(step, loss)`` is called after every tenth of the steps: a build takes
     minutes, and a quiet terminal for that long reads as a hang.
     """
-    rng = random.Random(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=curriculum.learning_rate, weight_decay=0.0)
-    warmup = max(1, curriculum.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min(1.0, (step + 1) / warmup) * max(0.05, 1.0 - step / curriculum.steps),
-    )
-    model.train()
-    tail_losses: list[float] = []
+    learner = _Learner(model, curriculum, seed)
     for step in range(curriculum.steps):
-        ids, mask, labels = encode_batch(tokenizer, _sample_batch(curriculum, rng))
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        if step >= curriculum.steps * 0.9:
-            tail_losses.append(loss.item())
+        loss = learner.step(step, tokenizer)
         if progress is not None and (step + 1) % max(1, curriculum.steps // 10) == 0:
-            progress(step + 1, loss.item())
-    model.eval()
-    return sum(tail_losses) / max(1, len(tail_losses))
+            progress(step + 1, loss)
+    return learner.finish()
+
+
+@dataclass(frozen=True)
+class MergeDraw:
+    """How often, and at which weights, a merge-aware fine-tune is graded as a merge.
+
+    On such a step a specialist's batch is graded at base + a·(θ − base) + b·(θ' − base),
+    θ' another specialist's current weights and a, b uniform in ``weights``: the range
+    a run's crossover draws a parent's weight from. Otherwise at θ itself.
+    """
+
+    share: float
+    weights: tuple[float, float]
+
+
+def train_together(
+    models: dict[str, LlamaForCausalLM], base: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase,
+    curricula: dict[str, Curriculum], seeds: dict[str, int], draw: MergeDraw, draw_seed: int,
+    progress: Callable[[str, int, float], None] | None = None,
+) -> dict[str, float]:
+    """Fine-tune several specialists of ``base`` in lockstep, each graded part of the time
+    as its merge with another one (``draw``); return each one's tail loss.
+
+    Fine-tuned apart, two specialists' task vectors interfere when added: each moved the
+    shared blocks where the other needs them (docs/toyworld.md, twelfth and thirteenth
+    rounds). Graded beside the others' task vectors as they stand at each step, a specialist
+    learns one that still works in their presence and at a crossover's weight, so a merge of
+    two keeps both parents' depth. The gradient reaches only the specialist's own weights.
+    """
+    origin = {name: param.detach().clone() for name, param in base.named_parameters()}
+    learners = {name: _Learner(models[name], curricula[name], seeds[name]) for name in models}
+    rng = random.Random(draw_seed)
+    steps = max(c.steps for c in curricula.values())
+    for step in range(steps):
+        for name, learner in learners.items():
+            if step >= learner.curriculum.steps:
+                continue
+            weights = None
+            if rng.random() < draw.share:
+                partner = models[rng.choice([other for other in models if other != name])]
+                weights = _merged(origin, partner, rng.uniform(*draw.weights), rng.uniform(*draw.weights))
+            loss = learner.step(step, tokenizer, weights)
+            if progress is not None and (step + 1) % max(1, learner.curriculum.steps // 10) == 0:
+                progress(name, step + 1, loss)
+    return {name: learner.finish() for name, learner in learners.items()}
+
+
+def _merged(origin: dict[str, torch.Tensor], partner: LlamaForCausalLM, own: float,
+            other: float) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """The weights of a task-arithmetic merge of a model with ``partner`` (held constant)."""
+    fixed = {key: other * (value.detach() - origin[key]) for key, value in partner.named_parameters()}
+
+    def at(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {key: origin[key] + own * (value - origin[key]) + fixed[key] for key, value in params.items()}
+
+    return at
