@@ -216,9 +216,10 @@ def test_verify_checks_the_children_merged_since_the_last_commit(state: Path) ->
     for record in (state / "steps").glob(f"g{generation:04d}-*.json"):
         if record.stem.split("-")[1] not in ("plan", "merge", "evaluate", "score"):
             record.unlink()
-    plan = json.loads((state / "generations" / f"{generation:04d}" / "plan.json").read_text())["children"]
-    folder = next(f for child in plan if (f := state / "models" / child["child_id"]).is_dir())  # kept by selection
-    shutil.rmtree(folder)
+    merges = [json.loads(path.read_text()) for path in sorted((state / "steps").glob(f"g{generation:04d}-merge-*.json"))]
+    folder = state / "models" / next(m["result"]["model"] for m in merges if m["status"] == "succeeded")
+    if folder.is_dir():  # kept by selection; a child it dropped lost its folder at the commit undone above
+        shutil.rmtree(folder)
     verified = acdc("verify", str(state))
     assert verified.returncode == 1 and str(folder) in verified.stderr, verified.stderr
     assert "recomputable: `acdc phase merge" in verified.stderr, verified.stderr
